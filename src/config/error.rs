@@ -1,0 +1,98 @@
+//! Why a plugin configuration was refused, and which field is at fault.
+
+use std::fmt;
+
+use crate::jwks::JwksError;
+
+/// A refused configuration: the offending field's path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Path of the field, e.g. `providers[0].audiences`.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// What is wrong with a configuration field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The configuration is not UTF-8 text.
+    NotUtf8,
+    /// The JSON does not have the contract's shape (the parser's own words).
+    Shape(String),
+    /// A list or string that must not be empty is empty.
+    Empty,
+    /// A list is longer than the contract allows.
+    TooMany { max: usize },
+    /// A number is outside the contract's range.
+    OutOfRange { min: u64, max: u64 },
+    /// A provider name outside `[A-Za-z0-9_.-]{1,64}`, or the reserved word `none`.
+    InvalidName,
+    /// A name that must be unique appears twice.
+    Duplicate(String),
+    /// A provider has neither or both of `remote_jwks` and `local_jwks`.
+    KeySource,
+    /// Not an absolute http(s) URI.
+    InvalidUri,
+    /// A rule names a provider that does not exist.
+    UnknownProvider(String),
+    /// An algorithm name that is not a supported JWS algorithm.
+    UnknownAlgorithm(String),
+    /// `none` is never an accepted algorithm.
+    AlgorithmNone,
+    /// Not a valid HTTP header name (or a pseudo-header).
+    InvalidHeaderName,
+    /// A path match that does not start with `/`.
+    InvalidPath,
+    /// Not a valid HTTP method token.
+    InvalidMethod,
+    /// A rule `match` needs exactly one of `prefix` and `path`.
+    MatchKind,
+    /// `requires` needs exactly one of `any` and `all`.
+    RequiresKind,
+    /// A provider looks for its token nowhere.
+    NoTokenSource,
+    /// `local_jwks` is not a usable key set.
+    Jwks(JwksError),
+    /// `local_jwks` holds no key this provider can use.
+    NoUsableKey,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NotUtf8 => f.write_str("configuration is not UTF-8"),
+            Problem::Shape(message) => write!(f, "{message}"),
+            Problem::Empty => f.write_str("must not be empty"),
+            Problem::TooMany { max } => write!(f, "at most {max} entries"),
+            Problem::OutOfRange { min, max } => write!(f, "must be in {min}..={max}"),
+            Problem::InvalidName => {
+                f.write_str("must match [A-Za-z0-9_.-]{1,64} and not be the word \"none\"")
+            }
+            Problem::Duplicate(name) => write!(f, "duplicate \"{name}\""),
+            Problem::KeySource => f.write_str("exactly one of remote_jwks and local_jwks"),
+            Problem::InvalidUri => f.write_str("must be an absolute http or https URI"),
+            Problem::UnknownProvider(name) => write!(f, "no provider named \"{name}\""),
+            Problem::UnknownAlgorithm(name) => write!(f, "unknown algorithm \"{name}\""),
+            Problem::AlgorithmNone => f.write_str("\"none\" is never accepted"),
+            Problem::InvalidHeaderName => f.write_str("not a valid header name"),
+            Problem::InvalidPath => f.write_str("must start with \"/\""),
+            Problem::InvalidMethod => f.write_str("not a valid HTTP method"),
+            Problem::MatchKind => f.write_str("exactly one of prefix and path"),
+            Problem::RequiresKind => f.write_str("exactly one of any and all"),
+            Problem::NoTokenSource => {
+                f.write_str("from_headers, from_params and from_cookies are all empty")
+            }
+            Problem::Jwks(error) => write!(f, "{error}"),
+            Problem::NoUsableKey => f.write_str("holds no usable key"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,135 @@
+//! The plugin configuration (`shared/plugin-config.md`): parsed, validated and
+//! compiled once at configure time into [`Config`], or refused with a
+//! [`ConfigError`] that names the offending field.
+
+mod error;
+mod raw;
+mod validate;
+
+use jsonwebtoken::Algorithm;
+
+pub use error::{ConfigError, Problem};
+
+use crate::claims::{RequiredClaim, TimeRules};
+use crate::jwks::KeySet;
+use crate::policy::{Requirement, Rule};
+
+/// Header audit mode sets on a request it would have rejected.
+pub const WOULD_REJECT_HEADER: &str = "x-audgate-would-reject";
+/// Most providers in one configuration.
+pub const MAX_PROVIDERS: usize = 16;
+/// Most audiences of one provider.
+pub const MAX_PROVIDER_AUDIENCES: usize = 32;
+
+/// A validated plugin configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Token issuers, in configuration order.
+    pub providers: Vec<Provider>,
+    /// Route rules, first match wins.
+    pub rules: Vec<Rule>,
+    /// What applies when no rule matches: a token from any provider.
+    pub fallback: Requirement,
+    /// Enforce or only report. Defaults to enforce.
+    pub mode: Mode,
+    /// Verified tokens remembered per worker; 0 is off. Defaults to 1000.
+    pub token_cache_size: usize,
+    /// Let CORS preflight requests through without a token. Defaults to false.
+    pub bypass_cors_preflight: bool,
+    /// Request headers the filter writes; any copy a client sent is removed first.
+    pub output_headers: Vec<String>,
+}
+
+/// Whether rejections are enforced or only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rejected requests get their 401/403/503.
+    Enforce,
+    /// Rejected requests go upstream marked with `x-audgate-would-reject`.
+    Audit,
+}
+
+/// One token issuer, validated.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Name used in rules, logs and stats.
+    pub name: String,
+    /// The exact `iss` its tokens carry.
+    pub issuer: String,
+    /// The receiving service's own identifiers; `aud` must name one.
+    pub audiences: Vec<String>,
+    /// Where its keys come from.
+    pub keys: KeySource,
+    /// Headers the token is looked for in.
+    pub from_headers: Vec<HeaderSource>,
+    /// Query parameters the token is looked for in.
+    pub from_params: Vec<String>,
+    /// Cookies the token is looked for in.
+    pub from_cookies: Vec<String>,
+    /// Keep the token in the request that goes upstream. Defaults to false.
+    pub forward: bool,
+    /// Header that receives the verified payload (base64url, no padding).
+    pub forward_payload_header: Option<String>,
+    /// Claims copied into request headers.
+    pub claim_to_headers: Vec<ClaimToHeader>,
+    /// `exp`, `nbf` and lifetime rules.
+    pub times: TimeRules,
+    /// Algorithms accepted; by default every asymmetric one the key allows.
+    pub algorithms: Vec<Algorithm>,
+    /// Claims the token must hold.
+    pub required_claims: Vec<RequiredClaim>,
+}
+
+/// Where a provider's keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Keys given inline, read at configure time.
+    Local(KeySet),
+    /// Keys fetched by an HTTP callout.
+    Remote(RemoteJwks),
+}
+
+/// A validated `remote_jwks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteJwks {
+    /// The URI as configured.
+    pub uri: String,
+    /// Its authority: the callout's `:authority`.
+    pub authority: String,
+    /// Its path and query: the callout's `:path`.
+    pub path: String,
+    /// The Envoy cluster the callout goes through.
+    pub cluster: String,
+    /// Per-callout timeout, milliseconds. Defaults to 2000.
+    pub timeout_ms: u64,
+    /// How long fetched keys are used, seconds. Defaults to 300.
+    pub cache_duration_s: u64,
+}
+
+/// A header the token may be carried in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderSource {
+    /// Header name, lowercase.
+    pub name: String,
+    /// Prefix before the token, matched ignoring ASCII case.
+    pub value_prefix: String,
+}
+
+/// One `claim_to_headers` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToHeader {
+    /// Top-level claim name.
+    pub claim: String,
+    /// Request header it is copied to, lowercase.
+    pub header: String,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        validate::compile(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! The plugin configuration exactly as it arrives: serde shapes of the contract,
+//! with unknown fields refused. Checking values and ranges is `compile`'s job.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Top level of the plugin configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub rules: Option<Vec<RawRule>>,
+    #[serde(default)]
+    pub mode: Option<RawMode>,
+    #[serde(default)]
+    pub token_cache_size: Option<u64>,
+    #[serde(default)]
+    pub bypass_cors_preflight: Option<bool>,
+}
+
+/// `enforce` or `audit`.
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum RawMode {
+    Enforce,
+    Audit,
+}
+
+/// One token issuer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub remote_jwks: Option<RawRemoteJwks>,
+    #[serde(default)]
+    pub local_jwks: Option<Value>,
+    #[serde(default)]
+    pub from_headers: Option<Vec<RawHeaderSource>>,
+    #[serde(default)]
+    pub from_params: Option<Vec<String>>,
+    #[serde(default)]
+    pub from_cookies: Option<Vec<String>>,
+    #[serde(default)]
+    pub forward: Option<bool>,
+    #[serde(default)]
+    pub forward_payload_header: Option<String>,
+    #[serde(default)]
+    pub claim_to_headers: Option<Vec<RawClaimToHeader>>,
+    #[serde(default)]
+    pub clock_skew_s: Option<u64>,
+    #[serde(default)]
+    pub require_exp: Option<bool>,
+    #[serde(default)]
+    pub max_lifetime_s: Option<u64>,
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    pub required_claims: Option<BTreeMap<String, RawClaimValues>>,
+}
+
+/// `remote_jwks`: where the key set is fetched from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemoteJwks {
+    pub uri: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub cache_duration_s: Option<u64>,
+}
+
+/// One entry of `from_headers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderSource {
+    pub name: String,
+    #[serde(default)]
+    pub value_prefix: Option<String>,
+}
+
+/// One entry of `claim_to_headers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClaimToHeader {
+    pub claim: String,
+    pub header: String,
+}
+
+/// A `required_claims` value: one string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawClaimValues {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// One entry of `rules`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    #[serde(rename = "match")]
+    pub matcher: RawMatch,
+    pub requires: RawRequires,
+    #[serde(default)]
+    pub allow_missing: Option<bool>,
+}
+
+/// A rule's `match`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+}
+
+/// A rule's `requires`: `"none"`, a provider name, `{"any": [...]}` or `{"all": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawRequires {
+    Name(String),
+    Group(RawGroup),
+}
+
+/// `{"any": [...]}` or `{"all": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    #[serde(default)]
+    pub any: Option<Vec<String>>,
+    #[serde(default)]
+    pub all: Option<Vec<String>>,
+}

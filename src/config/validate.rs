@@ -1,0 +1,464 @@
+//! Raw configuration → validated [`Config`]: every range, name and reference of
+//! the contract is checked here, once, at configure time.
+
+use std::collections::BTreeMap;
+
+use jsonwebtoken::Algorithm;
+use serde_json::Value;
+
+use super::raw::{
+    RawClaimValues, RawConfig, RawGroup, RawMode, RawProvider, RawRemoteJwks, RawRequires, RawRule,
+};
+use super::{
+    ClaimToHeader, Config, ConfigError, HeaderSource, KeySource, Mode, Problem, Provider,
+    RemoteJwks, MAX_PROVIDERS, MAX_PROVIDER_AUDIENCES, WOULD_REJECT_HEADER,
+};
+use crate::claims::{RequiredClaim, TimeRules};
+use crate::jwks::{parse_jwks, Origin};
+use crate::policy::{PathMatch, Requirement, Rule};
+
+const ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+fn fail<T>(field: impl Into<String>, problem: Problem) -> Result<T, ConfigError> {
+    Err(ConfigError {
+        field: field.into(),
+        problem,
+    })
+}
+
+/// Parses the JSON text and validates it.
+pub fn compile(bytes: &[u8]) -> Result<Config, ConfigError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ConfigError {
+        field: "configuration".into(),
+        problem: Problem::NotUtf8,
+    })?;
+    let deserializer = &mut serde_json::Deserializer::from_str(text);
+    let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        ConfigError {
+            field: if path == "." {
+                "configuration".into()
+            } else {
+                path
+            },
+            problem: Problem::Shape(error.into_inner().to_string()),
+        }
+    })?;
+    compile_raw(raw)
+}
+
+fn compile_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+    if raw.providers.is_empty() {
+        return fail("providers", Problem::Empty);
+    }
+    if raw.providers.len() > MAX_PROVIDERS {
+        return fail("providers", Problem::TooMany { max: MAX_PROVIDERS });
+    }
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    let mut index_of = BTreeMap::new();
+    for (index, raw_provider) in raw.providers.into_iter().enumerate() {
+        let field = format!("providers[{index}]");
+        let provider = compile_provider(&field, raw_provider)?;
+        if index_of.insert(provider.name.clone(), index).is_some() {
+            return fail(format!("{field}.name"), Problem::Duplicate(provider.name));
+        }
+        providers.push(provider);
+    }
+    let rules = match raw.rules {
+        None => Vec::new(),
+        Some(rules) => rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| compile_rule(&format!("rules[{index}]"), rule, &index_of))
+            .collect::<Result<_, _>>()?,
+    };
+    let token_cache_size = in_range("token_cache_size", raw.token_cache_size, 1000, 0, 100_000)?;
+    let mut output_headers = vec![WOULD_REJECT_HEADER.to_owned()];
+    for provider in &providers {
+        output_headers.extend(provider.forward_payload_header.iter().cloned());
+        output_headers.extend(provider.claim_to_headers.iter().map(|c| c.header.clone()));
+    }
+    output_headers.sort();
+    output_headers.dedup();
+    Ok(Config {
+        fallback: Requirement::Any((0..providers.len()).collect()),
+        providers,
+        rules,
+        mode: match raw.mode {
+            None | Some(RawMode::Enforce) => Mode::Enforce,
+            Some(RawMode::Audit) => Mode::Audit,
+        },
+        token_cache_size: usize::try_from(token_cache_size).unwrap_or(usize::MAX),
+        bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(false),
+        output_headers,
+    })
+}
+
+fn in_range(
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if value < min || value > max {
+        return fail(field, Problem::OutOfRange { min, max });
+    }
+    Ok(value)
+}
+
+fn compile_provider(field: &str, raw: RawProvider) -> Result<Provider, ConfigError> {
+    if !valid_provider_name(&raw.name) {
+        return fail(format!("{field}.name"), Problem::InvalidName);
+    }
+    if raw.issuer.is_empty() {
+        return fail(format!("{field}.issuer"), Problem::Empty);
+    }
+    if raw.audiences.is_empty() {
+        return fail(format!("{field}.audiences"), Problem::Empty);
+    }
+    if raw.audiences.len() > MAX_PROVIDER_AUDIENCES {
+        return fail(
+            format!("{field}.audiences"),
+            Problem::TooMany {
+                max: MAX_PROVIDER_AUDIENCES,
+            },
+        );
+    }
+    if let Some(index) = raw.audiences.iter().position(String::is_empty) {
+        return fail(format!("{field}.audiences[{index}]"), Problem::Empty);
+    }
+    let algorithms = compile_algorithms(field, raw.algorithms)?;
+    let allow_hmac = algorithms
+        .iter()
+        .any(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
+    let keys = match (raw.remote_jwks, raw.local_jwks) {
+        (Some(remote), None) => {
+            KeySource::Remote(compile_remote(&format!("{field}.remote_jwks"), remote)?)
+        }
+        (None, Some(local)) => KeySource::Local(compile_local(
+            &format!("{field}.local_jwks"),
+            &local,
+            allow_hmac,
+        )?),
+        _ => return fail(field, Problem::KeySource),
+    };
+    let from_headers = compile_header_sources(field, raw.from_headers)?;
+    let from_params = non_empty_names(&format!("{field}.from_params"), raw.from_params)?;
+    let from_cookies = non_empty_names(&format!("{field}.from_cookies"), raw.from_cookies)?;
+    if from_headers.is_empty() && from_params.is_empty() && from_cookies.is_empty() {
+        return fail(field, Problem::NoTokenSource);
+    }
+    let forward_payload_header = raw
+        .forward_payload_header
+        .map(|name| header_name(&format!("{field}.forward_payload_header"), &name))
+        .transpose()?;
+    let claim_to_headers = raw
+        .claim_to_headers
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let path = format!("{field}.claim_to_headers[{index}]");
+            if entry.claim.is_empty() {
+                return fail(format!("{path}.claim"), Problem::Empty);
+            }
+            Ok(ClaimToHeader {
+                claim: entry.claim,
+                header: header_name(&format!("{path}.header"), &entry.header)?,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let clock_skew_s = in_range(
+        &format!("{field}.clock_skew_s"),
+        raw.clock_skew_s,
+        60,
+        0,
+        300,
+    )?;
+    let max_lifetime_s = match raw.max_lifetime_s {
+        Some(0) => {
+            return fail(
+                format!("{field}.max_lifetime_s"),
+                Problem::OutOfRange {
+                    min: 1,
+                    max: u64::MAX,
+                },
+            )
+        }
+        other => other,
+    };
+    let required_claims = compile_required(field, raw.required_claims.unwrap_or_default())?;
+    Ok(Provider {
+        name: raw.name,
+        issuer: raw.issuer,
+        audiences: raw.audiences,
+        keys,
+        from_headers,
+        from_params,
+        from_cookies,
+        forward: raw.forward.unwrap_or(false),
+        forward_payload_header,
+        claim_to_headers,
+        times: TimeRules {
+            clock_skew_s,
+            require_exp: raw.require_exp.unwrap_or(true),
+            max_lifetime_s,
+        },
+        algorithms,
+        required_claims,
+    })
+}
+
+fn valid_provider_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name != "none"
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn compile_algorithms(
+    field: &str,
+    raw: Option<Vec<String>>,
+) -> Result<Vec<Algorithm>, ConfigError> {
+    let Some(names) = raw else {
+        return Ok(ASYMMETRIC.to_vec());
+    };
+    if names.is_empty() {
+        return fail(format!("{field}.algorithms"), Problem::Empty);
+    }
+    let mut algorithms = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let path = format!("{field}.algorithms[{index}]");
+        if name.eq_ignore_ascii_case("none") {
+            return fail(path, Problem::AlgorithmNone);
+        }
+        match name.parse::<Algorithm>() {
+            Ok(alg) => algorithms.push(alg),
+            Err(_) => return fail(path, Problem::UnknownAlgorithm(name.clone())),
+        }
+    }
+    Ok(algorithms)
+}
+
+fn compile_remote(field: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
+    let (authority, path) = split_uri(&raw.uri).ok_or_else(|| ConfigError {
+        field: format!("{field}.uri"),
+        problem: Problem::InvalidUri,
+    })?;
+    if raw.cluster.is_empty() {
+        return fail(format!("{field}.cluster"), Problem::Empty);
+    }
+    Ok(RemoteJwks {
+        authority,
+        path,
+        cluster: raw.cluster,
+        timeout_ms: in_range(
+            &format!("{field}.timeout_ms"),
+            raw.timeout_ms,
+            2000,
+            1,
+            60_000,
+        )?,
+        cache_duration_s: in_range(
+            &format!("{field}.cache_duration_s"),
+            raw.cache_duration_s,
+            300,
+            1,
+            86_400,
+        )?,
+        uri: raw.uri,
+    })
+}
+
+/// `http(s)://authority/path?query` → (authority, path-and-query); `None` if not absolute.
+fn split_uri(uri: &str) -> Option<(String, String)> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
+    let path = if tail.is_empty() {
+        "/".to_owned()
+    } else if tail.starts_with('?') {
+        format!("/{tail}")
+    } else {
+        tail.to_owned()
+    };
+    Some((authority.to_owned(), path))
+}
+
+fn compile_local(
+    field: &str,
+    raw: &Value,
+    allow_hmac: bool,
+) -> Result<crate::jwks::KeySet, ConfigError> {
+    let parsed_text;
+    let value = match raw {
+        Value::String(text) => {
+            parsed_text = serde_json::from_str::<Value>(text).map_err(|_| ConfigError {
+                field: field.into(),
+                problem: Problem::Jwks(crate::jwks::JwksError::NotJson),
+            })?;
+            &parsed_text
+        }
+        other => other,
+    };
+    let parsed = parse_jwks(value, Origin::Local { allow_hmac }).map_err(|error| ConfigError {
+        field: field.into(),
+        problem: Problem::Jwks(error),
+    })?;
+    if parsed.set.is_empty() {
+        return fail(field, Problem::NoUsableKey);
+    }
+    Ok(parsed.set)
+}
+
+fn compile_header_sources(
+    field: &str,
+    raw: Option<Vec<super::raw::RawHeaderSource>>,
+) -> Result<Vec<HeaderSource>, ConfigError> {
+    let Some(sources) = raw else {
+        return Ok(vec![HeaderSource {
+            name: "authorization".into(),
+            value_prefix: "Bearer ".into(),
+        }]);
+    };
+    sources
+        .into_iter()
+        .enumerate()
+        .map(|(index, source)| {
+            Ok(HeaderSource {
+                name: header_name(&format!("{field}.from_headers[{index}].name"), &source.name)?,
+                value_prefix: source.value_prefix.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn non_empty_names(field: &str, raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let names = raw.unwrap_or_default();
+    if let Some(index) = names.iter().position(String::is_empty) {
+        return fail(format!("{field}[{index}]"), Problem::Empty);
+    }
+    Ok(names)
+}
+
+/// A request header name: an HTTP token, not a pseudo-header; returned lowercase.
+fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let token = !name.is_empty() && name.bytes().all(is_tchar);
+    if !token {
+        return fail(field, Problem::InvalidHeaderName);
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn compile_required(
+    field: &str,
+    raw: BTreeMap<String, RawClaimValues>,
+) -> Result<Vec<RequiredClaim>, ConfigError> {
+    raw.into_iter()
+        .map(|(claim, values)| {
+            let path = format!("{field}.required_claims.{claim}");
+            if claim.is_empty() {
+                return fail(path, Problem::Empty);
+            }
+            let values = match values {
+                RawClaimValues::One(value) => vec![value],
+                RawClaimValues::Many(values) => values,
+            };
+            if values.is_empty() {
+                return fail(path, Problem::Empty);
+            }
+            Ok(RequiredClaim { claim, values })
+        })
+        .collect()
+}
+
+fn compile_rule(
+    field: &str,
+    raw: RawRule,
+    index_of: &BTreeMap<String, usize>,
+) -> Result<Rule, ConfigError> {
+    let path = match (raw.matcher.prefix, raw.matcher.path) {
+        (Some(prefix), None) if prefix.starts_with('/') => PathMatch::Prefix(prefix),
+        (None, Some(exact)) if exact.starts_with('/') => PathMatch::Exact(exact),
+        (Some(_), None) => return fail(format!("{field}.match.prefix"), Problem::InvalidPath),
+        (None, Some(_)) => return fail(format!("{field}.match.path"), Problem::InvalidPath),
+        _ => return fail(format!("{field}.match"), Problem::MatchKind),
+    };
+    let methods = raw.matcher.methods.unwrap_or_default();
+    if let Some(index) = methods
+        .iter()
+        .position(|m| m.is_empty() || !m.bytes().all(is_tchar))
+    {
+        return fail(
+            format!("{field}.match.methods[{index}]"),
+            Problem::InvalidMethod,
+        );
+    }
+    let lookup = |path: String, name: &str| {
+        index_of.get(name).copied().ok_or(ConfigError {
+            field: path,
+            problem: Problem::UnknownProvider(name.to_owned()),
+        })
+    };
+    let group = |key: &str, names: Vec<String>| -> Result<Vec<usize>, ConfigError> {
+        if names.is_empty() {
+            return fail(format!("{field}.requires.{key}"), Problem::Empty);
+        }
+        names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| lookup(format!("{field}.requires.{key}[{index}]"), name))
+            .collect()
+    };
+    let requires = match raw.requires {
+        RawRequires::Name(name) if name == "none" => Requirement::None,
+        RawRequires::Name(name) => {
+            Requirement::Provider(lookup(format!("{field}.requires"), &name)?)
+        }
+        RawRequires::Group(RawGroup {
+            any: Some(names),
+            all: None,
+        }) => Requirement::Any(group("any", names)?),
+        RawRequires::Group(RawGroup {
+            any: None,
+            all: Some(names),
+        }) => Requirement::All(group("all", names)?),
+        RawRequires::Group(_) => return fail(format!("{field}.requires"), Problem::RequiresKind),
+    };
+    Ok(Rule {
+        path,
+        methods: methods
+            .into_iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect(),
+        requires,
+        allow_missing: raw.allow_missing.unwrap_or(false),
+    })
+}

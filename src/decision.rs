@@ -1,0 +1,272 @@
+//! A request's verdict: which requirement applies, whose token verifies, and what
+//! to change in the request before it goes upstream. Pure: the host's keys and
+//! clock are passed in.
+
+use serde_json::Value;
+
+use crate::authenticate::{authenticate, Verified};
+use crate::config::{Config, KeySource, Provider};
+use crate::extract::{cookies_without, extract, path_without_params, Found, Location, Request};
+use crate::jwks::KeySet;
+use crate::policy::{applicable, Requirement};
+use crate::rejection::Rejection;
+
+/// The key sets the decision may use, by provider index.
+pub trait KeyStore {
+    /// The provider's current key set, or `None` when it is not available.
+    fn key_set(&self, provider: usize) -> Option<&KeySet>;
+}
+
+/// Key store with only the keys given inline (`local_jwks`).
+pub struct LocalKeys<'a>(pub &'a Config);
+
+impl KeyStore for LocalKeys<'_> {
+    fn key_set(&self, provider: usize) -> Option<&KeySet> {
+        match &self.0.providers.get(provider)?.keys {
+            KeySource::Local(set) => Some(set),
+            KeySource::Remote(_) => None,
+        }
+    }
+}
+
+/// What to change in the request before it goes upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mutations {
+    /// Headers to remove (lowercase names).
+    pub remove_headers: Vec<String>,
+    /// Headers to set, replacing any value.
+    pub set_headers: Vec<(String, String)>,
+    /// A new `:path`, when a query parameter carried the token.
+    pub path: Option<String>,
+    /// A new `cookie` header (`Some(None)`: remove it), when a cookie carried the token.
+    pub cookie: Option<Option<String>>,
+}
+
+/// The verdict on one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// `Ok` to pass the request on, or why it is refused.
+    pub verdict: Result<(), Rejection>,
+    /// Name of the provider whose token decided it, if any.
+    pub provider: Option<String>,
+    /// Changes to the request; on a refusal only the removal of forged outputs.
+    pub mutations: Mutations,
+}
+
+/// Decides `request` under `config` at `now` (Unix seconds).
+pub fn decide(config: &Config, request: &Request<'_>, keys: &dyn KeyStore, now: i64) -> Decision {
+    let mut mutations = Mutations {
+        remove_headers: config.output_headers.clone(),
+        ..Mutations::default()
+    };
+    if config.bypass_cors_preflight && is_cors_preflight(request) {
+        return Decision {
+            verdict: Ok(()),
+            provider: None,
+            mutations,
+        };
+    }
+    let rule = applicable(
+        &config.rules,
+        &config.fallback,
+        request.method,
+        request.path,
+    );
+    let (providers, all): (&[usize], bool) = match rule.requires {
+        Requirement::None => {
+            return Decision {
+                verdict: Ok(()),
+                provider: None,
+                mutations,
+            }
+        }
+        Requirement::Provider(index) => (std::slice::from_ref(index), false),
+        Requirement::Any(list) => (list, false),
+        Requirement::All(list) => (list, true),
+    };
+    let evaluation = Evaluation {
+        config,
+        request,
+        keys,
+        now,
+        allow_missing: rule.allow_missing,
+    };
+    let outcome = if all {
+        evaluation.all(providers, &mut mutations)
+    } else {
+        evaluation.any(providers, &mut mutations)
+    };
+    match outcome {
+        Ok(provider) => Decision {
+            verdict: Ok(()),
+            provider,
+            mutations,
+        },
+        Err((rejection, provider)) => Decision {
+            verdict: Err(rejection),
+            provider,
+            mutations: Mutations {
+                remove_headers: config.output_headers.clone(),
+                ..Mutations::default()
+            },
+        },
+    }
+}
+
+fn is_cors_preflight(request: &Request<'_>) -> bool {
+    request.method == "OPTIONS"
+        && request.has_header("origin")
+        && request.has_header("access-control-request-method")
+}
+
+type Outcome = Result<Option<String>, (Rejection, Option<String>)>;
+
+struct Evaluation<'a, 'r> {
+    config: &'a Config,
+    request: &'a Request<'r>,
+    keys: &'a dyn KeyStore,
+    now: i64,
+    allow_missing: bool,
+}
+
+impl Evaluation<'_, '_> {
+    fn provider(&self, index: usize) -> Option<&Provider> {
+        self.config.providers.get(index)
+    }
+
+    /// A token from at least one of `providers`; different tokens are refused.
+    fn any(&self, providers: &[usize], mutations: &mut Mutations) -> Outcome {
+        let mut candidates: Vec<(usize, Found)> = Vec::new();
+        for &index in providers {
+            let Some(provider) = self.provider(index) else {
+                continue;
+            };
+            match extract(provider, self.request) {
+                Ok(Some(found)) => candidates.push((index, found)),
+                Ok(None) => {}
+                Err(rejection) => return Err((rejection, Some(provider.name.clone()))),
+            }
+        }
+        let Some((_, first)) = candidates.first() else {
+            return if self.allow_missing {
+                Ok(None)
+            } else {
+                Err((Rejection::Missing, None))
+            };
+        };
+        if candidates
+            .iter()
+            .any(|(_, found)| found.token != first.token)
+        {
+            return Err((Rejection::MultipleTokens, None));
+        }
+        let mut failures: Vec<(usize, Rejection)> = Vec::new();
+        for (index, found) in &candidates {
+            let Some(provider) = self.provider(*index) else {
+                continue;
+            };
+            match authenticate(provider, &found.token, self.keys.key_set(*index), self.now) {
+                Ok(verified) => {
+                    apply_outputs(provider, &verified, found, self.request, mutations);
+                    return Ok(Some(provider.name.clone()));
+                }
+                Err(rejection) => failures.push((*index, rejection)),
+            }
+        }
+        let (index, rejection) = most_relevant(self.config, &first.token, &failures);
+        Err((rejection, self.provider(index).map(|p| p.name.clone())))
+    }
+
+    /// A token from each of `providers`.
+    fn all(&self, providers: &[usize], mutations: &mut Mutations) -> Outcome {
+        let mut last = None;
+        for &index in providers {
+            let Some(provider) = self.provider(index) else {
+                continue;
+            };
+            let name = || Some(provider.name.clone());
+            match extract(provider, self.request) {
+                Err(rejection) => return Err((rejection, name())),
+                Ok(None) if self.allow_missing => {}
+                Ok(None) => return Err((Rejection::Missing, name())),
+                Ok(Some(found)) => {
+                    let keys = self.keys.key_set(index);
+                    let verified = authenticate(provider, &found.token, keys, self.now)
+                        .map_err(|rejection| (rejection, name()))?;
+                    apply_outputs(provider, &verified, &found, self.request, mutations);
+                    last = name();
+                }
+            }
+        }
+        Ok(last)
+    }
+}
+
+/// Among failed providers, the one whose issuer the token names, else the first.
+fn most_relevant(
+    config: &Config,
+    token: &str,
+    failures: &[(usize, Rejection)],
+) -> (usize, Rejection) {
+    let issuer = crate::token::parse(token).ok().and_then(|t| {
+        t.claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    failures
+        .iter()
+        .find(|(index, _)| {
+            config.providers.get(*index).map(|p| Some(&p.issuer)) == Some(issuer.as_ref())
+        })
+        .or(failures.first())
+        .copied()
+        .unwrap_or((0, Rejection::Missing))
+}
+
+/// Removes the token (unless `forward`) and sets the provider's output headers.
+fn apply_outputs(
+    provider: &Provider,
+    verified: &Verified<'_>,
+    found: &Found,
+    request: &Request<'_>,
+    mutations: &mut Mutations,
+) {
+    if !provider.forward {
+        let mut params = Vec::new();
+        let mut cookies = Vec::new();
+        for location in &found.locations {
+            match location {
+                Location::Header(name) => mutations.remove_headers.push(name.clone()),
+                Location::Param(name) => params.push(name.as_str()),
+                Location::Cookie(name) => cookies.push(name.as_str()),
+            }
+        }
+        if !params.is_empty() {
+            let current = mutations.path.as_deref().unwrap_or(request.path);
+            mutations.path = Some(path_without_params(current, &params));
+        }
+        if !cookies.is_empty() {
+            mutations.cookie = Some(cookies_without(request, &cookies));
+        }
+    }
+    if let Some(header) = &provider.forward_payload_header {
+        mutations
+            .set_headers
+            .push((header.clone(), verified.token.payload_b64.to_owned()));
+    }
+    for entry in &provider.claim_to_headers {
+        let value = match verified.token.claims.get(&entry.claim) {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(number)) => number.to_string(),
+            Some(Value::Bool(flag)) => flag.to_string(),
+            _ => continue,
+        };
+        if value
+            .bytes()
+            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        {
+            mutations.set_headers.push((entry.header.clone(), value));
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Where a provider's token is: its headers (with a prefix matched ignoring
+//! case), query parameters and cookies. Two different tokens, or a token header
+//! sent twice, is an error rather than a guess.
+
+use crate::config::Provider;
+use crate::rejection::Rejection;
+use crate::token::TokenError;
+
+/// The request as the decision logic sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path`, with its query.
+    pub path: &'a str,
+    /// `:authority`, the realm of challenges.
+    pub authority: &'a str,
+    /// Every request header, names lowercase, in order, repeats kept.
+    pub headers: &'a [(String, String)],
+}
+
+impl<'a> Request<'a> {
+    /// Every value of header `name` (lowercase).
+    pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Whether header `name` (lowercase) is present.
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers.iter().any(|(key, _)| key == name)
+    }
+}
+
+/// Where a token was found, so it can be removed before the request goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A request header, by lowercase name.
+    Header(String),
+    /// A query parameter, by name.
+    Param(String),
+    /// A cookie, by name.
+    Cookie(String),
+}
+
+/// A provider's token and every place it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The token text.
+    pub token: String,
+    /// Where it was (one or more places, all holding the same token).
+    pub locations: Vec<Location>,
+}
+
+/// Looks for `provider`'s token in `request`: `Ok(None)` when there is none.
+pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Found>, Rejection> {
+    let mut found: Option<Found> = None;
+    let mut add = |token: String, location: Location| -> Result<(), Rejection> {
+        match &mut found {
+            None => {
+                found = Some(Found {
+                    token,
+                    locations: vec![location],
+                })
+            }
+            Some(existing) if existing.token == token => existing.locations.push(location),
+            Some(_) => return Err(Rejection::MultipleTokens),
+        }
+        Ok(())
+    };
+
+    for source in &provider.from_headers {
+        let mut values = request.header_values(&source.name);
+        let Some(value) = values.next() else { continue };
+        if values.next().is_some() {
+            return Err(Rejection::MultipleTokens);
+        }
+        if let Some(token) = strip_prefix_ignoring_case(value, &source.value_prefix) {
+            add(checked(token)?, Location::Header(source.name.clone()))?;
+        }
+    }
+    if !provider.from_params.is_empty() {
+        let query = request.path.split_once('?').map_or("", |(_, query)| query);
+        for name in &provider.from_params {
+            let mut values = query_values(query, name);
+            let Some(value) = values.next() else { continue };
+            if values.next().is_some() {
+                return Err(Rejection::MultipleTokens);
+            }
+            add(
+                checked(&percent_decode(value))?,
+                Location::Param(name.clone()),
+            )?;
+        }
+    }
+    if !provider.from_cookies.is_empty() {
+        for name in &provider.from_cookies {
+            let mut values = request
+                .header_values("cookie")
+                .flat_map(|header| cookie_values(header, name));
+            let Some(value) = values.next() else { continue };
+            if values.next().is_some() {
+                return Err(Rejection::MultipleTokens);
+            }
+            add(checked(value)?, Location::Cookie(name.clone()))?;
+        }
+    }
+    Ok(found)
+}
+
+/// The token text after trimming; an empty one is malformed.
+fn checked(token: &str) -> Result<String, Rejection> {
+    let token = token.trim();
+    if token.is_empty() {
+        Err(Rejection::Malformed(TokenError::NotThreeParts))
+    } else {
+        Ok(token.to_owned())
+    }
+}
+
+/// `value` without `prefix`, compared ignoring ASCII case.
+fn strip_prefix_ignoring_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    let head = value.as_bytes().get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        value.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+/// Values of query parameter `name` (raw, still percent-encoded).
+fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = &'q str> + 'q {
+    query.split('&').filter_map(move |pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
+}
+
+/// Values of cookie `name` in one `cookie` header.
+fn cookie_values<'c>(header: &'c str, name: &'c str) -> impl Iterator<Item = &'c str> + 'c {
+    header.split(';').filter_map(move |pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key.trim() == name).then_some(value.trim().trim_matches('"'))
+    })
+}
+
+/// Percent-decoding of a query value; `+` stays as is (a JWT holds none).
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        let decoded = if byte == b'%' {
+            bytes
+                .get(index.saturating_add(1)..index.saturating_add(3))
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        } else {
+            None
+        };
+        match decoded {
+            Some(decoded) => {
+                out.push(decoded);
+                index = index.saturating_add(3);
+            }
+            None => {
+                out.push(byte);
+                index = index.saturating_add(1);
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `path` with every parameter named in `names` removed from its query.
+pub fn path_without_params(path: &str, names: &[&str]) -> String {
+    let Some((before, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
+            !names.contains(&key)
+        })
+        .collect();
+    if kept.is_empty() {
+        before.to_owned()
+    } else {
+        format!("{before}?{}", kept.join("&"))
+    }
+}
+
+/// The `cookie` header rebuilt without the cookies in `names`; `None` if nothing is left.
+pub fn cookies_without(request: &Request<'_>, names: &[&str]) -> Option<String> {
+    let kept: Vec<&str> = request
+        .header_values("cookie")
+        .flat_map(|header| header.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            !pair.is_empty() && {
+                let key = pair.split_once('=').map_or(*pair, |(key, _)| key).trim();
+                !names.contains(&key)
+            }
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::json;
+
+    fn provider(extra: serde_json::Value) -> Provider {
+        let mut p = json!({
+            "name": "p", "issuer": "https://i", "audiences": ["a"],
+            "local_jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]},
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            p[key] = value.clone();
+        }
+        let config = Config::from_json(json!({ "providers": [p] }).to_string().as_bytes()).unwrap();
+        config.providers.into_iter().next().unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn request<'a>(path: &'a str, headers: &'a [(String, String)]) -> Request<'a> {
+        Request {
+            method: "GET",
+            path,
+            authority: "svc",
+            headers,
+        }
+    }
+
+    #[test]
+    fn bearer_prefix_is_matched_ignoring_case() {
+        let p = provider(json!({}));
+        for value in ["Bearer a.b.c", "bearer a.b.c", "BEARER a.b.c"] {
+            let h = headers(&[("authorization", value)]);
+            let found = extract(&p, &request("/", &h)).unwrap().unwrap();
+            assert_eq!(found.token, "a.b.c");
+            assert_eq!(
+                found.locations,
+                vec![Location::Header("authorization".into())]
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_absence_are_no_token() {
+        let p = provider(json!({}));
+        let h = headers(&[("authorization", "Basic dXNlcjpwdw==")]);
+        assert_eq!(extract(&p, &request("/", &h)).unwrap(), None);
+        assert_eq!(extract(&p, &request("/", &[])).unwrap(), None);
+    }
+
+    #[test]
+    fn a_repeated_token_header_is_refused() {
+        let p = provider(json!({}));
+        let h = headers(&[
+            ("authorization", "Bearer a.b.c"),
+            ("authorization", "Bearer a.b.c"),
+        ]);
+        assert_eq!(
+            extract(&p, &request("/", &h)),
+            Err(Rejection::MultipleTokens)
+        );
+    }
+
+    #[test]
+    fn an_empty_bearer_is_malformed() {
+        let p = provider(json!({}));
+        let h = headers(&[("authorization", "Bearer   ")]);
+        assert!(matches!(
+            extract(&p, &request("/", &h)),
+            Err(Rejection::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn params_and_cookies_are_found_and_must_agree() {
+        let p = provider(json!({"from_params": ["access_token"], "from_cookies": ["session"]}));
+        let found = extract(&p, &request("/x?a=1&access_token=t%2Eu.v", &[]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.token, "t.u.v");
+        let h = headers(&[("cookie", "a=1; session=t.u.v")]);
+        let found = extract(&p, &request("/x?access_token=t.u.v", &h))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.locations.len(), 2);
+        let h = headers(&[("cookie", "session=other.x.y")]);
+        assert_eq!(
+            extract(&p, &request("/x?access_token=t.u.v", &h)),
+            Err(Rejection::MultipleTokens)
+        );
+    }
+
+    #[test]
+    fn removing_params_and_cookies() {
+        assert_eq!(path_without_params("/x?a=1&t=2&b", &["t"]), "/x?a=1&b");
+        assert_eq!(path_without_params("/x?t=2", &["t"]), "/x");
+        assert_eq!(path_without_params("/x", &["t"]), "/x");
+        let h = headers(&[("cookie", "a=1; s=tok"), ("cookie", "b=2")]);
+        assert_eq!(
+            cookies_without(&request("/", &h), &["s"]).as_deref(),
+            Some("a=1; b=2")
+        );
+        let h = headers(&[("cookie", "s=tok")]);
+        assert_eq!(cookies_without(&request("/", &h), &["s"]), None);
+    }
+}

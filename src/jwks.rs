@@ -1,0 +1,390 @@
+//! JWKS JSON → the keys audgate can use. Each key is converted on its own: one
+//! unusable key is skipped (with its reason) and the rest of the set still serves.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+/// Most keys read from one set; the rest are skipped.
+pub const MAX_KEYS: usize = 64;
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted, in bits (the verifier's own limit).
+pub const MAX_RSA_BITS: usize = 4096;
+
+/// The type of a usable key, which fixes the algorithms it can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA: RS256/384/512 and PS256/384/512.
+    Rsa,
+    /// EC P-256: ES256.
+    EcP256,
+    /// EC P-384: ES384.
+    EcP384,
+    /// OKP Ed25519: EdDSA.
+    Ed25519,
+    /// Shared secret: HS256/384/512 (only from `local_jwks`).
+    Hmac,
+}
+
+impl KeyKind {
+    /// Whether a key of this kind can verify `alg`.
+    pub fn allows(self, alg: Algorithm) -> bool {
+        matches!(
+            (self, alg),
+            (
+                KeyKind::Rsa,
+                Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512
+            ) | (KeyKind::EcP256, Algorithm::ES256)
+                | (KeyKind::EcP384, Algorithm::ES384)
+                | (KeyKind::Ed25519, Algorithm::EdDSA)
+                | (
+                    KeyKind::Hmac,
+                    Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+                )
+        )
+    }
+}
+
+/// One usable verification key.
+#[derive(Clone)]
+pub struct Key {
+    /// The key's `kid`, if it has one.
+    pub kid: Option<String>,
+    /// Its type.
+    pub kind: KeyKind,
+    /// The key's own `alg`, when the JWK pins one.
+    pub alg: Option<Algorithm>,
+    /// The key material in `jsonwebtoken`'s form.
+    pub decoding: DecodingKey,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("kind", &self.kind)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// Whether this key may verify a token signed with `alg`.
+    pub fn allows(&self, alg: Algorithm) -> bool {
+        self.kind.allows(alg) && self.alg.is_none_or(|own| own == alg)
+    }
+}
+
+/// The usable keys of one JWKS.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<Key>,
+}
+
+/// What key lookup found for a token.
+#[derive(Debug)]
+pub enum Selection<'a> {
+    /// Keys to try, in order (at least one).
+    Keys(Vec<&'a Key>),
+    /// The token's `kid` is in no key of the set.
+    UnknownKid,
+    /// Keys exist, but none may verify this algorithm.
+    NoKeyForAlgorithm,
+}
+
+impl KeySet {
+    /// Every usable key.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// Whether the set holds no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The keys a token with this `kid` and `alg` is tried against: those with the
+    /// same `kid` (every key when the token has none) that allow `alg`.
+    pub fn select(&self, kid: Option<&str>, alg: Algorithm) -> Selection<'_> {
+        let named: Vec<&Key> = match kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .filter(|key| key.kid.as_deref() == Some(kid))
+                .collect(),
+            None => self.keys.iter().collect(),
+        };
+        if named.is_empty() && kid.is_some() {
+            return Selection::UnknownKid;
+        }
+        let usable: Vec<&Key> = named.into_iter().filter(|key| key.allows(alg)).collect();
+        if usable.is_empty() {
+            Selection::NoKeyForAlgorithm
+        } else {
+            Selection::Keys(usable)
+        }
+    }
+}
+
+/// Where a JWKS came from, which decides whether shared secrets are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `local_jwks`; `allow_hmac` when the provider's `algorithms` names an HS alg.
+    Local { allow_hmac: bool },
+    /// Fetched from `remote_jwks`: `oct` keys are always skipped.
+    Remote,
+}
+
+/// A JWKS that cannot be read at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksError {
+    /// Not valid JSON.
+    NotJson,
+    /// Not a JSON object.
+    NotAnObject,
+    /// No `keys` array.
+    NoKeysArray,
+}
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JwksError::NotJson => "not valid JSON",
+            JwksError::NotAnObject => "not a JSON object",
+            JwksError::NoKeysArray => "has no \"keys\" array",
+        })
+    }
+}
+
+/// Why one key of a set was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The entry is not a JSON object.
+    NotAnObject,
+    /// `kty` missing or not RSA, EC, OKP or oct.
+    UnsupportedKeyType,
+    /// `crv` missing or not P-256, P-384 or Ed25519.
+    UnsupportedCurve,
+    /// `use` is present and not `sig`.
+    NotForSignatures,
+    /// `alg` is unknown, `none`, or does not fit the key type.
+    UnsupportedAlgorithm,
+    /// A shared secret where none is allowed.
+    SecretNotAllowed,
+    /// RSA modulus under 2048 bits.
+    RsaTooSmall,
+    /// RSA modulus over 4096 bits.
+    RsaTooLarge,
+    /// A key parameter is missing or not base64url of the right length.
+    BadParameter,
+    /// `kid` is present but not a string.
+    BadKid,
+    /// Beyond the most keys read from one set.
+    TooManyKeys,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SkipReason::NotAnObject => "not a JSON object",
+            SkipReason::UnsupportedKeyType => "unsupported kty",
+            SkipReason::UnsupportedCurve => "unsupported crv",
+            SkipReason::NotForSignatures => "use is not sig",
+            SkipReason::UnsupportedAlgorithm => "alg unsupported or does not fit the key",
+            SkipReason::SecretNotAllowed => "oct key not allowed here",
+            SkipReason::RsaTooSmall => "RSA modulus under 2048 bits",
+            SkipReason::RsaTooLarge => "RSA modulus over 4096 bits",
+            SkipReason::BadParameter => "key parameter missing or malformed",
+            SkipReason::BadKid => "kid is not a string",
+            SkipReason::TooManyKeys => "too many keys in the set",
+        })
+    }
+}
+
+/// A key that was skipped: its position, `kid` if readable, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Position in `keys`.
+    pub index: usize,
+    /// Its `kid`, if it has a string one.
+    pub kid: Option<String>,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// The result of reading a JWKS: usable keys and what was skipped.
+#[derive(Debug, Clone)]
+pub struct ParsedJwks {
+    /// The usable keys.
+    pub set: KeySet,
+    /// The keys left out, with reasons (for logs).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads a JWKS from raw bytes.
+pub fn parse_jwks_bytes(body: &[u8], origin: Origin) -> Result<ParsedJwks, JwksError> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| JwksError::NotJson)?;
+    parse_jwks(&value, origin)
+}
+
+/// Reads a JWKS from parsed JSON.
+pub fn parse_jwks(value: &Value, origin: Origin) -> Result<ParsedJwks, JwksError> {
+    let object = value.as_object().ok_or(JwksError::NotAnObject)?;
+    let entries = object
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or(JwksError::NoKeysArray)?;
+    let mut keys = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);
+        let result = if index >= MAX_KEYS {
+            Err(SkipReason::TooManyKeys)
+        } else {
+            convert_key(entry, origin)
+        };
+        match result {
+            Ok(key) => keys.push(key),
+            Err(reason) => skipped.push(Skipped { index, kid, reason }),
+        }
+    }
+    Ok(ParsedJwks {
+        set: KeySet { keys },
+        skipped,
+    })
+}
+
+fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
+    let jwk = entry.as_object().ok_or(SkipReason::NotAnObject)?;
+    let kid = match jwk.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(SkipReason::BadKid),
+    };
+    match jwk.get("use") {
+        None => {}
+        Some(Value::String(usage)) if usage == "sig" => {}
+        Some(_) => return Err(SkipReason::NotForSignatures),
+    }
+    let (kind, decoding) = match text(jwk, "kty") {
+        Some("RSA") => rsa_key(jwk)?,
+        Some("EC") => ec_key(jwk)?,
+        Some("OKP") => okp_key(jwk)?,
+        Some("oct") => secret_key(jwk, origin)?,
+        _ => return Err(SkipReason::UnsupportedKeyType),
+    };
+    let alg = match jwk.get("alg") {
+        None => None,
+        Some(Value::String(name)) => {
+            let alg: Algorithm = name.parse().map_err(|_| SkipReason::UnsupportedAlgorithm)?;
+            if !kind.allows(alg) {
+                return Err(SkipReason::UnsupportedAlgorithm);
+            }
+            Some(alg)
+        }
+        Some(_) => return Err(SkipReason::UnsupportedAlgorithm),
+    };
+    Ok(Key {
+        kid,
+        kind,
+        alg,
+        decoding,
+    })
+}
+
+fn text<'a>(jwk: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    jwk.get(name).and_then(Value::as_str)
+}
+
+fn bytes(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, SkipReason> {
+    let encoded = text(jwk, name).ok_or(SkipReason::BadParameter)?;
+    URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| SkipReason::BadParameter)
+}
+
+fn rsa_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReason> {
+    let modulus = bytes(jwk, "n")?;
+    let exponent = bytes(jwk, "e")?;
+    let significant = modulus
+        .iter()
+        .position(|byte| *byte != 0)
+        .map_or(&[][..], |first| modulus.get(first..).unwrap_or_default());
+    let bits = significant_bits(significant);
+    if bits < MIN_RSA_BITS {
+        return Err(SkipReason::RsaTooSmall);
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(SkipReason::RsaTooLarge);
+    }
+    if exponent.is_empty() || exponent.len() > 8 {
+        return Err(SkipReason::BadParameter);
+    }
+    Ok((
+        KeyKind::Rsa,
+        DecodingKey::from_rsa_raw_components(significant, &exponent),
+    ))
+}
+
+/// Bit length of a big-endian unsigned integer without leading zero bytes.
+fn significant_bits(magnitude: &[u8]) -> usize {
+    match magnitude.first() {
+        None => 0,
+        Some(first) => {
+            let leading = usize::try_from(first.leading_zeros()).unwrap_or(8);
+            magnitude.len().saturating_mul(8).saturating_sub(leading)
+        }
+    }
+}
+
+fn ec_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReason> {
+    let (kind, size) = match text(jwk, "crv") {
+        Some("P-256") => (KeyKind::EcP256, 32),
+        Some("P-384") => (KeyKind::EcP384, 48),
+        _ => return Err(SkipReason::UnsupportedCurve),
+    };
+    let x = bytes(jwk, "x")?;
+    let y = bytes(jwk, "y")?;
+    if x.len() != size || y.len() != size {
+        return Err(SkipReason::BadParameter);
+    }
+    let mut point = Vec::with_capacity(size.saturating_mul(2).saturating_add(1));
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok((kind, DecodingKey::from_ec_der(&point)))
+}
+
+fn okp_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReason> {
+    if text(jwk, "crv") != Some("Ed25519") {
+        return Err(SkipReason::UnsupportedCurve);
+    }
+    let x = bytes(jwk, "x")?;
+    if x.len() != 32 {
+        return Err(SkipReason::BadParameter);
+    }
+    Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(&x)))
+}
+
+fn secret_key(
+    jwk: &Map<String, Value>,
+    origin: Origin,
+) -> Result<(KeyKind, DecodingKey), SkipReason> {
+    if origin != (Origin::Local { allow_hmac: true }) {
+        return Err(SkipReason::SecretNotAllowed);
+    }
+    let secret = bytes(jwk, "k")?;
+    if secret.is_empty() {
+        return Err(SkipReason::BadParameter);
+    }
+    Ok((KeyKind::Hmac, DecodingKey::from_secret(&secret)))
+}

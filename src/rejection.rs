@@ -1,0 +1,226 @@
+//! Why a request is refused, and how each reason maps to the contract's outcomes:
+//! status, `www-authenticate` and a short plain-text body that never echoes a token.
+
+use std::fmt;
+
+use crate::token::TokenError;
+
+/// The reason a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// A required token is absent.
+    Missing,
+    /// The token cannot be read as a JWS.
+    Malformed(TokenError),
+    /// More than one token where one is expected (repeated header, conflicting sources).
+    MultipleTokens,
+    /// `alg` is `none`, unknown, or not allowed for this provider.
+    AlgorithmNotAllowed,
+    /// The token's `kid` is in no key of the provider's set.
+    UnknownKid,
+    /// No key may verify this token, or the signature does not verify.
+    BadSignature,
+    /// `iss` differs from the provider's issuer.
+    WrongIssuer,
+    /// `exp`, `nbf` or `iat` is not a number.
+    BadTimeClaim,
+    /// No `exp` while `require_exp` is on.
+    MissingExpiry,
+    /// `exp` has passed (beyond the clock skew).
+    Expired,
+    /// `nbf` lies in the future (beyond the clock skew).
+    NotYetValid,
+    /// `exp` lies further past `iat` (or now) than `max_lifetime_s`.
+    TooLongLived,
+    /// `aud` is missing, of the wrong type, or names none of the provider's audiences.
+    AudienceNotAllowed,
+    /// A `required_claims` entry is not met.
+    ClaimsNotMet,
+    /// The provider's keys are not available (never fetched, fetch failing).
+    KeysUnavailable,
+}
+
+/// The `error` parameter of a `www-authenticate` challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// No token: `Bearer realm="…"`.
+    Bare,
+    /// `error="invalid_token"`.
+    InvalidToken,
+    /// `error="invalid_token", error_description="audience not allowed"`.
+    InvalidAudience,
+    /// `error="insufficient_scope"`.
+    InsufficientScope,
+    /// No challenge at all (503).
+    None,
+}
+
+impl Rejection {
+    /// HTTP status of the local reply.
+    pub fn status(self) -> u32 {
+        match self.challenge() {
+            Challenge::Bare | Challenge::InvalidToken => 401,
+            Challenge::InvalidAudience | Challenge::InsufficientScope => 403,
+            Challenge::None => 503,
+        }
+    }
+
+    /// Which challenge the reply carries.
+    pub fn challenge(self) -> Challenge {
+        match self {
+            Rejection::Missing => Challenge::Bare,
+            Rejection::Malformed(_)
+            | Rejection::MultipleTokens
+            | Rejection::AlgorithmNotAllowed
+            | Rejection::UnknownKid
+            | Rejection::BadSignature
+            | Rejection::WrongIssuer
+            | Rejection::BadTimeClaim
+            | Rejection::MissingExpiry
+            | Rejection::Expired
+            | Rejection::NotYetValid
+            | Rejection::TooLongLived => Challenge::InvalidToken,
+            Rejection::AudienceNotAllowed => Challenge::InvalidAudience,
+            Rejection::ClaimsNotMet => Challenge::InsufficientScope,
+            Rejection::KeysUnavailable => Challenge::None,
+        }
+    }
+
+    /// Short stable name, for logs, stats and `x-audgate-would-reject`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rejection::Missing => "missing",
+            Rejection::Malformed(_) | Rejection::MultipleTokens | Rejection::BadTimeClaim => {
+                "malformed"
+            }
+            Rejection::AlgorithmNotAllowed | Rejection::UnknownKid | Rejection::BadSignature => {
+                "signature"
+            }
+            Rejection::WrongIssuer => "issuer",
+            Rejection::MissingExpiry | Rejection::Expired | Rejection::TooLongLived => "expired",
+            Rejection::NotYetValid => "not_yet_valid",
+            Rejection::AudienceNotAllowed => "audience",
+            Rejection::ClaimsNotMet => "claims",
+            Rejection::KeysUnavailable => "keys_unavailable",
+        }
+    }
+
+    /// The `www-authenticate` value for a reply to a request for `authority`.
+    pub fn www_authenticate(self, authority: &str) -> Option<String> {
+        let realm = quoted(authority);
+        match self.challenge() {
+            Challenge::Bare => Some(format!("Bearer realm=\"{realm}\"")),
+            Challenge::InvalidToken => {
+                Some(format!("Bearer realm=\"{realm}\", error=\"invalid_token\""))
+            }
+            Challenge::InvalidAudience => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"audience not allowed\""
+            )),
+            Challenge::InsufficientScope => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_scope\""
+            )),
+            Challenge::None => None,
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Missing => f.write_str("token missing"),
+            Rejection::Malformed(error) => write!(f, "token malformed: {error}"),
+            Rejection::MultipleTokens => f.write_str("more than one token"),
+            Rejection::AlgorithmNotAllowed => f.write_str("token algorithm not allowed"),
+            Rejection::UnknownKid => f.write_str("token key id unknown"),
+            Rejection::BadSignature => f.write_str("token signature invalid"),
+            Rejection::WrongIssuer => f.write_str("token issuer not allowed"),
+            Rejection::BadTimeClaim => f.write_str("token time claim is not a number"),
+            Rejection::MissingExpiry => f.write_str("token has no expiry"),
+            Rejection::Expired => f.write_str("token expired"),
+            Rejection::NotYetValid => f.write_str("token not yet valid"),
+            Rejection::TooLongLived => f.write_str("token lifetime too long"),
+            Rejection::AudienceNotAllowed => f.write_str("audience not allowed"),
+            Rejection::ClaimsNotMet => f.write_str("required claims not met"),
+            Rejection::KeysUnavailable => f.write_str("signing keys unavailable"),
+        }
+    }
+}
+
+/// `value` made safe inside a quoted-string: quotes, backslashes and control
+/// characters are replaced, so a client's `:authority` cannot shape the header.
+fn quoted(value: &str) -> String {
+    value
+        .chars()
+        .take(256)
+        .map(|c| match c {
+            '"' | '\\' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Rejection; 15] = [
+        Rejection::Missing,
+        Rejection::Malformed(TokenError::Base64),
+        Rejection::MultipleTokens,
+        Rejection::AlgorithmNotAllowed,
+        Rejection::UnknownKid,
+        Rejection::BadSignature,
+        Rejection::WrongIssuer,
+        Rejection::BadTimeClaim,
+        Rejection::MissingExpiry,
+        Rejection::Expired,
+        Rejection::NotYetValid,
+        Rejection::TooLongLived,
+        Rejection::AudienceNotAllowed,
+        Rejection::ClaimsNotMet,
+        Rejection::KeysUnavailable,
+    ];
+
+    #[test]
+    fn every_variant_formats_and_maps() {
+        for rejection in ALL {
+            assert!(!rejection.to_string().is_empty());
+            assert!(!rejection.code().is_empty());
+            assert!([401, 403, 503].contains(&rejection.status()));
+        }
+    }
+
+    #[test]
+    fn outcome_rows_of_the_contract() {
+        assert_eq!(Rejection::Missing.status(), 401);
+        assert_eq!(
+            Rejection::Missing.www_authenticate("svc").as_deref(),
+            Some("Bearer realm=\"svc\"")
+        );
+        assert_eq!(
+            Rejection::Expired.www_authenticate("svc").as_deref(),
+            Some("Bearer realm=\"svc\", error=\"invalid_token\"")
+        );
+        assert_eq!(Rejection::AudienceNotAllowed.status(), 403);
+        assert_eq!(
+            Rejection::AudienceNotAllowed.www_authenticate("svc").as_deref(),
+            Some("Bearer realm=\"svc\", error=\"invalid_token\", error_description=\"audience not allowed\"")
+        );
+        assert_eq!(Rejection::ClaimsNotMet.status(), 403);
+        assert_eq!(
+            Rejection::ClaimsNotMet.www_authenticate("svc").as_deref(),
+            Some("Bearer realm=\"svc\", error=\"insufficient_scope\"")
+        );
+        assert_eq!(Rejection::KeysUnavailable.status(), 503);
+        assert_eq!(Rejection::KeysUnavailable.www_authenticate("svc"), None);
+    }
+
+    #[test]
+    fn realm_cannot_break_out_of_its_quotes() {
+        let header = Rejection::Missing
+            .www_authenticate("a\"b\\c\r\nx: y")
+            .unwrap();
+        assert_eq!(header, "Bearer realm=\"a_b_c__x: y\"");
+    }
+}

@@ -1,0 +1,232 @@
+//! A compact JWS split into its parts: strict base64url, strict JSON, no crypto.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::strict_json::parse_object;
+
+/// Longest token read; a longer one is refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// A token's parts, decoded but not verified.
+#[derive(Debug)]
+pub struct Token<'a> {
+    /// The JOSE header.
+    pub header: Header,
+    /// The claims (payload) object.
+    pub claims: Map<String, Value>,
+    /// `header.payload`, the bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The payload part as sent (base64url, no padding).
+    pub payload_b64: &'a str,
+    /// The signature part as sent (base64url, no padding).
+    pub signature_b64: &'a str,
+}
+
+/// The JOSE header fields audgate reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// `alg`, as written.
+    pub alg: String,
+    /// `kid`, if present.
+    pub kid: Option<String>,
+}
+
+/// Why a token could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_BYTES`].
+    TooLong,
+    /// Not three dot-separated parts.
+    NotThreeParts,
+    /// A part is not base64url without padding.
+    Base64,
+    /// The header is not a JSON object without repeated keys.
+    HeaderJson,
+    /// The payload is not a JSON object without repeated keys.
+    PayloadJson,
+    /// `alg` is missing or not a string.
+    MissingAlg,
+    /// `kid` is present but not a string.
+    BadKid,
+    /// `crit` names extensions, and none is understood.
+    Critical,
+    /// The signature part is empty.
+    NoSignature,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenError::TooLong => "token too long",
+            TokenError::NotThreeParts => "not a compact JWS",
+            TokenError::Base64 => "bad base64url",
+            TokenError::HeaderJson => "header is not a JSON object",
+            TokenError::PayloadJson => "payload is not a JSON object",
+            TokenError::MissingAlg => "header has no alg",
+            TokenError::BadKid => "kid is not a string",
+            TokenError::Critical => "crit extensions are not supported",
+            TokenError::NoSignature => "no signature",
+        })
+    }
+}
+
+/// Splits and decodes `raw` without verifying anything.
+pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
+    if raw.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLong);
+    }
+    let mut parts = raw.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::NotThreeParts);
+    };
+    let signing_len = header_b64
+        .len()
+        .saturating_add(1)
+        .saturating_add(payload_b64.len());
+    let signing_input = raw.get(..signing_len).ok_or(TokenError::NotThreeParts)?;
+
+    let header_json = decode(header_b64)?;
+    let payload_json = decode(payload_b64)?;
+    if signature_b64.is_empty() {
+        return Err(TokenError::NoSignature);
+    }
+    decode(signature_b64)?;
+
+    let header = read_header(&header_json)?;
+    let claims = parse_object(&payload_json).map_err(|_| TokenError::PayloadJson)?;
+    Ok(Token {
+        header,
+        claims,
+        signing_input,
+        payload_b64,
+        signature_b64,
+    })
+}
+
+fn decode(part: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Base64)
+}
+
+fn read_header(json: &[u8]) -> Result<Header, TokenError> {
+    let fields = parse_object(json).map_err(|_| TokenError::HeaderJson)?;
+    let alg = match fields.get("alg") {
+        Some(Value::String(alg)) => alg.clone(),
+        _ => return Err(TokenError::MissingAlg),
+    };
+    let kid = match fields.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(TokenError::BadKid),
+    };
+    match fields.get("crit") {
+        None => {}
+        Some(Value::Array(names)) if names.is_empty() => {}
+        Some(_) => return Err(TokenError::Critical),
+    }
+    Ok(Header { alg, kid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(text: &str) -> String {
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.{}", b64(header), b64(payload), b64("sig"))
+    }
+
+    #[test]
+    fn reads_header_claims_and_parts() {
+        let raw = token(r#"{"alg":"RS256","kid":"k1"}"#, r#"{"sub":"x"}"#);
+        let parsed = parse(&raw).unwrap();
+        assert_eq!(parsed.header.alg, "RS256");
+        assert_eq!(parsed.header.kid.as_deref(), Some("k1"));
+        assert_eq!(parsed.claims["sub"], "x");
+        assert_eq!(
+            parsed.signing_input,
+            raw.rsplit_once('.').unwrap().0,
+            "the signing input is header.payload"
+        );
+    }
+
+    #[test]
+    fn refuses_wrong_part_counts() {
+        assert_eq!(parse("a.b").unwrap_err(), TokenError::NotThreeParts);
+        assert_eq!(parse("a.b.c.d").unwrap_err(), TokenError::NotThreeParts);
+        assert_eq!(parse("").unwrap_err(), TokenError::NotThreeParts);
+    }
+
+    #[test]
+    fn refuses_padding_and_non_url_alphabet() {
+        let good = token(r#"{"alg":"RS256"}"#, r#"{"a":1}"#);
+        let (head, rest) = good.split_once('.').unwrap();
+        assert_eq!(
+            parse(&format!("{head}=.{rest}")).unwrap_err(),
+            TokenError::Base64
+        );
+        let plus = good.replacen(|c: char| c == '-' || c == '_' || c == 'J', "+", 1);
+        assert_eq!(parse(&plus).unwrap_err(), TokenError::Base64);
+    }
+
+    #[test]
+    fn refuses_an_empty_signature() {
+        let raw = format!("{}.{}.", b64(r#"{"alg":"RS256"}"#), b64("{}"));
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::NoSignature);
+    }
+
+    #[test]
+    fn refuses_repeated_claims_and_headers() {
+        let raw = token(r#"{"alg":"RS256"}"#, r#"{"aud":"a","aud":"b"}"#);
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::PayloadJson);
+        let raw = token(r#"{"alg":"RS256","alg":"none"}"#, "{}");
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::HeaderJson);
+    }
+
+    #[test]
+    fn refuses_bad_alg_kid_and_crit() {
+        assert_eq!(
+            parse(&token(r#"{"kid":"x"}"#, "{}")).unwrap_err(),
+            TokenError::MissingAlg
+        );
+        assert_eq!(
+            parse(&token(r#"{"alg":1}"#, "{}")).unwrap_err(),
+            TokenError::MissingAlg
+        );
+        assert_eq!(
+            parse(&token(r#"{"alg":"RS256","kid":7}"#, "{}")).unwrap_err(),
+            TokenError::BadKid
+        );
+        assert_eq!(
+            parse(&token(r#"{"alg":"RS256","crit":["exp"]}"#, "{}")).unwrap_err(),
+            TokenError::Critical
+        );
+        assert!(parse(&token(r#"{"alg":"RS256","crit":[]}"#, "{}")).is_ok());
+    }
+
+    #[test]
+    fn refuses_an_oversized_token_before_decoding() {
+        let raw = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::TooLong);
+    }
+
+    #[test]
+    fn refuses_non_object_payloads() {
+        assert_eq!(
+            parse(&token(r#"{"alg":"RS256"}"#, "[1]")).unwrap_err(),
+            TokenError::PayloadJson
+        );
+        assert_eq!(
+            parse(&token("null", "{}")).unwrap_err(),
+            TokenError::HeaderJson
+        );
+    }
+}
