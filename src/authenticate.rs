@@ -18,12 +18,12 @@ pub struct Verified<'a> {
     pub token: Token<'a>,
 }
 
-/// Checks `raw` against `provider`. `keys` is `None` when the provider's keys are
-/// not available; that is only consulted once every key-free check has passed.
-pub fn authenticate<'a>(
+/// Checks `raw` against `provider`. `keys` yields the provider's key set (`None`
+/// when not available); it is only called once every key-free check has passed.
+pub fn authenticate<'a, 'k>(
     provider: &Provider,
     raw: &'a str,
-    keys: Option<&KeySet>,
+    keys: impl FnOnce() -> Option<&'k KeySet>,
     now: i64,
 ) -> Result<Verified<'a>, Rejection> {
     let token = token::parse(raw).map_err(Rejection::Malformed)?;
@@ -32,7 +32,7 @@ pub fn authenticate<'a>(
     check_issuer(&token.claims, &provider.issuer)?;
     check_times(&token.claims, provider.times, now)?;
 
-    let keys = keys.ok_or(Rejection::KeysUnavailable)?;
+    let keys = keys().ok_or(Rejection::KeysUnavailable)?;
     let candidates = match keys.select(token.header.kid.as_deref(), alg) {
         Selection::Keys(candidates) => candidates,
         Selection::UnknownKid => return Err(Rejection::UnknownKid),

@@ -165,7 +165,12 @@ impl Evaluation<'_, '_> {
             let Some(provider) = self.provider(*index) else {
                 continue;
             };
-            match authenticate(provider, &found.token, self.keys.key_set(*index), self.now) {
+            match authenticate(
+                provider,
+                &found.token,
+                || self.keys.key_set(*index),
+                self.now,
+            ) {
                 Ok(verified) => {
                     apply_outputs(provider, &verified, found, self.request, mutations);
                     return Ok(Some(provider.name.clone()));
@@ -190,7 +195,7 @@ impl Evaluation<'_, '_> {
                 Ok(None) if self.allow_missing => {}
                 Ok(None) => return Err((Rejection::Missing, name())),
                 Ok(Some(found)) => {
-                    let keys = self.keys.key_set(index);
+                    let keys = || self.keys.key_set(index);
                     let verified = authenticate(provider, &found.token, keys, self.now)
                         .map_err(|rejection| (rejection, name()))?;
                     apply_outputs(provider, &verified, &found, self.request, mutations);

@@ -1,0 +1,74 @@
+//! The token table through the pure decision logic, natively: the same outcomes
+//! the end-to-end test expects from Envoy, without Envoy.
+
+mod support;
+
+use audgate::config::Config;
+use audgate::decision::{decide, LocalKeys};
+use audgate::extract::Request;
+use support::cases::{self, Case};
+use support::keys::now;
+
+fn decide_case(config: &Config, case: &Case) -> (u16, Option<String>, Vec<String>) {
+    let mut headers = vec![(":authority".to_owned(), "orders.test".to_owned())];
+    if let Some(token) = &case.token {
+        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+    }
+    let request = Request {
+        method: "GET",
+        path: "/orders/1",
+        authority: "orders.test",
+        headers: &headers,
+    };
+    let decision = decide(config, &request, &LocalKeys(config), now() as i64);
+    match decision.verdict {
+        Ok(()) => (200, None, decision.mutations.remove_headers),
+        Err(rejection) => (
+            rejection.status() as u16,
+            rejection.www_authenticate(request.authority),
+            decision.mutations.remove_headers,
+        ),
+    }
+}
+
+#[test]
+fn every_row_of_the_table_decides_as_the_contract_says() {
+    let config = Config::from_json(cases::config().to_string().as_bytes()).unwrap();
+    let mut wrong = Vec::new();
+    for case in cases::cases() {
+        let (status, challenge, removed) = decide_case(&config, &case);
+        if status != case.status {
+            wrong.push(format!("{}: got {status}, want {}", case.name, case.status));
+            continue;
+        }
+        match case.error {
+            None => {
+                assert!(challenge.is_none(), "{}", case.name);
+                assert!(
+                    removed.contains(&"authorization".to_owned()),
+                    "{}: token not removed",
+                    case.name
+                );
+            }
+            Some("") => assert_eq!(
+                challenge.as_deref(),
+                Some("Bearer realm=\"orders.test\""),
+                "{}",
+                case.name
+            ),
+            Some(error) => {
+                let challenge = challenge.unwrap_or_default();
+                assert!(
+                    challenge.contains(&format!("error=\"{error}\"")),
+                    "{}: {challenge}",
+                    case.name
+                );
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "rows decided wrongly:\n{}",
+        wrong.join("\n")
+    );
+}
