@@ -139,7 +139,10 @@ impl KeySet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// `local_jwks`; `allow_hmac` when the provider's `algorithms` names an HS alg.
-    Local { allow_hmac: bool },
+    Local {
+        /// Whether `oct` keys may be used.
+        allow_hmac: bool,
+    },
     /// Fetched from `remote_jwks`: `oct` keys are always skipped.
     Remote,
 }

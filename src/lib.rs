@@ -15,6 +15,18 @@
 //! Everything above is free of host calls and runs under plain `cargo test`;
 //! `filter` (wasm32 only) is the thin proxy-wasm layer over it.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+#![warn(missing_docs)]
+
 pub mod authenticate;
 pub mod claims;
 pub mod config;

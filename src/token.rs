@@ -173,7 +173,7 @@ mod tests {
             parse(&format!("{head}=.{rest}")).unwrap_err(),
             TokenError::Base64
         );
-        let plus = good.replacen(|c: char| c == '-' || c == '_' || c == 'J', "+", 1);
+        let plus = good.replacen(['-', '_', 'J'], "+", 1);
         assert_eq!(parse(&plus).unwrap_err(), TokenError::Base64);
     }
 

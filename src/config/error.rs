@@ -23,9 +23,17 @@ pub enum Problem {
     /// A list or string that must not be empty is empty.
     Empty,
     /// A list is longer than the contract allows.
-    TooMany { max: usize },
+    TooMany {
+        /// The most allowed.
+        max: usize,
+    },
     /// A number is outside the contract's range.
-    OutOfRange { min: u64, max: u64 },
+    OutOfRange {
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+    },
     /// A provider name outside `[A-Za-z0-9_.-]{1,64}`, or the reserved word `none`.
     InvalidName,
     /// A name that must be unique appears twice.
