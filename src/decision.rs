@@ -47,8 +47,8 @@ pub struct Mutations {
 pub struct Decision {
     /// `Ok` to pass the request on, or why it is refused.
     pub verdict: Result<(), Rejection>,
-    /// Name of the provider whose token decided it, if any.
-    pub provider: Option<String>,
+    /// Index of the provider whose token decided it, if any.
+    pub provider: Option<usize>,
     /// Changes to the request; on a refusal only the removal of forged outputs.
     pub mutations: Mutations,
 }
@@ -119,7 +119,7 @@ fn is_cors_preflight(request: &Request<'_>) -> bool {
         && request.has_header("access-control-request-method")
 }
 
-type Outcome = Result<Option<String>, (Rejection, Option<String>)>;
+type Outcome = Result<Option<usize>, (Rejection, Option<usize>)>;
 
 struct Evaluation<'a, 'r> {
     config: &'a Config,
@@ -144,7 +144,7 @@ impl Evaluation<'_, '_> {
             match extract(provider, self.request) {
                 Ok(Some(found)) => candidates.push((index, found)),
                 Ok(None) => {}
-                Err(rejection) => return Err((rejection, Some(provider.name.clone()))),
+                Err(rejection) => return Err((rejection, Some(index))),
             }
         }
         let Some((_, first)) = candidates.first() else {
@@ -173,13 +173,13 @@ impl Evaluation<'_, '_> {
             ) {
                 Ok(verified) => {
                     apply_outputs(provider, &verified, found, self.request, mutations);
-                    return Ok(Some(provider.name.clone()));
+                    return Ok(Some(*index));
                 }
                 Err(rejection) => failures.push((*index, rejection)),
             }
         }
         let (index, rejection) = most_relevant(self.config, &first.token, &failures);
-        Err((rejection, self.provider(index).map(|p| p.name.clone())))
+        Err((rejection, Some(index)))
     }
 
     /// A token from each of `providers`.
@@ -189,7 +189,7 @@ impl Evaluation<'_, '_> {
             let Some(provider) = self.provider(index) else {
                 continue;
             };
-            let name = || Some(provider.name.clone());
+            let name = || Some(index);
             match extract(provider, self.request) {
                 Err(rejection) => return Err((rejection, name())),
                 Ok(None) if self.allow_missing => {}

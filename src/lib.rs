@@ -33,6 +33,7 @@ pub mod config;
 pub mod decision;
 pub mod extract;
 pub mod jwks;
+pub mod jwks_cache;
 pub mod policy;
 pub mod rejection;
 pub mod strict_json;

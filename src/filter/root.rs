@@ -1,0 +1,205 @@
+//! The root context of one VM: parses the configuration once, ticks to keep
+//! remote keys fresh (sync from shared data, fetch when due), takes callout
+//! replies, and settles held requests when their keys change or a fetch ends.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+
+use super::fetcher;
+use super::host;
+use super::http::AudgateHttp;
+use super::respond::carry_out;
+use super::vm::{pseudo, Held, Vm};
+use crate::config::Config;
+use crate::decision::decide;
+use crate::extract::Request;
+
+/// How often each VM checks shared data, starts due fetches and settles held requests.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Root context: one per VM and plugin.
+pub struct AudgateRoot {
+    context_id: u32,
+    vm: Option<Rc<RefCell<Vm>>>,
+}
+
+impl AudgateRoot {
+    /// A root context not yet configured.
+    pub fn new(context_id: u32) -> AudgateRoot {
+        AudgateRoot {
+            context_id,
+            vm: None,
+        }
+    }
+}
+
+impl Context for AudgateRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(vm_cell) = self.vm.clone() else {
+            return;
+        };
+        let now_ms = host::now_ms();
+        {
+            let Ok(mut vm) = vm_cell.try_borrow_mut() else {
+                return;
+            };
+            let Some(position) = vm.calls.iter().position(|(token, _)| *token == token_id) else {
+                return;
+            };
+            let (_, index) = vm.calls.swap_remove(position);
+            fetcher::take_reply(&vm, index, body_size, now_ms);
+            sync_all(&mut vm);
+        }
+        self.settle_held(&vm_cell, now_ms);
+    }
+}
+
+impl RootContext for AudgateRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let config = match Config::from_json(&host::plugin_configuration()) {
+            Ok(config) => config,
+            Err(error) => {
+                log::error!("audgate: invalid plugin configuration: {error}");
+                return false;
+            }
+        };
+        log::info!(
+            "audgate: configured {} provider(s), {} rule(s), mode {:?}",
+            config.providers.len(),
+            config.rules.len(),
+            config.mode
+        );
+        let plugin = format!(
+            "{}/{}",
+            host::property("plugin_name").unwrap_or_default(),
+            host::property("plugin_root_id").unwrap_or_default()
+        );
+        let vm = Vm::new(Rc::new(config), &plugin);
+        if vm.remotes.iter().any(Option::is_some) {
+            fetcher::create_shared_records(&vm);
+            host::set_tick_period(TICK);
+        }
+        self.vm = Some(Rc::new(RefCell::new(vm)));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(vm_cell) = self.vm.clone() else {
+            return;
+        };
+        let now_ms = host::now_ms();
+        {
+            let Ok(mut vm) = vm_cell.try_borrow_mut() else {
+                return;
+            };
+            if vm.vm_id == 0 {
+                vm.vm_id = fetcher::allocate_vm_id();
+            }
+            sync_all(&mut vm);
+            if vm.vm_id != 0 {
+                for index in 0..vm.remotes.len() {
+                    fetcher::fetch_if_due(&mut vm, index, now_ms);
+                }
+            }
+        }
+        self.settle_held(&vm_cell, now_ms);
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(AudgateHttp::new(context_id, self.vm.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+impl AudgateRoot {
+    /// Decides every held request whose wait is over, and resumes or answers it.
+    fn settle_held(&self, vm_cell: &Rc<RefCell<Vm>>, now_ms: u64) {
+        let ready: Vec<Held> = {
+            let Ok(mut vm) = vm_cell.try_borrow_mut() else {
+                return;
+            };
+            if vm.held.is_empty() {
+                return;
+            }
+            let waiting: Vec<bool> = vm
+                .held
+                .iter()
+                .map(|held| still_waiting(&vm, held, now_ms))
+                .collect();
+            let mut flags = waiting.into_iter();
+            let (keep, ready): (Vec<Held>, Vec<Held>) = std::mem::take(&mut vm.held)
+                .into_iter()
+                .partition(|_| flags.next().unwrap_or(false));
+            vm.held = keep;
+            ready
+        };
+        for held in ready {
+            let decision = {
+                let Ok(vm) = vm_cell.try_borrow() else { return };
+                let request = request_of(&held.headers);
+                let config = Rc::clone(&vm.config);
+                let decision = decide(&config, &request, &vm.keys(now_ms), now_secs(now_ms));
+                (config, decision)
+            };
+            let (config, decision) = decision;
+            if !host::enter_context(held.context_id) {
+                continue;
+            }
+            if carry_out(&config, &request_of(&held.headers), decision) == Action::Continue {
+                host::resume_request();
+            }
+        }
+        host::enter_context(self.context_id);
+    }
+}
+
+/// Whether a held request should keep waiting: its keys have not changed, its
+/// deadline has not passed, and a fetch is under way, asked for, or not yet tried.
+fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
+    let Some(remote) = vm.remote(held.provider) else {
+        return false;
+    };
+    if remote.generation != held.generation || now_ms >= held.deadline_ms {
+        return false;
+    }
+    let (state, _) = fetcher::read_state(remote);
+    let first_fetch_pending = remote.cached.is_none() && state.worth_waiting(now_ms);
+    state.fetching(now_ms) || state.refetch || first_fetch_pending
+}
+
+fn sync_all(vm: &mut Vm) {
+    let names: Vec<String> = vm.config.providers.iter().map(|p| p.name.clone()).collect();
+    for (remote, name) in vm.remotes.iter_mut().zip(names) {
+        if let Some(remote) = remote {
+            fetcher::sync(remote, &name);
+        }
+    }
+}
+
+/// The request view over stored headers.
+pub fn request_of(headers: &[(String, String)]) -> Request<'_> {
+    Request {
+        method: pseudo(headers, ":method"),
+        path: pseudo(headers, ":path"),
+        authority: pseudo(headers, ":authority"),
+        headers,
+    }
+}
+
+/// Unix milliseconds → seconds, as the claim checks take them.
+pub fn now_secs(now_ms: u64) -> i64 {
+    i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)
+}
