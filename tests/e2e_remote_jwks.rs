@@ -27,7 +27,10 @@ fn config(cache_duration_s: u64, timeout_ms: u64) -> Value {
 }
 
 fn start(config: &Value, jwks: &JwksServer, upstream: &Upstream) -> Envoy {
-    Envoy::builder(config, upstream.port()).jwks_port(jwks.port()).concurrency(2).start()
+    Envoy::builder(config, upstream.port())
+        .jwks_port(jwks.port())
+        .concurrency(2)
+        .start()
 }
 
 fn token(key: TestKey) -> String {
@@ -35,7 +38,11 @@ fn token(key: TestKey) -> String {
 }
 
 fn call(envoy: &Envoy, token: &str) -> http::Response {
-    http::get(envoy.port(), "/", &[("authorization", &format!("Bearer {token}"))])
+    http::get(
+        envoy.port(),
+        "/",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
 }
 
 /// Sends `token` until the status is `want` or `limit` passes; the statuses seen.
@@ -62,7 +69,10 @@ fn a_request_before_the_first_fetch_lands_waits_for_it() {
     let started = Instant::now();
     let response = call(&envoy, &token(TestKey::Rsa1));
     assert_eq!(response.status, 200, "{}", response.body);
-    assert!(started.elapsed() > Duration::from_millis(300), "the request did not wait for the fetch");
+    assert!(
+        started.elapsed() > Duration::from_millis(300),
+        "the request did not wait for the fetch"
+    );
     assert_eq!(upstream.count(), 1);
     assert_eq!(jwks.fetches(), 1, "one fetch for every VM");
 }
@@ -105,7 +115,11 @@ fn a_rotated_signing_key_works_on_its_first_request() {
     jwks.serve_keys(keys::jwks(&[TestKey::Rsa1, TestKey::Rsa2]));
     let response = call(&envoy, &token(TestKey::Rsa2));
     assert_eq!(response.status, 200, "{}", response.body);
-    assert_eq!(jwks.fetches(), 2, "the unknown kid caused exactly one refetch");
+    assert_eq!(
+        jwks.fetches(),
+        2,
+        "the unknown kid caused exactly one refetch"
+    );
 }
 
 #[test]
@@ -115,11 +129,18 @@ fn garbage_or_errors_after_a_good_set_keep_the_good_set() {
     let envoy = start(&config(1, 1000), &jwks, &upstream);
     let good = token(TestKey::Rsa1);
     assert_eq!(call(&envoy, &good).status, 200);
-    for (status, body) in [(200, "<html>not keys</html>"), (200, r#"{"keys":[{"kty":"XYZ"}]}"#), (500, "oops")] {
+    for (status, body) in [
+        (200, "<html>not keys</html>"),
+        (200, r#"{"keys":[{"kty":"XYZ"}]}"#),
+        (500, "oops"),
+    ] {
         jwks.serve_raw(status, body);
         let before = jwks.fetches();
         std::thread::sleep(Duration::from_millis(2500));
-        assert!(jwks.fetches() > before, "no refresh was tried against {body}");
+        assert!(
+            jwks.fetches() > before,
+            "no refresh was tried against {body}"
+        );
         let response = call(&envoy, &good);
         assert_eq!(response.status, 200, "after {body}: {}", response.body);
     }
@@ -133,14 +154,22 @@ fn a_flood_of_unknown_kids_causes_no_fetch_storm() {
     assert_eq!(call(&envoy, &token(TestKey::Rsa1)).status, 200);
     let started = Instant::now();
     for n in 0..200 {
-        let forged = keys::sign("RS256", TestKey::Rsa1, json!({"kid": format!("random-{n}")}), claims(json!({})));
+        let forged = keys::sign(
+            "RS256",
+            TestKey::Rsa1,
+            json!({"kid": format!("random-{n}")}),
+            claims(json!({})),
+        );
         assert_eq!(call(&envoy, &forged).status, 401);
     }
     let elapsed = started.elapsed();
     let refetches = jwks.fetches() - 1;
     let allowed = elapsed.as_secs() / 5 + 1;
     eprintln!("unknown-kid flood: 200 requests in {elapsed:?}, {refetches} refetch(es)");
-    assert!(refetches as u64 <= allowed, "{refetches} refetches in {elapsed:?}");
+    assert!(
+        refetches as u64 <= allowed,
+        "{refetches} refetches in {elapsed:?}"
+    );
     assert!(refetches >= 1, "an unknown kid should trigger a refetch");
     assert_eq!(upstream.count(), 1);
 }
@@ -161,6 +190,12 @@ fn two_workers_share_one_fetch_per_refresh() {
     // A refresh every 1.6 s (four fifths of 2 s), plus the first fetch.
     let expected = elapsed_ms / 1600 + 1;
     eprintln!("two workers over {elapsed_ms} ms: {fetches} fetches (one per refresh: {expected})");
-    assert!(fetches <= expected + 1, "{fetches} fetches, one per refresh would be {expected}");
-    assert!(fetches >= expected - 1, "{fetches} fetches: refreshes are missing");
+    assert!(
+        fetches <= expected + 1,
+        "{fetches} fetches, one per refresh would be {expected}"
+    );
+    assert!(
+        fetches >= expected - 1,
+        "{fetches} fetches: refreshes are missing"
+    );
 }

@@ -44,7 +44,11 @@ impl JwksServer {
 
     /// A port reserved for `jwks` with nothing listening yet (`up` starts it).
     pub fn down(jwks: Value) -> JwksServer {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         JwksServer {
             port,
             behaviour: Arc::new(Mutex::new(Behaviour {

@@ -1,0 +1,284 @@
+//! One Envoy process per test, running `envoy/envoy.yaml` (rendered: free ports,
+//! the built module, the test's plugin configuration). Ready when the admin
+//! `/ready` answers 200; killed on drop. The temp dir (config, log) is removed on
+//! drop unless the test is panicking, when its path and the log tail are printed.
+//!
+//! ```ignore
+//! let upstream = Upstream::start();
+//! let envoy = Envoy::start(&config, upstream.port());
+//! let envoy = Envoy::builder(&config, upstream.port()).concurrency(2).jwks_port(p).start();
+//! let log = Envoy::try_start(&bad_config, upstream.port()).unwrap_err();
+//! assert!(log.contains("audiences"));
+//! ```
+
+use super::envoy_yaml::{self, Substitutions};
+use super::http::{self, Response};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long Envoy may take to become ready.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running Envoy; see the module docs.
+pub struct Envoy {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    admin_port: u16,
+}
+
+/// Options for starting Envoy; from `Envoy::builder`.
+#[derive(Clone, Debug)]
+pub struct EnvoyBuilder {
+    plugin_config: String,
+    upstream_port: u16,
+    jwks_port: u16,
+    concurrency: u32,
+}
+
+impl Envoy {
+    /// Starts Envoy with `--concurrency 1`; panics (with the log) if it does not get ready.
+    pub fn start(plugin_config: &serde_json::Value, upstream_port: u16) -> Envoy {
+        Envoy::builder(plugin_config, upstream_port).start()
+    }
+
+    /// Starts Envoy; `Err(log)` if Envoy exits during start-up (a refused config).
+    pub fn try_start(
+        plugin_config: &serde_json::Value,
+        upstream_port: u16,
+    ) -> Result<Envoy, String> {
+        Envoy::builder(plugin_config, upstream_port).try_start()
+    }
+
+    /// Options: concurrency (default 1), the jwks cluster's port, a verbatim config.
+    pub fn builder(plugin_config: &serde_json::Value, upstream_port: u16) -> EnvoyBuilder {
+        EnvoyBuilder {
+            plugin_config: serde_json::to_string_pretty(plugin_config).unwrap(),
+            upstream_port,
+            jwks_port: 1, // nothing listens there unless a test says so
+            concurrency: 1,
+        }
+    }
+
+    /// The `audgate` listener's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// The log so far (`--log-path`), followed by anything Envoy wrote to stdout/stderr.
+    pub fn log(&self) -> String {
+        read_log(&self.dir)
+    }
+
+    /// `GET path` on the admin interface, e.g. `/stats?filter=audgate`.
+    pub fn admin(&self, path: &str) -> Response {
+        http::get(self.admin_port, path, &[])
+    }
+
+    /// The temp dir holding `envoy.yaml` and `envoy.log`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl EnvoyBuilder {
+    pub fn concurrency(mut self, workers: u32) -> Self {
+        self.concurrency = workers;
+        self
+    }
+
+    /// Where the `jwks` cluster points (default: port 1, nothing).
+    pub fn jwks_port(mut self, port: u16) -> Self {
+        self.jwks_port = port;
+        self
+    }
+
+    /// The plugin configuration as this exact text (for configs that are not JSON).
+    pub fn raw_config(mut self, text: &str) -> Self {
+        self.plugin_config = text.to_string();
+        self
+    }
+
+    /// Starts Envoy; panics with the log if it exits or is not ready in time.
+    pub fn start(self) -> Envoy {
+        self.try_start()
+            .unwrap_or_else(|log| panic!("envoy exited during start-up:\n{}", tail(&log)))
+    }
+
+    /// Starts Envoy; `Err(log)` if it exits during start-up. Panics on timeout.
+    pub fn try_start(self) -> Result<Envoy, String> {
+        let dir = temp_dir();
+        let yaml = envoy_yaml::render(
+            &envoy_yaml::template(),
+            &Substitutions {
+                listener_port: 0,
+                admin_port: 0,
+                upstream_port: self.upstream_port,
+                jwks_port: self.jwks_port,
+                wasm_path: wasm_path(),
+                plugin_config: self.plugin_config,
+            },
+        );
+        std::fs::write(dir.join("envoy.yaml"), yaml).unwrap();
+        let child = spawn(&dir, self.concurrency);
+        let mut envoy = Envoy {
+            child,
+            dir,
+            port: 0,
+            admin_port: 0,
+        };
+        envoy.wait_ready()?;
+        Ok(envoy)
+    }
+}
+
+impl Envoy {
+    /// Polls until `/ready` is 200 and the listener has its port, or Envoy exits.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!("{}\n[envoy exited: {status}]", self.log()));
+            }
+            if self.admin_port == 0 {
+                self.admin_port = read_admin_port(&self.dir).unwrap_or(0);
+            } else if self.port == 0 && is_ready(self.admin_port) {
+                self.port = listener_port(self.admin_port).unwrap_or(0);
+            }
+            if self.port != 0 {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let log = self.log();
+        panic!(
+            "envoy not ready in {START_TIMEOUT:?}; log tail:\n{}",
+            tail(&log)
+        );
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "envoy log kept in {}; tail:\n{}",
+                self.dir.display(),
+                tail(&self.log())
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The built module (`make build`), under `CARGO_TARGET_DIR` if that is set;
+/// `AUDGATE_WASM` names another module (e.g. one after `wasm-opt`).
+pub fn wasm_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("AUDGATE_WASM") {
+        return PathBuf::from(path);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(manifest.join("target"), PathBuf::from);
+    let path = manifest
+        .join(target)
+        .join("wasm32-wasip1/release/audgate.wasm");
+    assert!(
+        path.exists(),
+        "{} missing: run `make build` first",
+        path.display()
+    );
+    path
+}
+
+/// `.venv/bin/envoy` of this crate (`make envoy`).
+pub fn envoy_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/envoy");
+    assert!(
+        path.exists(),
+        "{} missing: run `make envoy` first",
+        path.display()
+    );
+    path
+}
+
+fn spawn(dir: &Path, concurrency: u32) -> Child {
+    let output = File::create(dir.join("stdout.log")).unwrap();
+    Command::new(envoy_bin())
+        .arg("-c")
+        .arg(dir.join("envoy.yaml"))
+        .arg("--admin-address-path")
+        .arg(dir.join("admin-address"))
+        .arg("--use-dynamic-base-id")
+        .args([
+            "--log-level",
+            "info",
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
+        .arg("--log-path")
+        .arg(dir.join("envoy.log"))
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().unwrap())
+        .stderr(output)
+        .spawn()
+        .expect("spawn envoy")
+}
+
+/// The admin port, once Envoy has written `host:port` to the address file.
+fn read_admin_port(dir: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(dir.join("admin-address")).ok()?;
+    text.trim().rsplit(':').next()?.parse().ok()
+}
+
+fn is_ready(admin_port: u16) -> bool {
+    http::try_request(admin_port, "GET", "/ready", &[], b"").is_ok_and(|r| r.status == 200)
+}
+
+/// The `audgate` listener's bound port, from `/listeners?format=json`.
+fn listener_port(admin_port: u16) -> Option<u16> {
+    let response = http::try_request(admin_port, "GET", "/listeners?format=json", &[], b"").ok()?;
+    let listeners: serde_json::Value = serde_json::from_str(&response.body).ok()?;
+    let audgate = listeners["listener_statuses"]
+        .as_array()?
+        .iter()
+        .find(|l| l["name"] == "audgate")?;
+    let port = audgate["local_address"]["socket_address"]["port_value"].as_u64()?;
+    u16::try_from(port).ok().filter(|p| *p != 0)
+}
+
+fn read_log(dir: &Path) -> String {
+    let log = std::fs::read_to_string(dir.join("envoy.log")).unwrap_or_default();
+    let output = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default();
+    if output.trim().is_empty() {
+        log
+    } else {
+        format!("{log}\n[stdout/stderr]\n{output}")
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("audgate-e2e-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The last 60 lines.
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}

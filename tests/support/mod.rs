@@ -1,0 +1,17 @@
+//! Test support shared by the integration tests (`mod support;`): Envoy with
+//! `envoy/envoy.yaml`, a recording upstream, a small HTTP client, and test keys.
+#![allow(dead_code, unused_imports)]
+
+pub mod cases;
+pub mod envoy;
+pub mod envoy_yaml;
+pub mod http;
+pub mod jwks_server;
+pub mod keys;
+pub mod upstream;
+
+pub use envoy::{Envoy, EnvoyBuilder};
+pub use envoy_yaml::Substitutions;
+pub use http::Response;
+pub use keys::{Signer, TestKey};
+pub use upstream::{Reply, Request, Upstream};
