@@ -40,6 +40,8 @@ pub struct Mutations {
     pub path: Option<String>,
     /// A new `cookie` header (`Some(None)`: remove it), when a cookie carried the token.
     pub cookie: Option<Option<String>>,
+    /// Names of the cookies removed from `cookie`.
+    pub removed_cookies: Vec<String>,
 }
 
 /// The verdict on one request.
@@ -239,20 +241,24 @@ fn apply_outputs(
 ) {
     if !provider.forward {
         let mut params = Vec::new();
-        let mut cookies = Vec::new();
         for location in &found.locations {
             match location {
                 Location::Header(name) => mutations.remove_headers.push(name.clone()),
                 Location::Param(name) => params.push(name.as_str()),
-                Location::Cookie(name) => cookies.push(name.as_str()),
+                Location::Cookie(name) => mutations.removed_cookies.push(name.clone()),
             }
         }
         if !params.is_empty() {
             let current = mutations.path.as_deref().unwrap_or(request.path);
             mutations.path = Some(path_without_params(current, &params));
         }
-        if !cookies.is_empty() {
-            mutations.cookie = Some(cookies_without(request, &cookies));
+        if !mutations.removed_cookies.is_empty() {
+            let names: Vec<&str> = mutations
+                .removed_cookies
+                .iter()
+                .map(String::as_str)
+                .collect();
+            mutations.cookie = Some(cookies_without(request, &names));
         }
     }
     if let Some(header) = &provider.forward_payload_header {
