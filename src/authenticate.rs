@@ -9,7 +9,7 @@ use crate::config::Provider;
 use crate::jwks::{KeySet, Selection};
 use crate::rejection::Rejection;
 use crate::token::{self, Token};
-use crate::verify::signature_matches;
+use crate::verify::SignatureBackend;
 
 /// A token that passed every check of its provider.
 #[derive(Debug)]
@@ -24,6 +24,7 @@ pub fn authenticate<'a, 'k>(
     provider: &Provider,
     raw: &'a str,
     keys: impl FnOnce() -> Option<&'k KeySet>,
+    signatures: &dyn SignatureBackend,
     now: i64,
 ) -> Result<Verified<'a>, Rejection> {
     let token = token::parse(raw).map_err(Rejection::Malformed)?;
@@ -38,14 +39,10 @@ pub fn authenticate<'a, 'k>(
         Selection::UnknownKid => return Err(Rejection::UnknownKid),
         Selection::NoKeyForAlgorithm => return Err(Rejection::AlgorithmNotAllowed),
     };
-    let signed = candidates.into_iter().any(|key| {
-        signature_matches(
-            key,
-            alg,
-            token.signing_input.as_bytes(),
-            token.signature_b64,
-        )
-    });
+    let input = token.signing_input.as_bytes();
+    let signed = candidates
+        .into_iter()
+        .any(|key| signatures.verify(key, alg, input, &token.signature));
     if !signed {
         return Err(Rejection::BadSignature);
     }

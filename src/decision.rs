@@ -1,6 +1,8 @@
 //! A request's verdict: which requirement applies, whose token verifies, and what
-//! to change in the request before it goes upstream. Pure: the host's keys and
-//! clock are passed in.
+//! to change in the request before it goes upstream. Pure: keys, signature
+//! backend, token cache and clock are passed in.
+
+use std::cell::RefCell;
 
 use serde_json::Value;
 
@@ -10,11 +12,18 @@ use crate::extract::{cookies_without, extract, path_without_params, Found, Locat
 use crate::jwks::KeySet;
 use crate::policy::{applicable, Requirement};
 use crate::rejection::Rejection;
+use crate::token_cache::{CachedToken, TokenCache};
+use crate::verify::SignatureBackend;
 
 /// The key sets the decision may use, by provider index.
 pub trait KeyStore {
     /// The provider's current key set, or `None` when it is not available.
     fn key_set(&self, provider: usize) -> Option<&KeySet>;
+
+    /// A number that changes whenever the provider's key set does.
+    fn generation(&self, _provider: usize) -> u64 {
+        0
+    }
 }
 
 /// Key store with only the keys given inline (`local_jwks`).
@@ -27,6 +36,18 @@ impl KeyStore for LocalKeys<'_> {
             KeySource::Remote(_) => None,
         }
     }
+}
+
+/// Everything a decision verifies with, besides the configuration.
+pub struct Verifier<'a> {
+    /// Key sets by provider.
+    pub keys: &'a dyn KeyStore,
+    /// Signature checks.
+    pub signatures: &'a dyn SignatureBackend,
+    /// Verified tokens remembered, if any.
+    pub cache: Option<&'a RefCell<TokenCache>>,
+    /// Now, Unix seconds.
+    pub now: i64,
 }
 
 /// What to change in the request before it goes upstream.
@@ -55,9 +76,9 @@ pub struct Decision {
     pub mutations: Mutations,
 }
 
-/// Decides `request` under `config` at `now` (Unix seconds).
-pub fn decide(config: &Config, request: &Request<'_>, keys: &dyn KeyStore, now: i64) -> Decision {
-    let mut mutations = Mutations {
+/// Decides `request` under `config`.
+pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -> Decision {
+    let forged_only = || Mutations {
         remove_headers: config.output_headers.clone(),
         ..Mutations::default()
     };
@@ -65,7 +86,7 @@ pub fn decide(config: &Config, request: &Request<'_>, keys: &dyn KeyStore, now: 
         return Decision {
             verdict: Ok(()),
             provider: None,
-            mutations,
+            mutations: forged_only(),
         };
     }
     let rule = applicable(
@@ -79,7 +100,7 @@ pub fn decide(config: &Config, request: &Request<'_>, keys: &dyn KeyStore, now: 
             return Decision {
                 verdict: Ok(()),
                 provider: None,
-                mutations,
+                mutations: forged_only(),
             }
         }
         Requirement::Provider(index) => (std::slice::from_ref(index), false),
@@ -89,10 +110,10 @@ pub fn decide(config: &Config, request: &Request<'_>, keys: &dyn KeyStore, now: 
     let evaluation = Evaluation {
         config,
         request,
-        keys,
-        now,
+        verifier,
         allow_missing: rule.allow_missing,
     };
+    let mut mutations = forged_only();
     let outcome = if all {
         evaluation.all(providers, &mut mutations)
     } else {
@@ -107,10 +128,7 @@ pub fn decide(config: &Config, request: &Request<'_>, keys: &dyn KeyStore, now: 
         Err((rejection, provider)) => Decision {
             verdict: Err(rejection),
             provider,
-            mutations: Mutations {
-                remove_headers: config.output_headers.clone(),
-                ..Mutations::default()
-            },
+            mutations: forged_only(),
         },
     }
 }
@@ -126,8 +144,7 @@ type Outcome = Result<Option<usize>, (Rejection, Option<usize>)>;
 struct Evaluation<'a, 'r> {
     config: &'a Config,
     request: &'a Request<'r>,
-    keys: &'a dyn KeyStore,
-    now: i64,
+    verifier: &'a Verifier<'a>,
     allow_missing: bool,
 }
 
@@ -167,14 +184,9 @@ impl Evaluation<'_, '_> {
             let Some(provider) = self.provider(*index) else {
                 continue;
             };
-            match authenticate(
-                provider,
-                &found.token,
-                || self.keys.key_set(*index),
-                self.now,
-            ) {
-                Ok(verified) => {
-                    apply_outputs(provider, &verified, found, self.request, mutations);
+            match self.verify(*index, provider, &found.token) {
+                Ok(set_headers) => {
+                    apply_outputs(provider, set_headers, found, self.request, mutations);
                     return Ok(Some(*index));
                 }
                 Err(rejection) => failures.push((*index, rejection)),
@@ -191,22 +203,74 @@ impl Evaluation<'_, '_> {
             let Some(provider) = self.provider(index) else {
                 continue;
             };
-            let name = || Some(index);
             match extract(provider, self.request) {
-                Err(rejection) => return Err((rejection, name())),
+                Err(rejection) => return Err((rejection, Some(index))),
                 Ok(None) if self.allow_missing => {}
-                Ok(None) => return Err((Rejection::Missing, name())),
+                Ok(None) => return Err((Rejection::Missing, Some(index))),
                 Ok(Some(found)) => {
-                    let keys = || self.keys.key_set(index);
-                    let verified = authenticate(provider, &found.token, keys, self.now)
-                        .map_err(|rejection| (rejection, name()))?;
-                    apply_outputs(provider, &verified, &found, self.request, mutations);
-                    last = name();
+                    let set_headers = self
+                        .verify(index, provider, &found.token)
+                        .map_err(|rejection| (rejection, Some(index)))?;
+                    apply_outputs(provider, set_headers, &found, self.request, mutations);
+                    last = Some(index);
                 }
             }
         }
         Ok(last)
     }
+
+    /// Verifies `token` for provider `index`: from the cache when it was verified
+    /// before with the same keys, else in full (and then remembered). Returns the
+    /// headers the verified token sets.
+    fn verify(
+        &self,
+        index: usize,
+        provider: &Provider,
+        token: &str,
+    ) -> Result<Vec<(String, String)>, Rejection> {
+        let verifier = self.verifier;
+        let generation = verifier.keys.generation(index);
+        if let Some(cache) = verifier.cache {
+            if let Ok(mut cache) = cache.try_borrow_mut() {
+                if let Some(hit) = cache.get(token, index, generation, verifier.now) {
+                    if verifier.keys.key_set(index).is_some() {
+                        return Ok(hit.set_headers.clone());
+                    }
+                }
+            }
+        }
+        let keys = || verifier.keys.key_set(index);
+        let verified = authenticate(provider, token, keys, verifier.signatures, verifier.now)?;
+        let set_headers = outputs(provider, &verified);
+        if let Some(cache) = verifier.cache {
+            if let Ok(mut cache) = cache.try_borrow_mut() {
+                let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
+                let expires_at = verified
+                    .token
+                    .claims
+                    .get("exp")
+                    .and_then(Value::as_f64)
+                    .map_or(i64::MAX, |exp| seconds(exp).saturating_add(skew));
+                cache.insert(
+                    token,
+                    CachedToken {
+                        provider: index,
+                        generation,
+                        expires_at,
+                        set_headers: set_headers.clone(),
+                    },
+                );
+            }
+        }
+        Ok(set_headers)
+    }
+}
+
+/// Whole seconds of a NumericDate, rounded down and clamped (as the claim check does).
+fn seconds(value: f64) -> i64 {
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = value.floor() as i64;
+    whole
 }
 
 /// Among failed providers, the one whose issuer the token names, else the first.
@@ -231,10 +295,33 @@ fn most_relevant(
         .unwrap_or((0, Rejection::Missing))
 }
 
+/// The headers a verified token sets: its payload and its copied claims.
+fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    if let Some(header) = &provider.forward_payload_header {
+        headers.push((header.clone(), verified.token.payload_b64.to_owned()));
+    }
+    for entry in &provider.claim_to_headers {
+        let value = match verified.token.claims.get(&entry.claim) {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(number)) => number.to_string(),
+            Some(Value::Bool(flag)) => flag.to_string(),
+            _ => continue,
+        };
+        if value
+            .bytes()
+            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        {
+            headers.push((entry.header.clone(), value));
+        }
+    }
+    headers
+}
+
 /// Removes the token (unless `forward`) and sets the provider's output headers.
 fn apply_outputs(
     provider: &Provider,
-    verified: &Verified<'_>,
+    set_headers: Vec<(String, String)>,
     found: &Found,
     request: &Request<'_>,
     mutations: &mut Mutations,
@@ -261,23 +348,5 @@ fn apply_outputs(
             mutations.cookie = Some(cookies_without(request, &names));
         }
     }
-    if let Some(header) = &provider.forward_payload_header {
-        mutations
-            .set_headers
-            .push((header.clone(), verified.token.payload_b64.to_owned()));
-    }
-    for entry in &provider.claim_to_headers {
-        let value = match verified.token.claims.get(&entry.claim) {
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Number(number)) => number.to_string(),
-            Some(Value::Bool(flag)) => flag.to_string(),
-            _ => continue,
-        };
-        if value
-            .bytes()
-            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-        {
-            mutations.set_headers.push((entry.header.clone(), value));
-        }
-    }
+    mutations.set_headers.extend(set_headers);
 }

@@ -8,6 +8,8 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
+use crate::der::{self, Curve};
+
 /// Most keys read from one set; the rest are skipped.
 pub const MAX_KEYS: usize = 64;
 /// Smallest RSA modulus accepted, in bits.
@@ -65,6 +67,8 @@ pub struct Key {
     pub alg: Option<Algorithm>,
     /// The key material in `jsonwebtoken`'s form.
     pub decoding: DecodingKey,
+    /// SubjectPublicKeyInfo DER of RSA and EC keys, for host-native verification.
+    pub spki: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for Key {
@@ -278,7 +282,7 @@ fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
         Some(Value::String(usage)) if usage == "sig" => {}
         Some(_) => return Err(SkipReason::NotForSignatures),
     }
-    let (kind, decoding) = match text(jwk, "kty") {
+    let (kind, decoding, spki) = match text(jwk, "kty") {
         Some("RSA") => rsa_key(jwk)?,
         Some("EC") => ec_key(jwk)?,
         Some("OKP") => okp_key(jwk)?,
@@ -301,6 +305,7 @@ fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
         kind,
         alg,
         decoding,
+        spki,
     })
 }
 
@@ -315,7 +320,10 @@ fn bytes(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, SkipReason> {
         .map_err(|_| SkipReason::BadParameter)
 }
 
-fn rsa_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReason> {
+/// A converted key: its kind, `jsonwebtoken` form and SPKI DER (RSA and EC only).
+type Converted = (KeyKind, DecodingKey, Option<Vec<u8>>);
+
+fn rsa_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
     let modulus = bytes(jwk, "n")?;
     let exponent = bytes(jwk, "e")?;
     let significant = modulus
@@ -335,6 +343,7 @@ fn rsa_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReaso
     Ok((
         KeyKind::Rsa,
         DecodingKey::from_rsa_raw_components(significant, &exponent),
+        Some(der::rsa_spki(significant, &exponent)),
     ))
 }
 
@@ -349,12 +358,13 @@ fn significant_bits(magnitude: &[u8]) -> usize {
     }
 }
 
-fn ec_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReason> {
-    let (kind, size) = match text(jwk, "crv") {
-        Some("P-256") => (KeyKind::EcP256, 32),
-        Some("P-384") => (KeyKind::EcP384, 48),
+fn ec_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
+    let (kind, curve) = match text(jwk, "crv") {
+        Some("P-256") => (KeyKind::EcP256, Curve::P256),
+        Some("P-384") => (KeyKind::EcP384, Curve::P384),
         _ => return Err(SkipReason::UnsupportedCurve),
     };
+    let size = curve.size();
     let x = bytes(jwk, "x")?;
     let y = bytes(jwk, "y")?;
     if x.len() != size || y.len() != size {
@@ -364,10 +374,14 @@ fn ec_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReason
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    Ok((kind, DecodingKey::from_ec_der(&point)))
+    Ok((
+        kind,
+        DecodingKey::from_ec_der(&point),
+        Some(der::ec_spki(curve, &x, &y)),
+    ))
 }
 
-fn okp_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReason> {
+fn okp_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
     if text(jwk, "crv") != Some("Ed25519") {
         return Err(SkipReason::UnsupportedCurve);
     }
@@ -375,13 +389,10 @@ fn okp_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), SkipReaso
     if x.len() != 32 {
         return Err(SkipReason::BadParameter);
     }
-    Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(&x)))
+    Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(&x), None))
 }
 
-fn secret_key(
-    jwk: &Map<String, Value>,
-    origin: Origin,
-) -> Result<(KeyKind, DecodingKey), SkipReason> {
+fn secret_key(jwk: &Map<String, Value>, origin: Origin) -> Result<Converted, SkipReason> {
     if origin != (Origin::Local { allow_hmac: true }) {
         return Err(SkipReason::SecretNotAllowed);
     }
@@ -389,5 +400,5 @@ fn secret_key(
     if secret.is_empty() {
         return Err(SkipReason::BadParameter);
     }
-    Ok((KeyKind::Hmac, DecodingKey::from_secret(&secret)))
+    Ok((KeyKind::Hmac, DecodingKey::from_secret(&secret), None))
 }

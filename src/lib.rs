@@ -31,13 +31,16 @@ pub mod authenticate;
 pub mod claims;
 pub mod config;
 pub mod decision;
+pub mod der;
 pub mod extract;
+pub mod host_signature;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod policy;
 pub mod rejection;
 pub mod strict_json;
 pub mod token;
+pub mod token_cache;
 pub mod verify;
 
 #[cfg(target_arch = "wasm32")]

@@ -22,8 +22,8 @@ pub struct Token<'a> {
     pub signing_input: &'a str,
     /// The payload part as sent (base64url, no padding).
     pub payload_b64: &'a str,
-    /// The signature part as sent (base64url, no padding).
-    pub signature_b64: &'a str,
+    /// The signature, decoded.
+    pub signature: Vec<u8>,
 }
 
 /// The JOSE header fields audgate reads.
@@ -96,7 +96,7 @@ pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
     if signature_b64.is_empty() {
         return Err(TokenError::NoSignature);
     }
-    decode(signature_b64)?;
+    let signature = decode(signature_b64)?;
 
     let header = read_header(&header_json)?;
     let claims = parse_object(&payload_json).map_err(|_| TokenError::PayloadJson)?;
@@ -105,7 +105,7 @@ pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
         claims,
         signing_input,
         payload_b64,
-        signature_b64,
+        signature,
     })
 }
 

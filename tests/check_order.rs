@@ -7,10 +7,11 @@ mod support;
 use std::cell::Cell;
 
 use audgate::config::Config;
-use audgate::decision::{decide, KeyStore, LocalKeys};
+use audgate::decision::{decide, KeyStore, LocalKeys, Verifier};
 use audgate::extract::Request;
 use audgate::jwks::KeySet;
 use audgate::rejection::Rejection;
+use audgate::verify::RustCrypto;
 use serde_json::json;
 use support::cases::{self, claims};
 use support::keys::{self, now, TestKey};
@@ -36,7 +37,13 @@ fn run(config: &Config, token: &str, keys: &dyn KeyStore) -> Result<(), Rejectio
         authority: "svc",
         headers: &headers,
     };
-    decide(config, &request, keys, now() as i64).verdict
+    let verifier = Verifier {
+        keys,
+        signatures: &RustCrypto,
+        cache: None,
+        now: now() as i64,
+    };
+    decide(config, &request, &verifier).verdict
 }
 
 #[test]

@@ -4,8 +4,9 @@
 mod support;
 
 use audgate::config::Config;
-use audgate::decision::{decide, LocalKeys};
+use audgate::decision::{decide, LocalKeys, Verifier};
 use audgate::extract::Request;
+use audgate::verify::RustCrypto;
 use support::cases::{self, Case};
 use support::keys::now;
 
@@ -20,7 +21,13 @@ fn decide_case(config: &Config, case: &Case) -> (u16, Option<String>, Vec<String
         authority: "orders.test",
         headers: &headers,
     };
-    let decision = decide(config, &request, &LocalKeys(config), now() as i64);
+    let verifier = Verifier {
+        keys: &LocalKeys(config),
+        signatures: &RustCrypto,
+        cache: None,
+        now: now() as i64,
+    };
+    let decision = decide(config, &request, &verifier);
     match decision.verdict {
         Ok(()) => (200, None, decision.mutations.remove_headers),
         Err(rejection) => (

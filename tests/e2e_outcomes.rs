@@ -104,6 +104,11 @@ fn every_row_of_the_table_through_envoy() {
         "rows answered wrongly:\n{}",
         wrong.join("\n")
     );
+    assert!(
+        envoy.wait_for_log("audgate: rejected", std::time::Duration::from_secs(5)),
+        "rejections are logged"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let log = envoy.log();
     for case in cases::cases() {
         if let Some(token) = case.token.filter(|t| t.len() > 40) {

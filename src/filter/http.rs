@@ -12,7 +12,7 @@ use proxy_wasm::types::Action;
 use super::fetcher;
 use super::host;
 use super::respond::{carry_out, reject};
-use super::root::{now_secs, request_of};
+use super::root::request_of;
 use super::vm::{Held, Vm, MAX_HELD};
 use crate::decision::{decide, Decision};
 use crate::jwks_cache::LEASE_MARGIN_MS;
@@ -56,7 +56,8 @@ impl HttpContext for AudgateHttp {
                 return Action::Pause;
             };
             let request = request_of(&headers);
-            let decision = decide(&vm.config, &request, &vm.keys(now_ms), now_secs(now_ms));
+            let decision =
+                vm.with_verifier(now_ms, |verifier| decide(&vm.config, &request, verifier));
             let wait = wait_for_keys(&vm, &decision, now_ms);
             (Rc::clone(&vm.config), decision, wait)
         };

@@ -5,9 +5,11 @@
 //! - `fetcher`: remote keys through shared data (sync, lease, fetch, refetch).
 //! - `respond`: carrying a decision out on the current request.
 //! - `vm`: what a VM keeps between callbacks.
+//! - `foreign`: the host's `verify_signature`, detected once per VM.
 //! - `host`: the host calls, wrapped so that none can panic.
 
 mod fetcher;
+mod foreign;
 mod host;
 mod http;
 mod respond;

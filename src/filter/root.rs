@@ -10,6 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
 use super::fetcher;
+use super::foreign;
 use super::host;
 use super::http::AudgateHttp;
 use super::respond::carry_out;
@@ -84,7 +85,16 @@ impl RootContext for AudgateRoot {
             host::property("plugin_name").unwrap_or_default(),
             host::property("plugin_root_id").unwrap_or_default()
         );
-        let vm = Vm::new(Rc::new(config), &plugin);
+        let host_verify = foreign::host_verifies();
+        log::info!(
+            "audgate: signatures verified by {}",
+            if host_verify {
+                "the host (RS*, ES*) and rust_crypto (others)"
+            } else {
+                "rust_crypto"
+            }
+        );
+        let vm = Vm::new(Rc::new(config), &plugin, host_verify);
         if vm.remotes.iter().any(Option::is_some) {
             fetcher::create_shared_records(&vm);
             host::set_tick_period(TICK);
@@ -151,7 +161,8 @@ impl AudgateRoot {
                 let Ok(vm) = vm_cell.try_borrow() else { return };
                 let request = request_of(&held.headers);
                 let config = Rc::clone(&vm.config);
-                let decision = decide(&config, &request, &vm.keys(now_ms), now_secs(now_ms));
+                let decision =
+                    vm.with_verifier(now_ms, |verifier| decide(&config, &request, verifier));
                 (config, decision)
             };
             let (config, decision) = decision;
@@ -197,9 +208,4 @@ pub fn request_of(headers: &[(String, String)]) -> Request<'_> {
         authority: pseudo(headers, ":authority"),
         headers,
     }
-}
-
-/// Unix milliseconds → seconds, as the claim checks take them.
-pub fn now_secs(now_ms: u64) -> i64 {
-    i64::try_from(now_ms / 1000).unwrap_or(i64::MAX)
 }

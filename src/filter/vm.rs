@@ -3,10 +3,15 @@
 //! and the requests held while keys are fetched. Shared by the root and HTTP
 //! contexts of the VM; never borrowed across a host call that can re-enter.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::config::{Config, KeySource, RemoteJwks};
-use crate::decision::KeyStore;
+use crate::decision::{KeyStore, Verifier};
+use crate::token_cache::TokenCache;
+use crate::verify::{HostNative, RustCrypto};
+
+use super::foreign::call_verify_signature;
 use crate::jwks::KeySet;
 use crate::jwks_cache::{settings_tag, Freshness};
 
@@ -25,6 +30,10 @@ pub struct Vm {
     pub calls: Vec<(u32, usize)>,
     /// This VM's id in shared data (0 until allocated on the first tick).
     pub vm_id: u32,
+    /// Verified tokens remembered by this VM (one VM per worker).
+    pub cache: RefCell<TokenCache>,
+    /// Whether the host's `verify_signature` checks RS* and ES* signatures.
+    pub host_verify: bool,
 }
 
 /// One remote provider's keys as this VM knows them.
@@ -62,7 +71,7 @@ pub struct Held {
 impl Vm {
     /// Fresh state for `config`; shared-data keys are prefixed by `plugin` (the
     /// plugin's name and root id), provider name and a tag of its JWKS settings.
-    pub fn new(config: Rc<Config>, plugin: &str) -> Vm {
+    pub fn new(config: Rc<Config>, plugin: &str, host_verify: bool) -> Vm {
         let remotes = config
             .providers
             .iter()
@@ -90,11 +99,13 @@ impl Vm {
             })
             .collect();
         Vm {
+            cache: RefCell::new(TokenCache::new(config.token_cache_size)),
             config,
             remotes,
             held: Vec::new(),
             calls: Vec::new(),
             vm_id: 0,
+            host_verify,
         }
     }
 
@@ -107,6 +118,31 @@ impl Vm {
     pub fn keys(&self, now_ms: u64) -> VmKeys<'_> {
         VmKeys { vm: self, now_ms }
     }
+
+    /// Runs `decide` with this VM's keys, cache and signature backend at `now_ms`.
+    pub fn with_verifier<T>(&self, now_ms: u64, decide: impl FnOnce(&Verifier<'_>) -> T) -> T {
+        let keys = self.keys(now_ms);
+        let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        let cache = Some(&self.cache);
+        if self.host_verify {
+            let host = HostNative {
+                call: call_verify_signature,
+            };
+            decide(&Verifier {
+                keys: &keys,
+                signatures: &host,
+                cache,
+                now,
+            })
+        } else {
+            decide(&Verifier {
+                keys: &keys,
+                signatures: &RustCrypto,
+                cache,
+                now,
+            })
+        }
+    }
 }
 
 /// Key store over a VM's local and cached remote keys at one instant.
@@ -116,6 +152,12 @@ pub struct VmKeys<'a> {
 }
 
 impl KeyStore for VmKeys<'_> {
+    fn generation(&self, provider: usize) -> u64 {
+        self.vm
+            .remote(provider)
+            .map_or(0, |remote| remote.generation)
+    }
+
     fn key_set(&self, provider: usize) -> Option<&KeySet> {
         match &self.vm.config.providers.get(provider)?.keys {
             KeySource::Local(set) => Some(set),

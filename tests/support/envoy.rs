@@ -77,6 +77,20 @@ impl Envoy {
         read_log(&self.dir)
     }
 
+    /// Waits up to `limit` for the log to contain `needle`; whether it did.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `GET path` on the admin interface, e.g. `/stats?filter=audgate`.
     pub fn admin(&self, path: &str) -> Response {
         http::get(self.admin_port, path, &[])
@@ -224,6 +238,11 @@ fn spawn(dir: &Path, concurrency: u32) -> Child {
         .args([
             "--log-level",
             "info",
+            // flush the log file often, so tests can read it while Envoy runs
+            "--file-flush-interval-msec",
+            "50",
+            "--file-flush-min-size-kb",
+            "1",
             "--concurrency",
             &concurrency.to_string(),
         ])

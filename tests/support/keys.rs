@@ -203,3 +203,8 @@ fn crypto_sign(message: &str, key: &EncodingKey, alg: &str) -> String {
     jsonwebtoken::crypto::sign(message.as_bytes(), key, alg)
         .unwrap_or_else(|e| panic!("signing with {alg:?}: {e}"))
 }
+
+/// Decodes base64url without padding (panics on bad input: tests only).
+pub fn b64_decode(text: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(text).unwrap()
+}

@@ -1,0 +1,223 @@
+//! Verified tokens remembered per worker, so a token seen again skips base64,
+//! JSON and crypto. Keyed by the whole token; bounded by CLOCK (second-chance)
+//! eviction; an entry never outlives the token's `exp` (plus skew) or the key set
+//! generation it was verified with.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// What a cache hit needs to answer at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    /// Provider that verified it.
+    pub provider: usize,
+    /// That provider's key set generation at verification.
+    pub generation: u64,
+    /// First second (Unix) at which the token counts as expired.
+    pub expires_at: i64,
+    /// Request headers the verified token sets (payload and claim headers).
+    pub set_headers: Vec<(String, String)>,
+}
+
+struct Slot {
+    token: Rc<str>,
+    entry: CachedToken,
+    referenced: bool,
+}
+
+/// A bounded map from token text to its verification outcome.
+pub struct TokenCache {
+    capacity: usize,
+    index: HashMap<Rc<str>, usize>,
+    slots: Vec<Slot>,
+    hand: usize,
+}
+
+impl TokenCache {
+    /// A cache of at most `capacity` tokens; 0 keeps nothing.
+    pub fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            index: HashMap::new(),
+            slots: Vec::new(),
+            hand: 0,
+        }
+    }
+
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The entry for `token` verified by `provider` with key `generation`, if it
+    /// is still valid at `now`; a stale entry is dropped.
+    pub fn get(
+        &mut self,
+        token: &str,
+        provider: usize,
+        generation: u64,
+        now: i64,
+    ) -> Option<&CachedToken> {
+        let position = *self.index.get(token)?;
+        let slot = self.slots.get(position)?;
+        if slot.entry.provider != provider {
+            return None;
+        }
+        if slot.entry.generation != generation || now >= slot.entry.expires_at {
+            self.remove_at(position);
+            return None;
+        }
+        let slot = self.slots.get_mut(position)?;
+        slot.referenced = true;
+        Some(&slot.entry)
+    }
+
+    /// Remembers a verified token, evicting one not used since the hand last
+    /// passed it when full.
+    pub fn insert(&mut self, token: &str, entry: CachedToken) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Some(slot) = self.index.get(token).and_then(|&i| self.slots.get_mut(i)) {
+            slot.entry = entry;
+            slot.referenced = true;
+            return;
+        }
+        let token: Rc<str> = Rc::from(token);
+        let slot = Slot {
+            token: Rc::clone(&token),
+            entry,
+            referenced: false,
+        };
+        if self.slots.len() < self.capacity {
+            self.index.insert(token, self.slots.len());
+            self.slots.push(slot);
+            return;
+        }
+        let victim = self.sweep();
+        if let Some(old) = self.slots.get_mut(victim) {
+            self.index.remove(&old.token);
+            *old = slot;
+            self.index.insert(token, victim);
+        }
+    }
+
+    /// Advances the hand to a slot not referenced since its last pass.
+    fn sweep(&mut self) -> usize {
+        let len = self.slots.len();
+        for _ in 0..len.saturating_mul(2) {
+            let position = self.hand.checked_rem(len).unwrap_or(0);
+            self.hand = position.saturating_add(1);
+            match self.slots.get_mut(position) {
+                Some(slot) if slot.referenced => slot.referenced = false,
+                _ => return position,
+            }
+        }
+        self.hand.checked_rem(len).unwrap_or(0)
+    }
+
+    fn remove_at(&mut self, position: usize) {
+        if position >= self.slots.len() {
+            return;
+        }
+        let removed = self.slots.swap_remove(position);
+        self.index.remove(&removed.token);
+        if let Some(moved) = self.slots.get(position) {
+            self.index.insert(Rc::clone(&moved.token), position);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(provider: usize, generation: u64, expires_at: i64) -> CachedToken {
+        CachedToken {
+            provider,
+            generation,
+            expires_at,
+            set_headers: vec![("x-user".into(), "alice".into())],
+        }
+    }
+
+    #[test]
+    fn a_hit_returns_the_precomputed_outputs() {
+        let mut cache = TokenCache::new(10);
+        cache.insert("t1", entry(0, 1, 100));
+        let hit = cache.get("t1", 0, 1, 50).unwrap();
+        assert_eq!(
+            hit.set_headers,
+            vec![("x-user".to_owned(), "alice".to_owned())]
+        );
+        assert!(cache.get("t2", 0, 1, 50).is_none());
+        assert!(
+            cache.get("t1", 1, 1, 50).is_none(),
+            "another provider misses"
+        );
+        assert_eq!(cache.len(), 1, "a provider miss keeps the entry");
+    }
+
+    #[test]
+    fn entries_never_outlive_exp_or_their_key_set() {
+        let mut cache = TokenCache::new(10);
+        cache.insert("t1", entry(0, 1, 100));
+        assert!(cache.get("t1", 0, 1, 100).is_none());
+        assert!(cache.is_empty(), "an expired entry is dropped");
+        cache.insert("t2", entry(0, 1, 100));
+        assert!(
+            cache.get("t2", 0, 2, 10).is_none(),
+            "a new key set invalidates"
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn size_zero_keeps_nothing() {
+        let mut cache = TokenCache::new(0);
+        cache.insert("t1", entry(0, 1, 100));
+        assert!(cache.get("t1", 0, 1, 0).is_none());
+    }
+
+    #[test]
+    fn it_stays_bounded_and_evicts_unused_entries_first() {
+        let mut cache = TokenCache::new(3);
+        for token in ["a", "b", "c"] {
+            cache.insert(token, entry(0, 0, 100));
+        }
+        assert!(cache.get("a", 0, 0, 0).is_some());
+        assert!(cache.get("c", 0, 0, 0).is_some());
+        cache.insert("d", entry(0, 0, 100));
+        assert_eq!(cache.len(), 3);
+        assert!(
+            cache.get("b", 0, 0, 0).is_none(),
+            "b was not used, so it went"
+        );
+        assert!(cache.get("a", 0, 0, 0).is_some());
+        assert!(cache.get("d", 0, 0, 0).is_some());
+        for n in 0..1000 {
+            cache.insert(&format!("t{n}"), entry(0, 0, 100));
+        }
+        assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn removal_keeps_the_index_consistent() {
+        let mut cache = TokenCache::new(4);
+        for (n, token) in ["a", "b", "c", "d"].iter().enumerate() {
+            cache.insert(token, entry(0, 0, if n == 0 { 1 } else { 100 }));
+        }
+        assert!(
+            cache.get("a", 0, 0, 5).is_none(),
+            "a expired and went; d moved into its slot"
+        );
+        for token in ["b", "c", "d"] {
+            assert!(cache.get(token, 0, 0, 5).is_some(), "{token}");
+        }
+    }
+}
