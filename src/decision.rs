@@ -2,13 +2,14 @@
 //! to change in the request before it goes upstream. Pure: keys, signature
 //! backend, token cache and clock are passed in.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
 
 use crate::authenticate::{authenticate, Verified};
 use crate::config::{Config, KeySource, Provider};
 use crate::extract::{cookies_without, extract, path_without_params, Found, Location, Request};
+use crate::facts::TokenFacts;
 use crate::jwks::KeySet;
 use crate::policy::{applicable, Requirement};
 use crate::rejection::Rejection;
@@ -74,20 +75,38 @@ pub struct Decision {
     pub provider: Option<usize>,
     /// Changes to the request; on a refusal only the removal of forged outputs.
     pub mutations: Mutations,
+    /// The token was verified before: the answer came from the token cache.
+    pub from_cache: bool,
+    /// On a refusal, what the token said about itself (for the log).
+    pub facts: Option<TokenFacts>,
+}
+
+impl Decision {
+    fn pass(provider: Option<usize>, mutations: Mutations, from_cache: bool) -> Decision {
+        Decision {
+            verdict: Ok(()),
+            provider,
+            mutations,
+            from_cache,
+            facts: None,
+        }
+    }
 }
 
 /// Decides `request` under `config`.
 pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -> Decision {
+    // Only output headers the client actually sent need removing (usually none).
     let forged_only = || Mutations {
-        remove_headers: config.output_headers.clone(),
+        remove_headers: config
+            .output_headers
+            .iter()
+            .filter(|name| request.has_header(name))
+            .cloned()
+            .collect(),
         ..Mutations::default()
     };
     if config.bypass_cors_preflight && is_cors_preflight(request) {
-        return Decision {
-            verdict: Ok(()),
-            provider: None,
-            mutations: forged_only(),
-        };
+        return Decision::pass(None, forged_only(), false);
     }
     let rule = applicable(
         &config.rules,
@@ -96,13 +115,7 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
         request.path,
     );
     let (providers, all): (&[usize], bool) = match rule.requires {
-        Requirement::None => {
-            return Decision {
-                verdict: Ok(()),
-                provider: None,
-                mutations: forged_only(),
-            }
-        }
+        Requirement::None => return Decision::pass(None, forged_only(), false),
         Requirement::Provider(index) => (std::slice::from_ref(index), false),
         Requirement::Any(list) => (list, false),
         Requirement::All(list) => (list, true),
@@ -112,6 +125,7 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
         request,
         verifier,
         allow_missing: rule.allow_missing,
+        from_cache: Cell::new(false),
     };
     let mut mutations = forged_only();
     let outcome = if all {
@@ -120,15 +134,16 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
         evaluation.any(providers, &mut mutations)
     };
     match outcome {
-        Ok(provider) => Decision {
-            verdict: Ok(()),
-            provider,
-            mutations,
-        },
+        Ok(provider) => Decision::pass(provider, mutations, evaluation.from_cache.get()),
         Err((rejection, provider)) => Decision {
             verdict: Err(rejection),
             provider,
             mutations: forged_only(),
+            from_cache: false,
+            facts: provider
+                .and_then(|index| config.providers.get(index))
+                .and_then(|p| extract(p, request).ok().flatten())
+                .and_then(|found| TokenFacts::read(&found.token)),
         },
     }
 }
@@ -146,6 +161,7 @@ struct Evaluation<'a, 'r> {
     request: &'a Request<'r>,
     verifier: &'a Verifier<'a>,
     allow_missing: bool,
+    from_cache: Cell<bool>,
 }
 
 impl Evaluation<'_, '_> {
@@ -234,6 +250,7 @@ impl Evaluation<'_, '_> {
             if let Ok(mut cache) = cache.try_borrow_mut() {
                 if let Some(hit) = cache.get(token, index, generation, verifier.now) {
                     if verifier.keys.key_set(index).is_some() {
+                        self.from_cache.set(true);
                         return Ok(hit.set_headers.clone());
                     }
                 }

@@ -33,6 +33,7 @@ pub mod config;
 pub mod decision;
 pub mod der;
 pub mod extract;
+pub mod facts;
 pub mod host_signature;
 pub mod jwks;
 pub mod jwks_cache;

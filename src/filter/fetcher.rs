@@ -138,6 +138,7 @@ pub fn fetch_if_due(vm: &mut Vm, index: usize, now_ms: u64) {
             );
             let jitter = host::jitter();
             update_state(remote, |state| Some(state.failed(now_ms, jitter)));
+            vm.metrics.fetch(index, false);
         }
     }
 }
@@ -173,6 +174,7 @@ pub fn take_reply(vm: &Vm, index: usize, body_size: usize, now_ms: u64) {
                 log::error!("audgate: {provider}: could not store the fetched key set");
             }
             update_state(remote, |state| Some(state.succeeded()));
+            vm.metrics.fetch(index, true);
         }
         Err(failure) => {
             log::warn!(
@@ -181,6 +183,7 @@ pub fn take_reply(vm: &Vm, index: usize, body_size: usize, now_ms: u64) {
             );
             let jitter = host::jitter();
             update_state(remote, |state| Some(state.failed(now_ms, jitter)));
+            vm.metrics.fetch(index, false);
         }
     }
 }

@@ -50,7 +50,7 @@ impl HttpContext for AudgateHttp {
             return Action::Pause;
         };
         let now_ms = host::now_ms();
-        let (config, decision, wait) = {
+        let (config, metrics, decision, wait) = {
             let Ok(vm) = vm_cell.try_borrow() else {
                 reject(Rejection::KeysUnavailable, "");
                 return Action::Pause;
@@ -59,7 +59,12 @@ impl HttpContext for AudgateHttp {
             let decision =
                 vm.with_verifier(now_ms, |verifier| decide(&vm.config, &request, verifier));
             let wait = wait_for_keys(&vm, &decision, now_ms);
-            (Rc::clone(&vm.config), decision, wait)
+            (
+                Rc::clone(&vm.config),
+                Rc::clone(&vm.metrics),
+                decision,
+                wait,
+            )
         };
         if let Some((provider, deadline_ms)) = wait {
             if let Ok(mut vm) = vm_cell.try_borrow_mut() {
@@ -77,7 +82,7 @@ impl HttpContext for AudgateHttp {
                 }
             }
         }
-        carry_out(&config, &request_of(&headers), decision)
+        carry_out(&config, &metrics, &request_of(&headers), decision)
     }
 }
 

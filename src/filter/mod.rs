@@ -5,6 +5,7 @@
 //! - `fetcher`: remote keys through shared data (sync, lease, fetch, refetch).
 //! - `respond`: carrying a decision out on the current request.
 //! - `vm`: what a VM keeps between callbacks.
+//! - `metrics`: Envoy stats.
 //! - `foreign`: the host's `verify_signature`, detected once per VM.
 //! - `host`: the host calls, wrapped so that none can panic.
 
@@ -12,6 +13,7 @@ mod fetcher;
 mod foreign;
 mod host;
 mod http;
+mod metrics;
 mod respond;
 mod root;
 mod vm;

@@ -4,13 +4,20 @@
 use proxy_wasm::types::Action;
 
 use super::host;
+use super::metrics::Metrics;
 use crate::config::{Config, Mode, WOULD_REJECT_HEADER};
 use crate::decision::{Decision, Mutations};
 use crate::extract::Request;
 use crate::rejection::Rejection;
 
 /// Carries out `decision`; `Continue` when the request should go upstream.
-pub fn carry_out(config: &Config, request: &Request<'_>, decision: Decision) -> Action {
+pub fn carry_out(
+    config: &Config,
+    metrics: &Metrics,
+    request: &Request<'_>,
+    decision: Decision,
+) -> Action {
+    metrics.decision(decision.verdict, decision.provider, decision.from_cache);
     let provider = decision
         .provider
         .and_then(|index| config.providers.get(index))
@@ -22,10 +29,16 @@ pub fn carry_out(config: &Config, request: &Request<'_>, decision: Decision) -> 
             Action::Continue
         }
         Err(rejection) => {
-            log::info!(
-                "audgate: rejected ({provider}): {rejection} [{}]",
-                rejection.code()
-            );
+            match &decision.facts {
+                Some(facts) => log::info!(
+                    "audgate: rejected ({provider}): {rejection} [{}] {facts}",
+                    rejection.code()
+                ),
+                None => log::info!(
+                    "audgate: rejected ({provider}): {rejection} [{}]",
+                    rejection.code()
+                ),
+            }
             if config.mode == Mode::Audit {
                 mutate(&decision.mutations);
                 host::set_request_header(WOULD_REJECT_HEADER, Some(rejection.code()));

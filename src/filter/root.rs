@@ -116,6 +116,12 @@ impl RootContext for AudgateRoot {
                 vm.vm_id = fetcher::allocate_vm_id();
             }
             sync_all(&mut vm);
+            for (index, remote) in vm.remotes.iter().enumerate() {
+                if let Some((fetched_at, _)) = remote.as_ref().and_then(|r| r.cached.as_ref()) {
+                    vm.metrics
+                        .key_age(index, now_ms.saturating_sub(*fetched_at) / 1000);
+                }
+            }
             if vm.vm_id != 0 {
                 for index in 0..vm.remotes.len() {
                     fetcher::fetch_if_due(&mut vm, index, now_ms);
@@ -157,19 +163,19 @@ impl AudgateRoot {
             ready
         };
         for held in ready {
-            let decision = {
+            let (config, metrics, decision) = {
                 let Ok(vm) = vm_cell.try_borrow() else { return };
                 let request = request_of(&held.headers);
                 let config = Rc::clone(&vm.config);
                 let decision =
                     vm.with_verifier(now_ms, |verifier| decide(&config, &request, verifier));
-                (config, decision)
+                (config, Rc::clone(&vm.metrics), decision)
             };
-            let (config, decision) = decision;
             if !host::enter_context(held.context_id) {
                 continue;
             }
-            if carry_out(&config, &request_of(&held.headers), decision) == Action::Continue {
+            let request = request_of(&held.headers);
+            if carry_out(&config, &metrics, &request, decision) == Action::Continue {
                 host::resume_request();
             }
         }

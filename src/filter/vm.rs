@@ -12,6 +12,7 @@ use crate::token_cache::TokenCache;
 use crate::verify::{HostNative, RustCrypto};
 
 use super::foreign::call_verify_signature;
+use super::metrics::Metrics;
 use crate::jwks::KeySet;
 use crate::jwks_cache::{settings_tag, Freshness};
 
@@ -34,6 +35,8 @@ pub struct Vm {
     pub cache: RefCell<TokenCache>,
     /// Whether the host's `verify_signature` checks RS* and ES* signatures.
     pub host_verify: bool,
+    /// Envoy stats.
+    pub metrics: Rc<Metrics>,
 }
 
 /// One remote provider's keys as this VM knows them.
@@ -99,6 +102,7 @@ impl Vm {
             })
             .collect();
         Vm {
+            metrics: Rc::new(Metrics::define(&config)),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),
             config,
             remotes,

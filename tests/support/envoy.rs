@@ -37,6 +37,7 @@ pub struct EnvoyBuilder {
     upstream_port: u16,
     jwks_port: u16,
     concurrency: u32,
+    template: Option<String>,
 }
 
 impl Envoy {
@@ -60,6 +61,7 @@ impl Envoy {
             upstream_port,
             jwks_port: 1, // nothing listens there unless a test says so
             concurrency: 1,
+            template: None,
         }
     }
 
@@ -120,6 +122,14 @@ impl EnvoyBuilder {
         self
     }
 
+    /// Render this envoy.yaml text instead of `envoy/envoy.yaml` (it must keep
+    /// the markers `envoy_yaml::render` replaces), e.g. with the wasm filter's
+    /// `name`, `root_id` and `vm_id` as Istio sets them.
+    pub fn template(mut self, yaml: &str) -> Self {
+        self.template = Some(yaml.to_string());
+        self
+    }
+
     /// Starts Envoy; panics with the log if it exits or is not ready in time.
     pub fn start(self) -> Envoy {
         self.try_start()
@@ -129,8 +139,9 @@ impl EnvoyBuilder {
     /// Starts Envoy; `Err(log)` if it exits during start-up. Panics on timeout.
     pub fn try_start(self) -> Result<Envoy, String> {
         let dir = temp_dir();
+        let template = self.template.unwrap_or_else(envoy_yaml::template);
         let yaml = envoy_yaml::render(
-            &envoy_yaml::template(),
+            &template,
             &Substitutions {
                 listener_port: 0,
                 admin_port: 0,
@@ -216,8 +227,18 @@ pub fn wasm_path() -> PathBuf {
     path
 }
 
-/// `.venv/bin/envoy` of this crate (`make envoy`).
+/// `.venv/bin/envoy` of this crate (`make envoy`); `AUDGATE_ENVOY` names another
+/// Envoy binary (`make test-compat` runs the suite against the oldest pip Envoy).
 pub fn envoy_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("AUDGATE_ENVOY") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.exists(),
+            "AUDGATE_ENVOY={} does not exist",
+            path.display()
+        );
+        return path;
+    }
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/envoy");
     assert!(
         path.exists(),

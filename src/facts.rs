@@ -1,0 +1,119 @@
+//! What a refused token said about itself, made safe for a log line: `kid`,
+//! `iss` and `aud` values, truncated, with control characters replaced. Never
+//! the token, never its signature.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::token;
+
+/// Longest value kept; longer ones are cut and marked with `…`.
+const MAX_VALUE: usize = 128;
+/// Most `aud` values kept.
+const MAX_AUDIENCES: usize = 8;
+
+/// The loggable facts of an unverified token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenFacts {
+    /// Header `kid`.
+    pub kid: Option<String>,
+    /// Claim `iss`.
+    pub iss: Option<String>,
+    /// Claim `aud` strings (a string is one value).
+    pub aud: Vec<String>,
+}
+
+impl TokenFacts {
+    /// Reads the facts of `raw`, if it parses as a JWS at all.
+    pub fn read(raw: &str) -> Option<TokenFacts> {
+        let parsed = token::parse(raw).ok()?;
+        let aud = match parsed.claims.get("aud") {
+            Some(Value::String(aud)) => vec![safe(aud)],
+            Some(Value::Array(list)) => list
+                .iter()
+                .take(MAX_AUDIENCES)
+                .map(|entry| entry.as_str().map_or_else(|| entry.to_string(), safe))
+                .map(|text| safe(&text))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(TokenFacts {
+            kid: parsed.header.kid.as_deref().map(safe),
+            iss: parsed.claims.get("iss").and_then(Value::as_str).map(safe),
+            aud,
+        })
+    }
+}
+
+/// `value` cut to [`MAX_VALUE`] characters, control characters and quotes replaced.
+fn safe(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(MAX_VALUE)
+        .map(|c| if c.is_control() || c == '"' { '_' } else { c })
+        .collect();
+    if value.chars().nth(MAX_VALUE).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+impl fmt::Display for TokenFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let or_none = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+        write!(
+            f,
+            "kid=\"{}\" iss=\"{}\" aud=[{}]",
+            or_none(&self.kid),
+            or_none(&self.iss),
+            self.aud
+                .iter()
+                .map(|aud| format!("\"{aud}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    fn token(header: &str, payload: &str) -> String {
+        format!(
+            "{}.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        )
+    }
+
+    #[test]
+    fn reads_kid_iss_and_aud_without_the_signature() {
+        let raw = token(
+            r#"{"alg":"RS256","kid":"k1"}"#,
+            r#"{"iss":"https://i","aud":["a","b"]}"#,
+        );
+        let facts = TokenFacts::read(&raw).unwrap();
+        let line = facts.to_string();
+        assert_eq!(line, r#"kid="k1" iss="https://i" aud=["a","b"]"#);
+        assert!(!line.contains("c2lnbmF0dXJl"));
+    }
+
+    #[test]
+    fn values_cannot_shape_the_log_line() {
+        let long = "x".repeat(500);
+        let raw = token(
+            &format!(r#"{{"alg":"RS256","kid":"a\nb\"c{long}"}}"#),
+            r#"{"aud":"payments"}"#,
+        );
+        let facts = TokenFacts::read(&raw).unwrap();
+        let kid = facts.kid.unwrap();
+        assert!(kid.starts_with("a_b_c"));
+        assert!(kid.chars().count() <= MAX_VALUE + 1);
+        assert_eq!(facts.aud, vec!["payments".to_owned()]);
+        assert_eq!(TokenFacts::read("garbage"), None);
+    }
+}
