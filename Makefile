@@ -79,7 +79,7 @@ image: build
 # The demo (upstream :10001, JWKS :10002) in the background, Envoy (:10000,
 # admin :9901) in the foreground; Ctrl-C or Envoy exiting stops both.
 run: build envoy
-	cargo build --release --example demo
+	cargo build --release --example demo --bin audgate
 	@$(DEMO) & demo=$$!; \
 	trap 'kill $$demo 2>/dev/null; wait $$demo 2>/dev/null' EXIT INT TERM; \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 1

@@ -55,7 +55,11 @@ fn main() {
     println!("curl -i -H 'authorization: Bearer {good}' {ENVOY}/orders");
     println!("\n# 403: a token from the same issuer for {OTHER_AUDIENCE}");
     println!("curl -i -H 'authorization: Bearer {other}' {ENVOY}/orders");
-    println!("\n# 401: no token\ncurl -i {ENVOY}/orders\n");
+    println!("\n# 401: no token\ncurl -i {ENVOY}/orders");
+    println!("\n# The same decisions offline, with the filter's own code (the audgate CLI):");
+    println!("target/release/audgate check-config envoy/envoy.yaml");
+    println!("target/release/audgate inspect {other}");
+    println!("target/release/audgate verify --config envoy/envoy.yaml {other}\n");
     loop {
         std::thread::park();
     }

@@ -185,3 +185,12 @@ fn usage_errors_exit_2() {
     assert_eq!(audgate(&["verify", "tok"]).status.code(), Some(2));
     assert_eq!(audgate(&["help"]).status.code(), Some(0));
 }
+
+#[test]
+fn check_config_reads_the_plugin_config_inside_envoy_yaml() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml");
+    let output = audgate(&["check-config", path]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("Envoy wasm filter audgate: valid (1 provider(s)"), "{text}");
+}

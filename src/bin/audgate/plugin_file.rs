@@ -1,5 +1,6 @@
-//! Plugin configurations from a file: plain JSON, or YAML holding one or more
-//! Istio `WasmPlugin` resources whose `spec.pluginConfig` is the configuration.
+//! Plugin configurations from a file: plain JSON; YAML holding Istio `WasmPlugin`
+//! resources (their `spec.pluginConfig`); or an Envoy bootstrap YAML such as
+//! `envoy/envoy.yaml` (the `configuration.value` of each wasm filter).
 
 use serde_json::Value;
 
@@ -25,6 +26,7 @@ pub fn read(path: &str) -> Result<Vec<Found>, String> {
         let value: Value = serde::Deserialize::deserialize(document)
             .map_err(|e| format!("{path}: neither JSON nor YAML: {e}"))?;
         if value.get("kind").and_then(Value::as_str) != Some("WasmPlugin") {
+            wasm_filters(&value, &mut found);
             continue;
         }
         let name = value
@@ -46,8 +48,31 @@ pub fn read(path: &str) -> Result<Vec<Found>, String> {
     }
     if found.is_empty() {
         return Err(format!(
-            "{path}: no JSON configuration and no WasmPlugin resource"
+            "{path}: no JSON configuration, WasmPlugin resource or Envoy wasm filter"
         ));
     }
     Ok(found)
+}
+
+/// The plugin configurations of Envoy wasm filters anywhere in `value`: objects
+/// with a `vm_config` and a `configuration` whose `value` is the JSON text.
+fn wasm_filters(value: &Value, found: &mut Vec<Found>) {
+    match value {
+        Value::Object(map) => {
+            let text = map
+                .get("configuration")
+                .and_then(|c| c.get("value"))
+                .and_then(Value::as_str);
+            if let (Some(_), Some(text)) = (map.get("vm_config"), text) {
+                let name = map.get("name").and_then(Value::as_str).unwrap_or("?");
+                found.push(Found {
+                    label: format!("Envoy wasm filter {name}"),
+                    json: text.to_owned(),
+                });
+            }
+            map.values().for_each(|child| wasm_filters(child, found));
+        }
+        Value::Array(items) => items.iter().for_each(|child| wasm_filters(child, found)),
+        _ => {}
+    }
 }
