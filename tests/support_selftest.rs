@@ -116,3 +116,15 @@ fn odd_tokens_have_the_asked_for_shape() {
     let header = no_kid.split('.').next().unwrap();
     assert_eq!(header, keys::b64(br#"{"alg":"RS256","typ":"JWT","x":1}"#));
 }
+
+#[test]
+fn vm_failure_lines_are_recognised() {
+    let log = "[info][wasm] wasm log audgate audgate: audgate: rejected (p): token expired\n\
+        [critical][wasm] wasm log audgate: panicked at src/x.rs:1:1: boom\n\
+        [error][wasm] Function: proxy_on_request_headers failed: Uncaught RuntimeError: unreachable\n";
+    let failures = support::envoy::vm_failures(log);
+    assert_eq!(failures.len(), 2);
+    assert!(
+        support::envoy::vm_failures("[info][wasm] audgate: configured 1 provider(s)").is_empty()
+    );
+}

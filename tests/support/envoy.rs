@@ -17,6 +17,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long Envoy may take to become ready.
@@ -191,10 +192,40 @@ impl Envoy {
     }
 }
 
+/// Lines of an Envoy log that show the wasm VM failing: a panic in the module, a
+/// trap, or a VM or plugin that failed. Every end-to-end test checks its Envoy's
+/// log for them when the Envoy is dropped.
+pub fn vm_failures(log: &str) -> Vec<&str> {
+    const SIGNS: [&str; 6] = [
+        "panicked at",
+        "RuntimeError",
+        "Uncaught",
+        "Wasm VM failed",
+        "wasm trap",
+        "Plugin configured to fail",
+    ];
+    log.lines()
+        .filter(|line| SIGNS.iter().any(|sign| line.contains(sign)))
+        .collect()
+}
+
 impl Drop for Envoy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Only an Envoy that got ready is checked: one that refused its
+        // configuration (try_start's Err) logs the VM failure by design.
+        if !std::thread::panicking() && self.port != 0 {
+            let log = self.log();
+            let failures = vm_failures(&log);
+            if !failures.is_empty() {
+                panic!(
+                    "the wasm VM failed (log kept in {}):\n{}",
+                    self.dir.display(),
+                    failures.join("\n")
+                );
+            }
+        }
         if std::thread::panicking() {
             eprintln!(
                 "envoy log kept in {}; tail:\n{}",
@@ -262,11 +293,10 @@ fn spawn(dir: &Path, concurrency: u32) -> Child {
             // flush the log file often, so tests can read it while Envoy runs
             "--file-flush-interval-msec",
             "50",
-            "--file-flush-min-size-kb",
-            "1",
             "--concurrency",
             &concurrency.to_string(),
         ])
+        .args(flush_min_size_args())
         .arg("--log-path")
         .arg(dir.join("envoy.log"))
         .stdin(Stdio::null())
@@ -274,6 +304,24 @@ fn spawn(dir: &Path, concurrency: u32) -> Child {
         .stderr(output)
         .spawn()
         .expect("spawn envoy")
+}
+
+/// `--file-flush-min-size-kb 1` where Envoy has that option (1.40 does, 1.36
+/// does not: there the 50 ms flush interval alone keeps the log current).
+fn flush_min_size_args() -> &'static [&'static str] {
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    let supported = *SUPPORTED.get_or_init(|| {
+        let help = Command::new(envoy_bin()).arg("--help").output();
+        help.is_ok_and(|out| {
+            let text = [out.stdout, out.stderr].concat();
+            String::from_utf8_lossy(&text).contains("--file-flush-min-size-kb")
+        })
+    });
+    if supported {
+        &["--file-flush-min-size-kb", "1"]
+    } else {
+        &[]
+    }
 }
 
 /// The admin port, once Envoy has written `host:port` to the address file.
