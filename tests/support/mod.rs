@@ -8,6 +8,7 @@ pub mod envoy_yaml;
 pub mod http;
 pub mod jwks_server;
 pub mod keys;
+pub mod manifests;
 pub mod upstream;
 
 pub use envoy::{Envoy, EnvoyBuilder};
