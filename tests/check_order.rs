@@ -7,13 +7,13 @@ mod support;
 use std::cell::Cell;
 
 use audgate::config::Config;
-use audgate::decision::{decide, KeyStore, LocalKeys, Verifier};
-use audgate::extract::Request;
+use audgate::decision::{KeyStore, LocalKeys};
 use audgate::jwks::KeySet;
 use audgate::rejection::Rejection;
 use audgate::verify::RustCrypto;
 use serde_json::json;
 use support::cases::{self, claims};
+use support::decide;
 use support::keys::{self, now, TestKey};
 
 /// A key store that counts how often the decision asks for keys.
@@ -30,20 +30,7 @@ impl KeyStore for CountingKeys<'_> {
 }
 
 fn run(config: &Config, token: &str, keys: &dyn KeyStore) -> Result<(), Rejection> {
-    let headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
-    let request = Request {
-        method: "GET",
-        path: "/",
-        authority: "svc",
-        headers: &headers,
-    };
-    let verifier = Verifier {
-        keys,
-        signatures: &RustCrypto,
-        cache: None,
-        now: now() as i64,
-    };
-    decide(config, &request, &verifier).verdict
+    decide::bearer(config, Some(token), keys, &RustCrypto).verdict
 }
 
 #[test]

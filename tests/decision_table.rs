@@ -4,35 +4,23 @@
 mod support;
 
 use audgate::config::Config;
-use audgate::decision::{decide, LocalKeys, Verifier};
-use audgate::extract::Request;
+use audgate::decision::LocalKeys;
 use audgate::verify::RustCrypto;
 use support::cases::{self, Case};
-use support::keys::now;
+use support::decide;
 
 fn decide_case(config: &Config, case: &Case) -> (u16, Option<String>, Vec<String>) {
-    let mut headers = vec![(":authority".to_owned(), "orders.test".to_owned())];
-    if let Some(token) = &case.token {
-        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
-    }
-    let request = Request {
-        method: "GET",
-        path: "/orders/1",
-        authority: "orders.test",
-        headers: &headers,
-    };
-    let verifier = Verifier {
-        keys: &LocalKeys(config),
-        signatures: &RustCrypto,
-        cache: None,
-        now: now() as i64,
-    };
-    let decision = decide(config, &request, &verifier);
+    let decision = decide::bearer(
+        config,
+        case.token.as_deref(),
+        &LocalKeys(config),
+        &RustCrypto,
+    );
     match decision.verdict {
         Ok(()) => (200, None, decision.mutations.remove_headers),
         Err(rejection) => (
             rejection.status() as u16,
-            rejection.www_authenticate(request.authority),
+            rejection.www_authenticate(decide::AUTHORITY),
             decision.mutations.remove_headers,
         ),
     }

@@ -6,8 +6,7 @@
 mod support;
 
 use audgate::config::Config;
-use audgate::decision::{decide, LocalKeys, Verifier};
-use audgate::extract::Request;
+use audgate::decision::LocalKeys;
 use audgate::jwks::{parse_jwks, Origin};
 use audgate::rejection::Rejection;
 use audgate::verify::{HostNative, RustCrypto, SignatureBackend};
@@ -17,7 +16,8 @@ use rsa::RsaPublicKey;
 use serde_json::json;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use support::cases::{self, claims};
-use support::keys::{self, now, TestKey};
+use support::decide;
+use support::keys::{self, TestKey};
 
 /// Fields of a `VerifySignatureArguments` message.
 #[derive(Default, Debug)]
@@ -121,23 +121,7 @@ fn decide_with(
     token: Option<&str>,
     signatures: &dyn SignatureBackend,
 ) -> Result<(), Rejection> {
-    let mut headers = vec![];
-    if let Some(token) = token {
-        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
-    }
-    let request = Request {
-        method: "GET",
-        path: "/",
-        authority: "svc",
-        headers: &headers,
-    };
-    let verifier = Verifier {
-        keys: &LocalKeys(config),
-        signatures,
-        cache: None,
-        now: now() as i64,
-    };
-    decide(config, &request, &verifier).verdict
+    decide::bearer(config, token, &LocalKeys(config), signatures).verdict
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cases;
+pub mod decide;
 pub mod envoy;
 pub mod envoy_yaml;
 pub mod http;
