@@ -5,7 +5,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, Status};
+use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
 
 /// Now, Unix milliseconds (0 if the host cannot tell).
 pub fn now_ms() -> u64 {
@@ -128,4 +128,9 @@ pub fn jitter() -> u16 {
         Ok(()) => u16::from_le_bytes(bytes) % 1001,
         Err(_) => 500,
     }
+}
+
+/// The host's log level for this plugin (`Info` if it cannot tell).
+pub fn log_level() -> LogLevel {
+    hostcalls::get_log_level().unwrap_or(LogLevel::Info)
 }

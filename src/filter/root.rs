@@ -67,6 +67,9 @@ impl Context for AudgateRoot {
 
 impl RootContext for AudgateRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
+        // Format and send only what the host will keep: per-request `debug` lines
+        // cost nothing unless Envoy's wasm log level asks for them.
+        proxy_wasm::set_log_level(host::log_level());
         let config = match Config::from_json(&host::plugin_configuration()) {
             Ok(config) => config,
             Err(error) => {
