@@ -106,3 +106,11 @@ bench: build envoy
 
 clean:
 	cargo clean
+
+# Fuzzing with cargo fuzz (libFuzzer): the token, config and jwks targets, each for
+# FUZZ_SECONDS (default 60), one after another, then their final stats. Installs
+# cargo-fuzz if missing; runs on stable with RUSTC_BOOTSTRAP=1 (fuzz/README.md).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh

@@ -52,7 +52,7 @@ impl<C: Fn(&[u8]) -> Option<Vec<u8>>> SignatureBackend for HostNative<C> {
             return RustCrypto.verify(key, alg, signing_input, signature);
         };
         let der_signature;
-        let signature = match key.kind {
+        let sent = match key.kind {
             KeyKind::EcP256 | KeyKind::EcP384 => {
                 let curve = if key.kind == KeyKind::EcP256 {
                     Curve::P256
@@ -70,7 +70,7 @@ impl<C: Fn(&[u8]) -> Option<Vec<u8>>> SignatureBackend for HostNative<C> {
             }
             _ => signature,
         };
-        let arguments = host_signature::encode_arguments(hash, spki, signature, signing_input);
+        let arguments = host_signature::encode_arguments(hash, spki, sent, signing_input);
         match (self.call)(&arguments).and_then(|result| host_signature::decode_result(&result)) {
             Some(valid) => valid,
             None => RustCrypto.verify(key, alg, signing_input, signature),

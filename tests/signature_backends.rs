@@ -175,6 +175,24 @@ fn a_failing_host_call_falls_back_to_rust_crypto() {
         claims(json!({})),
     );
     assert_eq!(decide_with(&config, Some(&good), &unavailable), Ok(()));
+    for key in [TestKey::Ec256, TestKey::Ec384] {
+        let ec = keys::sign_default(key, claims(json!({})));
+        assert_eq!(
+            decide_with(&config, Some(&ec), &unavailable),
+            Ok(()),
+            "{}",
+            key.kid()
+        );
+    }
+    let garbled = HostNative {
+        call: |_: &[u8]| Some(vec![0xff]),
+    };
+    let es = keys::sign_default(TestKey::Ec256, claims(json!({})));
+    assert_eq!(
+        decide_with(&config, Some(&es), &garbled),
+        Ok(()),
+        "an unreadable host answer falls back"
+    );
     assert_eq!(
         decide_with(&config, Some(&forged), &unavailable),
         Err(Rejection::BadSignature)
