@@ -402,3 +402,150 @@ fn secret_key(jwk: &Map<String, Value>, origin: Origin) -> Result<Converted, Ski
     }
     Ok((KeyKind::Hmac, DecodingKey::from_secret(&secret), None))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// An RSA JWK with a modulus of `bits` bits (not a real key: parsing only).
+    fn rsa(bits: usize, kid: &str) -> Value {
+        let mut modulus = vec![0xffu8; bits / 8];
+        modulus[0] = 0x80;
+        json!({"kty": "RSA", "kid": kid, "n": b64(&modulus), "e": "AQAB"})
+    }
+
+    fn ec(crv: &str, size: usize, kid: &str) -> Value {
+        json!({"kty": "EC", "crv": crv, "kid": kid, "x": b64(&vec![1; size]), "y": b64(&vec![2; size])})
+    }
+
+    fn read(keys: Vec<Value>, origin: Origin) -> ParsedJwks {
+        parse_jwks(&json!({ "keys": keys }), origin).unwrap()
+    }
+
+    fn reasons(parsed: &ParsedJwks) -> Vec<SkipReason> {
+        parsed.skipped.iter().map(|s| s.reason).collect()
+    }
+
+    #[test]
+    fn each_unusable_key_is_skipped_and_the_rest_serve() {
+        let parsed = read(
+            vec![
+                rsa(2048, "good-rsa"),
+                rsa(1024, "small"),
+                rsa(8192, "huge"),
+                json!({"kty": "XYZ", "kid": "odd"}),
+                json!({"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"}),
+                ec("P-521", 66, "p521"),
+                ec("P-256", 31, "short"),
+                ec("P-256", 32, "good-ec"),
+                json!({"kty": "OKP", "crv": "X25519", "x": b64(&[1; 32])}),
+                json!({"kty": "oct", "k": b64(b"secret-secret-secret-secret-1234")}),
+                json!({"kty": "EC", "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[2; 32]), "alg": "RS256"}),
+                json!({"kty": "RSA", "kid": 7, "n": "AQAB", "e": "AQAB"}),
+                json!("not an object"),
+                json!({"kty": "RSA", "n": "not base64!", "e": "AQAB"}),
+            ],
+            Origin::Remote,
+        );
+        let kids: Vec<_> = parsed.set.keys().iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(kids, vec![Some("good-rsa".into()), Some("good-ec".into())]);
+        assert_eq!(
+            reasons(&parsed),
+            vec![
+                SkipReason::RsaTooSmall,
+                SkipReason::RsaTooLarge,
+                SkipReason::UnsupportedKeyType,
+                SkipReason::NotForSignatures,
+                SkipReason::UnsupportedCurve,
+                SkipReason::BadParameter,
+                SkipReason::UnsupportedCurve,
+                SkipReason::SecretNotAllowed,
+                SkipReason::UnsupportedAlgorithm,
+                SkipReason::BadKid,
+                SkipReason::NotAnObject,
+                SkipReason::BadParameter,
+            ]
+        );
+        assert!(parsed.set.keys().iter().all(|k| k.spki.is_some()));
+    }
+
+    #[test]
+    fn secrets_only_where_allowed() {
+        let secret =
+            json!({"kty": "oct", "kid": "s", "k": b64(b"secret-secret-secret-secret-1234")});
+        assert!(
+            read(vec![secret.clone()], Origin::Local { allow_hmac: false })
+                .set
+                .is_empty()
+        );
+        assert!(read(vec![secret.clone()], Origin::Remote).set.is_empty());
+        let local = read(vec![secret], Origin::Local { allow_hmac: true });
+        assert_eq!(local.set.keys()[0].kind, KeyKind::Hmac);
+    }
+
+    #[test]
+    fn keys_past_the_bound_are_skipped() {
+        let keys: Vec<Value> = (0..MAX_KEYS + 3)
+            .map(|n| ec("P-256", 32, &format!("k{n}")))
+            .collect();
+        let parsed = read(keys, Origin::Remote);
+        assert_eq!(parsed.set.keys().len(), MAX_KEYS);
+        assert_eq!(reasons(&parsed), vec![SkipReason::TooManyKeys; 3]);
+    }
+
+    #[test]
+    fn unreadable_sets_are_errors() {
+        assert_eq!(
+            parse_jwks_bytes(b"nope", Origin::Remote).unwrap_err(),
+            JwksError::NotJson
+        );
+        assert_eq!(
+            parse_jwks(&json!([]), Origin::Remote).unwrap_err(),
+            JwksError::NotAnObject
+        );
+        assert_eq!(
+            parse_jwks(&json!({"keys": {}}), Origin::Remote).unwrap_err(),
+            JwksError::NoKeysArray
+        );
+    }
+
+    #[test]
+    fn selection_by_kid_and_algorithm() {
+        let mut pinned = rsa(2048, "pinned");
+        pinned["alg"] = json!("PS256");
+        let set = read(
+            vec![
+                rsa(2048, "r1"),
+                rsa(2048, "r2"),
+                pinned,
+                ec("P-256", 32, "e1"),
+            ],
+            Origin::Remote,
+        )
+        .set;
+        let chosen = |kid: Option<&str>, alg| match set.select(kid, alg) {
+            Selection::Keys(keys) => keys
+                .iter()
+                .map(|k| k.kid.clone().unwrap())
+                .collect::<Vec<_>>(),
+            Selection::UnknownKid => vec!["unknown".into()],
+            Selection::NoKeyForAlgorithm => vec!["none".into()],
+        };
+        assert_eq!(chosen(Some("r2"), Algorithm::RS256), vec!["r2"]);
+        assert_eq!(
+            chosen(None, Algorithm::RS256),
+            vec!["r1", "r2"],
+            "a pinned key serves only its alg"
+        );
+        assert_eq!(chosen(None, Algorithm::PS256), vec!["r1", "r2", "pinned"]);
+        assert_eq!(chosen(Some("pinned"), Algorithm::RS256), vec!["none"]);
+        assert_eq!(chosen(Some("e1"), Algorithm::ES384), vec!["none"]);
+        assert_eq!(chosen(Some("gone"), Algorithm::RS256), vec!["unknown"]);
+        assert_eq!(chosen(None, Algorithm::EdDSA), vec!["none"]);
+    }
+}

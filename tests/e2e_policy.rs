@@ -461,3 +461,14 @@ fn audit_mode_lets_rejections_through_marked() {
     assert_eq!(seen.header("x-audgate-would-reject"), None);
     assert_eq!(seen.header("authorization"), None);
 }
+
+#[test]
+fn local_jwks_may_be_a_string_holding_the_json() {
+    let mut provider = corp();
+    provider["local_jwks"] = json!(keys::jwks(&[TestKey::Rsa1]).to_string());
+    let rig = Rig::new(json!({ "providers": [provider] }));
+    let token = bearer(&corp_token(json!({})));
+    assert_eq!(rig.status("GET", "/", &[("authorization", &token)]), 200);
+    let other = bearer(&keys::sign_default(TestKey::Rsa2, claims(CORP, json!({}))));
+    assert_eq!(rig.status("GET", "/", &[("authorization", &other)]), 401);
+}
