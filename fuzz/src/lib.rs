@@ -18,7 +18,7 @@ use audgate::policy::{PathMatch, Requirement};
 use audgate::rejection::Rejection;
 use audgate::token::MAX_TOKEN_BYTES;
 use audgate::token_cache::TokenCache;
-use audgate::verify::{RustCrypto, SignatureBackend};
+use audgate::verify::{HostNative, RustCrypto, SignatureBackend};
 use serde_json::Value;
 
 /// The token target's provider config (written by `cargo run --example fuzz_seeds`).
@@ -336,6 +336,17 @@ pub fn token(data: &[u8]) {
         let cached = decide(&fx.config, &request, &fx.verifier(&keys, Some(&cache)));
         assert_same(&cached, &decision);
     }
+    // The same through the host backend when the host call fails (its fallback).
+    let host = HostNative {
+        call: |_: &[u8]| None,
+    };
+    let fallback = Verifier {
+        keys: &keys,
+        signatures: &host,
+        cache: None,
+        now: fx.now,
+    };
+    assert_same(&decide(&fx.config, &request, &fallback), &decision);
 
     // 2. The input is the whole `authorization` value, and the `:authority`.
     let decision = fx.decide("GET", PATH, text, &[("authorization", text)]);
