@@ -63,7 +63,7 @@ fn until_status(envoy: &Envoy, token: &str, want: u16, limit: Duration) -> Vec<u
 #[test]
 fn a_request_before_the_first_fetch_lands_waits_for_it() {
     let jwks = JwksServer::start(keys::jwks(&[TestKey::Rsa1]));
-    jwks.delay(Duration::from_millis(1500));
+    jwks.delay(Duration::from_secs(3));
     let upstream = Upstream::start();
     let envoy = start(&config(300, 5000), &jwks, &upstream);
     let started = Instant::now();
