@@ -1,6 +1,8 @@
 //! Route rules: which provider(s) a request must carry a token from. First match
 //! wins; a request no rule matches needs a token from any provider.
 
+use std::borrow::Cow;
+
 /// What a matched request must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
@@ -56,7 +58,9 @@ impl Rule {
 }
 
 /// The first rule matching `method` and `path` (`:path` with or without a query),
-/// or `fallback` (every provider, no missing token allowed).
+/// or `fallback` (every provider, no missing token allowed). The path is matched
+/// in its normalised form, so `/%61dmin` or `//x/../admin` meet the rule for
+/// `/admin` even where Envoy does not normalise paths itself.
 pub fn applicable<'a>(
     rules: &'a [Rule],
     fallback: &'a Requirement,
@@ -64,16 +68,80 @@ pub fn applicable<'a>(
     path: &str,
 ) -> Applicable<'a> {
     let path = path.split_once('?').map_or(path, |(before, _)| before);
-    rules.iter().find(|rule| rule.matches(method, path)).map_or(
-        Applicable {
-            requires: fallback,
-            allow_missing: false,
-        },
-        |rule| Applicable {
-            requires: &rule.requires,
-            allow_missing: rule.allow_missing,
-        },
-    )
+    let path = normalized(path);
+    rules
+        .iter()
+        .find(|rule| rule.matches(method, &path))
+        .map_or(
+            Applicable {
+                requires: fallback,
+                allow_missing: false,
+            },
+            |rule| Applicable {
+                requires: &rule.requires,
+                allow_missing: rule.allow_missing,
+            },
+        )
+}
+
+/// `path` as RFC 3986 normalisation would leave it, plus merged slashes: escapes of
+/// unreserved characters decoded, repeated slashes merged, `.` and `..` segments
+/// resolved. Other escapes (such as `%2F`) stay as they are.
+pub fn normalized(path: &str) -> Cow<'_, str> {
+    let suspicious = path.contains('%') || path.contains("//") || path.contains("/.");
+    if !suspicious {
+        return Cow::Borrowed(path);
+    }
+    let decoded = decode_unreserved(path);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let trailing = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    let mut out = String::with_capacity(decoded.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() || (trailing && !out.ends_with('/')) {
+        out.push('/');
+    }
+    Cow::Owned(out)
+}
+
+/// Decodes `%XX` escapes of unreserved characters (letters, digits, `-._~`).
+fn decode_unreserved(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        let escaped = (byte == b'%')
+            .then(|| bytes.get(index.saturating_add(1)..index.saturating_add(3)))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c));
+        match escaped {
+            Some(c) => {
+                out.push(char::from(c));
+                index = index.saturating_add(3);
+            }
+            None => {
+                // Copy the next character whole (paths may hold UTF-8).
+                let rest = path.get(index..).unwrap_or_default();
+                let c = rest.chars().next().unwrap_or('\u{fffd}');
+                out.push(c);
+                index = index.saturating_add(c.len_utf8());
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -106,6 +174,37 @@ mod tests {
         assert_eq!(at("GET", "/healthz"), Requirement::Provider(0));
         assert_eq!(at("POST", "/admin/x"), Requirement::Provider(1));
         assert_eq!(at("GET", "/admin/x"), Requirement::Provider(0));
+    }
+
+    #[test]
+    fn paths_are_matched_normalised() {
+        for (raw, want) in [
+            ("/admin", "/admin"),
+            ("/%61dmin/x", "/admin/x"),
+            ("//admin", "/admin"),
+            ("/public/../admin", "/admin"),
+            ("/./admin/.", "/admin/"),
+            ("/a/b/../../..", "/"),
+            ("/admin%2Fx", "/admin%2Fx"),
+            ("/%7euser/%zz/%", "/~user/%zz/%"),
+            ("/caf\u{e9}//x", "/caf\u{e9}/x"),
+            ("", ""),
+        ] {
+            assert_eq!(normalized(raw), want, "{raw}");
+        }
+        let rules = vec![
+            rule(
+                PathMatch::Prefix("/admin".into()),
+                &[],
+                Requirement::Provider(0),
+            ),
+            rule(PathMatch::Prefix("/".into()), &[], Requirement::None),
+        ];
+        let fallback = Requirement::Any(vec![0]);
+        for path in ["/%61dmin", "//admin/x", "/x/../admin?q=1"] {
+            let found = applicable(&rules, &fallback, "GET", path);
+            assert_eq!(found.requires, &Requirement::Provider(0), "{path}");
+        }
     }
 
     #[test]

@@ -472,3 +472,29 @@ fn local_jwks_may_be_a_string_holding_the_json() {
     let other = bearer(&keys::sign_default(TestKey::Rsa2, claims(CORP, json!({}))));
     assert_eq!(rig.status("GET", "/", &[("authorization", &other)]), 401);
 }
+
+#[test]
+fn encoded_or_dotted_paths_cannot_slip_past_a_rule() {
+    let rig = Rig::new(json!({
+        "providers": [corp()],
+        "rules": [
+            {"match": {"prefix": "/admin"}, "requires": "corp"},
+            {"match": {"prefix": "/"}, "requires": "none"},
+        ],
+    }));
+    assert_eq!(rig.status("GET", "/public", &[]), 200);
+    for path in [
+        "/admin",
+        "/%61dmin/x",
+        "//admin",
+        "/public/../admin",
+        "/./admin",
+        "/admin%2Fx",
+    ] {
+        let status = rig.status("GET", path, &[]);
+        assert!(
+            status == 401 || (300..400).contains(&status),
+            "{path}: {status}"
+        );
+    }
+}
