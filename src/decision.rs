@@ -2,6 +2,7 @@
 //! to change in the request before it goes upstream. Pure: keys, signature
 //! backend, token cache and clock are passed in.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
@@ -11,7 +12,7 @@ use crate::config::{Config, KeySource, Provider};
 use crate::extract::{cookies_without, extract, path_without_params, Found, Location, Request};
 use crate::facts::TokenFacts;
 use crate::jwks::KeySet;
-use crate::policy::{applicable, Requirement};
+use crate::policy::{applicable, normalized, Requirement};
 use crate::rejection::Rejection;
 use crate::token_cache::{CachedToken, TokenCache};
 use crate::verify::SignatureBackend;
@@ -95,16 +96,7 @@ impl Decision {
 
 /// Decides `request` under `config`.
 pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -> Decision {
-    // Only output headers the client actually sent need removing (usually none).
-    let forged_only = || Mutations {
-        remove_headers: config
-            .output_headers
-            .iter()
-            .filter(|name| request.has_header(name))
-            .cloned()
-            .collect(),
-        ..Mutations::default()
-    };
+    let forged_only = || base_mutations(config, request);
     if config.bypass_cors_preflight && is_cors_preflight(request) {
         return Decision::pass(None, forged_only(), false);
     }
@@ -146,6 +138,38 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
                 .and_then(|found| TokenFacts::read(&found.token)),
         },
     }
+}
+
+/// What every decision does to the request: removes any copy of the filter's
+/// output headers the client sent (also spelt with `_` for `-`, which CGI-style
+/// servers read as the same header), and sends the path on normalised, as the
+/// rules matched it.
+fn base_mutations(config: &Config, request: &Request<'_>) -> Mutations {
+    let mut mutations = Mutations::default();
+    for (name, _) in request.headers {
+        let output = if name.contains('_') {
+            let dashed = name.replace('_', "-");
+            config.output_headers.contains(&dashed)
+        } else {
+            config.output_headers.iter().any(|output| output == name)
+        };
+        if output && !mutations.remove_headers.contains(name) {
+            mutations.remove_headers.push(name.clone());
+        }
+    }
+    let (before, query) = request
+        .path
+        .split_once('?')
+        .map_or((request.path, None), |(before, query)| {
+            (before, Some(query))
+        });
+    if let Cow::Owned(normal) = normalized(before) {
+        mutations.path = Some(match query {
+            Some(query) => format!("{normal}?{query}"),
+            None => normal,
+        });
+    }
+    mutations
 }
 
 fn is_cors_preflight(request: &Request<'_>) -> bool {
@@ -202,7 +226,14 @@ impl Evaluation<'_, '_> {
             };
             match self.verify(*index, provider, &found.token) {
                 Ok(set_headers) => {
-                    apply_outputs(provider, set_headers, found, self.request, mutations);
+                    // The one token may sit in several providers' places: each
+                    // provider that does not forward it has it removed.
+                    for (other, places) in &candidates {
+                        if let Some(other) = self.provider(*other) {
+                            remove_token(other, places, self.request, mutations);
+                        }
+                    }
+                    mutations.set_headers.extend(set_headers);
                     return Ok(Some(*index));
                 }
                 Err(rejection) => failures.push((*index, rejection)),
@@ -212,25 +243,31 @@ impl Evaluation<'_, '_> {
         Err((rejection, Some(index)))
     }
 
-    /// A token from each of `providers`.
+    /// A token from each of `providers`. With `allow_missing`, a request with no
+    /// token at all passes; one with some tokens needs them all.
     fn all(&self, providers: &[usize], mutations: &mut Mutations) -> Outcome {
-        let mut last = None;
+        let mut tokens: Vec<(usize, Option<Found>)> = Vec::new();
         for &index in providers {
             let Some(provider) = self.provider(index) else {
                 continue;
             };
-            match extract(provider, self.request) {
-                Err(rejection) => return Err((rejection, Some(index))),
-                Ok(None) if self.allow_missing => {}
-                Ok(None) => return Err((Rejection::Missing, Some(index))),
-                Ok(Some(found)) => {
-                    let set_headers = self
-                        .verify(index, provider, &found.token)
-                        .map_err(|rejection| (rejection, Some(index)))?;
-                    apply_outputs(provider, set_headers, &found, self.request, mutations);
-                    last = Some(index);
-                }
-            }
+            let found = extract(provider, self.request).map_err(|r| (r, Some(index)))?;
+            tokens.push((index, found));
+        }
+        if self.allow_missing && tokens.iter().all(|(_, found)| found.is_none()) {
+            return Ok(None);
+        }
+        let mut last = None;
+        for (index, found) in &tokens {
+            let (Some(provider), Some(found)) = (self.provider(*index), found) else {
+                return Err((Rejection::Missing, Some(*index)));
+            };
+            let set_headers = self
+                .verify(*index, provider, &found.token)
+                .map_err(|rejection| (rejection, Some(*index)))?;
+            remove_token(provider, found, self.request, mutations);
+            mutations.set_headers.extend(set_headers);
+            last = Some(*index);
         }
         Ok(last)
     }
@@ -335,35 +372,38 @@ fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(String, String)
     headers
 }
 
-/// Removes the token (unless `forward`) and sets the provider's output headers.
-fn apply_outputs(
+/// Removes the token from where `provider` found it, unless it forwards tokens.
+fn remove_token(
     provider: &Provider,
-    set_headers: Vec<(String, String)>,
     found: &Found,
     request: &Request<'_>,
     mutations: &mut Mutations,
 ) {
-    if !provider.forward {
-        let mut params = Vec::new();
-        for location in &found.locations {
-            match location {
-                Location::Header(name) => mutations.remove_headers.push(name.clone()),
-                Location::Param(name) => params.push(name.as_str()),
-                Location::Cookie(name) => mutations.removed_cookies.push(name.clone()),
+    if provider.forward {
+        return;
+    }
+    let mut params = Vec::new();
+    for location in &found.locations {
+        match location {
+            Location::Header(name) => {
+                if !mutations.remove_headers.contains(name) {
+                    mutations.remove_headers.push(name.clone());
+                }
             }
-        }
-        if !params.is_empty() {
-            let current = mutations.path.as_deref().unwrap_or(request.path);
-            mutations.path = Some(path_without_params(current, &params));
-        }
-        if !mutations.removed_cookies.is_empty() {
-            let names: Vec<&str> = mutations
-                .removed_cookies
-                .iter()
-                .map(String::as_str)
-                .collect();
-            mutations.cookie = Some(cookies_without(request, &names));
+            Location::Param(name) => params.push(name.as_str()),
+            Location::Cookie(name) => mutations.removed_cookies.push(name.clone()),
         }
     }
-    mutations.set_headers.extend(set_headers);
+    if !params.is_empty() {
+        let current = mutations.path.as_deref().unwrap_or(request.path);
+        mutations.path = Some(path_without_params(current, &params));
+    }
+    if !mutations.removed_cookies.is_empty() {
+        let names: Vec<&str> = mutations
+            .removed_cookies
+            .iter()
+            .map(String::as_str)
+            .collect();
+        mutations.cookie = Some(cookies_without(request, &names));
+    }
 }

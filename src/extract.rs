@@ -134,8 +134,14 @@ fn strip_prefix_ignoring_case<'v>(value: &'v str, prefix: &str) -> Option<&'v st
 fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = &'q str> + 'q {
     query.split('&').filter_map(move |pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then_some(value)
+        same_name(key, name).then_some(value)
     })
+}
+
+/// Whether a query parameter's key, percent-decoded, is `name` (so that
+/// `access%5Ftoken` is found and removed as `access_token` is).
+fn same_name(key: &str, name: &str) -> bool {
+    key == name || (key.contains('%') && percent_decode(key) == name)
 }
 
 /// Values of cookie `name` in one `cookie` header.
@@ -183,7 +189,7 @@ pub fn path_without_params(path: &str, names: &[&str]) -> String {
         .split('&')
         .filter(|pair| {
             let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            !names.contains(&key)
+            !names.iter().any(|name| same_name(key, name))
         })
         .collect();
     if kept.is_empty() {

@@ -195,6 +195,8 @@ pub enum SkipReason {
     BadParameter,
     /// `kid` is present but not a string.
     BadKid,
+    /// An Ed25519 key of small order, which would verify forged signatures.
+    WeakKey,
     /// Beyond the most keys read from one set.
     TooManyKeys,
 }
@@ -212,6 +214,7 @@ impl fmt::Display for SkipReason {
             SkipReason::RsaTooLarge => "RSA modulus over 4096 bits",
             SkipReason::BadParameter => "key parameter missing or malformed",
             SkipReason::BadKid => "kid is not a string",
+            SkipReason::WeakKey => "weak (small-order) key",
             SkipReason::TooManyKeys => "too many keys in the set",
         })
     }
@@ -386,8 +389,14 @@ fn okp_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
         return Err(SkipReason::UnsupportedCurve);
     }
     let x = bytes(jwk, "x")?;
-    if x.len() != 32 {
-        return Err(SkipReason::BadParameter);
+    let point: [u8; 32] = x
+        .as_slice()
+        .try_into()
+        .map_err(|_| SkipReason::BadParameter)?;
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&point).map_err(|_| SkipReason::BadParameter)?;
+    if key.is_weak() {
+        return Err(SkipReason::WeakKey);
     }
     Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(&x), None))
 }
@@ -472,6 +481,28 @@ mod tests {
             ]
         );
         assert!(parsed.set.keys().iter().all(|k| k.spki.is_some()));
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_are_skipped() {
+        let identity = {
+            let mut x = [0u8; 32];
+            x[0] = 1;
+            x
+        };
+        for x in [[0u8; 32], identity] {
+            let parsed = read(
+                vec![json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&x)})],
+                Origin::Remote,
+            );
+            assert_eq!(reasons(&parsed), vec![SkipReason::WeakKey]);
+        }
+        let real = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+        let parsed = read(
+            vec![json!({"kty": "OKP", "crv": "Ed25519", "x": real})],
+            Origin::Remote,
+        );
+        assert_eq!(parsed.set.keys().len(), 1);
     }
 
     #[test]

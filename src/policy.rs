@@ -53,7 +53,9 @@ impl Rule {
             PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
             PathMatch::Exact(exact) => path == exact,
         };
-        path_ok && (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
+        path_ok
+            && (self.methods.is_empty()
+                || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
     }
 }
 

@@ -391,7 +391,7 @@ fn compile_required(
                 RawClaimValues::One(value) => vec![value],
                 RawClaimValues::Many(values) => values,
             };
-            if values.is_empty() {
+            if values.is_empty() || values.iter().any(String::is_empty) {
                 return fail(path, Problem::Empty);
             }
             Ok(RequiredClaim { claim, values })
