@@ -16,7 +16,7 @@ use super::http::AudgateHttp;
 use super::respond::carry_out;
 use super::vm::{pseudo, Held, Vm};
 use crate::config::Config;
-use crate::decision::decide;
+use crate::decision::{decide, Decision};
 use crate::extract::Request;
 
 /// How often each VM checks shared data, starts due fetches and settles held requests.
@@ -146,7 +146,10 @@ impl RootContext for AudgateRoot {
 impl AudgateRoot {
     /// Decides every held request whose wait is over, and resumes or answers it.
     fn settle_held(&self, vm_cell: &Rc<RefCell<Vm>>, now_ms: u64) {
-        let ready: Vec<Held> = {
+        // Decide every ready request under one borrow, then carry the decisions
+        // out with no borrow held: answering a request can make the host call
+        // that request's `on_done`, which borrows the VM state itself.
+        let (config, metrics, settled) = {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
@@ -163,17 +166,19 @@ impl AudgateRoot {
                 .into_iter()
                 .partition(|_| flags.next().unwrap_or(false));
             vm.held = keep;
-            ready
+            let config = Rc::clone(&vm.config);
+            let settled: Vec<(Held, Decision)> = ready
+                .into_iter()
+                .map(|held| {
+                    let request = request_of(&held.headers);
+                    let decision =
+                        vm.with_verifier(now_ms, |verifier| decide(&config, &request, verifier));
+                    (held, decision)
+                })
+                .collect();
+            (config, Rc::clone(&vm.metrics), settled)
         };
-        for held in ready {
-            let (config, metrics, decision) = {
-                let Ok(vm) = vm_cell.try_borrow() else { return };
-                let request = request_of(&held.headers);
-                let config = Rc::clone(&vm.config);
-                let decision =
-                    vm.with_verifier(now_ms, |verifier| decide(&config, &request, verifier));
-                (config, Rc::clone(&vm.metrics), decision)
-            };
+        for (held, decision) in settled {
             if !host::enter_context(held.context_id) {
                 continue;
             }
