@@ -85,6 +85,12 @@ pub fn check_times(
     Ok(())
 }
 
+/// The token's `exp` as whole seconds, read as the expiry check reads it; `None`
+/// when absent or not a number.
+pub fn expiry(claims: &Map<String, Value>) -> Option<i64> {
+    numeric_date(claims, "exp").ok().flatten()
+}
+
 /// A NumericDate claim as whole seconds: absent → `None`, a non-number → refused.
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Rejection> {
     match claims.get(name) {

@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use serde_json::Value;
 
 use crate::authenticate::{authenticate, Verified};
+use crate::claims::expiry;
 use crate::config::{Config, KeySource, Provider};
 use crate::extract::{cookies_without, extract, path_without_params, Found, Location, Request};
 use crate::facts::TokenFacts;
@@ -299,12 +300,8 @@ impl Evaluation<'_, '_> {
         if let Some(cache) = verifier.cache {
             if let Ok(mut cache) = cache.try_borrow_mut() {
                 let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
-                let expires_at = verified
-                    .token
-                    .claims
-                    .get("exp")
-                    .and_then(Value::as_f64)
-                    .map_or(i64::MAX, |exp| seconds(exp).saturating_add(skew));
+                let expires_at =
+                    expiry(&verified.token.claims).map_or(i64::MAX, |exp| exp.saturating_add(skew));
                 cache.insert(
                     token,
                     CachedToken {
@@ -318,13 +315,6 @@ impl Evaluation<'_, '_> {
         }
         Ok(set_headers)
     }
-}
-
-/// Whole seconds of a NumericDate, rounded down and clamped (as the claim check does).
-fn seconds(value: f64) -> i64 {
-    #[allow(clippy::cast_possible_truncation)]
-    let whole = value.floor() as i64;
-    whole
 }
 
 /// Among failed providers, the one whose issuer the token names, else the first.

@@ -206,10 +206,10 @@ fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
 }
 
 fn sync_all(vm: &mut Vm) {
-    let names: Vec<String> = vm.config.providers.iter().map(|p| p.name.clone()).collect();
-    for (remote, name) in vm.remotes.iter_mut().zip(names) {
+    let config = Rc::clone(&vm.config);
+    for (remote, provider) in vm.remotes.iter_mut().zip(&config.providers) {
         if let Some(remote) = remote {
-            fetcher::sync(remote, &name);
+            fetcher::sync(remote, &provider.name);
         }
     }
 }

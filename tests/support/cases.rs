@@ -40,18 +40,9 @@ pub fn config() -> Value {
 /// (a `null` member removes that claim).
 pub fn claims(extra: Value) -> Value {
     let now = now();
-    let mut claims =
+    let base =
         json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600});
-    for (name, value) in extra.as_object().expect("an object") {
-        match value {
-            Value::Null => claims.as_object_mut().unwrap().remove(name),
-            _ => claims
-                .as_object_mut()
-                .unwrap()
-                .insert(name.clone(), value.clone()),
-        };
-    }
-    claims
+    keys::merged(base, &extra)
 }
 
 fn ok(name: &'static str, token: String) -> Case {

@@ -141,17 +141,24 @@ pub fn now() -> u64 {
 /// `{"alg": alg, "typ": "JWT", "kid": key.kid()}` merged with `header_extra`
 /// (an object; a `null` member removes that field, e.g. `{"kid": null}`).
 pub fn sign(alg: &str, key: TestKey, header_extra: Value, claims: Value) -> String {
-    let mut header = json!({ "alg": alg, "typ": "JWT", "kid": key.kid() });
-    for (name, value) in header_extra.as_object().expect("header_extra: an object") {
+    let header = merged(
+        json!({ "alg": alg, "typ": "JWT", "kid": key.kid() }),
+        &header_extra,
+    );
+    sign_raw(header, claims, Signer::Key(key, alg))
+}
+
+/// `base` with the members of the object `extra` set, a `null` member removing
+/// that field (e.g. `{"kid": null}`).
+pub fn merged(mut base: Value, extra: &Value) -> Value {
+    let object = base.as_object_mut().expect("base: an object");
+    for (name, value) in extra.as_object().expect("extra: an object") {
         match value {
-            Value::Null => header.as_object_mut().unwrap().remove(name),
-            _ => header
-                .as_object_mut()
-                .unwrap()
-                .insert(name.clone(), value.clone()),
+            Value::Null => object.remove(name),
+            _ => object.insert(name.clone(), value.clone()),
         };
     }
-    sign_raw(header, claims, Signer::Key(key, alg))
+    base
 }
 
 /// `sign` with the key's default alg and no extra header fields.
