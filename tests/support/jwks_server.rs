@@ -1,6 +1,7 @@
 //! A JWKS endpoint the test controls: which keys it serves, a status or garbage
 //! instead, a delay before answering, and how many fetches it has seen. It can
-//! start "down" (its port reserved but nothing listening) and come up later.
+//! start "down" and come up later: its socket is bound from the start, so the port
+//! stays its own, but listens only from `up` (until then a connect is refused).
 //!
 //! ```ignore
 //! let jwks = JwksServer::start(keys::jwks(&[TestKey::Rsa1]));
@@ -10,12 +11,13 @@
 //! assert!(jwks.fetches() <= 2);
 //! ```
 
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use socket2::{Domain, Socket, Type};
 
 use super::upstream::{Reply, Upstream};
 
@@ -31,6 +33,8 @@ pub struct JwksServer {
     port: u16,
     behaviour: Arc<Mutex<Behaviour>>,
     fetches: Arc<AtomicUsize>,
+    /// The bound, not yet listening socket while down; taken by `up`.
+    socket: Mutex<Option<Socket>>,
     server: Mutex<Option<Upstream>>,
 }
 
@@ -42,13 +46,13 @@ impl JwksServer {
         server
     }
 
-    /// A port reserved for `jwks` with nothing listening yet (`up` starts it).
+    /// A port bound for `jwks` with nothing listening yet (`up` starts it). The
+    /// socket is kept, so no other test can take the port meanwhile.
     pub fn down(jwks: Value) -> JwksServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        socket.bind(&loopback.into()).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
         JwksServer {
             port,
             behaviour: Arc::new(Mutex::new(Behaviour {
@@ -57,14 +61,18 @@ impl JwksServer {
                 delay: Duration::ZERO,
             })),
             fetches: Arc::new(AtomicUsize::new(0)),
+            socket: Mutex::new(Some(socket)),
             server: Mutex::new(None),
         }
     }
 
-    /// Starts listening on the reserved port.
+    /// Starts listening on the bound socket. Panics if it is already up.
     pub fn up(&self) {
+        let socket = self.socket.lock().unwrap().take().expect("already up");
+        socket.listen(128).unwrap();
+        let listener = TcpListener::from(socket);
         let (behaviour, fetches) = (self.behaviour.clone(), self.fetches.clone());
-        let upstream = Upstream::serve(self.port, move |_request| {
+        let upstream = Upstream::serve_on(listener, move |_request| {
             fetches.fetch_add(1, Ordering::SeqCst);
             let now = behaviour.lock().unwrap().clone();
             std::thread::sleep(now.delay);

@@ -100,6 +100,14 @@ impl Upstream {
     ) -> Upstream {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+        Upstream::serve_on(listener, handler)
+    }
+
+    /// On an already bound and listening `listener`, answering with `handler`.
+    pub fn serve_on(
+        listener: TcpListener,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
