@@ -77,7 +77,8 @@ pub fn check_times(
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         // Without `exp` the lifetime is unbounded, which no maximum allows.
         let exp = exp.ok_or(Rejection::TooLongLived)?;
-        let start = iat.unwrap_or(now);
+        // A future `iat` must not stretch the allowance: measure from now then.
+        let start = iat.map_or(now, |iat| iat.min(now));
         if exp.saturating_sub(start) > max {
             return Err(Rejection::TooLongLived);
         }
@@ -292,6 +293,21 @@ mod tests {
             Err(Rejection::TooLongLived)
         );
         assert_eq!(check(json!({})), Err(Rejection::TooLongLived));
+    }
+
+    #[test]
+    fn a_future_iat_does_not_stretch_the_lifetime() {
+        let rules = TimeRules {
+            clock_skew_s: 60,
+            require_exp: true,
+            max_lifetime_s: Some(3600),
+        };
+        let check = |claims: Value| check_times(claims.as_object().unwrap(), rules, NOW);
+        assert_eq!(
+            check(json!({"exp": NOW + 86_400, "iat": NOW + 86_400 - 3600})),
+            Err(Rejection::TooLongLived)
+        );
+        assert!(check(json!({"exp": NOW + 3600, "iat": NOW + 30})).is_ok());
     }
 
     fn required(claim: &str, values: &[&str]) -> RequiredClaim {

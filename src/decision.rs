@@ -2,7 +2,6 @@
 //! to change in the request before it goes upstream. Pure: keys, signature
 //! backend, token cache and clock are passed in.
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
@@ -10,11 +9,14 @@ use serde_json::Value;
 use crate::authenticate::{authenticate, Verified};
 use crate::claims::expiry;
 use crate::config::{Config, KeySource, Provider};
-use crate::extract::{cookies_without, extract, path_without_params, Found, Location, Request};
+use crate::extract::{
+    cookies_without, extract, path_without_params, token_places, Found, Location, Request,
+};
 use crate::facts::TokenFacts;
 use crate::jwks::KeySet;
-use crate::policy::{applicable, normalized, Requirement};
+use crate::policy::{applicable, Requirement};
 use crate::rejection::Rejection;
+use crate::request_path::{resolve, ResolvedPath};
 use crate::token_cache::{CachedToken, TokenCache};
 use crate::verify::SignatureBackend;
 
@@ -97,16 +99,16 @@ impl Decision {
 
 /// Decides `request` under `config`.
 pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -> Decision {
-    let forged_only = || base_mutations(config, request);
+    let (path, query) = request
+        .path
+        .split_once('?')
+        .map_or((request.path, None), |(path, query)| (path, Some(query)));
+    let path = resolve(path);
+    let forged_only = || base_mutations(config, request, &path, query);
     if config.bypass_cors_preflight && is_cors_preflight(request) {
         return Decision::pass(None, forged_only(), false);
     }
-    let rule = applicable(
-        &config.rules,
-        &config.fallback,
-        request.method,
-        request.path,
-    );
+    let rule = applicable(&config.rules, &config.fallback, request.method, &path);
     let (providers, all): (&[usize], bool) = match rule.requires {
         Requirement::None => return Decision::pass(None, forged_only(), false),
         Requirement::Provider(index) => (std::slice::from_ref(index), false),
@@ -131,7 +133,7 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
         Err((rejection, provider)) => Decision {
             verdict: Err(rejection),
             provider,
-            mutations: forged_only(),
+            mutations: refused_mutations(config, request, providers, forged_only()),
             from_cache: false,
             facts: provider
                 .and_then(|index| config.providers.get(index))
@@ -142,33 +144,64 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
 }
 
 /// What every decision does to the request: removes any copy of the filter's
-/// output headers the client sent (also spelt with `_` for `-`, which CGI-style
-/// servers read as the same header), and sends the path on normalised, as the
-/// rules matched it.
-fn base_mutations(config: &Config, request: &Request<'_>) -> Mutations {
+/// output headers the client sent, in any spelling ([`same_header_name`]), and
+/// sends the path on as the rules matched it (resolved, [`ResolvedPath`]).
+fn base_mutations(
+    config: &Config,
+    request: &Request<'_>,
+    path: &ResolvedPath<'_>,
+    query: Option<&str>,
+) -> Mutations {
     let mut mutations = Mutations::default();
     for (name, _) in request.headers {
-        let output = if name.contains('_') {
-            let dashed = name.replace('_', "-");
-            config.output_headers.contains(&dashed)
-        } else {
-            config.output_headers.iter().any(|output| output == name)
-        };
+        let output = config
+            .output_headers
+            .iter()
+            .any(|output| same_header_name(output, name));
         if output && !mutations.remove_headers.contains(name) {
             mutations.remove_headers.push(name.clone());
         }
     }
-    let (before, query) = request
+    let raw = request
         .path
         .split_once('?')
-        .map_or((request.path, None), |(before, query)| {
-            (before, Some(query))
-        });
-    if let Cow::Owned(normal) = normalized(before) {
+        .map_or(request.path, |(p, _)| p);
+    if path.upstream != raw {
         mutations.path = Some(match query {
-            Some(query) => format!("{normal}?{query}"),
-            None => normal,
+            Some(query) => format!("{}?{query}", path.upstream),
+            None => path.upstream.clone().into_owned(),
         });
+    }
+    mutations
+}
+
+/// Whether two header names are the same header to some server: ASCII case
+/// ignored, and `_` read as `-` (CGI-style servers expose both as `HTTP_X_USER`).
+pub fn same_header_name(a: &str, b: &str) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
+/// What a refused request that still goes upstream (audit mode) has changed: the
+/// forged outputs removed, as always, and every token of the required providers
+/// removed unless they forward it, so the upstream sees what it would have seen
+/// had the request passed.
+fn refused_mutations(
+    config: &Config,
+    request: &Request<'_>,
+    providers: &[usize],
+    mut mutations: Mutations,
+) -> Mutations {
+    for provider in providers.iter().filter_map(|&i| config.providers.get(i)) {
+        remove_token(
+            provider,
+            &token_places(provider, request),
+            request,
+            &mut mutations,
+        );
     }
     mutations
 }
@@ -229,9 +262,9 @@ impl Evaluation<'_, '_> {
                 Ok(set_headers) => {
                     // The one token may sit in several providers' places: each
                     // provider that does not forward it has it removed.
-                    for (other, places) in &candidates {
+                    for (other, found) in &candidates {
                         if let Some(other) = self.provider(*other) {
-                            remove_token(other, places, self.request, mutations);
+                            remove_token(other, &found.locations, self.request, mutations);
                         }
                     }
                     mutations.set_headers.extend(set_headers);
@@ -266,7 +299,7 @@ impl Evaluation<'_, '_> {
             let set_headers = self
                 .verify(*index, provider, &found.token)
                 .map_err(|rejection| (rejection, Some(*index)))?;
-            remove_token(provider, found, self.request, mutations);
+            remove_token(provider, &found.locations, self.request, mutations);
             mutations.set_headers.extend(set_headers);
             last = Some(*index);
         }
@@ -365,7 +398,7 @@ fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(String, String)
 /// Removes the token from where `provider` found it, unless it forwards tokens.
 fn remove_token(
     provider: &Provider,
-    found: &Found,
+    locations: &[Location],
     request: &Request<'_>,
     mutations: &mut Mutations,
 ) {
@@ -373,7 +406,7 @@ fn remove_token(
         return;
     }
     let mut params = Vec::new();
-    for location in &found.locations {
+    for location in locations {
         match location {
             Location::Header(name) => {
                 if !mutations.remove_headers.contains(name) {
@@ -381,7 +414,11 @@ fn remove_token(
                 }
             }
             Location::Param(name) => params.push(name.as_str()),
-            Location::Cookie(name) => mutations.removed_cookies.push(name.clone()),
+            Location::Cookie(name) => {
+                if !mutations.removed_cookies.contains(name) {
+                    mutations.removed_cookies.push(name.clone());
+                }
+            }
         }
     }
     if !params.is_empty() {

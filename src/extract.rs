@@ -77,7 +77,7 @@ pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Foun
         if values.next().is_some() {
             return Err(Rejection::MultipleTokens);
         }
-        if let Some(token) = strip_prefix_ignoring_case(value, &source.value_prefix) {
+        if let Some(token) = after_prefix(value, &source.value_prefix) {
             add(checked(token)?, Location::Header(source.name.clone()))?;
         }
     }
@@ -110,9 +110,39 @@ pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Foun
     Ok(found)
 }
 
+/// Every place `provider` looks for its token that holds something, whether or
+/// not the values agree: what a refused request that still goes upstream (audit
+/// mode) has removed, as a passed one would.
+pub fn token_places(provider: &Provider, request: &Request<'_>) -> Vec<Location> {
+    let mut places = Vec::new();
+    for source in &provider.from_headers {
+        let present = request
+            .header_values(&source.name)
+            .any(|value| after_prefix(value, &source.value_prefix).is_some());
+        if present {
+            places.push(Location::Header(source.name.clone()));
+        }
+    }
+    let query = request.path.split_once('?').map_or("", |(_, query)| query);
+    for name in &provider.from_params {
+        if query_values(query, name).next().is_some() {
+            places.push(Location::Param(name.clone()));
+        }
+    }
+    for name in &provider.from_cookies {
+        let present = request
+            .header_values("cookie")
+            .any(|header| cookie_values(header, name).next().is_some());
+        if present {
+            places.push(Location::Cookie(name.clone()));
+        }
+    }
+    places
+}
+
 /// The token text after trimming; an empty one is malformed.
 fn checked(token: &str) -> Result<String, Rejection> {
-    let token = token.trim();
+    let token = token.trim_matches(char::is_whitespace);
     if token.is_empty() {
         Err(Rejection::Malformed(TokenError::NotThreeParts))
     } else {
@@ -120,35 +150,55 @@ fn checked(token: &str) -> Result<String, Rejection> {
     }
 }
 
-/// `value` without `prefix`, compared ignoring ASCII case.
-fn strip_prefix_ignoring_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
-    let head = value.as_bytes().get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix.as_bytes()) {
-        value.get(prefix.len()..)
+/// `value` without `prefix`, compared ignoring ASCII case. A prefix that ends in
+/// white space (the scheme of `Bearer `) is met by the scheme followed by any
+/// white space, as servers that split the value on white space read it: so
+/// `Bearer<TAB>x` is a token, never an unverified credential waved through.
+fn after_prefix<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    let scheme = prefix.trim_end_matches(char::is_whitespace);
+    let head = value.as_bytes().get(..scheme.len())?;
+    if !head.eq_ignore_ascii_case(scheme.as_bytes()) {
+        return None;
+    }
+    let rest = value.get(scheme.len()..)?;
+    if scheme.len() == prefix.len() || rest.starts_with(char::is_whitespace) {
+        Some(rest)
     } else {
         None
     }
 }
 
+/// The `key=value` pairs of a query, split on `&` and `;` alike (some servers
+/// take either as the separator).
+fn query_pairs(query: &str) -> impl Iterator<Item = &str> + '_ {
+    query.split(['&', ';'])
+}
+
 /// Values of query parameter `name` (raw, still percent-encoded).
 fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = &'q str> + 'q {
-    query.split('&').filter_map(move |pair| {
+    query_pairs(query).filter_map(move |pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         same_name(key, name).then_some(value)
     })
 }
 
-/// Whether a query parameter's key, percent-decoded, is `name` (so that
-/// `access%5Ftoken` is found and removed as `access_token` is).
+/// Whether a query parameter's or cookie's name, percent-decoded, is `name` (so
+/// that `access%5Ftoken` is found and removed as `access_token` is).
 fn same_name(key: &str, name: &str) -> bool {
     key == name || (key.contains('%') && percent_decode(key) == name)
+}
+
+/// The name and value of one `name=value` cookie pair, trimmed.
+fn cookie_pair(pair: &str) -> Option<(&str, &str)> {
+    let (key, value) = pair.trim().split_once('=')?;
+    Some((key.trim(), value.trim().trim_matches('"')))
 }
 
 /// Values of cookie `name` in one `cookie` header.
 fn cookie_values<'c>(header: &'c str, name: &'c str) -> impl Iterator<Item = &'c str> + 'c {
     header.split(';').filter_map(move |pair| {
-        let (key, value) = pair.trim().split_once('=')?;
-        (key.trim() == name).then_some(value.trim().trim_matches('"'))
+        let (key, value) = cookie_pair(pair)?;
+        same_name(key, name).then_some(value)
     })
 }
 
@@ -180,22 +230,29 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `path` with every parameter named in `names` removed from its query.
+/// `path` with every parameter named in `names` removed from its query (each
+/// kept pair keeps the separator before it).
 pub fn path_without_params(path: &str, names: &[&str]) -> String {
-    let Some((before, query)) = path.split_once('?') else {
+    let Some((stem, query)) = path.split_once('?') else {
         return path.to_owned();
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            !names.iter().any(|name| same_name(key, name))
-        })
-        .collect();
+    let mut kept = String::with_capacity(query.len());
+    let mut before = None;
+    for piece in query.split_inclusive(['&', ';']) {
+        let pair = piece.strip_suffix(['&', ';']).unwrap_or(piece);
+        let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+        if !names.iter().any(|name| same_name(key, name)) {
+            if !kept.is_empty() {
+                kept.push(before.unwrap_or('&'));
+            }
+            kept.push_str(pair);
+        }
+        before = piece.chars().last().filter(|c| matches!(c, '&' | ';'));
+    }
     if kept.is_empty() {
-        before.to_owned()
+        stem.to_owned()
     } else {
-        format!("{before}?{}", kept.join("&"))
+        format!("{stem}?{kept}")
     }
 }
 
@@ -208,7 +265,7 @@ pub fn cookies_without(request: &Request<'_>, names: &[&str]) -> Option<String> 
         .filter(|pair| {
             !pair.is_empty() && {
                 let key = pair.split_once('=').map_or(*pair, |(key, _)| key).trim();
-                !names.contains(&key)
+                !names.iter().any(|name| same_name(key, name))
             }
         })
         .collect();
@@ -325,5 +382,62 @@ mod tests {
         );
         let h = headers(&[("cookie", "s=tok")]);
         assert_eq!(cookies_without(&request("/", &h), &["s"]), None);
+    }
+
+    #[test]
+    fn a_scheme_followed_by_any_white_space_is_a_token() {
+        let p = provider(json!({}));
+        for value in ["Bearer\tx.y.z", "Bearer \t x.y.z", "bearer\u{a0}x.y.z"] {
+            let h = headers(&[("authorization", value)]);
+            let found = extract(&p, &request("/", &h)).unwrap().unwrap();
+            assert_eq!(found.token, "x.y.z", "{value:?}");
+        }
+        for value in ["Bearerx.y.z", "Bearer"] {
+            let h = headers(&[("authorization", value)]);
+            assert_eq!(extract(&p, &request("/", &h)).unwrap(), None, "{value:?}");
+        }
+        let h = headers(&[("authorization", "Bearer\t")]);
+        assert!(extract(&p, &request("/", &h)).is_err());
+    }
+
+    #[test]
+    fn cookie_names_are_percent_decoded_and_queries_split_on_semicolons() {
+        let p = provider(json!({"from_params": ["tok"], "from_cookies": ["sess"]}));
+        let h = headers(&[("cookie", "a=1; s%65ss=t.u.v")]);
+        let found = extract(&p, &request("/", &h)).unwrap().unwrap();
+        assert_eq!(found.locations, vec![Location::Cookie("sess".into())]);
+        assert_eq!(
+            cookies_without(&request("/", &h), &["sess"]).as_deref(),
+            Some("a=1")
+        );
+        let found = extract(&p, &request("/x?a=1;tok=t.u.v", &[]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.locations, vec![Location::Param("tok".into())]);
+        assert_eq!(
+            extract(&p, &request("/x?tok=a.b.c;tok=a.b.c", &[])),
+            Err(Rejection::MultipleTokens)
+        );
+        assert_eq!(
+            path_without_params("/x?a=1;tok=2&b=3", &["tok"]),
+            "/x?a=1&b=3"
+        );
+        assert_eq!(path_without_params("/x?tok=2;b=3", &["tok"]), "/x?b=3");
+        assert_eq!(path_without_params("/x?a;b&c", &["z"]), "/x?a;b&c");
+    }
+
+    #[test]
+    fn token_places_lists_every_place_even_when_tokens_disagree() {
+        let p = provider(json!({"from_params": ["tok"], "from_cookies": ["sess"]}));
+        let h = headers(&[("authorization", "Bearer a.b.c"), ("cookie", "sess=d.e.f")]);
+        assert_eq!(
+            token_places(&p, &request("/x?tok=g.h.i", &h)),
+            vec![
+                Location::Header("authorization".into()),
+                Location::Param("tok".into()),
+                Location::Cookie("sess".into())
+            ]
+        );
+        assert!(token_places(&p, &request("/x", &[])).is_empty());
     }
 }

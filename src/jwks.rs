@@ -16,6 +16,11 @@ pub const MAX_KEYS: usize = 64;
 pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits (the verifier's own limit).
 pub const MAX_RSA_BITS: usize = 4096;
+/// Most keys one token is tried against. A token names its key by `kid`; one
+/// without (or a `kid` that several keys share) is tried against at most this
+/// many keys that fit its `alg`, so a forgery cannot make the filter run every
+/// key's (pure-Rust, milliseconds in V8) signature check.
+pub const MAX_CANDIDATES: usize = 2;
 
 /// The type of a usable key, which fixes the algorithms it can verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +74,9 @@ pub struct Key {
     pub decoding: DecodingKey,
     /// SubjectPublicKeyInfo DER of RSA and EC keys, for host-native verification.
     pub spki: Option<Vec<u8>>,
+    /// Length of an HMAC secret in bytes (0 for other kinds): an algorithm whose
+    /// hash is longer than the secret is not allowed (RFC 7518 3.2).
+    pub secret_bytes: usize,
 }
 
 impl fmt::Debug for Key {
@@ -84,7 +92,19 @@ impl fmt::Debug for Key {
 impl Key {
     /// Whether this key may verify a token signed with `alg`.
     pub fn allows(&self, alg: Algorithm) -> bool {
-        self.kind.allows(alg) && self.alg.is_none_or(|own| own == alg)
+        self.kind.allows(alg)
+            && self.alg.is_none_or(|own| own == alg)
+            && self.secret_bytes >= min_secret_bytes(alg)
+    }
+}
+
+/// The shortest HMAC secret `alg` may use: its hash's output (RFC 7518 3.2).
+fn min_secret_bytes(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS256 => 32,
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 0,
     }
 }
 
@@ -117,7 +137,9 @@ impl KeySet {
     }
 
     /// The keys a token with this `kid` and `alg` is tried against: those with the
-    /// same `kid` (every key when the token has none) that allow `alg`.
+    /// same `kid` (every key when the token has none) that allow `alg`, keys whose
+    /// own `alg` is the token's first, then in set order, at most
+    /// [`MAX_CANDIDATES`].
     pub fn select(&self, kid: Option<&str>, alg: Algorithm) -> Selection<'_> {
         let named: Vec<&Key> = match kid {
             Some(kid) => self
@@ -130,7 +152,10 @@ impl KeySet {
         if named.is_empty() && kid.is_some() {
             return Selection::UnknownKid;
         }
-        let usable: Vec<&Key> = named.into_iter().filter(|key| key.allows(alg)).collect();
+        let mut usable: Vec<&Key> = named.into_iter().filter(|key| key.allows(alg)).collect();
+        // Stable: pinned keys first, each group in set order.
+        usable.sort_by_key(|key| key.alg != Some(alg));
+        usable.truncate(MAX_CANDIDATES);
         if usable.is_empty() {
             Selection::NoKeyForAlgorithm
         } else {
@@ -183,6 +208,10 @@ pub enum SkipReason {
     UnsupportedCurve,
     /// `use` is present and not `sig`.
     NotForSignatures,
+    /// `key_ops` is present and lacks `verify`.
+    NotForVerification,
+    /// An HMAC secret shorter than the hash of every algorithm it could serve.
+    SecretTooShort,
     /// `alg` is unknown, `none`, or does not fit the key type.
     UnsupportedAlgorithm,
     /// A shared secret where none is allowed.
@@ -208,6 +237,8 @@ impl fmt::Display for SkipReason {
             SkipReason::UnsupportedKeyType => "unsupported kty",
             SkipReason::UnsupportedCurve => "unsupported crv",
             SkipReason::NotForSignatures => "use is not sig",
+            SkipReason::NotForVerification => "key_ops lacks verify",
+            SkipReason::SecretTooShort => "oct secret shorter than its hash (RFC 7518 3.2)",
             SkipReason::UnsupportedAlgorithm => "alg unsupported or does not fit the key",
             SkipReason::SecretNotAllowed => "oct key not allowed here",
             SkipReason::RsaTooSmall => "RSA modulus under 2048 bits",
@@ -285,11 +316,21 @@ fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
         Some(Value::String(usage)) if usage == "sig" => {}
         Some(_) => return Err(SkipReason::NotForSignatures),
     }
+    match jwk.get("key_ops") {
+        None => {}
+        Some(Value::Array(ops)) if ops.iter().any(|op| op.as_str() == Some("verify")) => {}
+        Some(_) => return Err(SkipReason::NotForVerification),
+    }
+    let mut secret_bytes = 0;
     let (kind, decoding, spki) = match text(jwk, "kty") {
         Some("RSA") => rsa_key(jwk)?,
         Some("EC") => ec_key(jwk)?,
         Some("OKP") => okp_key(jwk)?,
-        Some("oct") => secret_key(jwk, origin)?,
+        Some("oct") => {
+            let (converted, length) = secret_key(jwk, origin)?;
+            secret_bytes = length;
+            converted
+        }
         _ => return Err(SkipReason::UnsupportedKeyType),
     };
     let alg = match jwk.get("alg") {
@@ -303,12 +344,19 @@ fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
         }
         Some(_) => return Err(SkipReason::UnsupportedAlgorithm),
     };
+    if kind == KeyKind::Hmac {
+        let shortest = alg.map_or(min_secret_bytes(Algorithm::HS256), min_secret_bytes);
+        if secret_bytes < shortest {
+            return Err(SkipReason::SecretTooShort);
+        }
+    }
     Ok(Key {
         kid,
         kind,
         alg,
         decoding,
         spki,
+        secret_bytes,
     })
 }
 
@@ -401,7 +449,7 @@ fn okp_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
     Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(&x), None))
 }
 
-fn secret_key(jwk: &Map<String, Value>, origin: Origin) -> Result<Converted, SkipReason> {
+fn secret_key(jwk: &Map<String, Value>, origin: Origin) -> Result<(Converted, usize), SkipReason> {
     if origin != (Origin::Local { allow_hmac: true }) {
         return Err(SkipReason::SecretNotAllowed);
     }
@@ -409,7 +457,8 @@ fn secret_key(jwk: &Map<String, Value>, origin: Origin) -> Result<Converted, Ski
     if secret.is_empty() {
         return Err(SkipReason::BadParameter);
     }
-    Ok((KeyKind::Hmac, DecodingKey::from_secret(&secret), None))
+    let converted = (KeyKind::Hmac, DecodingKey::from_secret(&secret), None);
+    Ok((converted, secret.len()))
 }
 
 #[cfg(test)]
@@ -573,10 +622,58 @@ mod tests {
             vec!["r1", "r2"],
             "a pinned key serves only its alg"
         );
-        assert_eq!(chosen(None, Algorithm::PS256), vec!["r1", "r2", "pinned"]);
+        assert_eq!(
+            chosen(None, Algorithm::PS256),
+            vec!["pinned", "r1"],
+            "pinned first, at most MAX_CANDIDATES"
+        );
         assert_eq!(chosen(Some("pinned"), Algorithm::RS256), vec!["none"]);
         assert_eq!(chosen(Some("e1"), Algorithm::ES384), vec!["none"]);
         assert_eq!(chosen(Some("gone"), Algorithm::RS256), vec!["unknown"]);
         assert_eq!(chosen(None, Algorithm::EdDSA), vec!["none"]);
+    }
+
+    #[test]
+    fn keys_whose_key_ops_lack_verify_are_skipped() {
+        let mut sign_only = rsa(2048, "sign-only");
+        sign_only["key_ops"] = json!(["sign"]);
+        let mut verify = rsa(2048, "verify");
+        verify["key_ops"] = json!(["verify", "sign"]);
+        let mut odd = rsa(2048, "odd");
+        odd["key_ops"] = json!("verify");
+        let parsed = read(vec![sign_only, verify, odd], Origin::Remote);
+        assert_eq!(
+            reasons(&parsed),
+            vec![
+                SkipReason::NotForVerification,
+                SkipReason::NotForVerification
+            ]
+        );
+        assert_eq!(parsed.set.keys().len(), 1);
+    }
+
+    #[test]
+    fn hmac_secrets_shorter_than_the_hash_are_not_used() {
+        let local = Origin::Local { allow_hmac: true };
+        let secret = |len: usize, alg: Option<&str>| {
+            let mut key = json!({"kty": "oct", "kid": "s", "k": b64(&vec![7; len])});
+            if let Some(alg) = alg {
+                key["alg"] = json!(alg);
+            }
+            key
+        };
+        let parsed = read(vec![secret(31, None), secret(32, Some("HS384"))], local);
+        assert_eq!(
+            reasons(&parsed),
+            vec![SkipReason::SecretTooShort, SkipReason::SecretTooShort]
+        );
+        let set = read(vec![secret(48, None)], local).set;
+        let allows = |alg| matches!(set.select(None, alg), Selection::Keys(_));
+        assert!(allows(Algorithm::HS256));
+        assert!(allows(Algorithm::HS384));
+        assert!(
+            !allows(Algorithm::HS512),
+            "a 48-byte secret is too short for HS512"
+        );
     }
 }

@@ -39,6 +39,7 @@ pub mod jwks;
 pub mod jwks_cache;
 pub mod policy;
 pub mod rejection;
+pub mod request_path;
 pub mod strict_json;
 pub mod token;
 pub mod token_cache;

@@ -1,7 +1,7 @@
 //! Route rules: which provider(s) a request must carry a token from. First match
 //! wins; a request no rule matches needs a token from any provider.
 
-use std::borrow::Cow;
+use crate::request_path::ResolvedPath;
 
 /// What a matched request must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,12 @@ pub struct Applicable<'a> {
 }
 
 impl Rule {
-    fn matches(&self, method: &str, path: &str) -> bool {
+    fn matches(&self, method: &str, path: &ResolvedPath<'_>) -> bool {
+        let lets_through_without_token = self.allow_missing || self.requires == Requirement::None;
+        if path.ambiguous && lets_through_without_token {
+            return false;
+        }
+        let path = path.matched.as_ref();
         let path_ok = match &self.path {
             PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
             PathMatch::Exact(exact) => path == exact,
@@ -59,96 +64,33 @@ impl Rule {
     }
 }
 
-/// The first rule matching `method` and `path` (`:path` with or without a query),
-/// or `fallback` (every provider, no missing token allowed). The path is matched
-/// in its normalised form, so `/%61dmin` or `//x/../admin` meet the rule for
-/// `/admin` even where Envoy does not normalise paths itself.
+/// The first rule matching `method` and `path`, or `fallback` (every provider, no
+/// missing token allowed). Rules see the path as the upstream will resolve it
+/// ([`ResolvedPath::matched`]), so `/%61dmin`, `//x/../admin` or `/x/..;/admin`
+/// meet the rule for `/admin`; an ambiguous path never matches a rule that lets a
+/// request through without a token.
 pub fn applicable<'a>(
     rules: &'a [Rule],
     fallback: &'a Requirement,
     method: &str,
-    path: &str,
+    path: &ResolvedPath<'_>,
 ) -> Applicable<'a> {
-    let path = path.split_once('?').map_or(path, |(before, _)| before);
-    let path = normalized(path);
-    rules
-        .iter()
-        .find(|rule| rule.matches(method, &path))
-        .map_or(
-            Applicable {
-                requires: fallback,
-                allow_missing: false,
-            },
-            |rule| Applicable {
-                requires: &rule.requires,
-                allow_missing: rule.allow_missing,
-            },
-        )
-}
-
-/// `path` as RFC 3986 normalisation would leave it, plus merged slashes: escapes of
-/// unreserved characters decoded, repeated slashes merged, `.` and `..` segments
-/// resolved. Other escapes (such as `%2F`) stay as they are.
-pub fn normalized(path: &str) -> Cow<'_, str> {
-    let suspicious = path.contains('%') || path.contains("//") || path.contains("/.");
-    if !suspicious {
-        return Cow::Borrowed(path);
-    }
-    let decoded = decode_unreserved(path);
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    let trailing = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
-    let mut out = String::with_capacity(decoded.len());
-    for segment in &segments {
-        out.push('/');
-        out.push_str(segment);
-    }
-    if out.is_empty() || (trailing && !out.ends_with('/')) {
-        out.push('/');
-    }
-    Cow::Owned(out)
-}
-
-/// Decodes `%XX` escapes of unreserved characters (letters, digits, `-._~`).
-fn decode_unreserved(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
-    let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
-        let escaped = (byte == b'%')
-            .then(|| bytes.get(index.saturating_add(1)..index.saturating_add(3)))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .filter(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c));
-        match escaped {
-            Some(c) => {
-                out.push(char::from(c));
-                index = index.saturating_add(3);
-            }
-            None => {
-                // Copy the next character whole (paths may hold UTF-8).
-                let rest = path.get(index..).unwrap_or_default();
-                let c = rest.chars().next().unwrap_or('\u{fffd}');
-                out.push(c);
-                index = index.saturating_add(c.len_utf8());
-            }
-        }
-    }
-    out
+    rules.iter().find(|rule| rule.matches(method, path)).map_or(
+        Applicable {
+            requires: fallback,
+            allow_missing: false,
+        },
+        |rule| Applicable {
+            requires: &rule.requires,
+            allow_missing: rule.allow_missing,
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request_path::resolve;
 
     fn rule(path: PathMatch, methods: &[&str], requires: Requirement) -> Rule {
         Rule {
@@ -160,7 +102,7 @@ mod tests {
     }
 
     #[test]
-    fn first_match_wins_and_query_is_ignored() {
+    fn first_match_wins() {
         let rules = vec![
             rule(PathMatch::Exact("/health".into()), &[], Requirement::None),
             rule(
@@ -171,29 +113,19 @@ mod tests {
             rule(PathMatch::Prefix("/".into()), &[], Requirement::Provider(0)),
         ];
         let fallback = Requirement::Any(vec![0, 1]);
-        let at = |method, path| applicable(&rules, &fallback, method, path).requires.clone();
-        assert_eq!(at("GET", "/health?x=1"), Requirement::None);
+        let at = |method, path| {
+            applicable(&rules, &fallback, method, &resolve(path))
+                .requires
+                .clone()
+        };
+        assert_eq!(at("GET", "/health"), Requirement::None);
         assert_eq!(at("GET", "/healthz"), Requirement::Provider(0));
         assert_eq!(at("POST", "/admin/x"), Requirement::Provider(1));
         assert_eq!(at("GET", "/admin/x"), Requirement::Provider(0));
     }
 
     #[test]
-    fn paths_are_matched_normalised() {
-        for (raw, want) in [
-            ("/admin", "/admin"),
-            ("/%61dmin/x", "/admin/x"),
-            ("//admin", "/admin"),
-            ("/public/../admin", "/admin"),
-            ("/./admin/.", "/admin/"),
-            ("/a/b/../../..", "/"),
-            ("/admin%2Fx", "/admin%2Fx"),
-            ("/%7euser/%zz/%", "/~user/%zz/%"),
-            ("/caf\u{e9}//x", "/caf\u{e9}/x"),
-            ("", ""),
-        ] {
-            assert_eq!(normalized(raw), want, "{raw}");
-        }
+    fn paths_are_matched_resolved() {
         let rules = vec![
             rule(
                 PathMatch::Prefix("/admin".into()),
@@ -203,10 +135,38 @@ mod tests {
             rule(PathMatch::Prefix("/".into()), &[], Requirement::None),
         ];
         let fallback = Requirement::Any(vec![0]);
-        for path in ["/%61dmin", "//admin/x", "/x/../admin?q=1"] {
-            let found = applicable(&rules, &fallback, "GET", path);
+        for path in ["/%61dmin", "//admin/x", "/x/../admin", "/x/..;/admin"] {
+            let found = applicable(&rules, &fallback, "GET", &resolve(path));
             assert_eq!(found.requires, &Requirement::Provider(0), "{path}");
         }
+    }
+
+    #[test]
+    fn an_ambiguous_path_never_matches_a_rule_that_needs_no_token() {
+        let mut open = rule(
+            PathMatch::Prefix("/public".into()),
+            &[],
+            Requirement::Provider(0),
+        );
+        open.allow_missing = true;
+        let rules = vec![
+            rule(PathMatch::Prefix("/healthz".into()), &[], Requirement::None),
+            open,
+            rule(PathMatch::Prefix("/".into()), &[], Requirement::Provider(1)),
+        ];
+        let fallback = Requirement::Any(vec![0, 1]);
+        for path in [
+            "/healthz;x",
+            "/healthz\\x",
+            "/public;jsessionid=1/x",
+            "/public%2Fx",
+        ] {
+            let found = applicable(&rules, &fallback, "GET", &resolve(path));
+            assert_eq!(found.requires, &Requirement::Provider(1), "{path}");
+            assert!(!found.allow_missing, "{path}");
+        }
+        let found = applicable(&rules, &fallback, "GET", &resolve("/healthz/x"));
+        assert_eq!(found.requires, &Requirement::None);
     }
 
     #[test]
@@ -217,7 +177,7 @@ mod tests {
             Requirement::None,
         )];
         let fallback = Requirement::Any(vec![0]);
-        let found = applicable(&rules, &fallback, "GET", "/other");
+        let found = applicable(&rules, &fallback, "GET", &resolve("/other"));
         assert_eq!(found.requires, &fallback);
         assert!(!found.allow_missing);
     }
