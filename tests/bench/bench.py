@@ -949,7 +949,15 @@ def write_outputs(results: dict) -> None:
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     CHART.parent.mkdir(parents=True, exist_ok=True)
     CHART.write_text(svg(results))
-    MARKDOWN.write_text(markdown(results))
+    MARKDOWN.write_text(markdown(results) + soak_section())
+
+
+def soak_section() -> str:
+    """The trailing `## Soak` section of BENCHMARKS.md (the figures of `make soak`),
+    verbatim after a blank line, so that rewriting the file keeps it; "" if none."""
+    text = MARKDOWN.read_text() if MARKDOWN.exists() else ""
+    start = text.find("\n## Soak\n")
+    return "" if start < 0 else "\n" + text[start + 1:]
 
 
 def ratio(value: float | None) -> str:

@@ -75,6 +75,11 @@ impl Envoy {
         self.admin_port
     }
 
+    /// The Envoy process id (`.venv/bin/envoy` execs Envoy, so it is Envoy's own).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The log so far (`--log-path`), followed by anything Envoy wrote to stdout/stderr.
     pub fn log(&self) -> String {
         read_log(&self.dir)
