@@ -1,5 +1,5 @@
 //! Claim checks on an unverified payload, pure and with `now` passed in:
-//! audience, issuer, times and lifetime, and the provider's required claims.
+//! audience, issuer, times and lifetime (required claims: `claim_requirement`).
 
 use serde_json::{Map, Value};
 
@@ -115,37 +115,6 @@ fn saturating_seconds(float: f64) -> i64 {
     #[allow(clippy::cast_possible_truncation)]
     let whole = float.floor() as i64;
     whole
-}
-
-/// One `required_claims` entry: the claim and the values it must contain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequiredClaim {
-    /// Top-level claim name.
-    pub claim: String,
-    /// Every one of these must be present.
-    pub values: Vec<String>,
-}
-
-/// Each required value must equal the claim, be an element of it (array), or be
-/// one of its words (space-delimited string, as OAuth `scope`).
-pub fn check_required(
-    claims: &Map<String, Value>,
-    required: &[RequiredClaim],
-) -> Result<(), Rejection> {
-    for entry in required {
-        let claim = claims.get(&entry.claim);
-        let holds = |wanted: &String| match claim {
-            Some(Value::String(text)) => {
-                text == wanted || text.split(' ').any(|word| word == wanted)
-            }
-            Some(Value::Array(items)) => items.iter().any(|item| item.as_str() == Some(wanted)),
-            _ => false,
-        };
-        if !entry.values.iter().all(holds) {
-            return Err(Rejection::ClaimsNotMet);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -308,40 +277,5 @@ mod tests {
             Err(Rejection::TooLongLived)
         );
         assert!(check(json!({"exp": NOW + 3600, "iat": NOW + 30})).is_ok());
-    }
-
-    fn required(claim: &str, values: &[&str]) -> RequiredClaim {
-        RequiredClaim {
-            claim: claim.into(),
-            values: values.iter().map(|v| v.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn required_claims_by_equality_membership_and_words() {
-        let payload = claims(json!({
-            "tenant": "acme",
-            "roles": ["reader", "writer"],
-            "scope": "orders:read orders:write",
-        }));
-        assert!(check_required(&payload, &[required("tenant", &["acme"])]).is_ok());
-        assert!(check_required(&payload, &[required("roles", &["writer"])]).is_ok());
-        assert!(check_required(&payload, &[required("scope", &["orders:write"])]).is_ok());
-        assert!(check_required(
-            &payload,
-            &[required("scope", &["orders:read", "orders:write"])]
-        )
-        .is_ok());
-        for failing in [
-            required("tenant", &["other"]),
-            required("roles", &["admin"]),
-            required("scope", &["orders"]),
-            required("absent", &["x"]),
-        ] {
-            assert_eq!(
-                check_required(&payload, &[failing]),
-                Err(Rejection::ClaimsNotMet)
-            );
-        }
     }
 }

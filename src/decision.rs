@@ -3,18 +3,21 @@
 //! backend, token cache and clock are passed in.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::authenticate::{authenticate, Verified};
-use crate::claims::expiry;
+use crate::authenticate::{authenticate, RouteChecks, Verified};
+use crate::claim_requirement::check_claims;
+use crate::claims::{check_audience, expiry};
 use crate::config::{Config, KeySource, Provider};
 use crate::extract::{
     cookies_without, extract, path_without_params, token_places, Found, Location, Request,
 };
 use crate::facts::TokenFacts;
 use crate::jwks::KeySet;
-use crate::policy::{applicable, Requirement};
+use crate::placeholder::Bindings;
+use crate::policy::{applicable, Demand, Requirement};
 use crate::rejection::Rejection;
 use crate::request_path::{resolve, ResolvedPath};
 use crate::token_cache::{CachedToken, TokenCache};
@@ -109,31 +112,36 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
         return Decision::pass(None, forged_only(), false);
     }
     let rule = applicable(&config.rules, &config.fallback, request.method, &path);
-    let (providers, all): (&[usize], bool) = match rule.requires {
+    let (demands, all): (&[Demand], bool) = match rule.requires {
         Requirement::None => return Decision::pass(None, forged_only(), false),
-        Requirement::Provider(index) => (std::slice::from_ref(index), false),
+        Requirement::Provider(demand) => (std::slice::from_ref(demand), false),
         Requirement::Any(list) => (list, false),
         Requirement::All(list) => (list, true),
+    };
+    let bindings = Bindings {
+        captures: &rule.captures,
+        request,
     };
     let evaluation = Evaluation {
         config,
         request,
         verifier,
+        bindings: &bindings,
         allow_missing: rule.allow_missing,
         from_cache: Cell::new(false),
     };
     let mut mutations = forged_only();
     let outcome = if all {
-        evaluation.all(providers, &mut mutations)
+        evaluation.all(demands, &mut mutations)
     } else {
-        evaluation.any(providers, &mut mutations)
+        evaluation.any(demands, &mut mutations)
     };
     match outcome {
         Ok(provider) => Decision::pass(provider, mutations, evaluation.from_cache.get()),
         Err((rejection, provider)) => Decision {
             verdict: Err(rejection),
             provider,
-            mutations: refused_mutations(config, request, providers, forged_only()),
+            mutations: refused_mutations(config, request, demands, forged_only()),
             from_cache: false,
             facts: provider
                 .and_then(|index| config.providers.get(index))
@@ -192,10 +200,13 @@ pub fn same_header_name(a: &str, b: &str) -> bool {
 fn refused_mutations(
     config: &Config,
     request: &Request<'_>,
-    providers: &[usize],
+    demands: &[Demand],
     mut mutations: Mutations,
 ) -> Mutations {
-    for provider in providers.iter().filter_map(|&i| config.providers.get(i)) {
+    for provider in demands
+        .iter()
+        .filter_map(|d| config.providers.get(d.provider))
+    {
         remove_token(
             provider,
             &token_places(provider, request),
@@ -218,6 +229,7 @@ struct Evaluation<'a, 'r> {
     config: &'a Config,
     request: &'a Request<'r>,
     verifier: &'a Verifier<'a>,
+    bindings: &'a Bindings<'a>,
     allow_missing: bool,
     from_cache: Cell<bool>,
 }
@@ -227,17 +239,17 @@ impl Evaluation<'_, '_> {
         self.config.providers.get(index)
     }
 
-    /// A token from at least one of `providers`; different tokens are refused.
-    fn any(&self, providers: &[usize], mutations: &mut Mutations) -> Outcome {
-        let mut candidates: Vec<(usize, Found)> = Vec::new();
-        for &index in providers {
-            let Some(provider) = self.provider(index) else {
+    /// A token meeting at least one of `demands`; different tokens are refused.
+    fn any(&self, demands: &[Demand], mutations: &mut Mutations) -> Outcome {
+        let mut candidates: Vec<(&Demand, Found)> = Vec::new();
+        for demand in demands {
+            let Some(provider) = self.provider(demand.provider) else {
                 continue;
             };
             match extract(provider, self.request) {
-                Ok(Some(found)) => candidates.push((index, found)),
+                Ok(Some(found)) => candidates.push((demand, found)),
                 Ok(None) => {}
-                Err(rejection) => return Err((rejection, Some(index))),
+                Err(rejection) => return Err((rejection, Some(demand.provider))),
             }
         }
         let Some((_, first)) = candidates.first() else {
@@ -254,73 +266,76 @@ impl Evaluation<'_, '_> {
             return Err((Rejection::MultipleTokens, None));
         }
         let mut failures: Vec<(usize, Rejection)> = Vec::new();
-        for (index, found) in &candidates {
-            let Some(provider) = self.provider(*index) else {
-                continue;
-            };
-            match self.verify(*index, provider, &found.token) {
+        for (demand, found) in &candidates {
+            match self.verify(demand, &found.token) {
                 Ok(set_headers) => {
                     // The one token may sit in several providers' places: each
                     // provider that does not forward it has it removed.
                     for (other, found) in &candidates {
-                        if let Some(other) = self.provider(*other) {
+                        if let Some(other) = self.provider(other.provider) {
                             remove_token(other, &found.locations, self.request, mutations);
                         }
                     }
                     mutations.set_headers.extend(set_headers);
-                    return Ok(Some(*index));
+                    return Ok(Some(demand.provider));
                 }
-                Err(rejection) => failures.push((*index, rejection)),
+                Err(rejection) => failures.push((demand.provider, rejection)),
             }
         }
         let (index, rejection) = most_relevant(self.config, &first.token, &failures);
         Err((rejection, Some(index)))
     }
 
-    /// A token from each of `providers`. With `allow_missing`, a request with no
+    /// A token meeting each of `demands`. With `allow_missing`, a request with no
     /// token at all passes; one with some tokens needs them all.
-    fn all(&self, providers: &[usize], mutations: &mut Mutations) -> Outcome {
-        let mut tokens: Vec<(usize, Option<Found>)> = Vec::new();
-        for &index in providers {
-            let Some(provider) = self.provider(index) else {
+    fn all(&self, demands: &[Demand], mutations: &mut Mutations) -> Outcome {
+        let mut tokens: Vec<(&Demand, Option<Found>)> = Vec::new();
+        for demand in demands {
+            let Some(provider) = self.provider(demand.provider) else {
                 continue;
             };
-            let found = extract(provider, self.request).map_err(|r| (r, Some(index)))?;
-            tokens.push((index, found));
+            let found = extract(provider, self.request).map_err(|r| (r, Some(demand.provider)))?;
+            tokens.push((demand, found));
         }
         if self.allow_missing && tokens.iter().all(|(_, found)| found.is_none()) {
             return Ok(None);
         }
         let mut last = None;
-        for (index, found) in &tokens {
-            let (Some(provider), Some(found)) = (self.provider(*index), found) else {
-                return Err((Rejection::Missing, Some(*index)));
+        for (demand, found) in &tokens {
+            let index = demand.provider;
+            let (Some(provider), Some(found)) = (self.provider(index), found) else {
+                return Err((Rejection::Missing, Some(index)));
             };
             let set_headers = self
-                .verify(*index, provider, &found.token)
-                .map_err(|rejection| (rejection, Some(*index)))?;
+                .verify(demand, &found.token)
+                .map_err(|rejection| (rejection, Some(index)))?;
             remove_token(provider, &found.locations, self.request, mutations);
             mutations.set_headers.extend(set_headers);
-            last = Some(*index);
+            last = Some(index);
         }
         Ok(last)
     }
 
-    /// Verifies `token` for provider `index`: from the cache when it was verified
-    /// before with the same keys, else in full (and then remembered). Returns the
-    /// headers the verified token sets.
-    fn verify(
-        &self,
-        index: usize,
-        provider: &Provider,
-        token: &str,
-    ) -> Result<Vec<(String, String)>, Rejection> {
+    /// Verifies `token` for `demand`: from the cache when its provider verified
+    /// it before with the same keys (the route's audiences and claims are still
+    /// checked, on every request), else in full (and then remembered). Returns
+    /// the headers the verified token sets.
+    fn verify(&self, demand: &Demand, token: &str) -> Result<Vec<(String, String)>, Rejection> {
+        let index = demand.provider;
+        let provider = self.provider(index).ok_or(Rejection::KeysUnavailable)?;
+        let route = RouteChecks {
+            audiences: demand.audiences(provider),
+            claims: &demand.claims,
+            bindings: Some(self.bindings),
+        };
         let verifier = self.verifier;
         let generation = verifier.keys.generation(index);
         if let Some(cache) = verifier.cache {
             if let Ok(mut cache) = cache.try_borrow_mut() {
                 if let Some(hit) = cache.get(token, index, generation, verifier.now) {
                     if verifier.keys.key_set(index).is_some() {
+                        check_audience(&hit.claims, route.audiences)?;
+                        check_claims(&hit.claims, route.claims, route.bindings)?;
                         self.from_cache.set(true);
                         return Ok(hit.set_headers.clone());
                     }
@@ -328,7 +343,14 @@ impl Evaluation<'_, '_> {
             }
         }
         let keys = || verifier.keys.key_set(index);
-        let verified = authenticate(provider, token, keys, verifier.signatures, verifier.now)?;
+        let verified = authenticate(
+            provider,
+            &route,
+            token,
+            keys,
+            verifier.signatures,
+            verifier.now,
+        )?;
         let set_headers = outputs(provider, &verified);
         if let Some(cache) = verifier.cache {
             if let Ok(mut cache) = cache.try_borrow_mut() {
@@ -342,6 +364,7 @@ impl Evaluation<'_, '_> {
                         generation,
                         expires_at,
                         set_headers: set_headers.clone(),
+                        claims: Rc::new(verified.token.claims.clone()),
                     },
                 );
             }

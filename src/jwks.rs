@@ -22,6 +22,15 @@ pub const MAX_RSA_BITS: usize = 4096;
 /// key's (pure-Rust, milliseconds in V8) signature check.
 pub const MAX_CANDIDATES: usize = 2;
 
+/// The JWS algorithm called `name`: the names of RFC 7518, and `Ed25519` (RFC
+/// 9864's fully specified name) as the same as `EdDSA` over an Ed25519 key.
+pub fn algorithm_named(name: &str) -> Option<Algorithm> {
+    match name {
+        "Ed25519" => Some(Algorithm::EdDSA),
+        other => other.parse().ok(),
+    }
+}
+
 /// The type of a usable key, which fixes the algorithms it can verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -336,7 +345,7 @@ fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
     let alg = match jwk.get("alg") {
         None => None,
         Some(Value::String(name)) => {
-            let alg: Algorithm = name.parse().map_err(|_| SkipReason::UnsupportedAlgorithm)?;
+            let alg = algorithm_named(name).ok_or(SkipReason::UnsupportedAlgorithm)?;
             if !kind.allows(alg) {
                 return Err(SkipReason::UnsupportedAlgorithm);
             }

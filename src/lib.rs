@@ -5,12 +5,14 @@
 //! ```text
 //! plugin config JSON ──Config::from_json──▶ Config          (once, on_configure)
 //! request headers ──decide(&config, &request, &keys, now)──▶ Decision
-//!                     ├─ policy:   which provider(s) the route needs
+//!                     ├─ request_path: the path the upstream resolves
+//!                     ├─ policy:   the rule (prefix, path, template) → requirement
 //!                     ├─ extract:  where the token is
 //!                     ├─ token:    split, base64url, strict JSON
-//!                     ├─ claims:   aud → iss → exp/nbf/lifetime   (no crypto yet)
+//!                     ├─ authenticate: typ → aud → iss → exp/nbf/lifetime → claims
+//!                     │            (no crypto yet), then
 //!                     ├─ jwks:     key by kid and alg
-//!                     └─ verify:   signature, then required claims
+//!                     └─ verify:   signature; the claims' verdict only now
 //! ```
 //! Everything above is free of host calls and runs under plain `cargo test`;
 //! `filter` (wasm32 only) is the thin proxy-wasm layer over it.
@@ -28,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod authenticate;
+pub mod claim_requirement;
 pub mod claims;
 pub mod config;
 pub mod decision;
@@ -37,12 +40,16 @@ pub mod facts;
 pub mod host_signature;
 pub mod jwks;
 pub mod jwks_cache;
+pub mod placeholder;
 pub mod policy;
 pub mod rejection;
 pub mod request_path;
+pub mod requirement;
 pub mod strict_json;
+pub mod template;
 pub mod token;
 pub mod token_cache;
+pub mod token_type;
 pub mod verify;
 
 #[cfg(target_arch = "wasm32")]

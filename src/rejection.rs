@@ -32,6 +32,8 @@ pub enum Rejection {
     NotYetValid,
     /// `exp` lies further past `iat` (or now) than `max_lifetime_s`.
     TooLongLived,
+    /// The JOSE header `typ` is absent or not one of the provider's `token_types`.
+    WrongType,
     /// `aud` is missing, of the wrong type, or names none of the provider's audiences.
     AudienceNotAllowed,
     /// A `required_claims` entry is not met.
@@ -56,6 +58,20 @@ pub enum Challenge {
 }
 
 impl Rejection {
+    /// Every value [`Rejection::code`] can take.
+    pub const CODES: [&'static str; 10] = [
+        "missing",
+        "malformed",
+        "signature",
+        "audience",
+        "issuer",
+        "expired",
+        "not_yet_valid",
+        "type",
+        "claims",
+        "keys_unavailable",
+    ];
+
     /// HTTP status of the local reply.
     pub fn status(self) -> u32 {
         match self.challenge() {
@@ -77,6 +93,7 @@ impl Rejection {
             | Rejection::WrongIssuer
             | Rejection::BadTimeClaim
             | Rejection::MissingExpiry
+            | Rejection::WrongType
             | Rejection::Expired
             | Rejection::NotYetValid
             | Rejection::TooLongLived => Challenge::InvalidToken,
@@ -99,6 +116,7 @@ impl Rejection {
             Rejection::WrongIssuer => "issuer",
             Rejection::MissingExpiry | Rejection::Expired | Rejection::TooLongLived => "expired",
             Rejection::NotYetValid => "not_yet_valid",
+            Rejection::WrongType => "type",
             Rejection::AudienceNotAllowed => "audience",
             Rejection::ClaimsNotMet => "claims",
             Rejection::KeysUnavailable => "keys_unavailable",
@@ -138,6 +156,7 @@ impl fmt::Display for Rejection {
             Rejection::MissingExpiry => f.write_str("token has no expiry"),
             Rejection::Expired => f.write_str("token expired"),
             Rejection::NotYetValid => f.write_str("token not yet valid"),
+            Rejection::WrongType => f.write_str("token type not accepted"),
             Rejection::TooLongLived => f.write_str("token lifetime too long"),
             Rejection::AudienceNotAllowed => f.write_str("audience not allowed"),
             Rejection::ClaimsNotMet => f.write_str("required claims not met"),
@@ -164,7 +183,8 @@ fn quoted(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [Rejection; 15] = [
+    const ALL: [Rejection; 16] = [
+        Rejection::WrongType,
         Rejection::Missing,
         Rejection::Malformed(TokenError::Base64),
         Rejection::MultipleTokens,
@@ -186,7 +206,10 @@ mod tests {
     fn every_variant_formats_and_maps() {
         for rejection in ALL {
             assert!(!rejection.to_string().is_empty());
-            assert!(!rejection.code().is_empty());
+            assert!(
+                Rejection::CODES.contains(&rejection.code()),
+                "{rejection:?}"
+            );
             assert!([401, 403, 503].contains(&rejection.status()));
         }
     }

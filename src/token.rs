@@ -33,6 +33,8 @@ pub struct Header {
     pub alg: String,
     /// `kid`, if present.
     pub kid: Option<String>,
+    /// `typ`, if present as a string.
+    pub typ: Option<String>,
 }
 
 /// Why a token could not be read.
@@ -129,7 +131,8 @@ fn read_header(json: &[u8]) -> Result<Header, TokenError> {
         Some(Value::Array(names)) if names.is_empty() => {}
         Some(_) => return Err(TokenError::Critical),
     }
-    Ok(Header { alg, kid })
+    let typ = fields.get("typ").and_then(Value::as_str).map(str::to_owned);
+    Ok(Header { alg, kid, typ })
 }
 
 #[cfg(test)]

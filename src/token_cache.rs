@@ -6,7 +6,11 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// What a cache hit needs to answer at once.
+use serde_json::{Map, Value};
+
+/// What a cache hit needs to answer at once. The token's provider-wide checks
+/// (signature, issuer, type, times, `required_claims`) held when it was stored;
+/// what a route adds (audiences, claims) is checked again on `claims`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedToken {
     /// Provider that verified it.
@@ -17,6 +21,8 @@ pub struct CachedToken {
     pub expires_at: i64,
     /// Request headers the verified token sets (payload and claim headers).
     pub set_headers: Vec<(String, String)>,
+    /// The verified payload, for the per-route audience and claim checks.
+    pub claims: Rc<Map<String, Value>>,
 }
 
 struct Slot {
@@ -143,6 +149,7 @@ mod tests {
             generation,
             expires_at,
             set_headers: vec![("x-user".into(), "alice".into())],
+            claims: Rc::new(Map::new()),
         }
     }
 

@@ -9,12 +9,13 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use audgate::claim_requirement::Want;
 use audgate::config::{Config, KeySource, MAX_PROVIDERS, MAX_PROVIDER_AUDIENCES};
 use audgate::decision::{decide, same_header_name, Decision, LocalKeys, Verifier};
 use audgate::extract::Request;
 use audgate::jwks::{parse_jwks_bytes, KeyKind, Origin, ParsedJwks, SkipReason, MAX_KEYS};
 use audgate::jwks_cache::{accept_body, FetchFailure, MAX_JWKS_BYTES};
-use audgate::policy::{PathMatch, Requirement};
+use audgate::policy::{Demand, PathMatch, Requirement};
 use audgate::rejection::Rejection;
 use audgate::token::MAX_TOKEN_BYTES;
 use audgate::token_cache::TokenCache;
@@ -550,8 +551,11 @@ fn check_config(config: &Config) {
             "{name}: max_lifetime_s 0"
         );
         for required in &provider.required_claims {
+            let values = match &required.want {
+                Want::AllOf(values) | Want::OneOf(values) => values,
+            };
             assert!(
-                !required.claim.is_empty() && !required.values.is_empty(),
+                !required.claim.is_empty() && !values.is_empty() && values.len() <= 32,
                 "{name}: required claim {required:?}"
             );
         }
@@ -567,7 +571,7 @@ fn check_config(config: &Config) {
     assert!(config.token_cache_size <= 100_000, "token_cache_size");
     assert_eq!(
         config.fallback,
-        Requirement::Any((0..count).collect()),
+        Requirement::Any((0..count).map(Demand::of).collect()),
         "fallback"
     );
     for rule in &config.rules {
@@ -575,6 +579,7 @@ fn check_config(config: &Config) {
             PathMatch::Prefix(p) | PathMatch::Exact(p) => {
                 assert!(p.starts_with('/'), "rule path {p:?}")
             }
+            PathMatch::Template(_) => {}
         }
         for method in &rule.methods {
             assert!(
@@ -582,16 +587,11 @@ fn check_config(config: &Config) {
                 "rule method {method:?}"
             );
         }
-        let indices: &[usize] = match &rule.requires {
-            Requirement::None => &[],
-            Requirement::Provider(index) => std::slice::from_ref(index),
-            Requirement::Any(list) | Requirement::All(list) => {
-                assert!(!list.is_empty(), "an empty provider group");
-                list
-            }
-        };
+        if let Requirement::Any(list) | Requirement::All(list) = &rule.requires {
+            assert!(!list.is_empty(), "an empty provider group");
+        }
         assert!(
-            indices.iter().all(|&i| i < count),
+            rule.requires.demands().iter().all(|d| d.provider < count),
             "a rule names a missing provider"
         );
     }
@@ -824,4 +824,1748 @@ fn check_jwks(parsed: &ParsedJwks, entries: Option<usize>, hmac_allowed: bool) {
             assert!(skipped.index < entries, "{skipped:?} past the set");
         }
     }
+}
+
+// ─── decision ───────────────────────────────────────────────────────────────
+//
+// The whole request decision under one fixed config, for requests built from the
+// input bytes (`RequestSpec::read`), against oracles written here from
+// docs/configuration.md ("Rule", "Provider") and not from src/request_path.rs or
+// src/policy.rs: the most permissive upstream reading of a path
+// (`upstream_reading`), first-match rule matching (`DecisionFixture::rule_for`),
+// header-name spelling (`same_spelling`). See fuzz/README.md, `decision`.
+
+/// The decision target's plugin configuration: the token target's keys and issuer
+/// (fuzz/fixtures/token_config.json) behind two providers, so that the valid seed
+/// tokens verify (all of them for `corp`, those for `https://orders.example/` for
+/// `partner`), and one rule of each kind the policy knows.
+pub fn decision_config() -> Value {
+    let token: Value =
+        serde_json::from_str(TOKEN_CONFIG).expect("fuzz/fixtures/token_config.json is JSON");
+    let base = &token["providers"][0];
+    serde_json::json!({
+        "providers": [
+            {
+                "name": "corp",
+                "issuer": base["issuer"],
+                "audiences": base["audiences"],
+                "local_jwks": base["local_jwks"],
+                "from_headers": [
+                    {"name": "authorization", "value_prefix": "Bearer "},
+                    {"name": "x-token"}
+                ],
+                "from_params": ["access_token"],
+                "from_cookies": ["session"],
+                "forward_payload_header": "x-jwt-payload",
+                "claim_to_headers": [
+                    {"claim": "sub", "header": "x_user"},
+                    {"claim": "iat", "header": "x-issued-at"}
+                ]
+            },
+            {
+                "name": "partner",
+                "issuer": base["issuer"],
+                "audiences": ["https://orders.example/"],
+                "local_jwks": base["local_jwks"],
+                "from_headers": [{"name": "x-partner-token"}],
+                "from_cookies": ["partner"],
+                "forward_payload_header": "x-partner-payload"
+            }
+        ],
+        "rules": [
+            {"match": {"path": "/healthz"}, "requires": "none"},
+            {"match": {"prefix": "/public"}, "requires": "none"},
+            {"match": {"prefix": "/docs"}, "requires": "corp", "allow_missing": true},
+            {"match": {"path": "/orders/export"}, "requires": {"all": ["corp", "partner"]}},
+            {"match": {"prefix": "/orders", "methods": ["POST", "DELETE"]}, "requires": "partner"},
+            {"match": {"prefix": "/orders"}, "requires": "corp"},
+            {"match": {"prefix": "/beta"}, "requires": {"any": ["corp", "partner"]}, "allow_missing": true},
+            {"match": {"prefix": "/admin", "methods": ["GET"]}, "requires": {"any": ["corp", "partner"]}}
+        ]
+    })
+}
+
+/// How a rule of the oracle matches a resolved path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OraclePath {
+    Prefix(String),
+    Exact(String),
+}
+
+/// One rule as the oracle reads it from the config JSON.
+#[derive(Debug, Clone)]
+struct OracleRule {
+    path: OraclePath,
+    /// Empty: any method.
+    methods: Vec<String>,
+    /// Empty: `requires: "none"`.
+    providers: Vec<usize>,
+    all: bool,
+    allow_missing: bool,
+}
+
+/// What a request must carry: a rule's requirement, or the fallback's.
+#[derive(Debug, Clone)]
+struct Need {
+    /// Empty: nothing (`none`).
+    providers: Vec<usize>,
+    all: bool,
+    allow_missing: bool,
+}
+
+impl Need {
+    /// Whether a request without any token fails it.
+    fn needs_token(&self) -> bool {
+        !self.providers.is_empty() && !self.allow_missing
+    }
+}
+
+/// One provider as the oracle reads it from the config JSON.
+#[derive(Debug, Clone)]
+struct OracleProvider {
+    issuer: String,
+    audiences: Vec<String>,
+    /// (header name, value prefix).
+    headers: Vec<(String, String)>,
+    params: Vec<String>,
+    cookies: Vec<String>,
+    payload_header: Option<String>,
+    outputs: Vec<String>,
+}
+
+/// The fixed world of the `decision` target.
+pub struct DecisionFixture {
+    config: Config,
+    rules: Vec<OracleRule>,
+    providers: Vec<OracleProvider>,
+    /// Every output header as configured, and `x-audgate-would-reject`.
+    outputs: Vec<String>,
+    /// The valid seed tokens.
+    valid: Vec<String>,
+    /// Tokens no fixture key signed, made from the valid ones.
+    forged: Vec<String>,
+    /// `vouches[token][provider]`: the valid token verifies for the provider.
+    vouches: Vec<Vec<bool>>,
+    now: i64,
+}
+
+/// Decodes base64url without padding (the oracle's own, for reading payloads).
+fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The providers and rules of `config` as docs/configuration.md describes them.
+fn read_oracle(config: &Value) -> (Vec<OracleProvider>, Vec<OracleRule>) {
+    let mut names = Vec::new();
+    let mut providers = Vec::new();
+    for provider in config["providers"].as_array().expect("providers") {
+        names.push(provider["name"].as_str().expect("name").to_owned());
+        let headers = match provider.get("from_headers") {
+            None => vec![("authorization".to_owned(), "Bearer ".to_owned())],
+            Some(list) => list
+                .as_array()
+                .expect("from_headers")
+                .iter()
+                .map(|source| {
+                    (
+                        source["name"].as_str().expect("name").to_ascii_lowercase(),
+                        source["value_prefix"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect(),
+        };
+        let payload_header = provider["forward_payload_header"]
+            .as_str()
+            .map(str::to_owned);
+        let mut outputs: Vec<String> = payload_header.iter().cloned().collect();
+        for entry in provider["claim_to_headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            outputs.push(entry["header"].as_str().expect("header").to_owned());
+        }
+        providers.push(OracleProvider {
+            issuer: provider["issuer"].as_str().expect("issuer").to_owned(),
+            audiences: strings(&provider["audiences"]),
+            headers,
+            params: strings(&provider["from_params"]),
+            cookies: strings(&provider["from_cookies"]),
+            payload_header,
+            outputs,
+        });
+    }
+    let index = |name: &str| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("rule names unknown provider {name}"))
+    };
+    let mut rules = Vec::new();
+    for rule in config["rules"].as_array().into_iter().flatten() {
+        let at = &rule["match"];
+        let path = match (at["prefix"].as_str(), at["path"].as_str()) {
+            (Some(prefix), None) => OraclePath::Prefix(prefix.to_owned()),
+            (None, Some(exact)) => OraclePath::Exact(exact.to_owned()),
+            _ => panic!("a rule matches by prefix or by path: {rule}"),
+        };
+        let (providers, all) = match &rule["requires"] {
+            Value::String(none) if none == "none" => (Vec::new(), false),
+            Value::String(name) => (vec![index(name)], false),
+            Value::Object(group) => match (group.get("any"), group.get("all")) {
+                (Some(any), None) => (strings(any).iter().map(|n| index(n)).collect(), false),
+                (None, Some(all)) => (strings(all).iter().map(|n| index(n)).collect(), true),
+                _ => panic!("requires: any or all: {rule}"),
+            },
+            other => panic!("requires: {other}"),
+        };
+        rules.push(OracleRule {
+            path,
+            methods: strings(&at["methods"]),
+            providers,
+            all,
+            allow_missing: rule["allow_missing"].as_bool().unwrap_or(false),
+        });
+    }
+    (providers, rules)
+}
+
+/// The decision fixture, built once; it panics if the config or the valid tokens
+/// do not behave as the oracles assume (then the harness, not the input, is broken).
+pub fn decision_fixture() -> &'static DecisionFixture {
+    static FIXTURE: OnceLock<DecisionFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let json = decision_config();
+        let config = Config::from_json(json.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("the decision config does not validate: {e}"));
+        let (providers, rules) = read_oracle(&json);
+        let mut outputs = vec!["x-audgate-would-reject".to_owned()];
+        outputs.extend(providers.iter().flat_map(|p| p.outputs.iter().cloned()));
+        let token = fixture();
+        let valid = token.valid_tokens.clone();
+        assert!(valid.len() >= 2 && valid.len() <= 128, "valid seed tokens");
+        let vouches: Vec<Vec<bool>> = valid
+            .iter()
+            .map(|t| {
+                let claims: Value = t
+                    .split('.')
+                    .nth(1)
+                    .and_then(b64url_decode)
+                    .and_then(|json| serde_json::from_slice(&json).ok())
+                    .expect("a valid token's payload is JSON");
+                let aud = match &claims["aud"] {
+                    Value::String(one) => vec![one.clone()],
+                    other => strings(other),
+                };
+                providers
+                    .iter()
+                    .map(|p| {
+                        claims["iss"].as_str() == Some(p.issuer.as_str())
+                            && aud.iter().any(|a| p.audiences.contains(a))
+                    })
+                    .collect()
+            })
+            .collect();
+        let parts = |t: &str| -> Vec<String> { t.split('.').map(str::to_owned).collect() };
+        let (v0, v1) = (parts(&valid[0]), parts(&valid[1]));
+        let partner_payload = valid
+            .iter()
+            .zip(&vouches)
+            .find(|(_, v)| v[1])
+            .map(|(t, _)| parts(t)[1].clone())
+            .expect("a valid token for partner");
+        let mut flipped = valid[0].clone();
+        flipped.replace_range(..1, "f");
+        let forged = vec![
+            String::new(),
+            "a.b.c".to_owned(),
+            // header.payload of one valid token, the signature of another
+            format!("{}.{}.{}", v0[0], v0[1], v1[2]),
+            // one character short
+            valid[0][..valid[0].len() - 1].to_owned(),
+            // alg none
+            format!("eyJhbGciOiJub25lIn0.{}.", v0[1]),
+            // another valid token's payload under this one's signature
+            format!("{}.{}.{}", v0[0], partner_payload, v0[2]),
+            flipped,
+        ];
+        let fx = DecisionFixture {
+            config,
+            rules,
+            providers,
+            outputs,
+            valid,
+            forged,
+            vouches,
+            now: token.now,
+        };
+        fx.self_check();
+        fx
+    })
+}
+
+const METHODS: [&str; 12] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "post", "Delete", "get", "CONNECT",
+    "TRACE",
+];
+
+/// What a path is made of (after a leading `/`): rule words plain and escaped,
+/// separators in every spelling, dot segments in every spelling, segment
+/// parameters, escapes of unreserved characters and of others, and the pieces of
+/// `%%32e` (an escape that decoding forms).
+const PATH_PIECES: [&str; 72] = [
+    "/",
+    "/",
+    "/",
+    "/",
+    "//",
+    "healthz",
+    "public",
+    "docs",
+    "orders",
+    "export",
+    "admin",
+    "beta",
+    "1",
+    "x",
+    "..",
+    ".",
+    "%2e",
+    "%2E",
+    "%2e%2e",
+    ".%2e",
+    "%2E.",
+    ";",
+    ";x",
+    ";jsessionid=1",
+    "%3B",
+    "%3bx",
+    "%2F",
+    "%2f",
+    "%5C",
+    "%5c",
+    "\\",
+    "%61",
+    "%64",
+    "%6F",
+    "%70",
+    "%68",
+    "%65",
+    "%6f%72ders",
+    "p%75blic",
+    "%68ealthz",
+    "%64ocs",
+    "%7E",
+    "%2D",
+    "%5F",
+    "%30",
+    "%41",
+    "%",
+    "%25",
+    "%32",
+    "%33",
+    "%35",
+    "e",
+    "E",
+    "f",
+    "F",
+    "b",
+    "c",
+    "%20",
+    "%zz",
+    "%0",
+    "~",
+    "-",
+    "_",
+    "\u{e9}",
+    "%C3%A9",
+    "#",
+    "%00",
+    "%3F",
+    "..;",
+    "%2e%2e%3B",
+    "/..",
+    "/.",
+];
+
+/// Request header names: token sources, output headers in several spellings, and
+/// names that only look like them. One past the end: a name from the input.
+const HEADER_NAMES: [&str; 32] = [
+    "authorization",
+    "Authorization",
+    "x-token",
+    "X-Token",
+    "x_token",
+    "x-partner-token",
+    "cookie",
+    "Cookie",
+    "x-jwt-payload",
+    "X-Jwt-Payload",
+    "x_jwt_payload",
+    "X_JWT_PAYLOAD",
+    "x_user",
+    "x-user",
+    "X-User",
+    "X_USER",
+    "x-issued-at",
+    "x_issued_at",
+    "X-Issued_At",
+    "x-partner-payload",
+    "x_partner_payload",
+    "x-audgate-would-reject",
+    "X_Audgate_Would_Reject",
+    "x-audgate_would-reject",
+    "x-tenant",
+    "x_tenant",
+    "x-users",
+    "xuser",
+    "x-jwt-payload-",
+    "origin",
+    "access-control-request-method",
+    "content-type",
+];
+
+/// Header values that are no token.
+const LITERALS: [&str; 8] = [
+    "forged",
+    "",
+    "1",
+    "alice",
+    "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+    "GET",
+    "https://x",
+    "x-user",
+];
+
+/// What comes before a token in a header value.
+const SCHEMES: [&str; 7] = [
+    "Bearer ",
+    "bearer\t",
+    "BEARER ",
+    "Bearer  ",
+    "Bearer",
+    "Basic ",
+    "Bearer\u{a0}",
+];
+
+/// The schemes `value_prefix: "Bearer "` is met by (docs: ASCII case ignored, any
+/// white space after the scheme).
+const BEARER_SCHEMES: [usize; 5] = [0, 1, 2, 3, 6];
+
+const QUERY_NAMES: [&str; 10] = [
+    "access_token",
+    "access%5Ftoken",
+    "%61ccess_token",
+    "access%5ftoken",
+    "ACCESS_TOKEN",
+    "access_token%00",
+    "a",
+    "x",
+    "session",
+    "access_token ",
+];
+
+const COOKIE_NAMES: [&str; 10] = [
+    "session",
+    "s%65ssion",
+    "%73ession",
+    "SESSION",
+    "session ",
+    "partner",
+    "p%61rtner",
+    "a",
+    "x_user",
+    "sess%69on",
+];
+
+/// A token in a request: a valid seed token or a forged one, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tok {
+    /// `fixtures/valid_tokens.txt`, in order.
+    Valid(u8),
+    /// `DecisionFixture::forged`, in order.
+    Forged(u8),
+}
+
+/// The value of a query parameter or a cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// `=<token>`.
+    Token(Tok),
+    /// `=<token>` with its dots as `%2E`.
+    Dotted(Tok),
+    /// `="<token>"`.
+    Quoted(Tok),
+    /// `=1`.
+    One,
+    /// The name alone.
+    Bare,
+    /// `=`.
+    Empty,
+    /// `=<bytes of the input>`.
+    Free(Vec<u8>),
+}
+
+/// One cookie of a `cookie` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookiePair {
+    /// Index into `COOKIE_NAMES`.
+    pub name: usize,
+    /// Its value.
+    pub value: Slot,
+    /// Joined to the one before by `;` rather than `; `.
+    pub tight: bool,
+}
+
+/// One query parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryPair {
+    /// Index into `QUERY_NAMES`.
+    pub name: usize,
+    /// Its value.
+    pub value: Slot,
+    /// Joined to the one before by `;` rather than `&`.
+    pub semicolon: bool,
+}
+
+/// A header's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderName {
+    /// Index into `HEADER_NAMES`.
+    Listed(usize),
+    /// Bytes of the input.
+    Free(Vec<u8>),
+}
+
+/// A header's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// Index into `LITERALS`.
+    Literal(usize),
+    /// `SCHEMES[scheme]` then the token.
+    Scheme(usize, Tok),
+    /// The token alone.
+    Raw(Tok),
+    /// A cookie header's pairs.
+    Cookies(Vec<CookiePair>),
+    /// Bytes of the input.
+    Free(Vec<u8>),
+}
+
+/// A request as the input describes it; `RequestSpec::read` reads any bytes as
+/// one, `RequestSpec::write` gives the bytes of one (for the seed corpus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// Header names sent as they are, not lowercased as the host glue does.
+    pub keep_case: bool,
+    /// Index into `METHODS`.
+    pub method: usize,
+    /// Indices into `PATH_PIECES`, after a leading `/`.
+    pub path: Vec<usize>,
+    /// The query; none when empty.
+    pub query: Vec<QueryPair>,
+    /// The headers, in order.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// The input bytes, read one at a time; past the end, zeros.
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> u8 {
+        let byte = self.data.get(self.at).copied().unwrap_or(0);
+        self.at = self.at.saturating_add(1);
+        byte
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::from(self.byte()) % n
+    }
+
+    fn text(&mut self) -> Vec<u8> {
+        let len = self.below(24);
+        (0..len).map(|_| self.byte()).collect()
+    }
+
+    fn token(&mut self, valid: usize, forged: usize) -> Tok {
+        let byte = self.byte();
+        let index = usize::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            Tok::Valid((index % valid) as u8)
+        } else {
+            Tok::Forged((index % forged) as u8)
+        }
+    }
+
+    /// A slot's kind byte's high bit is the separator flag of its pair.
+    fn slot(&mut self, valid: usize, forged: usize) -> (Slot, bool) {
+        let kind = self.byte();
+        let slot = match (kind & 0x7f) % 7 {
+            0 => Slot::Token(self.token(valid, forged)),
+            1 => Slot::Dotted(self.token(valid, forged)),
+            2 => Slot::Quoted(self.token(valid, forged)),
+            3 => Slot::One,
+            4 => Slot::Bare,
+            5 => Slot::Empty,
+            _ => Slot::Free(self.text()),
+        };
+        (slot, kind & 0x80 != 0)
+    }
+}
+
+fn write_token(out: &mut Vec<u8>, tok: Tok) {
+    out.push(match tok {
+        Tok::Valid(index) => index & 0x7f,
+        Tok::Forged(index) => 0x80 | (index & 0x7f),
+    });
+}
+
+fn write_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    assert!(bytes.len() < 24, "free text is at most 23 bytes");
+    out.push(bytes.len() as u8);
+    out.extend_from_slice(bytes);
+}
+
+fn write_slot(out: &mut Vec<u8>, slot: &Slot, flag: bool) {
+    let high = if flag { 0x80 } else { 0 };
+    match slot {
+        Slot::Token(t) | Slot::Dotted(t) | Slot::Quoted(t) => {
+            let kind = match slot {
+                Slot::Token(_) => 0,
+                Slot::Dotted(_) => 1,
+                _ => 2,
+            };
+            out.push(high | kind);
+            write_token(out, *t);
+        }
+        Slot::One => out.push(high | 3),
+        Slot::Bare => out.push(high | 4),
+        Slot::Empty => out.push(high | 5),
+        Slot::Free(bytes) => {
+            out.push(high | 6);
+            write_text(out, bytes);
+        }
+    }
+}
+
+/// The index of `item` in `table` (seeds name pieces by their text).
+pub fn index_of(table: &[&str], item: &str) -> usize {
+    table
+        .iter()
+        .position(|entry| *entry == item)
+        .unwrap_or_else(|| panic!("{item:?} is not in the table"))
+}
+
+impl RequestSpec {
+    /// Any bytes as a request (`valid`/`forged`: how many tokens of each kind).
+    fn read(data: &[u8], valid: usize, forged: usize) -> RequestSpec {
+        let mut r = Reader { data, at: 0 };
+        let keep_case = r.byte() & 1 != 0;
+        let method = r.below(METHODS.len());
+        let pieces = r.below(32);
+        let path = (0..pieces).map(|_| r.below(PATH_PIECES.len())).collect();
+        let pairs = r.below(8);
+        let query = (0..pairs)
+            .map(|_| {
+                let name = r.below(QUERY_NAMES.len());
+                let (value, semicolon) = r.slot(valid, forged);
+                QueryPair {
+                    name,
+                    value,
+                    semicolon,
+                }
+            })
+            .collect();
+        let count = r.below(12);
+        let mut headers = Vec::with_capacity(count);
+        for _ in 0..count {
+            let name = match r.below(HEADER_NAMES.len() + 1) {
+                listed if listed < HEADER_NAMES.len() => HeaderName::Listed(listed),
+                _ => HeaderName::Free(r.text()),
+            };
+            let value = match r.below(5) {
+                0 => HeaderValue::Literal(r.below(LITERALS.len())),
+                1 => {
+                    let scheme = r.below(SCHEMES.len());
+                    HeaderValue::Scheme(scheme, r.token(valid, forged))
+                }
+                2 => HeaderValue::Raw(r.token(valid, forged)),
+                3 => {
+                    let count = 1 + r.below(4);
+                    HeaderValue::Cookies(
+                        (0..count)
+                            .map(|_| {
+                                let name = r.below(COOKIE_NAMES.len());
+                                let (value, tight) = r.slot(valid, forged);
+                                CookiePair { name, value, tight }
+                            })
+                            .collect(),
+                    )
+                }
+                _ => HeaderValue::Free(r.text()),
+            };
+            headers.push((name, value));
+        }
+        RequestSpec {
+            keep_case,
+            method,
+            path,
+            query,
+            headers,
+        }
+    }
+
+    /// The bytes `read` reads back as this request.
+    pub fn write(&self) -> Vec<u8> {
+        let mut out = vec![u8::from(self.keep_case), self.method as u8];
+        out.push(self.path.len() as u8);
+        out.extend(self.path.iter().map(|&piece| piece as u8));
+        out.push(self.query.len() as u8);
+        for pair in &self.query {
+            out.push(pair.name as u8);
+            write_slot(&mut out, &pair.value, pair.semicolon);
+        }
+        out.push(self.headers.len() as u8);
+        for (name, value) in &self.headers {
+            match name {
+                HeaderName::Listed(index) => out.push(*index as u8),
+                HeaderName::Free(bytes) => {
+                    out.push(HEADER_NAMES.len() as u8);
+                    write_text(&mut out, bytes);
+                }
+            }
+            match value {
+                HeaderValue::Literal(index) => out.extend([0, *index as u8]),
+                HeaderValue::Scheme(scheme, tok) => {
+                    out.extend([1, *scheme as u8]);
+                    write_token(&mut out, *tok);
+                }
+                HeaderValue::Raw(tok) => {
+                    out.push(2);
+                    write_token(&mut out, *tok);
+                }
+                HeaderValue::Cookies(pairs) => {
+                    assert!((1..=4).contains(&pairs.len()), "1 to 4 cookies");
+                    out.extend([3, (pairs.len() - 1) as u8]);
+                    for pair in pairs {
+                        out.push(pair.name as u8);
+                        write_slot(&mut out, &pair.value, pair.tight);
+                    }
+                }
+                HeaderValue::Free(bytes) => {
+                    out.push(4);
+                    write_text(&mut out, bytes);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A request built from a spec, with what the oracles need to know about it.
+struct Case {
+    method: &'static str,
+    /// `:path`, with the query.
+    path: String,
+    headers: Vec<(String, String)>,
+    /// `present[i]`: valid token `i` appears somewhere in the request (its path,
+    /// percent-decoded or not, or a header value), wherever it sits.
+    present: Vec<bool>,
+    /// `forged_in[p]`: a forged token sits plainly in one of provider `p`'s
+    /// sources (the source's exact header name with its prefix, its parameter,
+    /// its cookie in the `cookie` header).
+    forged_in: Vec<bool>,
+}
+
+/// Whether the byte is a hex digit.
+fn is_hex(byte: u8) -> bool {
+    byte.is_ascii_hexdigit()
+}
+
+fn hex_value(byte: u8) -> u8 {
+    match byte {
+        b'0'..=b'9' => byte - b'0',
+        b'a'..=b'f' => byte - b'a' + 10,
+        _ => byte - b'A' + 10,
+    }
+}
+
+/// The escape `%XX` at `bytes[at..]`, decoded (strict: two hex digits).
+fn escape_at(bytes: &[u8], at: usize) -> Option<u8> {
+    match bytes.get(at..at + 3) {
+        Some([b'%', high, low]) if is_hex(*high) && is_hex(*low) => {
+            Some(hex_value(*high) << 4 | hex_value(*low))
+        }
+        _ => None,
+    }
+}
+
+/// The one decoding the most permissive upstream applies: escapes of unreserved
+/// characters (letters, digits, `-._~`) decoded, `%2F`, `%5C` and `\` read as
+/// `/`, other escapes kept as they are. With, per output byte, whether it came
+/// out of an escape.
+fn decode_once(path: &str) -> (Vec<u8>, Vec<bool>) {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match escape_at(bytes, at) {
+            Some(c) if c.is_ascii_alphanumeric() || b"-._~/\\".contains(&c) => {
+                out.push(if c == b'\\' { b'/' } else { c });
+                decoded.push(true);
+                at += 3;
+            }
+            _ => {
+                out.push(if bytes[at] == b'\\' { b'/' } else { bytes[at] });
+                decoded.push(false);
+                at += 1;
+            }
+        }
+    }
+    (out, decoded)
+}
+
+/// Whether a server may read `path` (no query) differently from the one reading
+/// of `upstream_reading`: it holds `;`, `\`, `%2F`, `%5C` or `%3B`, as sent or
+/// once decoded (docs: such a path is *ambiguous*).
+fn is_ambiguous(path: &str) -> bool {
+    let (decoded, _) = decode_once(path);
+    [path.as_bytes(), decoded.as_slice()].iter().any(|text| {
+        let lower = text.to_ascii_lowercase();
+        lower.contains(&b';')
+            || lower.contains(&b'\\')
+            || [b"%2f", b"%5c", b"%3b"]
+                .iter()
+                .any(|escape| lower.windows(3).any(|w| w == *escape))
+    })
+}
+
+/// Whether decoding `path` once forms an escape (`%%32e` → `%2e`) that was not
+/// in it: a server that decodes what it is sent reads it once more.
+fn forms_new_escape(path: &str) -> bool {
+    let (decoded, from_escape) = decode_once(path);
+    (0..decoded.len()).any(|at| {
+        escape_at(&decoded, at).is_some()
+            && from_escape
+                .get(at..at + 3)
+                .is_some_and(|flags| flags.iter().any(|&f| f))
+    })
+}
+
+/// The path (no query) as the most permissive upstream resolves it, from
+/// docs/configuration.md "Rule": escapes of unreserved characters decoded, `\`,
+/// `%2F` and `%5C` read as `/`, `;parameters` (also after `%3B`) stripped from
+/// each segment, dot segments resolved (RFC 3986 5.2.4), repeated slashes merged.
+/// A segment left empty by stripping its parameters is an empty segment (so
+/// `/a/;p` is `/a/`, as `/a/` is).
+fn upstream_reading(path: &str) -> String {
+    let (decoded, _) = decode_once(path);
+    let decoded = String::from_utf8_lossy(&decoded).into_owned();
+    let mut stack: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').collect();
+    let mut trailing = false;
+    for (index, segment) in segments.iter().enumerate() {
+        let lower = segment.to_ascii_lowercase();
+        let cut = [lower.find(';'), lower.find("%3b")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(segment.len());
+        let stem = &segment[..cut];
+        let last = index + 1 == segments.len();
+        match stem {
+            "" | "." => trailing = last && index > 0,
+            ".." => {
+                stack.pop();
+                trailing = last;
+            }
+            _ => {
+                stack.push(stem);
+                trailing = false;
+            }
+        }
+    }
+    let mut out = String::from("/");
+    out.push_str(&stack.join("/"));
+    if trailing && !stack.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Header names that are one header to some server: ASCII case ignored, `_` read
+/// as `-` (docs: output headers are removed in every spelling).
+fn same_spelling(a: &str, b: &str) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().map(fold).eq(b.bytes().map(fold))
+}
+
+/// Percent-decodes every escape (for finding a token however it was spelled).
+fn decode_all(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match escape_at(bytes, at) {
+            Some(c) => {
+                out.push(c);
+                at += 3;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl DecisionFixture {
+    fn token(&self, tok: Tok) -> &str {
+        match tok {
+            Tok::Valid(i) => &self.valid[usize::from(i) % self.valid.len()],
+            Tok::Forged(i) => &self.forged[usize::from(i) % self.forged.len()],
+        }
+    }
+
+    fn slot(&self, out: &mut String, slot: &Slot) {
+        match slot {
+            Slot::Token(t) => {
+                out.push('=');
+                out.push_str(self.token(*t));
+            }
+            Slot::Dotted(t) => {
+                out.push('=');
+                out.push_str(&self.token(*t).replace('.', "%2E"));
+            }
+            Slot::Quoted(t) => {
+                out.push_str("=\"");
+                out.push_str(self.token(*t));
+                out.push('"');
+            }
+            Slot::One => out.push_str("=1"),
+            Slot::Bare => {}
+            Slot::Empty => out.push('='),
+            Slot::Free(bytes) => {
+                out.push('=');
+                out.push_str(&String::from_utf8_lossy(bytes));
+            }
+        }
+    }
+
+    /// Whether `slot` holds a forged token as such (`=<token>`, or `%2E` dots
+    /// where the value is percent-decoded).
+    fn forged_slot(slot: &Slot, decoded: bool) -> bool {
+        match slot {
+            Slot::Token(Tok::Forged(_)) => true,
+            Slot::Dotted(Tok::Forged(_)) => decoded,
+            _ => false,
+        }
+    }
+
+    /// The request `spec` describes, lowercased header names unless `keep_case`
+    /// (the host glue lowercases them: src/filter/host.rs).
+    fn build(&self, spec: &RequestSpec) -> Case {
+        let mut path = String::from("/");
+        for &piece in &spec.path {
+            path.push_str(PATH_PIECES[piece % PATH_PIECES.len()]);
+        }
+        let mut forged_in = vec![false; self.providers.len()];
+        for (k, pair) in spec.query.iter().enumerate() {
+            path.push(match (k, pair.semicolon) {
+                (0, _) => '?',
+                (_, true) => ';',
+                (_, false) => '&',
+            });
+            let name = QUERY_NAMES[pair.name % QUERY_NAMES.len()];
+            path.push_str(name);
+            self.slot(&mut path, &pair.value);
+            for (p, provider) in self.providers.iter().enumerate() {
+                if provider.params.iter().any(|n| n == name) && Self::forged_slot(&pair.value, true)
+                {
+                    forged_in[p] = true;
+                }
+            }
+        }
+        let mut headers = Vec::with_capacity(spec.headers.len());
+        for (name, value) in &spec.headers {
+            let name = match name {
+                HeaderName::Listed(i) => HEADER_NAMES[i % HEADER_NAMES.len()].to_owned(),
+                HeaderName::Free(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            };
+            let name = if spec.keep_case {
+                name
+            } else {
+                name.to_ascii_lowercase()
+            };
+            let mut text = String::new();
+            match value {
+                HeaderValue::Literal(i) => text.push_str(LITERALS[i % LITERALS.len()]),
+                HeaderValue::Scheme(scheme, tok) => {
+                    let scheme = scheme % SCHEMES.len();
+                    text.push_str(SCHEMES[scheme]);
+                    text.push_str(self.token(*tok));
+                    for (p, provider) in self.providers.iter().enumerate() {
+                        let source = provider.headers.iter().any(|(source, prefix)| {
+                            *source == name && prefix.eq_ignore_ascii_case("bearer ")
+                        });
+                        if source
+                            && BEARER_SCHEMES.contains(&scheme)
+                            && matches!(tok, Tok::Forged(_))
+                        {
+                            forged_in[p] = true;
+                        }
+                    }
+                }
+                HeaderValue::Raw(tok) => {
+                    text.push_str(self.token(*tok));
+                    for (p, provider) in self.providers.iter().enumerate() {
+                        let source = provider
+                            .headers
+                            .iter()
+                            .any(|(source, prefix)| *source == name && prefix.is_empty());
+                        if source && matches!(tok, Tok::Forged(_)) {
+                            forged_in[p] = true;
+                        }
+                    }
+                }
+                HeaderValue::Cookies(pairs) => {
+                    for (k, pair) in pairs.iter().enumerate() {
+                        if k > 0 {
+                            text.push_str(if pair.tight { ";" } else { "; " });
+                        }
+                        let cookie = COOKIE_NAMES[pair.name % COOKIE_NAMES.len()];
+                        text.push_str(cookie);
+                        self.slot(&mut text, &pair.value);
+                        for (p, provider) in self.providers.iter().enumerate() {
+                            if name == "cookie"
+                                && provider.cookies.iter().any(|c| c == cookie)
+                                && Self::forged_slot(&pair.value, false)
+                            {
+                                forged_in[p] = true;
+                            }
+                        }
+                    }
+                }
+                HeaderValue::Free(bytes) => text.push_str(&String::from_utf8_lossy(bytes)),
+            }
+            headers.push((name, text));
+        }
+        let decoded = decode_all(&path);
+        let present = self
+            .valid
+            .iter()
+            .map(|token| {
+                path.contains(token.as_str())
+                    || decoded.contains(token.as_str())
+                    || headers.iter().any(|(_, v)| v.contains(token.as_str()))
+            })
+            .collect();
+        Case {
+            method: METHODS[spec.method % METHODS.len()],
+            path,
+            headers,
+            present,
+            forged_in,
+        }
+    }
+
+    fn decide(&self, method: &str, path: &str, headers: &[(String, String)]) -> Decision {
+        let request = Request {
+            method,
+            path,
+            authority: AUTHORITY,
+            headers,
+        };
+        let keys = LocalKeys(&self.config);
+        let verifier = Verifier {
+            keys: &keys,
+            signatures: &RustCrypto,
+            cache: None,
+            now: self.now,
+        };
+        decide(&self.config, &request, &verifier)
+    }
+
+    /// The first rule (index) matching `method` and the resolved `path`, `None`
+    /// for the fallback. With `skip_lax`, rules that let a request through
+    /// without a token (`none`, `allow_missing`) are passed over, as they are
+    /// for an ambiguous path.
+    fn rule_for(&self, method: &str, path: &str, skip_lax: bool) -> Option<usize> {
+        self.rules.iter().position(|rule| {
+            let lax = rule.providers.is_empty() || rule.allow_missing;
+            let path_ok = match &rule.path {
+                OraclePath::Prefix(prefix) => path.starts_with(prefix.as_str()),
+                OraclePath::Exact(exact) => path == exact,
+            };
+            let method_ok = rule.methods.is_empty()
+                || rule.methods.iter().any(|m| m.eq_ignore_ascii_case(method));
+            !(skip_lax && lax) && path_ok && method_ok
+        })
+    }
+
+    /// What rule `rule` (or the fallback: a token from any provider) needs.
+    fn need(&self, rule: Option<usize>) -> Need {
+        match rule.and_then(|i| self.rules.get(i)) {
+            Some(rule) => Need {
+                providers: rule.providers.clone(),
+                all: rule.all,
+                allow_missing: rule.allow_missing,
+            },
+            None => Need {
+                providers: (0..self.providers.len()).collect(),
+                all: false,
+                allow_missing: false,
+            },
+        }
+    }
+
+    /// Whether a valid token in the request verifies for provider `p`.
+    fn vouched_for(&self, case: &Case, p: usize) -> bool {
+        (0..self.valid.len()).any(|t| case.present[t] && self.vouches[t][p])
+    }
+
+    /// Whether the request's valid tokens could meet `need`.
+    fn vouched(&self, case: &Case, need: &Need) -> bool {
+        let mut providers = need.providers.iter();
+        if need.all {
+            providers.all(|&p| self.vouched_for(case, p))
+        } else {
+            providers.any(|&p| self.vouched_for(case, p))
+        }
+    }
+
+    /// Whether no source of any of `need`'s providers holds anything.
+    fn no_source_present(&self, case: &Case, need: &Need) -> bool {
+        need.providers.iter().all(|&p| {
+            let provider = &self.providers[p];
+            let header = case
+                .headers
+                .iter()
+                .any(|(name, _)| provider.headers.iter().any(|(source, _)| source == name));
+            let param = !provider.params.is_empty() && case.path.contains('?');
+            let cookie = !provider.cookies.is_empty()
+                && case.headers.iter().any(|(name, _)| name == "cookie");
+            !(header || param || cookie)
+        })
+    }
+
+    /// The request and decision, tokens shown as `<valid#i>` / `<forged#i>`.
+    fn show(&self, case: &Case, decision: &Decision) -> String {
+        let mut text = format!(
+            "request: {} {:?}\nheaders: {:?}\ndecision: {:?}",
+            case.method, case.path, case.headers, decision
+        );
+        let mut named: Vec<(String, &str)> = Vec::new();
+        for (i, token) in self.valid.iter().enumerate() {
+            named.push((format!("<valid#{i}>"), token));
+            named.push((
+                format!("<valid#{i}>"),
+                token.split('.').nth(1).unwrap_or(""),
+            ));
+        }
+        for (i, token) in self.forged.iter().enumerate() {
+            named.push((format!("<forged#{i}>"), token));
+        }
+        named.sort_by_key(|(_, token)| std::cmp::Reverse(token.len()));
+        for (name, token) in named {
+            if token.len() > 8 {
+                text = text.replace(token, &name);
+            }
+        }
+        text
+    }
+}
+
+/// Set (to anything) to pass over inputs that hit a finding already reported
+/// (fuzz/findings/README.md), so that a long run looks for new ones.
+const SKIP_KNOWN: &str = "AUDGATE_FUZZ_SKIP_KNOWN";
+
+fn skip_known() -> bool {
+    static SKIP: OnceLock<bool> = OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var_os(SKIP_KNOWN).is_some())
+}
+
+impl DecisionFixture {
+    /// Panics with the request, the decision and what broke.
+    fn fail(&self, case: &Case, decision: &Decision, what: &str) -> ! {
+        panic!(
+            "decision invariant broken: {what}\n{}",
+            self.show(case, decision)
+        )
+    }
+
+    /// Before any input: the config and tokens behave as the oracles assume.
+    fn self_check(&self) {
+        let get = |path: &str, headers: &[(&str, &str)]| self.decide("GET", path, &owned(headers));
+        let post =
+            |path: &str, headers: &[(&str, &str)]| self.decide("POST", path, &owned(headers));
+        let broken = |what: String| -> ! {
+            panic!(
+                "decision fixture broken: {what}; regenerate with `cargo run --example fuzz_seeds`"
+            )
+        };
+        assert!(
+            self.vouches.iter().any(|v| v[1]),
+            "no valid token for partner"
+        );
+        assert!(
+            self.vouches.iter().any(|v| !v[1]),
+            "every valid token is partner's"
+        );
+        for (t, token) in self.valid.iter().enumerate() {
+            assert!(self.vouches[t][0], "a valid token that corp does not take");
+            let bearer = format!("Bearer {token}");
+            for decision in [
+                get("/orders/1", &[("authorization", &bearer)]),
+                get("/orders/1", &[("x-token", token)]),
+                get(&format!("/orders/1?access_token={token}"), &[]),
+                get("/orders/1", &[("cookie", &format!("session={token}"))]),
+            ] {
+                if decision.verdict.is_err() || decision.provider != Some(0) {
+                    broken(format!("valid#{t} does not pass for corp: {decision:?}"));
+                }
+            }
+            let decision = post("/orders/1", &[("x-partner-token", token)]);
+            if decision.verdict.is_ok() != self.vouches[t][1] {
+                broken(format!("valid#{t} for partner: {decision:?}"));
+            }
+        }
+        for (f, token) in self.forged.iter().enumerate() {
+            let bearer = format!("Bearer {token}");
+            for decision in [
+                get("/orders/1", &[("authorization", &bearer)]),
+                post("/orders/1", &[("x-partner-token", token)]),
+                get("/docs", &[("authorization", &bearer)]),
+            ] {
+                if decision.verdict.is_ok() {
+                    broken(format!("forged#{f} passes: {decision:?}"));
+                }
+            }
+            if self.valid.iter().any(|v| token.contains(v.as_str())) {
+                broken(format!("forged#{f} holds a valid token"));
+            }
+        }
+        for path in ["/healthz", "/public/x", "/docs", "/beta/x"] {
+            if get(path, &[]).verdict.is_err() {
+                broken(format!("{path} needs a token"));
+            }
+        }
+        for path in ["/", "/healthz/", "/orders", "/admin", "/docs;x"] {
+            if get(path, &[]).verdict.is_ok() {
+                broken(format!("{path} passes without a token"));
+            }
+        }
+    }
+
+    /// Every invariant, on one request.
+    fn check(&self, case: &Case) {
+        let decision = self.decide(case.method, &case.path, &case.headers);
+        let passed = decision.verdict.is_ok();
+        let (raw, query) = match case.path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (case.path.as_str(), None),
+        };
+        let reading = upstream_reading(raw);
+        let ambiguous = is_ambiguous(raw);
+        // The rule the upstream's reading of the path falls under, and the one
+        // the docs say applies (an ambiguous path passes over `none` and
+        // `allow_missing` rules).
+        let permissive = self.rule_for(case.method, &reading, false);
+        let used = self.rule_for(case.method, &reading, ambiguous);
+        let need = self.need(used);
+        let any_valid = case.present.iter().any(|&p| p);
+
+        // (a) No token vouches for the rule the path falls under: refused.
+        if passed
+            && self.need(permissive).needs_token()
+            && !self.vouched(case, &self.need(permissive))
+        {
+            self.fail(case, &decision, &format!(
+                "passed with no token that vouches for rule {permissive:?} (upstream reads {reading:?})"
+            ));
+        }
+        // The rule matched is the oracle's: `none` passes untouched...
+        if need.providers.is_empty()
+            && (!passed
+                || decision.provider.is_some()
+                || !decision.mutations.set_headers.is_empty())
+        {
+            self.fail(
+                case,
+                &decision,
+                &format!("rule {used:?} is `none` (path {reading:?})"),
+            );
+        }
+        // ...a forged token where the rule's providers look is refused, even
+        // under allow_missing...
+        if passed && !any_valid && need.providers.iter().any(|&p| case.forged_in[p]) {
+            self.fail(
+                case,
+                &decision,
+                &format!("passed rule {used:?} on a forged token"),
+            );
+        }
+        // ...and allow_missing with nothing in any source passes.
+        if need.allow_missing
+            && self.no_source_present(case, &need)
+            && (!passed || decision.provider.is_some())
+        {
+            self.fail(
+                case,
+                &decision,
+                &format!("rule {used:?} allows a missing token"),
+            );
+        }
+        if passed && !need.providers.is_empty() {
+            match decision.provider {
+                None if !need.allow_missing => {
+                    self.fail(case, &decision, "passed without a provider")
+                }
+                Some(p) if !need.providers.contains(&p) => self.fail(
+                    case,
+                    &decision,
+                    &format!("provider {p} is not one of rule {used:?}"),
+                ),
+                _ => {}
+            }
+        }
+        // What a pass sets: outputs of the rule's providers; a payload only of a
+        // valid token that provider takes.
+        for (name, value) in &decision.mutations.set_headers {
+            if !passed {
+                self.fail(case, &decision, "a refusal sets headers");
+            }
+            let owner = need
+                .providers
+                .iter()
+                .find(|&&p| self.providers[p].outputs.contains(name));
+            let Some(&owner) = owner else {
+                self.fail(
+                    case,
+                    &decision,
+                    &format!("sets {name}, no output of rule {used:?}"),
+                );
+            };
+            if self.providers[owner].payload_header.as_deref() == Some(name.as_str()) {
+                let signed = self.valid.iter().enumerate().any(|(t, token)| {
+                    self.vouches[t][owner] && token.split('.').nth(1) == Some(value.as_str())
+                });
+                if !signed {
+                    self.fail(
+                        case,
+                        &decision,
+                        &format!("{name}: a payload no fixture key signed"),
+                    );
+                }
+            }
+        }
+
+        // (b) The verdict on the path is the verdict on the upstream's reading
+        // of it; on an ambiguous path at least as strict.
+        let resolved = match query {
+            Some(query) => format!("{reading}?{query}"),
+            None => reading.clone(),
+        };
+        if ambiguous && passed && !any_valid {
+            self.fail(
+                case,
+                &decision,
+                "an ambiguous path passed without a valid token",
+            );
+        }
+        if resolved != case.path {
+            let other = self.decide(case.method, &resolved, &case.headers);
+            if !ambiguous
+                && (&other.verdict, other.provider) != (&decision.verdict, decision.provider)
+            {
+                self.fail(
+                    case,
+                    &decision,
+                    &format!(
+                    "decided otherwise for the path the upstream resolves, {resolved:?}: {other:?}"
+                ),
+                );
+            }
+            if ambiguous && passed && other.verdict.is_err() {
+                self.fail(
+                    case,
+                    &decision,
+                    &format!(
+                    "passed an ambiguous path that refused as resolved, {resolved:?}: {other:?}"
+                ),
+                );
+            }
+        }
+
+        // (c) No header the client sent under an output's name, in any
+        // spelling, reaches the upstream; nothing else is removed but token
+        // sources.
+        let removed = &decision.mutations.remove_headers;
+        for (name, _) in &case.headers {
+            let output = self.outputs.iter().any(|o| same_spelling(o, name));
+            if output && !removed.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                self.fail(case, &decision, &format!("the client's {name} survives"));
+            }
+        }
+        for name in removed {
+            let output = self.outputs.iter().any(|o| same_spelling(o, name));
+            let source = self
+                .providers
+                .iter()
+                .any(|p| p.headers.iter().any(|(source, _)| source == name));
+            if !output && !source {
+                self.fail(case, &decision, &format!("removes {name}"));
+            }
+        }
+        // On a pass, the path sent upstream falls, as the upstream reads it, under
+        // the rule that was applied (or, for an ambiguous path, the one its
+        // reading falls under).
+        if passed {
+            let sent = decision.mutations.path.as_deref().unwrap_or(&case.path);
+            let sent = sent.split_once('?').map_or(sent, |(path, _)| path);
+            let upstream = upstream_reading(sent);
+            let rule = self.rule_for(case.method, &upstream, false);
+            if rule != used && !(ambiguous && rule == permissive) {
+                self.fail(case, &decision, &format!(
+                    "sent upstream {sent:?}, read {upstream:?}, rule {rule:?}; decided under rule {used:?}"
+                ));
+            }
+        }
+    }
+}
+
+/// `decision`: the input as a request (method, path of tricky segments, query,
+/// headers, cookies, tokens valid and forged), decided under the fixed config
+/// (`decision_config`) and checked against the oracles. See fuzz/README.md.
+pub fn decision(data: &[u8]) {
+    let fx = decision_fixture();
+    let spec = RequestSpec::read(data, fx.valid.len(), fx.forged.len());
+    let case = fx.build(&spec);
+    if skip_known() {
+        let raw = case
+            .path
+            .split_once('?')
+            .map_or(case.path.as_str(), |(p, _)| p);
+        if forms_new_escape(raw) {
+            return;
+        }
+    }
+    fx.check(&case);
+}
+
+fn pieces(path: &[&str]) -> Vec<usize> {
+    path.iter()
+        .map(|piece| index_of(&PATH_PIECES, piece))
+        .collect()
+}
+
+fn listed(name: &str) -> HeaderName {
+    HeaderName::Listed(index_of(&HEADER_NAMES, name))
+}
+
+fn spec(method: &str, path: &[&str]) -> RequestSpec {
+    RequestSpec {
+        keep_case: false,
+        method: index_of(&METHODS, method),
+        path: pieces(path),
+        query: Vec::new(),
+        headers: Vec::new(),
+    }
+}
+
+impl RequestSpec {
+    fn header(mut self, name: &str, value: HeaderValue) -> RequestSpec {
+        self.headers.push((listed(name), value));
+        self
+    }
+
+    fn param(mut self, name: &str, value: Slot, semicolon: bool) -> RequestSpec {
+        self.query.push(QueryPair {
+            name: index_of(&QUERY_NAMES, name),
+            value,
+            semicolon,
+        });
+        self
+    }
+}
+
+fn bearer(tok: Tok) -> HeaderValue {
+    HeaderValue::Scheme(0, tok)
+}
+
+fn cookies(pairs: &[(&str, Slot)]) -> HeaderValue {
+    HeaderValue::Cookies(
+        pairs
+            .iter()
+            .map(|(name, value)| CookiePair {
+                name: index_of(&COOKIE_NAMES, name),
+                value: value.clone(),
+                tight: false,
+            })
+            .collect(),
+    )
+}
+
+/// The decision target's seed requests, by name (`decision_seeds` writes them).
+pub fn decision_seed_specs() -> Vec<(String, RequestSpec)> {
+    let fx = decision_fixture();
+    let corp = Tok::Valid(0);
+    let both = Tok::Valid(
+        fx.vouches
+            .iter()
+            .position(|v| v[1])
+            .expect("a valid token for partner") as u8,
+    );
+    let forged = |i: u8| Tok::Forged(i);
+    let forged_outputs = |spec: RequestSpec| {
+        [
+            "x_user",
+            "X-User",
+            "x-user",
+            "X_JWT_PAYLOAD",
+            "x-jwt-payload",
+            "x_issued_at",
+            "x_partner_payload",
+            "X_Audgate_Would_Reject",
+            "x-tenant",
+        ]
+        .iter()
+        .fold(spec, |spec, name| {
+            spec.header(name, HeaderValue::Literal(0))
+        })
+    };
+    let mut keep_case =
+        forged_outputs(spec("GET", &["orders", "/", "1"]).header("Authorization", bearer(corp)))
+            .header("authorization", bearer(corp));
+    keep_case.keep_case = true;
+    let seeds = vec![
+        ("empty", RequestSpec::read(&[], 1, 1)),
+        ("healthz", spec("GET", &["healthz"])),
+        (
+            "healthz-trailing-dot",
+            spec("GET", &["healthz", "/", "%2e"]),
+        ),
+        ("public", spec("GET", &["public", "/", "x"])),
+        (
+            "public-dotdot",
+            spec("GET", &["public", "/", "..", "/", "admin"]),
+        ),
+        (
+            "healthz-dotdot-semicolon",
+            spec("GET", &["healthz", "/", "..;", "/", "admin"]),
+        ),
+        (
+            "healthz-encoded-dotdot-semicolon",
+            spec("GET", &["healthz", "/", "%2e%2e%3B", "/", "orders"]),
+        ),
+        (
+            "public-encoded-slash",
+            spec("GET", &["public", "%2F", "..", "%2F", "admin"]),
+        ),
+        (
+            "public-backslash",
+            spec("GET", &["public", "\\", "..", "\\", "orders"]),
+        ),
+        ("public-semicolon", spec("GET", &["public", ";x", "/", "y"])),
+        (
+            "escaped-unreserved",
+            spec("GET", &["%6f%72ders", "/", "export"]).header("authorization", bearer(corp)),
+        ),
+        ("escaped-public", spec("GET", &["p%75blic", "/", "x"])),
+        ("merged-slashes", spec("GET", &["//", "healthz"])),
+        ("docs-missing", spec("GET", &["docs", "/", "x"])),
+        (
+            "docs-forged",
+            spec("GET", &["docs"]).header("authorization", bearer(forged(2))),
+        ),
+        ("docs-semicolon", spec("GET", &["docs", ";x"])),
+        (
+            "beta-partner-cookie",
+            spec("GET", &["beta"]).header("cookie", cookies(&[("partner", Slot::Token(both))])),
+        ),
+        (
+            "orders-bearer",
+            spec("GET", &["orders", "/", "1"]).header("authorization", bearer(corp)),
+        ),
+        (
+            "orders-bearer-tab",
+            spec("GET", &["orders"]).header("authorization", HeaderValue::Scheme(1, corp)),
+        ),
+        (
+            "orders-x-token",
+            spec("PUT", &["orders"]).header("x-token", HeaderValue::Raw(corp)),
+        ),
+        (
+            "orders-post-partner",
+            spec("POST", &["orders", "/", "1"]).header("x-partner-token", HeaderValue::Raw(both)),
+        ),
+        (
+            "orders-post-corp-only",
+            spec("post", &["orders", "/", "1"]).header("authorization", bearer(corp)),
+        ),
+        (
+            "orders-export-all",
+            spec("GET", &["orders", "/", "export"])
+                .header("authorization", bearer(both))
+                .header("x-partner-token", HeaderValue::Raw(both)),
+        ),
+        (
+            "orders-export-params",
+            spec("GET", &["orders", ";x", "/", "export", ";jsessionid=1"])
+                .header("authorization", bearer(both))
+                .header("x-partner-token", HeaderValue::Raw(both)),
+        ),
+        (
+            "admin-delete",
+            spec("DELETE", &["admin"]).header("x-partner-token", HeaderValue::Raw(both)),
+        ),
+        (
+            "query-token",
+            spec("GET", &["orders"]).param("a", Slot::One, false).param(
+                "access_token",
+                Slot::Dotted(corp),
+                false,
+            ),
+        ),
+        (
+            "query-semicolon",
+            spec("GET", &["orders"]).param("a", Slot::One, false).param(
+                "access%5Ftoken",
+                Slot::Token(corp),
+                true,
+            ),
+        ),
+        (
+            "query-forged",
+            spec("GET", &["docs"]).param("access_token", Slot::Token(forged(4)), false),
+        ),
+        (
+            "cookie-encoded-name",
+            spec("GET", &["orders"]).header(
+                "cookie",
+                cookies(&[("a", Slot::One), ("s%65ssion", Slot::Token(corp))]),
+            ),
+        ),
+        (
+            "cookie-quoted",
+            spec("GET", &["orders"]).header("cookie", cookies(&[("session", Slot::Quoted(corp))])),
+        ),
+        (
+            "cookie-forged",
+            spec("GET", &["beta"])
+                .header("cookie", cookies(&[("session", Slot::Token(forged(5)))])),
+        ),
+        (
+            "two-tokens",
+            spec("GET", &["orders"])
+                .header("authorization", bearer(corp))
+                .header("x-token", HeaderValue::Raw(both)),
+        ),
+        (
+            "outputs-forged-pass",
+            forged_outputs(spec("GET", &["orders"]).header("authorization", bearer(corp))),
+        ),
+        (
+            "outputs-forged-refused",
+            forged_outputs(spec("GET", &["admin"])),
+        ),
+        (
+            "outputs-forged-none",
+            forged_outputs(spec("GET", &["public"])),
+        ),
+        ("keep-case", keep_case),
+    ];
+    seeds
+        .into_iter()
+        .map(|(name, spec)| (name.to_owned(), spec))
+        .collect()
+}
+
+/// The decision target's seed corpus, by name.
+pub fn decision_seeds() -> Vec<(String, Vec<u8>)> {
+    decision_seed_specs()
+        .into_iter()
+        .map(|(name, spec)| (name, spec.write()))
+        .collect()
+}
+
+/// The decision target's libFuzzer dictionary: runs of path pieces (as the
+/// bytes that pick them) that make traversal tricks, and header names.
+pub fn decision_dictionary() -> Vec<(String, Vec<u8>)> {
+    let runs: [&[&str]; 16] = [
+        &["/", ".."],
+        &["/", "..;"],
+        &["/", "%2e%2e"],
+        &["/", ".%2e"],
+        &["%2F", "..", "%2F"],
+        &["%5C", "..", "%5C"],
+        &["\\", "..", "\\"],
+        &["%", "%32", "e"],
+        &["%", "%32", "f"],
+        &["%", "%33", "b"],
+        &["/", "healthz"],
+        &["/", "public"],
+        &["/", "docs"],
+        &["/", "orders", "/", "export"],
+        &["/", "admin"],
+        &["/", "beta"],
+    ];
+    let mut out: Vec<(String, Vec<u8>)> = runs
+        .iter()
+        .map(|run| {
+            let name = run.concat().replace(['/', '\\', '%', ';', '.'], "_");
+            (
+                format!("path{name}"),
+                pieces(run).iter().map(|&i| i as u8).collect(),
+            )
+        })
+        .collect();
+    for (i, name) in HEADER_NAMES.iter().enumerate() {
+        let name = name.replace(['-', '_'], "").to_ascii_lowercase();
+        out.push((format!("header_{name}_{i}"), vec![i as u8]));
+    }
+    out
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use crate::jwks::JwksError;
+use crate::placeholder::PlaceholderError;
+use crate::template::TemplateError;
 
 /// A refused configuration: the offending field's path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,28 @@ pub enum Problem {
     Jwks(JwksError),
     /// `local_jwks` holds no key this provider can use.
     NoUsableKey,
+    /// A `match.template` that is not a valid URI template.
+    Template(TemplateError),
+    /// A `${…}` that is unknown here or cannot be filled.
+    Placeholder(PlaceholderError),
+    /// `requires` (or an entry of `any`/`all`) of no known shape.
+    RequiresShape,
+    /// `"none"` inside `any` or `all`.
+    NoneInGroup,
+    /// A field this object does not have; the ones it has.
+    UnknownField(Vec<&'static str>),
+    /// A value that must be a string is not.
+    NotAString,
+    /// A required field is missing.
+    Required,
+    /// A value that must be a list of strings is not.
+    ListOfStrings,
+    /// `claims` is not an object of claim requirements.
+    ClaimsShape,
+    /// A claim requirement that is neither a string, a list of strings, nor `{"one_of": [...]}`.
+    ClaimValueShape,
+    /// `${path.NAME}` where the rule's template has no variable `NAME`.
+    UnknownPathVariable(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -92,13 +116,33 @@ impl fmt::Display for Problem {
             Problem::InvalidHeaderName => f.write_str("not a valid header name"),
             Problem::InvalidPath => f.write_str("must start with \"/\""),
             Problem::InvalidMethod => f.write_str("not a valid HTTP method"),
-            Problem::MatchKind => f.write_str("exactly one of prefix and path"),
+            Problem::MatchKind => f.write_str("exactly one of prefix, path and template"),
             Problem::RequiresKind => f.write_str("exactly one of any and all"),
             Problem::NoTokenSource => {
                 f.write_str("from_headers, from_params and from_cookies are all empty")
             }
             Problem::Jwks(error) => write!(f, "{error}"),
             Problem::NoUsableKey => f.write_str("holds no usable key"),
+            Problem::Template(error) => write!(f, "{error}"),
+            Problem::Placeholder(error) => write!(f, "{error}"),
+            Problem::RequiresShape => f.write_str(
+                "expected \"none\", a provider name, {\"provider\": ...}, {\"any\": [...]} or {\"all\": [...]}",
+            ),
+            Problem::NoneInGroup => f.write_str("\"none\" cannot be one of any/all: use requires: \"none\""),
+            Problem::UnknownField(known) => {
+                write!(f, "unknown field; expected one of {}", known.join(", "))
+            }
+            Problem::NotAString => f.write_str("must be a string"),
+            Problem::Required => f.write_str("is required"),
+            Problem::ListOfStrings => f.write_str("must be a list of strings"),
+            Problem::ClaimsShape => f.write_str("must be an object: claim name → requirement"),
+            Problem::ClaimValueShape => f.write_str(
+                "expected a string, a list of strings or {\"one_of\": [strings]}",
+            ),
+            Problem::UnknownPathVariable(name) => write!(
+                f,
+                "${{path.{name}}}: the rule's match.template has no variable {{{name}}}"
+            ),
         }
     }
 }

@@ -4,13 +4,15 @@
 
 mod error;
 mod raw;
+mod rules;
 mod validate;
 
 use jsonwebtoken::Algorithm;
 
 pub use error::{ConfigError, Problem};
 
-use crate::claims::{RequiredClaim, TimeRules};
+use crate::claim_requirement::ClaimRequirement;
+use crate::claims::TimeRules;
 use crate::jwks::KeySet;
 use crate::policy::{Requirement, Rule};
 
@@ -58,6 +60,9 @@ pub struct Provider {
     pub issuer: String,
     /// The receiving service's own identifiers; `aud` must name one.
     pub audiences: Vec<String>,
+    /// Accepted JOSE header `typ` values, normalised (lowercase, no
+    /// `application/`); empty: not checked.
+    pub token_types: Vec<String>,
     /// Where its keys come from.
     pub keys: KeySource,
     /// Headers the token is looked for in.
@@ -77,7 +82,7 @@ pub struct Provider {
     /// Algorithms accepted; by default every asymmetric one the key allows.
     pub algorithms: Vec<Algorithm>,
     /// Claims the token must hold.
-    pub required_claims: Vec<RequiredClaim>,
+    pub required_claims: Vec<ClaimRequirement>,
 }
 
 /// Where a provider's keys come from.
@@ -125,9 +130,19 @@ pub struct ClaimToHeader {
 }
 
 impl Config {
-    /// Parses and validates the plugin configuration JSON.
+    /// Parses and validates the plugin configuration JSON; a `${node.KEY}`
+    /// placeholder is refused (there is no node metadata to fill it from).
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
-        validate::compile(bytes)
+        validate::compile(bytes, &|_| None)
+    }
+
+    /// As [`Config::from_json`], filling `${node.KEY}` from `node` (the proxy's
+    /// node metadata).
+    pub fn from_json_with_node(
+        bytes: &[u8],
+        node: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        validate::compile(bytes, node)
     }
 }
 

@@ -61,7 +61,9 @@ pub struct RawProvider {
     #[serde(default)]
     pub algorithms: Option<Vec<String>>,
     #[serde(default)]
-    pub required_claims: Option<BTreeMap<String, RawClaimValues>>,
+    pub required_claims: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub token_types: Option<Vec<String>>,
 }
 
 /// `remote_jwks`: where the key set is fetched from.
@@ -93,21 +95,14 @@ pub struct RawClaimToHeader {
     pub header: String,
 }
 
-/// A `required_claims` value: one string or a list of strings.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawClaimValues {
-    One(String),
-    Many(Vec<String>),
-}
-
 /// One entry of `rules`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
     #[serde(rename = "match")]
     pub matcher: RawMatch,
-    pub requires: RawRequires,
+    /// Read by `compile_requires` (several shapes, with errors in the user's words).
+    pub requires: Value,
     #[serde(default)]
     pub allow_missing: Option<bool>,
 }
@@ -121,23 +116,7 @@ pub struct RawMatch {
     #[serde(default)]
     pub path: Option<String>,
     #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
     pub methods: Option<Vec<String>>,
-}
-
-/// A rule's `requires`: `"none"`, a provider name, `{"any": [...]}` or `{"all": [...]}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawRequires {
-    Name(String),
-    Group(RawGroup),
-}
-
-/// `{"any": [...]}` or `{"all": [...]}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawGroup {
-    #[serde(default)]
-    pub any: Option<Vec<String>>,
-    #[serde(default)]
-    pub all: Option<Vec<String>>,
 }

@@ -1,6 +1,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::requirement::Demand;
 
 const ED_KEY: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
 
@@ -35,7 +36,7 @@ fn minimal_config_gets_the_contract_defaults() {
     assert_eq!(config.mode, Mode::Enforce);
     assert_eq!(config.token_cache_size, 1000);
     assert!(!config.bypass_cors_preflight);
-    assert_eq!(config.fallback, Requirement::Any(vec![0]));
+    assert_eq!(config.fallback, Requirement::Any(vec![Demand::of(0)]));
     let p = &config.providers[0];
     assert_eq!(
         p.from_headers,
@@ -223,7 +224,10 @@ fn rules_must_name_known_providers() {
     let error = refused(rule(json!({"any": ["p"], "all": ["p"]})));
     assert_eq!(error.problem, Problem::RequiresKind);
     let config = compile(rule(json!({"all": ["p"]}))).unwrap();
-    assert_eq!(config.rules[0].requires, Requirement::All(vec![0]));
+    assert_eq!(
+        config.rules[0].requires,
+        Requirement::All(vec![Demand::of(0)])
+    );
     let config = compile(rule(json!("none"))).unwrap();
     assert_eq!(config.rules[0].requires, Requirement::None);
 }

@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use super::raw::{
-    RawClaimValues, RawConfig, RawGroup, RawMode, RawProvider, RawRemoteJwks, RawRequires, RawRule,
-};
+use super::raw::{RawConfig, RawMode, RawProvider, RawRemoteJwks};
+use super::rules::{compile_claims, compile_rule, fill_audiences, Context};
 use super::{
     ClaimToHeader, Config, ConfigError, HeaderSource, KeySource, Mode, Problem, Provider,
-    RemoteJwks, MAX_PROVIDERS, MAX_PROVIDER_AUDIENCES, WOULD_REJECT_HEADER,
+    RemoteJwks, MAX_PROVIDERS, WOULD_REJECT_HEADER,
 };
-use crate::claims::{RequiredClaim, TimeRules};
+use crate::claims::TimeRules;
 use crate::jwks::{parse_jwks, Origin};
-use crate::policy::{PathMatch, Requirement, Rule};
+use crate::placeholder::Allowed;
+use crate::requirement::{Demand, Requirement};
 
 const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::RS256,
@@ -29,15 +29,18 @@ const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-fn fail<T>(field: impl Into<String>, problem: Problem) -> Result<T, ConfigError> {
+pub(super) fn fail<T>(field: impl Into<String>, problem: Problem) -> Result<T, ConfigError> {
     Err(ConfigError {
         field: field.into(),
         problem,
     })
 }
 
-/// Parses the JSON text and validates it.
-pub fn compile(bytes: &[u8]) -> Result<Config, ConfigError> {
+/// Most `token_types` of one provider.
+const MAX_TOKEN_TYPES: usize = 8;
+
+/// Parses the JSON text and validates it; `node` answers `${node.KEY}`.
+pub fn compile(bytes: &[u8], node: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ConfigError {
         field: "configuration".into(),
         problem: Problem::NotUtf8,
@@ -54,10 +57,13 @@ pub fn compile(bytes: &[u8]) -> Result<Config, ConfigError> {
             problem: Problem::Shape(error.into_inner().to_string()),
         }
     })?;
-    compile_raw(raw)
+    compile_raw(raw, node)
 }
 
-fn compile_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+fn compile_raw(
+    raw: RawConfig,
+    node: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     if raw.providers.is_empty() {
         return fail("providers", Problem::Empty);
     }
@@ -68,18 +74,22 @@ fn compile_raw(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut index_of = BTreeMap::new();
     for (index, raw_provider) in raw.providers.into_iter().enumerate() {
         let field = format!("providers[{index}]");
-        let provider = compile_provider(&field, raw_provider)?;
+        let provider = compile_provider(&field, raw_provider, node)?;
         if index_of.insert(provider.name.clone(), index).is_some() {
             return fail(format!("{field}.name"), Problem::Duplicate(provider.name));
         }
         providers.push(provider);
     }
+    let context = Context {
+        index_of: &index_of,
+        node,
+    };
     let rules = match raw.rules {
         None => Vec::new(),
         Some(rules) => rules
             .into_iter()
             .enumerate()
-            .map(|(index, rule)| compile_rule(&format!("rules[{index}]"), rule, &index_of))
+            .map(|(index, rule)| compile_rule(&format!("rules[{index}]"), rule, &context))
             .collect::<Result<_, _>>()?,
     };
     let token_cache_size = in_range("token_cache_size", raw.token_cache_size, 1000, 0, 100_000)?;
@@ -91,7 +101,7 @@ fn compile_raw(raw: RawConfig) -> Result<Config, ConfigError> {
     output_headers.sort();
     output_headers.dedup();
     Ok(Config {
-        fallback: Requirement::Any((0..providers.len()).collect()),
+        fallback: Requirement::Any((0..providers.len()).map(Demand::of).collect()),
         providers,
         rules,
         mode: match raw.mode {
@@ -118,27 +128,19 @@ fn in_range(
     Ok(value)
 }
 
-fn compile_provider(field: &str, raw: RawProvider) -> Result<Provider, ConfigError> {
+fn compile_provider(
+    field: &str,
+    raw: RawProvider,
+    node: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, ConfigError> {
     if !valid_provider_name(&raw.name) {
         return fail(format!("{field}.name"), Problem::InvalidName);
     }
     if raw.issuer.is_empty() {
         return fail(format!("{field}.issuer"), Problem::Empty);
     }
-    if raw.audiences.is_empty() {
-        return fail(format!("{field}.audiences"), Problem::Empty);
-    }
-    if raw.audiences.len() > MAX_PROVIDER_AUDIENCES {
-        return fail(
-            format!("{field}.audiences"),
-            Problem::TooMany {
-                max: MAX_PROVIDER_AUDIENCES,
-            },
-        );
-    }
-    if let Some(index) = raw.audiences.iter().position(String::is_empty) {
-        return fail(format!("{field}.audiences[{index}]"), Problem::Empty);
-    }
+    let audiences = fill_audiences(&format!("{field}.audiences"), raw.audiences, node)?;
+    let token_types = compile_token_types(field, raw.token_types)?;
     let algorithms = compile_algorithms(field, raw.algorithms)?;
     let allow_hmac = algorithms
         .iter()
@@ -199,11 +201,20 @@ fn compile_provider(field: &str, raw: RawProvider) -> Result<Provider, ConfigErr
         }
         other => other,
     };
-    let required_claims = compile_required(field, raw.required_claims.unwrap_or_default())?;
+    let literal = Allowed {
+        path: false,
+        header: false,
+    };
+    let required_claims = compile_claims(
+        &format!("{field}.required_claims"),
+        raw.required_claims.iter().flatten(),
+        literal,
+    )?;
     Ok(Provider {
         name: raw.name,
         issuer: raw.issuer,
-        audiences: raw.audiences,
+        audiences,
+        token_types,
         keys,
         from_headers,
         from_params,
@@ -219,6 +230,34 @@ fn compile_provider(field: &str, raw: RawProvider) -> Result<Provider, ConfigErr
         algorithms,
         required_claims,
     })
+}
+
+/// `token_types`: 1..8 non-empty names, kept as compared (lowercase, without an
+/// `application/` prefix).
+fn compile_token_types(field: &str, raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let Some(names) = raw else {
+        return Ok(Vec::new());
+    };
+    let path = format!("{field}.token_types");
+    if names.is_empty() {
+        return fail(path, Problem::Empty);
+    }
+    if names.len() > MAX_TOKEN_TYPES {
+        return fail(
+            path,
+            Problem::TooMany {
+                max: MAX_TOKEN_TYPES,
+            },
+        );
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| match crate::token_type::normalized(name) {
+            Some(normal) => Ok(normal),
+            None => fail(format!("{path}[{index}]"), Problem::Empty),
+        })
+        .collect()
 }
 
 fn valid_provider_name(name: &str) -> bool {
@@ -245,9 +284,9 @@ fn compile_algorithms(
         if name.eq_ignore_ascii_case("none") {
             return fail(path, Problem::AlgorithmNone);
         }
-        match name.parse::<Algorithm>() {
-            Ok(alg) => algorithms.push(alg),
-            Err(_) => return fail(path, Problem::UnknownAlgorithm(name.clone())),
+        match crate::jwks::algorithm_named(name) {
+            Some(alg) => algorithms.push(alg),
+            None => return fail(path, Problem::UnknownAlgorithm(name.clone())),
         }
     }
     Ok(algorithms)
@@ -373,92 +412,6 @@ fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     Ok(name.to_ascii_lowercase())
 }
 
-fn is_tchar(b: u8) -> bool {
+pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn compile_required(
-    field: &str,
-    raw: BTreeMap<String, RawClaimValues>,
-) -> Result<Vec<RequiredClaim>, ConfigError> {
-    raw.into_iter()
-        .map(|(claim, values)| {
-            let path = format!("{field}.required_claims.{claim}");
-            if claim.is_empty() {
-                return fail(path, Problem::Empty);
-            }
-            let values = match values {
-                RawClaimValues::One(value) => vec![value],
-                RawClaimValues::Many(values) => values,
-            };
-            if values.is_empty() || values.iter().any(String::is_empty) {
-                return fail(path, Problem::Empty);
-            }
-            Ok(RequiredClaim { claim, values })
-        })
-        .collect()
-}
-
-fn compile_rule(
-    field: &str,
-    raw: RawRule,
-    index_of: &BTreeMap<String, usize>,
-) -> Result<Rule, ConfigError> {
-    let path = match (raw.matcher.prefix, raw.matcher.path) {
-        (Some(prefix), None) if prefix.starts_with('/') => PathMatch::Prefix(prefix),
-        (None, Some(exact)) if exact.starts_with('/') => PathMatch::Exact(exact),
-        (Some(_), None) => return fail(format!("{field}.match.prefix"), Problem::InvalidPath),
-        (None, Some(_)) => return fail(format!("{field}.match.path"), Problem::InvalidPath),
-        _ => return fail(format!("{field}.match"), Problem::MatchKind),
-    };
-    let methods = raw.matcher.methods.unwrap_or_default();
-    if let Some(index) = methods
-        .iter()
-        .position(|m| m.is_empty() || !m.bytes().all(is_tchar))
-    {
-        return fail(
-            format!("{field}.match.methods[{index}]"),
-            Problem::InvalidMethod,
-        );
-    }
-    let lookup = |path: String, name: &str| {
-        index_of.get(name).copied().ok_or(ConfigError {
-            field: path,
-            problem: Problem::UnknownProvider(name.to_owned()),
-        })
-    };
-    let group = |key: &str, names: Vec<String>| -> Result<Vec<usize>, ConfigError> {
-        if names.is_empty() {
-            return fail(format!("{field}.requires.{key}"), Problem::Empty);
-        }
-        names
-            .iter()
-            .enumerate()
-            .map(|(index, name)| lookup(format!("{field}.requires.{key}[{index}]"), name))
-            .collect()
-    };
-    let requires = match raw.requires {
-        RawRequires::Name(name) if name == "none" => Requirement::None,
-        RawRequires::Name(name) => {
-            Requirement::Provider(lookup(format!("{field}.requires"), &name)?)
-        }
-        RawRequires::Group(RawGroup {
-            any: Some(names),
-            all: None,
-        }) => Requirement::Any(group("any", names)?),
-        RawRequires::Group(RawGroup {
-            any: None,
-            all: Some(names),
-        }) => Requirement::All(group("all", names)?),
-        RawRequires::Group(_) => return fail(format!("{field}.requires"), Problem::RequiresKind),
-    };
-    Ok(Rule {
-        path,
-        methods: methods
-            .into_iter()
-            .map(|m| m.to_ascii_uppercase())
-            .collect(),
-        requires,
-        allow_missing: raw.allow_missing.unwrap_or(false),
-    })
 }

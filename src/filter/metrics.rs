@@ -17,17 +17,7 @@ use crate::config::Config;
 use crate::rejection::Rejection;
 
 /// Every reason code a rejection can count under.
-const REASONS: [&str; 9] = [
-    "missing",
-    "malformed",
-    "signature",
-    "audience",
-    "issuer",
-    "expired",
-    "not_yet_valid",
-    "claims",
-    "keys_unavailable",
-];
+const REASONS: [&str; Rejection::CODES.len()] = Rejection::CODES;
 
 /// Metric ids of one scope (all providers, or one).
 struct Scope {

@@ -1,0 +1,190 @@
+//! What a claim must hold (`required_claims` of a provider, `claims` of a rule):
+//! the claim found by name or by a path of nested objects, and every one, or one
+//! of, the wanted values in it.
+//!
+//! ```text
+//! {"scope": "orders:read"}                        the word orders:read in scope
+//! {"realm_access.roles": ["admin", "ops"]}        both in realm_access.roles
+//! {"tenant": {"one_of": ["acme", "globex"]}}      one of them
+//! {"tenant": "${path.tenant}"}                    (rules) the tenant in the path
+//! ```
+
+use serde_json::{Map, Value};
+
+use crate::placeholder::{Bindings, Pattern};
+use crate::rejection::Rejection;
+
+/// Most values in one requirement.
+pub const MAX_VALUES: usize = 32;
+
+/// One claim requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequirement {
+    /// The claim's name: top-level first, else (when it holds a `.`) a path.
+    pub claim: String,
+    /// What must be in it.
+    pub want: Want,
+}
+
+/// The values a claim must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Want {
+    /// Every one of them.
+    AllOf(Vec<Pattern>),
+    /// At least one of them.
+    OneOf(Vec<Pattern>),
+}
+
+/// The claim `name`: a top-level claim of that name, else, when the name holds a
+/// `.`, the value at that path of nested objects (`realm_access.roles`).
+pub fn lookup<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c Value> {
+    if let Some(value) = claims.get(name) {
+        return Some(value);
+    }
+    if !name.contains('.') {
+        return None;
+    }
+    let mut parts = name.split('.');
+    let mut current = claims.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// Whether `claim` holds `wanted`: equals it, has it as an element (array), or as
+/// one of its space-separated words (as OAuth `scope` is).
+fn holds(claim: Option<&Value>, wanted: &str) -> bool {
+    match claim {
+        Some(Value::String(text)) => text == wanted || text.split(' ').any(|word| word == wanted),
+        Some(Value::Array(items)) => items.iter().any(|item| item.as_str() == Some(wanted)),
+        _ => false,
+    }
+}
+
+impl ClaimRequirement {
+    /// Whether the claims meet this requirement; a value whose placeholder cannot
+    /// be filled for this request is never met.
+    pub fn is_met(&self, claims: &Map<String, Value>, bindings: Option<&Bindings<'_>>) -> bool {
+        let claim = lookup(claims, &self.claim);
+        let met = |pattern: &Pattern| {
+            pattern
+                .expand(bindings)
+                .is_some_and(|wanted| holds(claim, &wanted))
+        };
+        match &self.want {
+            Want::AllOf(values) => values.iter().all(met),
+            Want::OneOf(values) => values.iter().any(met),
+        }
+    }
+}
+
+/// Every requirement must be met, else 403 `insufficient_scope`.
+pub fn check_claims(
+    claims: &Map<String, Value>,
+    requirements: &[ClaimRequirement],
+    bindings: Option<&Bindings<'_>>,
+) -> Result<(), Rejection> {
+    if requirements.iter().all(|r| r.is_met(claims, bindings)) {
+        Ok(())
+    } else {
+        Err(Rejection::ClaimsNotMet)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::Request;
+    use crate::placeholder::Allowed;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    fn literal(values: &[&str]) -> Vec<Pattern> {
+        values.iter().map(|v| Pattern::literal(v)).collect()
+    }
+
+    fn all(claim: &str, values: &[&str]) -> ClaimRequirement {
+        ClaimRequirement {
+            claim: claim.into(),
+            want: Want::AllOf(literal(values)),
+        }
+    }
+
+    fn one_of(claim: &str, values: &[&str]) -> ClaimRequirement {
+        ClaimRequirement {
+            claim: claim.into(),
+            want: Want::OneOf(literal(values)),
+        }
+    }
+
+    #[test]
+    fn values_by_equality_element_or_word() {
+        let c = claims(json!({"scope": "a b c", "roles": ["x", "y"], "tenant": "acme"}));
+        assert!(check_claims(&c, &[all("scope", &["a", "c"])], None).is_ok());
+        assert!(check_claims(&c, &[all("roles", &["x", "y"])], None).is_ok());
+        assert!(check_claims(&c, &[all("roles", &["x", "z"])], None).is_err());
+        assert!(check_claims(&c, &[all("tenant", &["acme"])], None).is_ok());
+        assert!(check_claims(&c, &[all("missing", &["acme"])], None).is_err());
+    }
+
+    #[test]
+    fn one_of_needs_one() {
+        let c = claims(json!({"tenant": "globex"}));
+        assert!(check_claims(&c, &[one_of("tenant", &["acme", "globex"])], None).is_ok());
+        assert!(check_claims(&c, &[all("tenant", &["acme", "globex"])], None).is_err());
+        assert_eq!(
+            check_claims(&c, &[one_of("tenant", &["acme"])], None),
+            Err(Rejection::ClaimsNotMet)
+        );
+    }
+
+    #[test]
+    fn nested_paths_after_top_level_names() {
+        let c = claims(json!({
+            "realm_access": {"roles": ["admin", "user"]},
+            "https://example.com/roles": ["ops"],
+            "a.b": "top",
+            "a": {"b": "nested"},
+        }));
+        assert!(check_claims(&c, &[all("realm_access.roles", &["admin"])], None).is_ok());
+        assert!(check_claims(&c, &[all("realm_access.roles", &["root"])], None).is_err());
+        assert!(check_claims(&c, &[all("https://example.com/roles", &["ops"])], None).is_ok());
+        assert!(check_claims(&c, &[all("a.b", &["top"])], None).is_ok());
+        assert!(check_claims(&c, &[all("a.b", &["nested"])], None).is_err());
+        assert!(check_claims(&c, &[all("realm_access.roles.x", &["admin"])], None).is_err());
+    }
+
+    #[test]
+    fn placeholders_bind_the_claim_to_the_request() {
+        let allowed = Allowed {
+            path: true,
+            header: true,
+        };
+        let bound = ClaimRequirement {
+            claim: "tenant".into(),
+            want: Want::AllOf(vec![Pattern::parse("${path.tenant}", allowed).unwrap()]),
+        };
+        let c = claims(json!({"tenant": "acme"}));
+        let request = Request {
+            method: "GET",
+            path: "/",
+            authority: "svc",
+            headers: &[],
+        };
+        let at = |tenant: &'static str| {
+            let captures = [("tenant", tenant)];
+            let bindings = Bindings {
+                captures: &captures,
+                request: &request,
+            };
+            bound.is_met(&c, Some(&bindings))
+        };
+        assert!(at("acme"));
+        assert!(!at("globex"));
+        assert!(!bound.is_met(&c, None), "nothing to fill from: not met");
+    }
+}

@@ -1,0 +1,68 @@
+//! What a route demands of a token, resolved from a rule's `requires` at
+//! configure time: which provider, for which audiences, holding which claims.
+//!
+//! ```text
+//! "corp"                                             Provider(Demand { corp })
+//! {"provider": "corp", "audiences": ["admin.svc"]}   Provider(Demand { corp, audiences })
+//! {"any": ["corp", {"provider": "partner", "claims": {"tenant": "${path.tenant}"}}]}
+//!                                                    Any([Demand { corp }, Demand { partner, claims }])
+//! ```
+
+use crate::claim_requirement::ClaimRequirement;
+use crate::config::Provider;
+
+/// What a matched request must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// Nothing: the token is neither checked nor removed.
+    None,
+    /// A token meeting this demand.
+    Provider(Demand),
+    /// A token meeting at least one of these demands.
+    Any(Vec<Demand>),
+    /// A token meeting each of these demands.
+    All(Vec<Demand>),
+}
+
+impl Requirement {
+    /// The demands, in order (none for `None`).
+    pub fn demands(&self) -> &[Demand] {
+        match self {
+            Requirement::None => &[],
+            Requirement::Provider(demand) => std::slice::from_ref(demand),
+            Requirement::Any(list) | Requirement::All(list) => list,
+        }
+    }
+}
+
+/// One provider's token, as a route wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demand {
+    /// Index into `Config::providers`.
+    pub provider: usize,
+    /// The audiences on this route, in place of the provider's own.
+    pub audiences: Option<Vec<String>>,
+    /// Claims required on this route, besides the provider's `required_claims`.
+    pub claims: Vec<ClaimRequirement>,
+}
+
+impl Demand {
+    /// The provider's token as the provider alone defines it.
+    pub fn of(provider: usize) -> Demand {
+        Demand {
+            provider,
+            audiences: None,
+            claims: Vec::new(),
+        }
+    }
+
+    /// The audiences a token must name for this demand.
+    pub fn audiences<'a>(&'a self, provider: &'a Provider) -> &'a [String] {
+        self.audiences.as_deref().unwrap_or(&provider.audiences)
+    }
+
+    /// Whether the demand adds nothing to what its provider checks.
+    pub fn is_plain(&self) -> bool {
+        self.audiences.is_none() && self.claims.is_empty()
+    }
+}
