@@ -96,8 +96,10 @@ lint:
 	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
 
 # Requests/s, latency and memory of one Envoy worker: audgate against Envoy's native
-# jwt_authn and no filter (tests/bench/bench.py, about 8 minutes; BENCH_QUICK=1 for a
-# smoke run, BENCH_ROUNDS and BENCH_SECONDS to change it). Writes
+# jwt_authn and no filter, then the CPU-burn loads (forgeries refused with 401; `python3
+# tests/bench/bench.py attack` runs only those, BENCH_BASELINE_WASM adds a module to
+# compare) (tests/bench/bench.py, about 9 minutes; BENCH_QUICK=1 for a smoke run,
+# BENCH_ROUNDS and BENCH_SECONDS to change it). Writes
 # tests/bench/results.json, BENCHMARKS.md and docs/bench.svg. Installs wrk (Debian) if missing.
 bench: build envoy
 	cargo build --release --example bench_tokens

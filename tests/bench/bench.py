@@ -10,6 +10,10 @@ with Envoy's native jwt_authn (default and with its JWT cache) and with no filte
                                          those files match the templates (exit 1 if not)
     python3 tests/bench/bench.py report  rewrite BENCHMARKS.md and the chart from
                                          tests/bench/results.json
+    python3 tests/bench/bench.py attack  only the CPU-burn loads (also part of `run`):
+                                         kid-less PS512 forgeries against 4 RSA keys
+                                         and malformed tokens, each refused (401);
+                                         merged into results.json and BENCHMARKS.md
 
 Run from anywhere; paths are relative to the repo root. Needs the release module
 (`make build`), the token example (`cargo build --release --example bench_tokens`),
@@ -37,6 +41,8 @@ Environment:
     AUDGATE_ENVOY   the Envoy binary (.venv/bin/envoy), as for the tests
     AUDGATE_WASM    the module (target/wasm32-wasip1/release/audgate.wasm)
     BENCH_JWKS      the bench JWKS as JSON (default: from bench_tokens)
+    BENCH_BASELINE_WASM  another module to run the CPU-burn loads against too, beside
+                    AUDGATE_WASM (e.g. a build from before a fix), labelled "baseline"
     CARGO_TARGET_DIR  where cargo put the module and the example (target)
 
 Writes tests/bench/results.json, BENCHMARKS.md and docs/bench.svg (run only).
@@ -578,7 +584,8 @@ def parse_wrk(out: str) -> dict:
     }
 
 
-def wrk(s: Settings, port: int, token_file: Path, seconds: int) -> dict:
+def wrk(s: Settings, port: int, token_file: Path, seconds: int, refused: bool = False) -> dict:
+    """One wrk run; every response must be 2xx, or with `refused` none may be."""
     cmd = [
         require_command("taskset", "install util-linux"),
         "-c",
@@ -600,6 +607,13 @@ def wrk(s: Settings, port: int, token_file: Path, seconds: int) -> dict:
     result = parse_wrk(out)
     if result["requests"] == 0:
         raise BenchError(f"wrk completed no request:\n{out}")
+    if refused:
+        if result["socket_errors"] or result["non_2xx"] < result["requests"]:
+            raise BenchError(
+                f"wrk saw {result['requests'] - result['non_2xx']} 2xx responses and "
+                f"{result['socket_errors']} socket errors where every request is refused\n{out}"
+            )
+        return result
     if result["non_2xx"] or result["socket_errors"]:
         raise BenchError(
             f"wrk saw {result['non_2xx']} non-2xx responses and "
@@ -787,6 +801,113 @@ def check(s: Settings) -> None:
                 check_answers(envoy, config, tokens, alg)
         print(f"{config.name:17} ok: good 200, "
               + ("no filter: anything 200" if config.kind == "none" else "other audience 403, no token 401"))
+
+
+# --------------------------------------------------------------------------- CPU burn
+
+# Forgeries that cost signature work before any key vouches for them (hardening
+# finding 3), next to a malformed token that is refused before any key.
+ATTACK_LOADS = [
+    ("forged_ps512", "kid-less PS512 forgery, 4 RSA keys", "forged"),
+    ("malformed", "malformed token (payload not JSON)", "malformed"),
+]
+
+
+def attack_files(workdir: Path, count: int) -> dict[str, Path]:
+    files = {}
+    for name, _, kind in ATTACK_LOADS:
+        args = ["forged", str(count), ISSUER, AUDIENCE, str(TOKEN_TTL_S)] if kind == "forged" \
+            else ["malformed", str(count)]
+        path = workdir / f"{name}.tokens"
+        path.write_text(run_text([str(tokens_bin()), *args], timeout=120))
+        files[name] = path
+    return files
+
+
+def attack_modules() -> list[tuple[str, Path]]:
+    module, _ = wasm_path()
+    modules = [("audgate", module)]
+    baseline = os.environ.get("BENCH_BASELINE_WASM")
+    if baseline:
+        modules.insert(0, ("baseline", require_file(Path(baseline).resolve(), "BENCH_BASELINE_WASM")))
+    return modules
+
+
+def attack(s: Settings) -> dict:
+    """The CPU-burn loads against audgate (default config, 4 RSA keys + 1 EC key)."""
+    require_command("wrk", "apt-get install -y wrk (make bench does)")
+    jwks = json.loads(run_text([str(tokens_bin()), "attack-jwks"]))
+    good = mint("RS256", 1, AUDIENCE)[0]
+    medians: dict[str, dict[str, dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="audgate-bench-attack-") as workdir:
+        work = Path(workdir)
+        files = attack_files(work, s.tokens)
+        for label, module in attack_modules():
+            yaml = work / f"{label}.yaml"
+            config = Config("audgate", f"audgate ({label})", "audgate")
+            yaml.write_text(render(config, jwks, str(module)))
+            medians[label] = {}
+            for name, _, _ in ATTACK_LOADS:
+                runs = []
+                for r in range(s.rounds):
+                    wait_for_quiet(s)
+                    with Envoy(yaml, s.envoy_cpu) as envoy:
+                        expect(envoy, f"{label}: good token", good, 200)
+                        first = files[name].read_text().split("\n", 1)[0]
+                        expect(envoy, f"{label}: {name}", first, 401)
+                        before = envoy.counters()
+                        wrk(s, envoy.port, files[name], s.warmup, refused=True)
+                        started = envoy.cpu_seconds()
+                        result = wrk(s, envoy.port, files[name], s.seconds, refused=True)
+                        result["envoy_cpu_us_per_req"] = round(
+                            (envoy.cpu_seconds() - started) * 1e6 / result["requests"], 1)
+                        after = envoy.counters()
+                    passed = after.get("downstream_rq_2xx", 0) - before.get("downstream_rq_2xx", 0)
+                    if passed != 0:
+                        raise BenchError(f"{label}, {name}: Envoy passed {passed} forged requests")
+                    runs.append(result)
+                    print(f"  attack round {r + 1} {label:9} {name:13}{result['rps']:9.0f} req/s"
+                          f"  p99 {fmt_us(result['p99_us']):>8}"
+                          f"  CPU/req {result['envoy_cpu_us_per_req']:7.1f} µs", flush=True)
+                medians[label][name] = {
+                    key: round(median([r[key] for r in runs]), 1)
+                    for key in ("rps", "p50_us", "p99_us", "envoy_cpu_us_per_req")
+                }
+    return {
+        "about": "audgate's default config with 4 RSA-2048 keys and 1 EC key; every request "
+                 "refused (401); medians over rounds",
+        "loads": [{"name": n, "label": l} for n, l, _ in ATTACK_LOADS],
+        "modules": [label for label, _ in attack_modules()],
+        "medians": medians,
+    }
+
+
+def attack_markdown(results: dict) -> list[str]:
+    burn = results.get("attack")
+    if not burn:
+        return []
+    out = [
+        "## CPU burn: refused tokens",
+        "",
+        "Requests that never pass, measured like the loads above: a `kid`-less "
+        "`{\"alg\":\"PS512\"}` forgery with the right `iss`, `aud` and `exp` and 256 bytes of "
+        "noise as the signature, against a key set of four RSA-2048 keys (a token is tried "
+        "against at most two keys that fit its `alg`; RSA-PSS runs in pure Rust in the VM), "
+        "next to a malformed token (payload not JSON) that is refused before any key. "
+        + ("`baseline` is the module named by `BENCH_BASELINE_WASM` in the same run. "
+           if "baseline" in burn["modules"] else ""),
+        "",
+        "| module | " + " | ".join(f"{l['label']}: req/s | CPU/req" for l in burn["loads"]) + " |",
+        "|---|" + "--:|--:|" * len(burn["loads"]),
+    ]
+    for label in burn["modules"]:
+        cells = []
+        for load in burn["loads"]:
+            m = burn["medians"].get(label, {}).get(load["name"])
+            cells.append("| " if m is None else
+                         f"{m['rps']:,.0f} | {m['envoy_cpu_us_per_req']:,.1f} µs")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 # --------------------------------------------------------------------------- summary
@@ -1054,6 +1175,7 @@ def markdown(results: dict) -> str:
             )
         out.append("")
     out += targets_markdown(results)
+    out += attack_markdown(results)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -1224,6 +1346,7 @@ def main(argv: list[str]) -> int:
         s = settings()
         if command == "run":
             results = bench(s)
+            results["attack"] = attack(s)
             write_outputs(results)
             print(f"wrote {RESULTS.relative_to(ROOT)}, {MARKDOWN.relative_to(ROOT)}, "
                   f"{CHART.relative_to(ROOT)}")
@@ -1236,6 +1359,15 @@ def main(argv: list[str]) -> int:
             write_outputs(results)
             print(f"rewrote {RESULTS.relative_to(ROOT)}, {MARKDOWN.relative_to(ROOT)}, "
                   f"{CHART.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}")
+        elif command == "attack":
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
+            burn = attack(s)
+            if results is None:
+                print(json.dumps(burn, indent=2))
+            else:
+                results["attack"] = burn
+                write_outputs(results)
+                print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
         elif command == "check":
             check(s)
         elif command == "render" and argv[2:] == ["--check"]:
