@@ -355,3 +355,112 @@ fn mode_and_garbage() {
     );
     assert!(Config::from_json(b"[]").is_err());
 }
+
+#[test]
+fn version_2_fields_are_refused_with_their_field_named() {
+    let rule = |rule: Value| json!({"providers": [provider()], "rules": [rule]});
+    let with_provider = |extra: Value| {
+        let mut p = provider();
+        for (key, value) in extra.as_object().unwrap() {
+            p[key] = value.clone();
+        }
+        json!({"providers": [p]})
+    };
+    for (config, message) in [
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"provider": "p", "audiences": []}})),
+            "rules[0].requires.audiences: must not be empty",
+        ),
+        (
+            rule(json!({"match": {"template": "/a/**/b"}, "requires": "p"})),
+            "rules[0].match.template: '**' only at the end",
+        ),
+        (
+            rule(json!({"match": {"template": "/a/{t}", "prefix": "/a"}, "requires": "p"})),
+            "rules[0].match: exactly one of prefix, path and template",
+        ),
+        (
+            with_provider(json!({"token_types": [""]})),
+            "providers[0].token_types[0]: must not be empty",
+        ),
+        (
+            with_provider(json!({"token_types": []})),
+            "providers[0].token_types: must not be empty",
+        ),
+        (
+            with_provider(json!({"required_claims": {"tenant": {"one_of": []}}})),
+            "providers[0].required_claims.tenant.one_of: must not be empty",
+        ),
+        (
+            with_provider(json!({"required_claims": {"tenant": {"any_of": ["a"]}}})),
+            "providers[0].required_claims.tenant: expected a string, a list of strings or {\"one_of\": [strings]}",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"provider": "p", "claims": {"t": "${path.t}"}}})),
+            "rules[0].requires.claims.t: ${path.t}: the rule's match.template has no variable {t}",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"provider": "p", "claims": {"t": "${query.t}"}}})),
+            "rules[0].requires.claims.t: unknown placeholder \"${query.t}\" here (write $$ for a literal $)",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"any": ["p", {"provider": "q"}]}})),
+            "rules[0].requires.any[1].provider: no provider named \"q\"",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"provider": "p", "audience": ["a"]}})),
+            "rules[0].requires.audience: unknown field; expected one of provider, audiences, claims",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"all": ["none"]}})),
+            "rules[0].requires.all[0]: \"none\" cannot be one of any/all: use requires: \"none\"",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": 7})),
+            "rules[0].requires: expected \"none\", a provider name, {\"provider\": ...}, {\"any\": [...]} or {\"all\": [...]}",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"audiences": ["a"]}})),
+            "rules[0].requires.provider: is required",
+        ),
+        (
+            with_provider(json!({"audiences": ["${node.NAMESPACE}"]})),
+            "providers[0].audiences[0]: ${node.NAMESPACE}: the proxy's node metadata has no string value NAMESPACE",
+        ),
+    ] {
+        assert_eq!(refused(config).to_string(), message);
+    }
+}
+
+#[test]
+fn version_2_fields_compile() {
+    let text = json!({
+        "providers": [{
+            "name": "p", "issuer": "https://issuer", "audiences": ["spiffe://c/ns/${node.NAMESPACE}/sa/x"],
+            "local_jwks": jwks(), "token_types": ["Application/AT+JWT"], "algorithms": ["Ed25519"],
+        }],
+        "rules": [{"match": {"template": "/t/{tenant}/**"}, "requires": {"any": [
+            "p", {"provider": "p", "audiences": ["admin"], "claims": {"tenant": "${path.tenant}"}},
+        ]}}],
+    })
+    .to_string();
+    assert!(
+        Config::from_json(text.as_bytes()).is_err(),
+        "no node metadata: refused"
+    );
+    let node = |key: &str| (key == "NAMESPACE").then(|| "shop".to_string());
+    let config = Config::from_json_with_node(text.as_bytes(), &node).unwrap();
+    let p = &config.providers[0];
+    assert_eq!(p.audiences, vec!["spiffe://c/ns/shop/sa/x"]);
+    assert_eq!(p.token_types, vec!["at+jwt"]);
+    assert_eq!(p.algorithms, vec![jsonwebtoken::Algorithm::EdDSA]);
+    let Requirement::Any(demands) = &config.rules[0].requires else {
+        panic!("any");
+    };
+    assert_eq!(demands[0], Demand::of(0));
+    assert_eq!(
+        demands[1].audiences.as_deref(),
+        Some(&["admin".to_string()][..])
+    );
+    assert_eq!(demands[1].claims.len(), 1);
+}
