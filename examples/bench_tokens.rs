@@ -96,7 +96,9 @@ fn print_attack_jwks() -> Result<(), String> {
         .chain([copy])
         .collect();
     for key in &mut list {
-        key.as_object_mut().ok_or("jwk: not an object")?.remove("alg");
+        key.as_object_mut()
+            .ok_or("jwk: not an object")?
+            .remove("alg");
     }
     list.push(keys::jwk(KEYS[1]));
     println!("{}", json!({ "keys": list }));
