@@ -3,11 +3,14 @@
 //! ```text
 //! audgate check-config FILE                 validate a plugin config (JSON, or an Istio WasmPlugin YAML)
 //! audgate inspect TOKEN                     decode a token WITHOUT verifying it
-//! audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A] TOKEN
-//!                                           the exact decision the filter would give
+//! audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
+//!                [--header 'NAME: VALUE']... [TOKEN | --no-token]
+//!                                           what the filter would do with the request
 //! ```
-//! Exit status: 0 on success (valid config, token decoded, request allowed),
-//! 1 when the config is refused or the request would be refused, 2 on usage errors.
+//! Exit status: 0 on success (valid config, token decoded, request goes upstream,
+//! audit mode's would-reject included), 1 when the config is refused or the filter
+//! would refuse the request, 2 on usage errors. `audgate verify --help` explains
+//! verify's options and output.
 
 mod check_config;
 mod inspect;
@@ -20,12 +23,22 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   audgate check-config FILE
   audgate inspect TOKEN
-  audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A] TOKEN
-TOKEN may be '-' to read it from standard input; a leading 'Bearer ' is ignored.";
+  audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
+                 [--header 'NAME: VALUE']... [TOKEN | --no-token]
+TOKEN may be '-' to read it from standard input; a leading 'Bearer ' is ignored.
+'audgate verify --help' explains verify's options, its output and exit status.
+Exit status: 0 on success (config valid, token decoded, request goes upstream),
+1 when check-config finds a refused config or the filter would refuse verify's
+request, 2 on usage errors.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let asks_help = |rest: &[String]| rest.iter().any(|a| a == "-h" || a == "--help");
     let result = match args.first().map(String::as_str) {
+        Some("check-config" | "inspect") if asks_help(&args[1..]) => {
+            println!("{USAGE}");
+            Ok(true)
+        }
         Some("check-config") => check_config::run(&args[1..]),
         Some("inspect") => inspect::run(&args[1..]),
         Some("verify") => verify_cmd::run(&args[1..]),
@@ -33,7 +46,8 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             Ok(true)
         }
-        _ => Err(format!("unknown command\n{USAGE}")),
+        Some(other) => Err(format!("unknown command {other}\n{USAGE}")),
+        None => Err(format!("no command given\n{USAGE}")),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,17 +1,62 @@
-//! `audgate verify --config FILE [--jwks FILE|URL] TOKEN`: runs the filter's own
-//! decision code on one request and prints what the filter would answer.
+//! `audgate verify`: builds one request (method, path, authority, headers, token),
+//! runs the filter's own decision code on it and prints what the filter would do:
+//! answer it (enforce mode), or pass it on with its changes, marked when audit
+//! mode would have rejected it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use audgate::config::{Config, KeySource};
-use audgate::decision::{decide, KeyStore, Verifier};
-use audgate::extract::Request;
+use audgate::config::{Config, KeySource, Mode, WOULD_REJECT_HEADER};
+use audgate::decision::{decide, Decision, KeyStore, Mutations, Verifier};
+use audgate::extract::{token_places, Request};
 use audgate::jwks::{parse_jwks_bytes, KeySet, Origin};
+use audgate::rejection::Rejection;
 use audgate::verify::RustCrypto;
 
 use crate::{plugin_file, token_argument};
+
+/// `audgate verify --help`.
+pub const USAGE: &str = "\
+usage: audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
+                      [--header 'NAME: VALUE']... [TOKEN | --no-token]
+
+Builds one request, runs the filter's own decision code on it and prints what the
+filter would do with it.
+
+  --config FILE       the plugin configuration: JSON, an Istio WasmPlugin YAML or an
+                      Envoy bootstrap YAML (the first configuration in the file is used)
+  --jwks FILE|URL     the key set for every provider with remote_jwks (a file, or an
+                      http:// URL); without it those providers have no keys (503)
+  --method M          the request's :method (default GET)
+  --path P            its :path, query included (default /), e.g. '/tenants/acme/orders?limit=5'
+  --authority A       its :authority, the realm of challenges (default localhost)
+  --header 'NAME: VALUE'
+                      a request header; repeat the option for more headers, or with
+                      the same NAME to send that header twice. NAME is lowercased, the
+                      VALUE kept as given (blanks around it dropped, as HTTP does)
+  TOKEN               sent as 'authorization: Bearer TOKEN' (after the pseudo-headers,
+                      before the --headers: with --header 'authorization: …' too, the
+                      request has two); '-' reads it from standard input, and a
+                      leading 'Bearer ' is ignored
+  --no-token          the request has no TOKEN: see what a request without one gets
+
+Without TOKEN, the request must carry its token where the configuration looks for
+one (e.g. --header 'cookie: session=TOKEN', --header 'x-partner-token: TOKEN', or a
+query parameter in --path), or the command must say --no-token.
+
+The first line printed is what the client gets, and why:
+  200 allowed ...                       the request goes upstream; then the headers the
+                                        filter removes and sets, and any new :path or cookie
+  401|403|503 refused ...               the filter answers the request itself; then the
+                                        www-authenticate it sends
+  200 (audit: would reject: CODE) ...   \"mode\": \"audit\": the request goes upstream all the
+                                        same; then what enforce mode would answer, and the
+                                        changes, among them x-audgate-would-reject: CODE
+
+Exit status: 0 when the request goes upstream (allowed, or passed on by audit mode
+although it would be rejected), 1 when the filter refuses it, 2 on a usage error
+or a configuration the filter would refuse.";
 
 /// Options of the command.
 struct Options {
@@ -20,36 +65,148 @@ struct Options {
     method: String,
     path: String,
     authority: String,
-    token: String,
+    /// `--header`s, in order, names lowercase, repeats kept.
+    headers: Vec<(String, String)>,
+    token: Option<String>,
+    no_token: bool,
 }
 
-fn options(args: &[String]) -> Result<Options, String> {
+/// The command line: options, or a request for the usage text.
+enum Command {
+    Help,
+    Verify(Options),
+}
+
+const SEE_HELP: &str = "'audgate verify --help' lists the options";
+
+fn options(args: &[String]) -> Result<Command, String> {
     let mut options = Options {
         config: String::new(),
         jwks: None,
         method: "GET".into(),
         path: "/".into(),
         authority: "localhost".into(),
-        token: String::new(),
+        headers: Vec::new(),
+        token: None,
+        no_token: false,
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        let mut value = || rest.next().cloned().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--config" => options.config = value()?,
-            "--jwks" => options.jwks = Some(value()?),
-            "--method" => options.method = value()?,
-            "--path" => options.path = value()?,
-            "--authority" => options.authority = value()?,
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            token if options.token.is_empty() => options.token = token_argument(token)?,
-            _ => return Err("verify takes one TOKEN".into()),
+        // `--name=value` is `--name value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| match inline.clone() {
+            Some(value) => Ok(value),
+            None => rest
+                .next()
+                .filter(|next| !next.starts_with("--"))
+                .cloned()
+                .ok_or(format!("{flag} needs a value: {flag} {what}")),
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--config" => options.config = value("FILE")?,
+            "--jwks" => options.jwks = Some(value("FILE|URL")?),
+            "--method" => options.method = method(&value("METHOD")?)?,
+            "--path" => options.path = path(&value("/PATH?QUERY")?)?,
+            "--authority" => options.authority = value("HOST")?,
+            "--header" => options.headers.push(header(&value("'NAME: VALUE'")?)?),
+            "--no-token" if inline.is_none() => options.no_token = true,
+            "--no-token" => return Err("--no-token takes no value".into()),
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option {flag} for verify; {SEE_HELP}"))
+            }
+            token if options.token.is_none() => options.token = Some(token_argument(token)?),
+            _ => {
+                return Err(format!(
+                    "verify takes one TOKEN, and got a second one; a header is given as --header 'NAME: VALUE' (quoted); {SEE_HELP}"
+                ))
+            }
         }
     }
-    if options.config.is_empty() || options.token.is_empty() {
-        return Err("verify needs --config FILE and a TOKEN".into());
+    if options.config.is_empty() {
+        return Err(format!(
+            "verify needs --config FILE, the plugin configuration; {SEE_HELP}"
+        ));
     }
-    Ok(options)
+    if options.no_token && options.token.is_some() {
+        return Err("verify takes either a TOKEN or --no-token, not both".into());
+    }
+    if options.token.as_deref() == Some("") {
+        return Err(
+            "the TOKEN is empty; for a request without a token, say --no-token instead".into(),
+        );
+    }
+    Ok(Command::Verify(options))
+}
+
+/// `--method`: an HTTP method token, kept as given (methods are case-sensitive).
+fn method(text: &str) -> Result<String, String> {
+    if text.is_empty() || !text.bytes().all(is_tchar) {
+        return Err(format!(
+            "--method {text}: not an HTTP method (e.g. GET, POST, DELETE)"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--path`: what Envoy accepts as `:path`, starting with `/`.
+fn path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err(format!(
+            "--path {text}: a path starts with '/', e.g. --path '/orders/7?limit=5'"
+        ));
+    }
+    if text.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!(
+            "--path {text}: a path holds no spaces or control characters (percent-encode them, e.g. %20)"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--header 'NAME: VALUE'`: the name lowercased, the value without the blanks around it.
+fn header(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(format!(
+            "--header '{text}': write a header as 'NAME: VALUE', e.g. --header 'x-tenant: acme'"
+        ));
+    };
+    let name = name.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(format!(
+            "--header '{text}': no header name before ':'; :method, :path and :authority are set with --method, --path and --authority"
+        ));
+    }
+    if !name.bytes().all(is_tchar) {
+        return Err(format!(
+            "--header '{text}': '{name}' is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        ));
+    }
+    if name == "host" {
+        return Err(format!(
+            "--header '{text}': give the host as --authority (Envoy reads a Host header as :authority)"
+        ));
+    }
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() {
+        return Err(format!(
+            "--header '{text}': the header has no value; quote the whole header, e.g. --header '{name}: VALUE'"
+        ));
+    }
+    if value.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
+        return Err(format!(
+            "--header '{name}: …': a header value holds no line breaks or other control characters"
+        ));
+    }
+    Ok((name, value.to_owned()))
+}
+
+/// A character of an HTTP token (RFC 9110 5.6.2): header names and methods.
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
 /// Keys from the config, with `--jwks` standing in for every remote provider.
@@ -69,7 +226,13 @@ impl KeyStore for CliKeys<'_> {
 
 /// Runs the command; `Ok(false)` when the filter would refuse the request.
 pub fn run(args: &[String]) -> Result<bool, String> {
-    let options = options(args)?;
+    let options = match options(args)? {
+        Command::Help => {
+            println!("{USAGE}");
+            return Ok(true);
+        }
+        Command::Verify(options) => options,
+    };
     let found = plugin_file::read(&options.config)?;
     let [first, ..] = found.as_slice() else {
         return Err("no configuration found".into());
@@ -81,8 +244,12 @@ pub fn run(args: &[String]) -> Result<bool, String> {
             first.label
         );
     }
-    let config =
-        Config::from_json(first.json.as_bytes()).map_err(|e| format!("{}: {e}", first.label))?;
+    let config = Config::from_json(first.json.as_bytes()).map_err(|e| {
+        format!(
+            "{}: the filter would refuse this configuration: {e}",
+            first.label
+        )
+    })?;
     let remote = match &options.jwks {
         None => None,
         Some(source) => {
@@ -98,21 +265,33 @@ pub fn run(args: &[String]) -> Result<bool, String> {
             Some(parsed.set)
         }
     };
-    let headers = vec![
+    // As Envoy hands them to the filter: pseudo-headers first, names lowercase.
+    let mut headers = vec![
         (":method".to_owned(), options.method.clone()),
         (":path".to_owned(), options.path.clone()),
         (":authority".to_owned(), options.authority.clone()),
-        (
-            "authorization".to_owned(),
-            format!("Bearer {}", options.token),
-        ),
     ];
+    if let Some(token) = &options.token {
+        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+    }
+    headers.extend(options.headers.iter().cloned());
     let request = Request {
         method: &options.method,
         path: &options.path,
         authority: &options.authority,
         headers: &headers,
     };
+    let carries_token = config
+        .providers
+        .iter()
+        .any(|provider| !token_places(provider, &request).is_empty());
+    if options.token.is_none() && !options.no_token && !carries_token {
+        return Err(format!(
+            "the request carries no token: give a TOKEN (sent as 'authorization: Bearer TOKEN'), \
+             a --header that holds one where the configuration looks for it, \
+             or --no-token to see what a request without a token gets; {SEE_HELP}"
+        ));
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -131,35 +310,91 @@ pub fn run(args: &[String]) -> Result<bool, String> {
             now,
         },
     );
+    print!("{}", report(&config, &options.authority, &decision));
+    Ok(decision.verdict.is_ok() || config.mode == Mode::Audit)
+}
+
+/// What the filter does with the request, as `respond::carry_out` does it.
+fn report(config: &Config, authority: &str, decision: &Decision) -> String {
     let provider = decision
         .provider
         .and_then(|index| config.providers.get(index))
-        .map_or("-".to_owned(), |p| p.name.clone());
+        .map(|p| p.name.as_str());
+    let mut out = String::new();
     match decision.verdict {
         Ok(()) => {
-            println!("200 allowed (provider {provider}): the request goes upstream");
-            for name in &decision.mutations.remove_headers {
-                println!("  removes {name}");
+            let by = provider.map_or("no token checked".to_owned(), |name| {
+                format!("provider {name}")
+            });
+            out.push_str(&format!("200 allowed ({by}): the request goes upstream\n"));
+            changes(&mut out, &decision.mutations, None);
+        }
+        Err(rejection) if config.mode == Mode::Audit => {
+            let code = rejection.code();
+            out.push_str(&format!(
+                "200 (audit: would reject: {code}): the request goes upstream all the same (provider {})\n",
+                provider.unwrap_or("-")
+            ));
+            out.push_str(&format!(
+                "  in enforce mode: {} {rejection}\n",
+                rejection.status()
+            ));
+            if let Some(challenge) = rejection.www_authenticate(authority) {
+                out.push_str(&format!(
+                    "  in enforce mode: www-authenticate: {challenge}\n"
+                ));
             }
-            for (name, value) in &decision.mutations.set_headers {
-                println!("  sets {name}: {value}");
-            }
-            Ok(true)
+            facts(&mut out, decision);
+            changes(&mut out, &decision.mutations, Some(rejection));
         }
         Err(rejection) => {
-            println!(
-                "{} refused (provider {provider}): {rejection} [{}]",
+            out.push_str(&format!(
+                "{} refused (provider {}): {rejection} [{}]\n",
                 rejection.status(),
+                provider.unwrap_or("-"),
                 rejection.code()
-            );
-            if let Some(challenge) = rejection.www_authenticate(&options.authority) {
-                println!("  www-authenticate: {challenge}");
+            ));
+            if let Some(challenge) = rejection.www_authenticate(authority) {
+                out.push_str(&format!("  www-authenticate: {challenge}\n"));
             }
-            if let Some(facts) = &decision.facts {
-                println!("  token: {facts}");
-            }
-            Ok(false)
+            facts(&mut out, decision);
         }
+    }
+    out
+}
+
+/// What the refused token said about itself.
+fn facts(out: &mut String, decision: &Decision) {
+    if let Some(facts) = &decision.facts {
+        out.push_str(&format!("  token: {facts}\n"));
+    }
+}
+
+/// The request's changes, in the order the filter makes them; audit mode's
+/// `x-audgate-would-reject` last.
+fn changes(out: &mut String, mutations: &Mutations, would_reject: Option<Rejection>) {
+    for name in &mutations.remove_headers {
+        out.push_str(&format!("  removes {name}\n"));
+    }
+    for (name, value) in &mutations.set_headers {
+        out.push_str(&format!("  sets {name}: {value}\n"));
+    }
+    if let Some(path) = &mutations.path {
+        out.push_str(&format!("  sets :path: {path}\n"));
+    }
+    let removed = mutations.removed_cookies.join(", ");
+    match &mutations.cookie {
+        Some(Some(cookie)) => {
+            out.push_str(&format!("  sets cookie: {cookie}  (without {removed})\n"))
+        }
+        Some(None) => out.push_str(&format!("  removes cookie  (it held only {removed})\n")),
+        None => {}
+    }
+    if let Some(rejection) = would_reject {
+        out.push_str(&format!(
+            "  sets {WOULD_REJECT_HEADER}: {}\n",
+            rejection.code()
+        ));
     }
 }
 
