@@ -1,10 +1,11 @@
 //! One token against one provider, as a route wants it, cheapest checks first:
-//! parse, algorithm, type, audience, issuer, times and the claims (no key touched
-//! yet), then key lookup and signature. A claim's verdict is given only for a
+//! parse, algorithm, type, audience, issuer, times, caller and the claims (no key
+//! touched yet), then key lookup and signature. A claim's verdict is given only for a
 //! verified token: a 403 `insufficient_scope` is never said of a forgery.
 
 use jsonwebtoken::Algorithm;
 
+use crate::caller::{check_caller, Peer};
 use crate::claim_requirement::{check_claims, ClaimRequirement};
 use crate::claims::{check_audience, check_issuer, check_times};
 use crate::config::Provider;
@@ -43,6 +44,7 @@ pub fn authenticate<'a, 'k>(
     keys: impl FnOnce() -> Option<&'k KeySet>,
     signatures: &dyn SignatureBackend,
     now: i64,
+    peer: &dyn Peer,
 ) -> Result<Verified<'a>, Rejection> {
     let token = token::parse(raw).map_err(Rejection::Malformed)?;
     let alg = allowed_algorithm(provider, &token.header.alg)?;
@@ -50,6 +52,7 @@ pub fn authenticate<'a, 'k>(
     check_audience(&token.claims, route.audiences)?;
     check_issuer(&token.claims, &provider.issuer)?;
     check_times(&token.claims, provider.times, now)?;
+    check_caller(&token.claims, provider.caller.as_ref(), peer)?;
     let claims = check_claims(&token.claims, &provider.required_claims, None)
         .and_then(|()| check_claims(&token.claims, route.claims, route.bindings));
 

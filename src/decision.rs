@@ -8,6 +8,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use crate::authenticate::{authenticate, RouteChecks, Verified};
+use crate::caller::{check_caller, NoPeer, Peer};
 use crate::claim_requirement::check_claims;
 use crate::claims::{check_audience, expiry};
 use crate::config::{Config, KeySource, Provider};
@@ -100,8 +101,19 @@ impl Decision {
     }
 }
 
-/// Decides `request` under `config`.
+/// Decides `request` under `config`, with no TLS peer (see [`decide_with_peer`]).
 pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -> Decision {
+    decide_with_peer(config, request, verifier, &NoPeer)
+}
+
+/// Decides `request` under `config`; `peer` is the downstream TLS peer, read only
+/// when a token's `cnf` or a provider's `caller` needs it.
+pub fn decide_with_peer(
+    config: &Config,
+    request: &Request<'_>,
+    verifier: &Verifier<'_>,
+    peer: &dyn Peer,
+) -> Decision {
     let (path, query) = request
         .path
         .split_once('?')
@@ -127,6 +139,7 @@ pub fn decide(config: &Config, request: &Request<'_>, verifier: &Verifier<'_>) -
         request,
         verifier,
         bindings: &bindings,
+        peer,
         allow_missing: rule.allow_missing,
         from_cache: Cell::new(false),
     };
@@ -230,6 +243,7 @@ struct Evaluation<'a, 'r> {
     request: &'a Request<'r>,
     verifier: &'a Verifier<'a>,
     bindings: &'a Bindings<'a>,
+    peer: &'a dyn Peer,
     allow_missing: bool,
     from_cache: Cell<bool>,
 }
@@ -335,6 +349,7 @@ impl Evaluation<'_, '_> {
                 if let Some(hit) = cache.get(token, index, generation, verifier.now) {
                     if verifier.keys.key_set(index).is_some() {
                         check_audience(&hit.claims, route.audiences)?;
+                        check_caller(&hit.claims, provider.caller.as_ref(), self.peer)?;
                         check_claims(&hit.claims, route.claims, route.bindings)?;
                         self.from_cache.set(true);
                         return Ok(hit.set_headers.clone());
@@ -350,6 +365,7 @@ impl Evaluation<'_, '_> {
             keys,
             verifier.signatures,
             verifier.now,
+            self.peer,
         )?;
         let set_headers = outputs(provider, &verified);
         if let Some(cache) = verifier.cache {

@@ -1,6 +1,6 @@
 //! What a refused token said about itself, made safe for a log line: `kid`,
-//! `iss` and `aud` values, truncated, with control characters replaced. Never
-//! the token, never its signature.
+//! `iss`, `aud`, `sub` and `azp`/`client_id` values, truncated, with control
+//! characters replaced. Never the token, never its signature.
 
 use std::fmt;
 
@@ -22,6 +22,10 @@ pub struct TokenFacts {
     pub iss: Option<String>,
     /// Claim `aud` strings (a string is one value).
     pub aud: Vec<String>,
+    /// Claim `sub`.
+    pub sub: Option<String>,
+    /// Claim `azp`, else `client_id`: the OAuth client the token was issued to.
+    pub client: Option<String>,
 }
 
 impl TokenFacts {
@@ -38,10 +42,13 @@ impl TokenFacts {
                 .collect(),
             _ => Vec::new(),
         };
+        let text = |name: &str| parsed.claims.get(name).and_then(Value::as_str).map(safe);
         Some(TokenFacts {
             kid: parsed.header.kid.as_deref().map(safe),
-            iss: parsed.claims.get("iss").and_then(Value::as_str).map(safe),
+            iss: text("iss"),
             aud,
+            sub: text("sub"),
+            client: text("azp").or_else(|| text("client_id")),
         })
     }
 }
@@ -64,14 +71,16 @@ impl fmt::Display for TokenFacts {
         let or_none = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
         write!(
             f,
-            "kid=\"{}\" iss=\"{}\" aud=[{}]",
+            "kid=\"{}\" iss=\"{}\" aud=[{}] sub=\"{}\" client=\"{}\"",
             or_none(&self.kid),
             or_none(&self.iss),
             self.aud
                 .iter()
                 .map(|aud| format!("\"{aud}\""))
                 .collect::<Vec<_>>()
-                .join(",")
+                .join(","),
+            or_none(&self.sub),
+            or_none(&self.client),
         )
     }
 }
@@ -94,11 +103,14 @@ mod tests {
     fn reads_kid_iss_and_aud_without_the_signature() {
         let raw = token(
             r#"{"alg":"RS256","kid":"k1"}"#,
-            r#"{"iss":"https://i","aud":["a","b"]}"#,
+            r#"{"iss":"https://i","aud":["a","b"],"sub":"alice","client_id":"web"}"#,
         );
         let facts = TokenFacts::read(&raw).unwrap();
         let line = facts.to_string();
-        assert_eq!(line, r#"kid="k1" iss="https://i" aud=["a","b"]"#);
+        assert_eq!(
+            line,
+            r#"kid="k1" iss="https://i" aud=["a","b"] sub="alice" client="web""#
+        );
         assert!(!line.contains("c2lnbmF0dXJl"));
     }
 

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod authenticate;
+pub mod caller;
 pub mod claim_requirement;
 pub mod claims;
 pub mod config;
@@ -40,6 +41,7 @@ pub mod facts;
 pub mod host_signature;
 pub mod jwks;
 pub mod jwks_cache;
+pub mod log_budget;
 pub mod placeholder;
 pub mod policy;
 pub mod rejection;
@@ -51,6 +53,7 @@ pub mod token;
 pub mod token_cache;
 pub mod token_type;
 pub mod verify;
+pub mod who;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;

@@ -34,6 +34,9 @@ pub enum Rejection {
     TooLongLived,
     /// The JOSE header `typ` is absent or not one of the provider's `token_types`.
     WrongType,
+    /// The token is not the caller's: `caller.claim` is not the peer's URI SAN, or
+    /// `cnf` does not name the peer certificate (or cannot be checked).
+    Caller,
     /// `aud` is missing, of the wrong type, or names none of the provider's audiences.
     AudienceNotAllowed,
     /// A `required_claims` entry is not met.
@@ -59,7 +62,7 @@ pub enum Challenge {
 
 impl Rejection {
     /// Every value [`Rejection::code`] can take.
-    pub const CODES: [&'static str; 10] = [
+    pub const CODES: [&'static str; 11] = [
         "missing",
         "malformed",
         "signature",
@@ -68,6 +71,7 @@ impl Rejection {
         "expired",
         "not_yet_valid",
         "type",
+        "caller",
         "claims",
         "keys_unavailable",
     ];
@@ -94,6 +98,7 @@ impl Rejection {
             | Rejection::BadTimeClaim
             | Rejection::MissingExpiry
             | Rejection::WrongType
+            | Rejection::Caller
             | Rejection::Expired
             | Rejection::NotYetValid
             | Rejection::TooLongLived => Challenge::InvalidToken,
@@ -117,6 +122,7 @@ impl Rejection {
             Rejection::MissingExpiry | Rejection::Expired | Rejection::TooLongLived => "expired",
             Rejection::NotYetValid => "not_yet_valid",
             Rejection::WrongType => "type",
+            Rejection::Caller => "caller",
             Rejection::AudienceNotAllowed => "audience",
             Rejection::ClaimsNotMet => "claims",
             Rejection::KeysUnavailable => "keys_unavailable",
@@ -157,6 +163,7 @@ impl fmt::Display for Rejection {
             Rejection::Expired => f.write_str("token expired"),
             Rejection::NotYetValid => f.write_str("token not yet valid"),
             Rejection::WrongType => f.write_str("token type not accepted"),
+            Rejection::Caller => f.write_str("token not bound to this caller"),
             Rejection::TooLongLived => f.write_str("token lifetime too long"),
             Rejection::AudienceNotAllowed => f.write_str("audience not allowed"),
             Rejection::ClaimsNotMet => f.write_str("required claims not met"),
@@ -183,8 +190,9 @@ fn quoted(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [Rejection; 16] = [
+    const ALL: [Rejection; 17] = [
         Rejection::WrongType,
+        Rejection::Caller,
         Rejection::Missing,
         Rejection::Malformed(TokenError::Base64),
         Rejection::MultipleTokens,

@@ -11,6 +11,7 @@ use jsonwebtoken::Algorithm;
 
 pub use error::{ConfigError, Problem};
 
+use crate::caller::CallerRule;
 use crate::claim_requirement::ClaimRequirement;
 use crate::claims::TimeRules;
 use crate::jwks::KeySet;
@@ -83,6 +84,9 @@ pub struct Provider {
     pub algorithms: Vec<Algorithm>,
     /// Claims the token must hold.
     pub required_claims: Vec<ClaimRequirement>,
+    /// The token must be the downstream TLS peer's; `None`: not checked (a `cnf`
+    /// certificate binding is checked whenever a token has one).
+    pub caller: Option<CallerRule>,
 }
 
 /// Where a provider's keys come from.

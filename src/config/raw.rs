@@ -64,6 +64,17 @@ pub struct RawProvider {
     pub required_claims: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub token_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub caller: Option<RawCaller>,
+}
+
+/// `caller`: the token is bound to the workload that presents it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaller {
+    pub claim: String,
+    #[serde(default)]
+    pub require_certificate_binding: Option<bool>,
 }
 
 /// `remote_jwks`: where the key set is fetched from.

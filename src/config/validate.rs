@@ -12,6 +12,7 @@ use super::{
     ClaimToHeader, Config, ConfigError, HeaderSource, KeySource, Mode, Problem, Provider,
     RemoteJwks, MAX_PROVIDERS, WOULD_REJECT_HEADER,
 };
+use crate::caller::CallerRule;
 use crate::claims::TimeRules;
 use crate::jwks::{parse_jwks, Origin};
 use crate::placeholder::Allowed;
@@ -201,6 +202,18 @@ fn compile_provider(
         }
         other => other,
     };
+    let caller = raw
+        .caller
+        .map(|caller| {
+            if caller.claim.is_empty() {
+                return fail(format!("{field}.caller.claim"), Problem::Empty);
+            }
+            Ok(CallerRule {
+                claim: caller.claim,
+                require_certificate_binding: caller.require_certificate_binding.unwrap_or(false),
+            })
+        })
+        .transpose()?;
     let literal = Allowed {
         path: false,
         header: false,
@@ -229,6 +242,7 @@ fn compile_provider(
         },
         algorithms,
         required_claims,
+        caller,
     })
 }
 

@@ -2,10 +2,13 @@
 //! never read attacker-controlled bytes as UTF-8 unchecked. Failures are
 //! returned or logged; the caller decides how to fail closed.
 
+use std::cell::OnceCell;
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
+
+use crate::caller::Peer;
 
 /// Now, Unix milliseconds (0 if the host cannot tell).
 pub fn now_ms() -> u64 {
@@ -68,8 +71,60 @@ pub fn plugin_configuration() -> Vec<u8> {
 
 /// A host property as text (e.g. `plugin_name`), if set.
 pub fn property(name: &str) -> Option<String> {
-    let bytes = hostcalls::get_property(vec![name]).ok().flatten()?;
+    property_at(&[name])
+}
+
+/// A host property at a path (e.g. `node`, `metadata`, `NAMESPACE`) as text.
+pub fn property_at(path: &[&str]) -> Option<String> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
     String::from_utf8(bytes).ok()
+}
+
+/// A string value of the proxy's node metadata (Envoy's attribute
+/// `xds.node.metadata.KEY`; older hosts: `node.metadata.KEY`).
+pub fn node_metadata(key: &str) -> Option<String> {
+    non_empty(property_at(&["xds", "node", "metadata", key]))
+        .or_else(|| non_empty(property_at(&["node", "metadata", key])))
+}
+
+/// The downstream TLS peer of the current request, read from the host the first
+/// time a check asks (Envoy's `connection.*` attributes), then remembered.
+#[derive(Default)]
+pub struct HostPeer {
+    uri_san: OnceCell<Option<String>>,
+    digest: OnceCell<Option<String>>,
+}
+
+impl Peer for HostPeer {
+    fn uri_san(&self) -> Option<String> {
+        self.uri_san
+            .get_or_init(|| non_empty(property_at(&["connection", "uri_san_peer_certificate"])))
+            .clone()
+    }
+
+    fn certificate_sha256_hex(&self) -> Option<String> {
+        self.digest
+            .get_or_init(|| {
+                non_empty(property_at(&[
+                    "connection",
+                    "sha256_peer_certificate_digest",
+                ]))
+            })
+            .clone()
+    }
+
+    fn address(&self) -> Option<String> {
+        non_empty(property_at(&["source", "address"]))
+    }
+}
+
+/// Now, Unix seconds.
+pub fn now_s() -> i64 {
+    i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX)
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|text| !text.is_empty())
 }
 
 /// Shared data: value and CAS token (`(None, None)` when absent or unreadable).

@@ -14,7 +14,8 @@ use super::host;
 use super::respond::{carry_out, reject};
 use super::root::request_of;
 use super::vm::{Held, Vm, MAX_HELD};
-use crate::decision::{decide, Decision};
+use crate::caller::KnownPeer;
+use crate::decision::{decide_with_peer, Decision};
 use crate::jwks_cache::LEASE_MARGIN_MS;
 use crate::rejection::Rejection;
 
@@ -50,18 +51,21 @@ impl HttpContext for AudgateHttp {
             return Action::Pause;
         };
         let now_ms = host::now_ms();
-        let (config, metrics, decision, wait) = {
+        let peer = host::HostPeer::default();
+        let (config, metrics, budget, decision, wait) = {
             let Ok(vm) = vm_cell.try_borrow() else {
                 reject(Rejection::KeysUnavailable, "");
                 return Action::Pause;
             };
             let request = request_of(&headers);
-            let decision =
-                vm.with_verifier(now_ms, |verifier| decide(&vm.config, &request, verifier));
+            let decision = vm.with_verifier(now_ms, |verifier| {
+                decide_with_peer(&vm.config, &request, verifier, &peer)
+            });
             let wait = wait_for_keys(&vm, &decision, now_ms);
             (
                 Rc::clone(&vm.config),
                 Rc::clone(&vm.metrics),
+                Rc::clone(&vm.log_budget),
                 decision,
                 wait,
             )
@@ -77,12 +81,20 @@ impl HttpContext for AudgateHttp {
                         generation,
                         deadline_ms,
                         headers,
+                        peer: KnownPeer::of(&peer),
                     });
                     return Action::Pause;
                 }
             }
         }
-        carry_out(&config, &metrics, &request_of(&headers), decision)
+        carry_out(
+            &config,
+            &metrics,
+            &budget,
+            &request_of(&headers),
+            &peer,
+            decision,
+        )
     }
 }
 

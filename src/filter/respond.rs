@@ -3,18 +3,27 @@
 
 use proxy_wasm::types::Action;
 
+use std::cell::RefCell;
+
 use super::host;
 use super::metrics::Metrics;
+use crate::caller::Peer;
 use crate::config::{Config, Mode, WOULD_REJECT_HEADER};
 use crate::decision::{Decision, Mutations};
 use crate::extract::Request;
+use crate::log_budget::LogBudget;
 use crate::rejection::Rejection;
+use crate::who::Caller;
 
 /// Carries out `decision`; `Continue` when the request should go upstream.
+/// A refusal (or, in audit mode, a would-be refusal) is logged at `warn` with who
+/// called, within the worker's [`LogBudget`].
 pub fn carry_out(
     config: &Config,
     metrics: &Metrics,
+    budget: &RefCell<LogBudget>,
     request: &Request<'_>,
+    peer: &dyn Peer,
     decision: Decision,
 ) -> Action {
     metrics.decision(decision.verdict, decision.provider, decision.from_cache);
@@ -29,15 +38,27 @@ pub fn carry_out(
             Action::Continue
         }
         Err(rejection) => {
-            match &decision.facts {
-                Some(facts) => log::info!(
-                    "audgate: rejected ({provider}): {rejection} [{}] {facts}",
-                    rejection.code()
-                ),
-                None => log::info!(
-                    "audgate: rejected ({provider}): {rejection} [{}]",
-                    rejection.code()
-                ),
+            let admitted = budget
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut budget| budget.admit(host::now_s()));
+            if let Some(suppressed) = admitted {
+                let verb = match config.mode {
+                    Mode::Enforce => "rejected",
+                    Mode::Audit => "would reject",
+                };
+                let caller = Caller::of(request, peer);
+                let facts = decision.facts.clone().unwrap_or_default();
+                let more = if suppressed > 0 {
+                    format!(" ({suppressed} similar lines suppressed)")
+                } else {
+                    String::new()
+                };
+                log::warn!(
+                    "audgate: {verb} ({provider}) {} [{}]: {rejection}; {caller} {facts}{more}",
+                    rejection.status(),
+                    rejection.code(),
+                );
             }
             if config.mode == Mode::Audit {
                 mutate(&decision.mutations);

@@ -16,7 +16,7 @@ use super::http::AudgateHttp;
 use super::respond::carry_out;
 use super::vm::{pseudo, Held, Vm};
 use crate::config::Config;
-use crate::decision::{decide, Decision};
+use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
 
 /// How often each VM checks shared data, starts due fetches and settles held requests.
@@ -70,13 +70,28 @@ impl RootContext for AudgateRoot {
         // Format and send only what the host will keep: per-request `debug` lines
         // cost nothing unless Envoy's wasm log level asks for them.
         proxy_wasm::set_log_level(host::log_level());
-        let config = match Config::from_json(&host::plugin_configuration()) {
+        let node = host::node_metadata;
+        let config = match Config::from_json_with_node(&host::plugin_configuration(), &node) {
             Ok(config) => config,
             Err(error) => {
                 log::error!("audgate: invalid plugin configuration: {error}");
                 return false;
             }
         };
+        for provider in &config.providers {
+            log::info!(
+                "audgate: provider {} accepts audiences {:?}",
+                provider.name,
+                provider.audiences
+            );
+        }
+        for (index, rule) in config.rules.iter().enumerate() {
+            for demand in rule.requires.demands() {
+                if let Some(audiences) = &demand.audiences {
+                    log::info!("audgate: rules[{index}] accepts audiences {audiences:?}");
+                }
+            }
+        }
         log::info!(
             "audgate: configured {} provider(s), {} rule(s), mode {:?}",
             config.providers.len(),
@@ -149,7 +164,7 @@ impl AudgateRoot {
         // Decide every ready request under one borrow, then carry the decisions
         // out with no borrow held: answering a request can make the host call
         // that request's `on_done`, which borrows the VM state itself.
-        let (config, metrics, settled) = {
+        let (config, metrics, budget, settled) = {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
@@ -171,19 +186,26 @@ impl AudgateRoot {
                 .into_iter()
                 .map(|held| {
                     let request = request_of(&held.headers);
-                    let decision =
-                        vm.with_verifier(now_ms, |verifier| decide(&config, &request, verifier));
+                    let decision = vm.with_verifier(now_ms, |verifier| {
+                        decide_with_peer(&config, &request, verifier, &held.peer)
+                    });
                     (held, decision)
                 })
                 .collect();
-            (config, Rc::clone(&vm.metrics), settled)
+            (
+                config,
+                Rc::clone(&vm.metrics),
+                Rc::clone(&vm.log_budget),
+                settled,
+            )
         };
         for (held, decision) in settled {
             if !host::enter_context(held.context_id) {
                 continue;
             }
             let request = request_of(&held.headers);
-            if carry_out(&config, &metrics, &request, decision) == Action::Continue {
+            let action = carry_out(&config, &metrics, &budget, &request, &held.peer, decision);
+            if action == Action::Continue {
                 host::resume_request();
             }
         }

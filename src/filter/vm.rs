@@ -3,6 +3,8 @@
 //! and the requests held while keys are fetched. Shared by the root and HTTP
 //! contexts of the VM; never borrowed across a host call that can re-enter.
 
+use crate::caller::KnownPeer;
+use crate::log_budget::LogBudget;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -37,6 +39,8 @@ pub struct Vm {
     pub host_verify: bool,
     /// Envoy stats.
     pub metrics: Rc<Metrics>,
+    /// Refusal log lines this worker may still write this second.
+    pub log_budget: Rc<RefCell<LogBudget>>,
 }
 
 /// One remote provider's keys as this VM knows them.
@@ -69,6 +73,8 @@ pub struct Held {
     pub deadline_ms: u64,
     /// Its request headers, pseudo-headers included.
     pub headers: Vec<(String, String)>,
+    /// Its downstream TLS peer, read when it was held.
+    pub peer: KnownPeer,
 }
 
 impl Vm {
@@ -103,6 +109,7 @@ impl Vm {
             .collect();
         Vm {
             metrics: Rc::new(Metrics::define(&config)),
+            log_budget: Rc::new(RefCell::new(LogBudget::default())),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),
             config,
             remotes,
