@@ -456,3 +456,58 @@ fn verify_help_and_option_errors_speak_of_the_options() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--config FILE"));
 }
+
+#[test]
+fn check_config_fills_node_metadata_and_takes_several_files() {
+    let mesh = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/istio/mesh-wide/audgate-wasmplugin.yaml"
+    );
+    let orders = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/istio/orders-wasmplugin.yaml"
+    );
+    let output = audgate(&["check-config", mesh]);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("audiences use node metadata NAMESPACE, SERVICE_ACCOUNT"),
+        "{said}"
+    );
+    assert!(
+        said.contains("spiffe://cluster.local/ns/<NAMESPACE>/sa/<SERVICE_ACCOUNT>"),
+        "{said}"
+    );
+    let output = audgate(&[
+        "check-config",
+        "--node",
+        "NAMESPACE=shop",
+        "--node=SERVICE_ACCOUNT=orders",
+        mesh,
+        orders,
+    ]);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("accepts audiences [\"spiffe://cluster.local/ns/shop/sa/orders\"]"),
+        "{said}"
+    );
+    assert!(
+        said.contains("WasmPlugin shop/audgate-orders: valid"),
+        "{said}"
+    );
+    assert!(!said.contains("use node metadata"), "{said}");
+    for (args, message) in [
+        (
+            vec!["check-config", "--node", "NAMESPACE", mesh],
+            "--node NAMESPACE: write KEY=VALUE",
+        ),
+        (vec!["check-config", "--nod", mesh], "unknown option --nod"),
+        (vec!["check-config"], "check-config needs a FILE"),
+    ] {
+        let output = audgate(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+}

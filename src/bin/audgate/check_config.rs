@@ -1,5 +1,10 @@
-//! `audgate check-config FILE`: validates each configuration in the file as the
-//! filter's `on_configure` would, printing the offending field of each refused one.
+//! `audgate check-config [--node KEY=VALUE]... FILE...`: validates each
+//! configuration in the files as the filter's `on_configure` would, printing the
+//! offending field of each refused one. `${node.KEY}` audiences are filled from
+//! `--node`, or else with `<KEY>` so that the rest can still be checked.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use audgate::config::Config;
 
@@ -7,23 +12,83 @@ use crate::plugin_file;
 
 /// Runs the command; `Ok(false)` when any configuration is refused.
 pub fn run(args: &[String]) -> Result<bool, String> {
-    let [path] = args else {
-        return Err("check-config takes one FILE".into());
-    };
+    let mut node = BTreeMap::new();
+    let mut files = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let pair = if arg == "--node" {
+            rest.next()
+                .ok_or("--node needs KEY=VALUE, e.g. --node NAMESPACE=shop")?
+                .as_str()
+        } else if let Some(pair) = arg.strip_prefix("--node=") {
+            pair
+        } else if arg.starts_with("--") {
+            return Err(format!(
+                "unknown option {arg} (check-config takes --node KEY=VALUE and FILEs)"
+            ));
+        } else {
+            files.push(arg.as_str());
+            continue;
+        };
+        let (key, value) = pair
+            .split_once('=')
+            .filter(|(key, value)| !key.is_empty() && !value.is_empty())
+            .ok_or_else(|| {
+                format!("--node {pair}: write KEY=VALUE, e.g. --node SERVICE_ACCOUNT=orders")
+            })?;
+        node.insert(key.to_owned(), value.to_owned());
+    }
+    if files.is_empty() {
+        return Err(
+            "check-config needs a FILE (plugin config JSON, WasmPlugin YAML or envoy.yaml)".into(),
+        );
+    }
     let mut all_valid = true;
-    for found in plugin_file::read(path)? {
-        match Config::from_json(found.json.as_bytes()) {
-            Ok(config) => println!(
-                "{}: valid ({} provider(s), {} rule(s))",
-                found.label,
-                config.providers.len(),
-                config.rules.len()
-            ),
-            Err(error) => {
-                all_valid = false;
-                println!("{}: error: {}: {}", found.label, error.field, error.problem);
-            }
+    for path in files {
+        for found in plugin_file::read(path)? {
+            all_valid &= check(&found.label, &found.json, &node);
         }
     }
     Ok(all_valid)
+}
+
+/// Checks one configuration and prints the verdict; whether it is valid.
+fn check(label: &str, json: &str, node: &BTreeMap<String, String>) -> bool {
+    let unfilled = RefCell::new(Vec::<String>::new());
+    let metadata = |key: &str| {
+        node.get(key).cloned().or_else(|| {
+            unfilled.borrow_mut().push(key.to_owned());
+            Some(format!("<{key}>"))
+        })
+    };
+    match Config::from_json_with_node(json.as_bytes(), &metadata) {
+        Ok(config) => {
+            println!(
+                "{label}: valid ({} provider(s), {} rule(s))",
+                config.providers.len(),
+                config.rules.len()
+            );
+            let mut keys = unfilled.into_inner();
+            keys.sort();
+            keys.dedup();
+            if !keys.is_empty() {
+                println!(
+                    "{label}: audiences use node metadata {}: each proxy fills them from its own \
+                     (a proxy without one refuses the configuration); --node KEY=VALUE shows one workload's",
+                    keys.join(", ")
+                );
+            }
+            for provider in &config.providers {
+                println!(
+                    "{label}: provider {} accepts audiences {:?}",
+                    provider.name, provider.audiences
+                );
+            }
+            true
+        }
+        Err(error) => {
+            println!("{label}: error: {}: {}", error.field, error.problem);
+            false
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `audgate`: the filter's decision code on the command line.
 //!
 //! ```text
-//! audgate check-config FILE                 validate a plugin config (JSON, or an Istio WasmPlugin YAML)
+//! audgate check-config [--node KEY=VALUE]... FILE...
+//!                                           validate plugin configs (JSON, Istio WasmPlugin YAML, envoy.yaml)
 //! audgate inspect TOKEN                     decode a token WITHOUT verifying it
 //! audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
 //!                [--header 'NAME: VALUE']... [TOKEN | --no-token]
@@ -21,10 +22,12 @@ mod verify_cmd;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  audgate check-config FILE
+  audgate check-config [--node KEY=VALUE]... FILE...
   audgate inspect TOKEN
   audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
                  [--header 'NAME: VALUE']... [TOKEN | --no-token]
+check-config fills ${node.KEY} audiences from --node (as a proxy does from its node
+metadata), or else with <KEY>, and prints each provider's audiences.
 TOKEN may be '-' to read it from standard input; a leading 'Bearer ' is ignored.
 'audgate verify --help' explains verify's options, its output and exit status.
 Exit status: 0 on success (config valid, token decoded, request goes upstream),
