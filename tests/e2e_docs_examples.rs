@@ -140,6 +140,7 @@ fn every_marked_example_is_tested_here() {
         [
             "access-tokens-only",
             "admin-audience",
+            "caller-spire",
             "first",
             "istio-orders",
             "keycloak-roles",
@@ -263,4 +264,28 @@ fn access_tokens_only_example() {
     let id_token = rig.token(TestKey::Rsa1, json!({"typ": "JWT"}), json!({"nonce": "n"}));
     assert_eq!(rig.status("GET", "/", Some(&access), &[]), 200);
     assert_eq!(rig.status("GET", "/", Some(&id_token), &[]), 401);
+}
+
+#[test]
+fn caller_spire_example() {
+    let frontend = "spiffe://cluster.local/ns/shop/sa/frontend";
+    let pki = support::tls::Pki::new(&[frontend, "spiffe://cluster.local/ns/shop/sa/other"]);
+    let config = with_local_keys(checked_config("caller-spire"), TestKey::Ec256);
+    let upstream = Upstream::start();
+    let envoy = Envoy::builder(&config, upstream.port())
+        .template(&pki.envoy_template())
+        .start();
+    let now = now();
+    let token = keys::sign_default(
+        TestKey::Ec256,
+        json!({"iss": "https://spire.example.com", "aud": "spiffe://cluster.local/ns/shop/sa/orders",
+               "sub": frontend, "iat": now, "exp": now + 300}),
+    );
+    let bearer = format!("Bearer {token}");
+    let headers = [("authorization", bearer.as_str())];
+    assert_eq!(pki.get(envoy.port(), "/", Some(0), &headers), 200);
+    assert_eq!(upstream.take().len(), 1);
+    assert_eq!(pki.get(envoy.port(), "/", Some(1), &headers), 401);
+    assert_eq!(pki.get(envoy.port(), "/", None, &headers), 401);
+    assert!(upstream.take().is_empty());
 }
