@@ -21,6 +21,10 @@ pub const BACKOFF_BASE_MS: u64 = 1_000;
 pub const BACKOFF_MAX_MS: u64 = 30_000;
 /// Extra time a fetch lease lasts beyond the callout timeout.
 pub const LEASE_MARGIN_MS: u64 = 1_000;
+/// Least time between two fetch attempts that requests ask for (keys missing),
+/// per key set across the proxy: traffic brings keys back within about a second
+/// of the key server's return, and a flood of requests causes no fetch storm.
+pub const MIN_WANTED_GAP_MS: u64 = 1_000;
 
 /// A fetched key set as kept in shared data: the raw body and when it was fetched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +53,12 @@ pub struct FetchState {
     pub refetch: bool,
     /// When an unknown `kid` last asked for a refetch, Unix milliseconds.
     pub last_kid_refetch_ms: u64,
+    /// When the last fetch started, Unix milliseconds; 0 if none.
+    #[serde(default)]
+    pub last_attempt_ms: u64,
+    /// A request found no usable keys and asked for a fetch now, backoff or not.
+    #[serde(default)]
+    pub wanted: bool,
 }
 
 /// Serialises a record for shared data.
@@ -104,7 +114,13 @@ impl FetchState {
     /// Whether a fetch should start now, given when the current keys (if any)
     /// were fetched.
     pub fn due(&self, keys_fetched_at_ms: Option<u64>, freshness: Freshness, now_ms: u64) -> bool {
-        if self.fetching(now_ms) || now_ms < self.next_attempt_ms {
+        if self.fetching(now_ms) {
+            return false;
+        }
+        if self.wanted && self.attempt_allowed(now_ms) {
+            return true;
+        }
+        if now_ms < self.next_attempt_ms {
             return false;
         }
         match keys_fetched_at_ms {
@@ -120,8 +136,26 @@ impl FetchState {
             lease_until_ms: now_ms
                 .saturating_add(freshness.timeout_ms)
                 .saturating_add(LEASE_MARGIN_MS),
+            last_attempt_ms: now_ms,
+            wanted: false,
             ..self
         }
+    }
+
+    /// Whether a fetch that requests ask for may start at `now_ms`: none started
+    /// in the last [`MIN_WANTED_GAP_MS`].
+    pub fn attempt_allowed(&self, now_ms: u64) -> bool {
+        self.last_attempt_ms == 0 || now_ms.saturating_sub(self.last_attempt_ms) >= MIN_WANTED_GAP_MS
+    }
+
+    /// The state once a request that found no usable keys asks for a fetch now
+    /// (past any backoff), or `None` when one started less than
+    /// [`MIN_WANTED_GAP_MS`] ago: that request is answered 503 at once.
+    pub fn with_fetch_wanted(self, now_ms: u64) -> Option<FetchState> {
+        self.attempt_allowed(now_ms).then_some(FetchState {
+            wanted: true,
+            ..self
+        })
     }
 
     /// The state after a successful fetch.
@@ -134,6 +168,8 @@ impl FetchState {
             last_failure_ms: 0,
             refetch: false,
             last_kid_refetch_ms: self.last_kid_refetch_ms,
+            last_attempt_ms: self.last_attempt_ms,
+            wanted: false,
         }
     }
 
@@ -148,6 +184,7 @@ impl FetchState {
             next_attempt_ms: now_ms.saturating_add(backoff_ms(failures, jitter)),
             last_failure_ms: now_ms,
             refetch: false,
+            wanted: false,
             ..self
         }
     }
@@ -172,7 +209,13 @@ impl FetchState {
 pub enum FetchFailure {
     /// No reply: connection failure, reset or timeout.
     NoReply,
-    /// A status other than 200.
+    /// No reply within the callout's `timeout_ms`.
+    TimedOut(u64),
+    /// The proxy would not send the callout: no such cluster (or it cannot be used).
+    NotSent(String),
+    /// The proxy could not reach the key server (its own 503, with its reason).
+    CouldNotConnect(String),
+    /// A status other than 200 from the key server.
     Status(u32),
     /// A body over [`MAX_JWKS_BYTES`].
     TooLarge(usize),
@@ -182,18 +225,89 @@ pub enum FetchFailure {
     Jwks(JwksError),
     /// The JWKS holds no usable key.
     NoUsableKey,
+    /// No usable key, with each skipped key's reason.
+    NoUsableKeyBecause(String),
+    /// The body is an OpenID discovery document, not a key set.
+    DiscoveryDocument(String),
+    /// The body is an HTML page.
+    Html,
+    /// Discovery did not lead to keys.
+    Discovery(crate::discovery::DiscoveryError),
 }
 
 impl fmt::Display for FetchFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FetchFailure::NoReply => f.write_str("no reply (connection failed or timed out)"),
-            FetchFailure::Status(status) => write!(f, "status {status}"),
+            FetchFailure::TimedOut(ms) => write!(
+                f,
+                "no reply within {ms} ms (timeout_ms): is the key server slow or the cluster's address wrong?"
+            ),
+            FetchFailure::NotSent(cluster) => write!(
+                f,
+                "not sent: this proxy has no usable cluster named \"{cluster}\" (declare it, e.g. a ServiceEntry in Istio, or fix remote_jwks.cluster)"
+            ),
+            FetchFailure::CouldNotConnect(reason) => write!(
+                f,
+                "could not connect to the key server through the cluster: {reason}"
+            ),
+            FetchFailure::Status(status) => write!(f, "the key server answered status {status}"),
             FetchFailure::TooLarge(size) => write!(f, "body of {size} bytes is over the limit"),
             FetchFailure::NotText => f.write_str("body is not UTF-8"),
             FetchFailure::Jwks(error) => write!(f, "body {error}"),
             FetchFailure::NoUsableKey => f.write_str("no usable key in the set"),
+            FetchFailure::NoUsableKeyBecause(reasons) => {
+                write!(f, "no usable key in the set: {reasons}")
+            }
+            FetchFailure::DiscoveryDocument(jwks_uri) => write!(
+                f,
+                "the body is an OpenID discovery document, not a key set: set remote_jwks.uri to its jwks_uri ({jwks_uri}), or use discovery: true instead of uri"
+            ),
+            FetchFailure::Html => f.write_str(
+                "the body is an HTML page, not a key set: is remote_jwks.uri the JWKS itself?",
+            ),
+            FetchFailure::Discovery(error) => write!(f, "{error}"),
         }
+    }
+}
+
+/// What went wrong with a callout reply, in words an operator can act on: the
+/// proxy's own 503 (could not connect), a timeout, an HTML page or a discovery
+/// document where a key set was expected, each skipped key's reason.
+pub fn explain(failure: FetchFailure, body: &[u8], elapsed_ms: u64, timeout_ms: u64) -> FetchFailure {
+    let text = String::from_utf8_lossy(body.get(..body.len().min(4096)).unwrap_or_default());
+    let trimmed = text.trim_start();
+    match failure {
+        FetchFailure::NoReply if elapsed_ms >= timeout_ms => FetchFailure::TimedOut(timeout_ms),
+        FetchFailure::Status(503)
+            if trimmed.starts_with("upstream connect error") || trimmed.starts_with("no healthy upstream") =>
+        {
+            let reason: String = trimmed.lines().next().unwrap_or_default().chars().take(200).collect();
+            FetchFailure::CouldNotConnect(reason)
+        }
+        FetchFailure::Jwks(JwksError::NotJson) if trimmed.starts_with('<') => FetchFailure::Html,
+        FetchFailure::Jwks(JwksError::NoKeysArray) => {
+            let jwks_uri = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|doc| doc.get("jwks_uri")?.as_str().map(str::to_owned));
+            match jwks_uri {
+                Some(uri) => FetchFailure::DiscoveryDocument(uri.chars().take(200).collect()),
+                None => FetchFailure::Jwks(JwksError::NoKeysArray),
+            }
+        }
+        FetchFailure::NoUsableKey => match parse_jwks_bytes(body, Origin::Remote) {
+            Ok(parsed) if !parsed.skipped.is_empty() => {
+                let reasons: Vec<String> = parsed
+                    .skipped
+                    .iter()
+                    .take(8)
+                    .map(|s| format!("key {} ({}): {}", s.index, s.kid.as_deref().unwrap_or("no kid"), s.reason))
+                    .collect();
+                FetchFailure::NoUsableKeyBecause(reasons.join("; "))
+            }
+            _ => FetchFailure::NoUsableKey,
+        },
+        other => other,
     }
 }
 
@@ -231,6 +345,13 @@ pub fn backoff_ms(failures: u32, jitter: u16) -> u64 {
     let half = full / 2;
     let spread = half.saturating_mul(u64::from(jitter.min(1000))) / 1000;
     half.saturating_add(spread)
+}
+
+/// A 64-bit FNV-1a hash of `text`, to tell a changed key set from the same one.
+pub fn text_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash: u64, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A short stable tag of a provider's remote key settings, so that shared-data

@@ -36,6 +36,7 @@ pub mod claims;
 pub mod config;
 pub mod decision;
 pub mod der;
+pub mod discovery;
 pub mod extract;
 pub mod facts;
 pub mod host_signature;

@@ -88,6 +88,10 @@ pub enum Problem {
     ClaimValueShape,
     /// `${path.NAME}` where the rule's template has no variable `NAME`.
     UnknownPathVariable(String),
+    /// `remote_jwks` gives both `uri` and `discovery: true`.
+    UriWithDiscovery,
+    /// `discovery: true` with an `issuer` that is not an absolute http(s) URI.
+    IssuerNotUri,
 }
 
 impl fmt::Display for ConfigError {
@@ -138,6 +142,12 @@ impl fmt::Display for Problem {
             Problem::ClaimsShape => f.write_str("must be an object: claim name → requirement"),
             Problem::ClaimValueShape => f.write_str(
                 "expected a string, a list of strings or {\"one_of\": [strings]}",
+            ),
+            Problem::UriWithDiscovery => f.write_str(
+                "give either uri or discovery: true (which finds the keys from the issuer)",
+            ),
+            Problem::IssuerNotUri => f.write_str(
+                "discovery needs an issuer that is an absolute https URI (its /.well-known/openid-configuration is fetched)",
             ),
             Problem::UnknownPathVariable(name) => write!(
                 f,

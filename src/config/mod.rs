@@ -10,6 +10,7 @@ mod validate;
 use jsonwebtoken::Algorithm;
 
 pub use error::{ConfigError, Problem};
+pub use validate::{discovery_uri, split_uri};
 
 use crate::caller::CallerRule;
 use crate::claim_requirement::ClaimRequirement;
@@ -101,12 +102,15 @@ pub enum KeySource {
 /// A validated `remote_jwks`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteJwks {
-    /// The URI as configured.
+    /// What is fetched first: the JWKS `uri`, or with `discovery` the issuer's
+    /// OpenID configuration document (`<issuer>/.well-known/openid-configuration`).
     pub uri: String,
     /// Its authority: the callout's `:authority`.
     pub authority: String,
     /// Its path and query: the callout's `:path`.
     pub path: String,
+    /// `uri` is the discovery document, whose `jwks_uri` names the key set.
+    pub discovery: bool,
     /// The Envoy cluster the callout goes through.
     pub cluster: String,
     /// Per-callout timeout, milliseconds. Defaults to 2000.

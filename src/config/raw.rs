@@ -81,7 +81,10 @@ pub struct RawCaller {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRemoteJwks {
-    pub uri: String,
+    #[serde(default)]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub discovery: Option<bool>,
     pub cluster: String,
     #[serde(default)]
     pub timeout_ms: Option<u64>,

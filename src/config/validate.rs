@@ -148,7 +148,11 @@ fn compile_provider(
         .any(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
     let keys = match (raw.remote_jwks, raw.local_jwks) {
         (Some(remote), None) => {
-            KeySource::Remote(compile_remote(&format!("{field}.remote_jwks"), remote)?)
+            KeySource::Remote(compile_remote(
+                &format!("{field}.remote_jwks"),
+                remote,
+                &raw.issuer,
+            )?)
         }
         (None, Some(local)) => KeySource::Local(compile_local(
             &format!("{field}.local_jwks"),
@@ -306,10 +310,37 @@ fn compile_algorithms(
     Ok(algorithms)
 }
 
-fn compile_remote(field: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigError> {
-    let (authority, path) = split_uri(&raw.uri).ok_or_else(|| ConfigError {
-        field: format!("{field}.uri"),
-        problem: Problem::InvalidUri,
+/// The OpenID configuration document of `issuer` (OpenID Connect Discovery 4.1).
+pub fn discovery_uri(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+fn compile_remote(
+    field: &str,
+    raw: RawRemoteJwks,
+    issuer: &str,
+) -> Result<RemoteJwks, ConfigError> {
+    let discovery = raw.discovery.unwrap_or(false);
+    let uri = match (raw.uri, discovery) {
+        (Some(uri), false) => uri,
+        (None, true) => discovery_uri(issuer),
+        (Some(_), true) => return fail(format!("{field}.uri"), Problem::UriWithDiscovery),
+        (None, false) => return fail(format!("{field}.uri"), Problem::Required),
+    };
+    let (authority, path) = split_uri(&uri).ok_or_else(|| ConfigError {
+        field: if discovery {
+            format!("{field}.discovery")
+        } else {
+            format!("{field}.uri")
+        },
+        problem: if discovery {
+            Problem::IssuerNotUri
+        } else {
+            Problem::InvalidUri
+        },
     })?;
     if raw.cluster.is_empty() {
         return fail(format!("{field}.cluster"), Problem::Empty);
@@ -332,12 +363,13 @@ fn compile_remote(field: &str, raw: RawRemoteJwks) -> Result<RemoteJwks, ConfigE
             1,
             86_400,
         )?,
-        uri: raw.uri,
+        uri,
+        discovery,
     })
 }
 
 /// `http(s)://authority/path?query` → (authority, path-and-query); `None` if not absolute.
-fn split_uri(uri: &str) -> Option<(String, String)> {
+pub fn split_uri(uri: &str) -> Option<(String, String)> {
     let (scheme, rest) = uri.split_once("://")?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return None;

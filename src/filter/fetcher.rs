@@ -1,12 +1,17 @@
 //! Remote keys through shared data: reading the shared key set into this VM,
-//! taking the fetch lease by compare-and-swap, sending the callout, taking its
-//! reply, and asking for a refetch when a `kid` is unknown.
+//! taking the fetch lease by compare-and-swap, sending the callouts (the
+//! discovery document first where `discovery: true`), taking their replies, and
+//! asking for a fetch when a request finds no usable keys or an unknown `kid`.
 
 use std::time::Duration;
 
 use super::host;
-use super::vm::{Remote, Vm};
-use crate::jwks_cache::{accept_body, check_reply, decode, encode, FetchState, KeysRecord};
+use super::vm::{Call, CallKind, Remote, Vm};
+use crate::discovery::jwks_location;
+use crate::jwks_cache::{
+    accept_body, check_reply, decode, encode, explain, text_hash, FetchFailure, FetchState,
+    KeysRecord,
+};
 
 /// Shared-data key of the VM id counter.
 const VM_SEQUENCE_KEY: &str = "audgate;vm-sequence";
@@ -18,12 +23,7 @@ const CAS_ATTEMPTS: usize = 8;
 /// so no two VMs race to create them.
 pub fn create_shared_records(vm: &Vm) {
     let mut keys: Vec<&str> = vec![VM_SEQUENCE_KEY];
-    keys.extend(
-        vm.remotes
-            .iter()
-            .flatten()
-            .map(|remote| remote.state_key.as_str()),
-    );
+    keys.extend(vm.sources.iter().map(|remote| remote.state_key.as_str()));
     for key in keys {
         if host::shared_get(key).0.is_none() {
             let initial = if key == VM_SEQUENCE_KEY {
@@ -56,8 +56,10 @@ pub fn allocate_vm_id() -> u32 {
     0
 }
 
-/// Reads the provider's shared key set into this VM if it changed; true if it did.
-pub fn sync(remote: &mut Remote, provider: &str) -> bool {
+/// Reads the shared key set into this VM if shared data holds a newer record than
+/// the one this VM read; true when the keys themselves changed (a set fetched
+/// again unchanged only renews its age, and keeps cached tokens valid).
+pub fn sync(remote: &mut Remote) -> bool {
     let (value, cas) = host::shared_get(&remote.keys_key);
     if cas.is_none() || cas == remote.seen_cas {
         return false;
@@ -66,25 +68,34 @@ pub fn sync(remote: &mut Remote, provider: &str) -> bool {
     let Some(record) = decode::<KeysRecord>(value.as_deref()) else {
         return false;
     };
+    let hash = text_hash(&record.jwks);
+    if let Some((fetched_at, _)) = remote.cached.as_mut() {
+        if hash == remote.jwks_hash {
+            *fetched_at = record.fetched_at_ms;
+            return false;
+        }
+    }
     match accept_body(record.jwks.into_bytes()) {
         Ok((_, parsed)) => {
             log::info!(
-                "audgate: {provider}: key set in use: {} key(s), {} skipped",
+                "audgate: {}: key set in use: {} key(s), {} skipped",
+                remote.label,
                 parsed.set.keys().len(),
                 parsed.skipped.len()
             );
             remote.cached = Some((record.fetched_at_ms, parsed.set));
+            remote.jwks_hash = hash;
             remote.generation = remote.generation.wrapping_add(1);
             true
         }
         Err(failure) => {
-            log::warn!("audgate: {provider}: shared key set unreadable: {failure}");
+            log::warn!("audgate: {}: shared key set unreadable: {failure}", remote.label);
             false
         }
     }
 }
 
-/// The provider's shared fetch state and its CAS token.
+/// The shared fetch state and its CAS token.
 pub fn read_state(remote: &Remote) -> (FetchState, Option<u32>) {
     let (value, cas) = host::shared_get(&remote.state_key);
     (decode(value.as_deref()).unwrap_or_default(), cas)
@@ -106,10 +117,10 @@ pub fn update_state(
     None
 }
 
-/// Starts a fetch for provider `index` if one is due and this VM wins the lease.
-pub fn fetch_if_due(vm: &mut Vm, index: usize, now_ms: u64) {
+/// Starts a fetch of key set `source` if one is due and this VM wins the lease.
+pub fn fetch_if_due(vm: &mut Vm, source: usize, now_ms: u64) {
     let vm_id = vm.vm_id;
-    let Some(remote) = vm.remotes.get(index).and_then(Option::as_ref) else {
+    let Some(remote) = vm.sources.get(source) else {
         return;
     };
     let fetched_at = remote.cached.as_ref().map(|(fetched_at, _)| *fetched_at);
@@ -122,45 +133,88 @@ pub fn fetch_if_due(vm: &mut Vm, index: usize, now_ms: u64) {
     if leased.is_none() {
         return;
     }
+    let (kind, path) = if remote.settings.discovery {
+        (CallKind::Discovery, remote.settings.path.clone())
+    } else {
+        (CallKind::Jwks, remote.settings.path.clone())
+    };
+    send(vm, source, kind, &path, now_ms);
+}
+
+/// Sends one callout for `source`; a callout the host will not send is a failed
+/// fetch.
+fn send(vm: &mut Vm, source: usize, kind: CallKind, path: &str, now_ms: u64) {
+    let Some(remote) = vm.sources.get(source) else {
+        return;
+    };
     let settings = &remote.settings;
     let timeout = Duration::from_millis(settings.timeout_ms);
-    match host::dispatch_get(
-        &settings.cluster,
-        &settings.authority,
-        &settings.path,
-        timeout,
-    ) {
-        Ok(token) => vm.calls.push((token, index)),
+    match host::dispatch_get(&settings.cluster, &settings.authority, path, timeout) {
+        Ok(token) => vm.calls.push(Call {
+            token,
+            source,
+            kind,
+            sent_ms: now_ms,
+        }),
         Err(status) => {
-            log::warn!(
-                "audgate: JWKS callout through cluster {} not sent: {status:?}",
-                settings.cluster
-            );
-            let jitter = host::jitter();
-            update_state(remote, |state| Some(state.failed(now_ms, jitter)));
-            vm.metrics.fetch(index, false);
+            log::debug!("audgate: callout refused by the host: {status:?}");
+            let failure = FetchFailure::NotSent(settings.cluster.clone());
+            failed(vm, source, &failure, now_ms);
         }
     }
 }
 
-/// Takes the reply of a callout for provider `index`: a good key set goes to
-/// shared data; anything else keeps the previous set and backs off.
-pub fn take_reply(vm: &Vm, index: usize, body_size: usize, now_ms: u64) {
-    let Some(remote) = vm.remote(index) else {
+/// Records a failed fetch of `source`: the previous keys stay, retries back off.
+fn failed(vm: &Vm, source: usize, failure: &FetchFailure, now_ms: u64) {
+    let Some(remote) = vm.sources.get(source) else {
         return;
     };
-    let provider = vm
-        .config
-        .providers
-        .get(index)
-        .map_or("-", |provider| provider.name.as_str());
-    let outcome = check_reply(host::call_response_status(), body_size)
-        .and_then(|()| accept_body(host::call_response_body(body_size).unwrap_or_default()));
+    log::warn!(
+        "audgate: {}: JWKS fetch from {} through cluster {} failed: {failure}",
+        remote.label,
+        remote.settings.uri,
+        remote.settings.cluster
+    );
+    let jitter = host::jitter();
+    update_state(remote, |state| Some(state.failed(now_ms, jitter)));
+    vm.metrics.fetch(remote.first_provider(), false);
+}
+
+/// Takes the reply of `call`: a discovery document leads to the key set's
+/// callout; a good key set goes to shared data; anything else keeps the previous
+/// set and backs off.
+pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
+    let Some(remote) = vm.sources.get(call.source) else {
+        return;
+    };
+    let elapsed = now_ms.saturating_sub(call.sent_ms);
+    let timeout_ms = remote.settings.timeout_ms;
+    let checked = check_reply(host::call_response_status(), body_size);
+    let body = host::call_response_body(body_size).unwrap_or_default();
+    let outcome = checked
+        .map_err(|failure| explain(failure, &body, elapsed, timeout_ms))
+        .and_then(|()| match call.kind {
+            CallKind::Discovery => {
+                jwks_location(&body, &remote.issuer, &remote.settings.authority)
+                    .map(Next::Keys)
+                    .map_err(FetchFailure::Discovery)
+            }
+            CallKind::Jwks => accept_body(body.clone())
+                .map(|(jwks, parsed)| Next::Store(jwks, parsed))
+                .map_err(|failure| explain(failure, &body, elapsed, timeout_ms)),
+        });
     match outcome {
-        Ok((jwks, parsed)) => {
+        Ok(Next::Keys(path)) => {
+            let (freshness, vm_id) = (remote.freshness, vm.vm_id);
+            // The key set's callout runs under a renewed lease.
+            update_state(remote, |state| Some(state.leased(vm_id, freshness, now_ms)));
+            send(vm, call.source, CallKind::Jwks, &path, now_ms);
+        }
+        Ok(Next::Store(jwks, parsed)) => {
             for skipped in &parsed.skipped {
                 log::info!(
-                    "audgate: {provider}: JWKS key {} ({}) skipped: {}",
+                    "audgate: {}: JWKS key {} ({}) skipped: {}",
+                    remote.label,
                     skipped.index,
                     skipped.kid.as_deref().unwrap_or("no kid"),
                     skipped.reason
@@ -171,30 +225,42 @@ pub fn take_reply(vm: &Vm, index: usize, body_size: usize, now_ms: u64) {
                 jwks,
             };
             if host::shared_set(&remote.keys_key, &encode(&record), None).is_err() {
-                log::error!("audgate: {provider}: could not store the fetched key set");
+                log::error!("audgate: {}: could not store the fetched key set", remote.label);
             }
             update_state(remote, |state| Some(state.succeeded()));
-            vm.metrics.fetch(index, true);
+            vm.metrics.fetch(remote.first_provider(), true);
         }
-        Err(failure) => {
-            log::warn!(
-                "audgate: {provider}: JWKS fetch from {} failed: {failure}",
-                remote.settings.uri
-            );
-            let jitter = host::jitter();
-            update_state(remote, |state| Some(state.failed(now_ms, jitter)));
-            vm.metrics.fetch(index, false);
-        }
+        Err(failure) => failed(vm, call.source, &failure, now_ms),
     }
 }
 
-/// Asks for a refetch of provider `remote`'s keys because a token named an
-/// unknown `kid`: true when a fetch is already under way or asked for, or this
-/// request asked for one; false when the rate limit says no.
+/// What a good callout reply leads to.
+enum Next {
+    /// The discovery document named the key set at this path.
+    Keys(String),
+    /// A key set to store.
+    Store(String, crate::jwks::ParsedJwks),
+}
+
+/// Asks for a refetch of `remote`'s keys because a token named an unknown `kid`:
+/// true when a fetch is already under way or asked for, or this request asked
+/// for one; false when the rate limit says no.
 pub fn ask_refetch(remote: &Remote, now_ms: u64) -> bool {
     let (state, _) = read_state(remote);
     if state.refetch || state.fetching(now_ms) {
         return true;
     }
     update_state(remote, |state| state.with_kid_refetch(now_ms)).is_some()
+}
+
+/// Asks for a fetch of `remote`'s keys because a request found none usable:
+/// true when the request should wait (a fetch is under way, none was tried yet,
+/// or this request asked for one past the backoff); false when one started less
+/// than a second ago (503 at once).
+pub fn ask_fetch(remote: &Remote, now_ms: u64) -> bool {
+    let (state, _) = read_state(remote);
+    if state.worth_waiting(now_ms) || state.wanted {
+        return true;
+    }
+    update_state(remote, |state| state.with_fetch_wanted(now_ms)).is_some()
 }

@@ -52,22 +52,36 @@ impl HttpContext for AudgateHttp {
         };
         let now_ms = host::now_ms();
         let peer = host::HostPeer::default();
-        let (config, metrics, budget, decision, wait) = {
+        let decide_now = |vm: &Vm| {
+            let request = request_of(&headers);
+            vm.with_verifier(now_ms, |verifier| {
+                decide_with_peer(&vm.config, &request, verifier, &peer)
+            })
+        };
+        let Ok(first) = vm_cell.try_borrow().map(|vm| decide_now(&vm)) else {
+            reject(Rejection::KeysUnavailable, "");
+            return Action::Pause;
+        };
+        // Before an unknown `kid` or missing keys is answered, make sure this
+        // worker's copy of the key set is the one in shared data: another worker
+        // may have fetched a newer set since this one's last tick.
+        let decision = match stale_source(&vm_cell, &first) {
+            Some(source) if resync(&vm_cell, source) => vm_cell
+                .try_borrow()
+                .map(|vm| decide_now(&vm))
+                .unwrap_or(first),
+            _ => first,
+        };
+        let (config, metrics, budget, wait) = {
             let Ok(vm) = vm_cell.try_borrow() else {
                 reject(Rejection::KeysUnavailable, "");
                 return Action::Pause;
             };
-            let request = request_of(&headers);
-            let decision = vm.with_verifier(now_ms, |verifier| {
-                decide_with_peer(&vm.config, &request, verifier, &peer)
-            });
-            let wait = wait_for_keys(&vm, &decision, now_ms);
             (
                 Rc::clone(&vm.config),
                 Rc::clone(&vm.metrics),
                 Rc::clone(&vm.log_budget),
-                decision,
-                wait,
+                wait_for_keys(&vm, &decision, now_ms),
             )
         };
         if let Some((provider, deadline_ms)) = wait {
@@ -98,10 +112,31 @@ impl HttpContext for AudgateHttp {
     }
 }
 
+/// The key set whose copy may be stale: a refusal for an unknown `kid` or
+/// missing keys of a remote provider.
+fn stale_source(vm_cell: &RefCell<Vm>, decision: &Decision) -> Option<usize> {
+    match decision.verdict {
+        Err(Rejection::UnknownKid | Rejection::KeysUnavailable) => {
+            let vm = vm_cell.try_borrow().ok()?;
+            (*vm.source_of.get(decision.provider?)?).into()
+        }
+        _ => None,
+    }
+}
+
+/// Reads key set `source` from shared data into this worker; true if it changed.
+fn resync(vm_cell: &RefCell<Vm>, source: usize) -> bool {
+    let Ok(mut vm) = vm_cell.try_borrow_mut() else {
+        return false;
+    };
+    vm.sources.get_mut(source).is_some_and(fetcher::sync)
+}
+
 /// Whether this decision should wait for keys: its provider is remote and either
-/// has no usable keys while a first or running fetch may bring them, or does not
-/// know the token's `kid` while a refetch is under way or may be asked for.
-/// Returns the provider and the deadline of the wait.
+/// has no usable keys while a fetch is under way, none was tried yet, or one may
+/// be asked for now (at most one a second), or does not know the token's `kid`
+/// while a refetch is under way or may be asked for. Returns the provider and the
+/// deadline of the wait.
 fn wait_for_keys(vm: &Vm, decision: &Decision, now_ms: u64) -> Option<(usize, u64)> {
     let Err(rejection) = decision.verdict else {
         return None;
@@ -109,15 +144,14 @@ fn wait_for_keys(vm: &Vm, decision: &Decision, now_ms: u64) -> Option<(usize, u6
     let provider = decision.provider?;
     let remote = vm.remote(provider)?;
     let wait = match rejection {
-        Rejection::KeysUnavailable => {
-            let (state, _) = fetcher::read_state(remote);
-            state.worth_waiting(now_ms)
-        }
+        Rejection::KeysUnavailable => fetcher::ask_fetch(remote, now_ms),
         Rejection::UnknownKid => fetcher::ask_refetch(remote, now_ms),
         _ => false,
     };
+    // With discovery a fetch is two callouts, each with its timeout.
+    let callouts = if remote.settings.discovery { 2 } else { 1 };
     let deadline = now_ms
-        .saturating_add(remote.freshness.timeout_ms)
+        .saturating_add(remote.freshness.timeout_ms.saturating_mul(callouts))
         .saturating_add(LEASE_MARGIN_MS)
         .saturating_add(HOLD_SLACK_MS);
     wait.then_some((provider, deadline))

@@ -54,11 +54,11 @@ impl Context for AudgateRoot {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
-            let Some(position) = vm.calls.iter().position(|(token, _)| *token == token_id) else {
+            let Some(position) = vm.calls.iter().position(|call| call.token == token_id) else {
                 return;
             };
-            let (_, index) = vm.calls.swap_remove(position);
-            fetcher::take_reply(&vm, index, body_size, now_ms);
+            let call = vm.calls.swap_remove(position);
+            fetcher::take_reply(&mut vm, call, body_size, now_ms);
             sync_all(&mut vm);
         }
         self.settle_held(&vm_cell, now_ms);
@@ -113,7 +113,7 @@ impl RootContext for AudgateRoot {
             }
         );
         let vm = Vm::new(Rc::new(config), &plugin, host_verify);
-        if vm.remotes.iter().any(Option::is_some) {
+        if !vm.sources.is_empty() {
             fetcher::create_shared_records(&vm);
             host::set_tick_period(TICK);
         }
@@ -134,15 +134,15 @@ impl RootContext for AudgateRoot {
                 vm.vm_id = fetcher::allocate_vm_id();
             }
             sync_all(&mut vm);
-            for (index, remote) in vm.remotes.iter().enumerate() {
-                if let Some((fetched_at, _)) = remote.as_ref().and_then(|r| r.cached.as_ref()) {
-                    vm.metrics
-                        .key_age(index, now_ms.saturating_sub(*fetched_at) / 1000);
+            for remote in &vm.sources {
+                if let Some((fetched_at, _)) = remote.cached.as_ref() {
+                    let age = now_ms.saturating_sub(*fetched_at) / 1000;
+                    vm.metrics.key_age(remote.first_provider(), age);
                 }
             }
             if vm.vm_id != 0 {
-                for index in 0..vm.remotes.len() {
-                    fetcher::fetch_if_due(&mut vm, index, now_ms);
+                for source in 0..vm.sources.len() {
+                    fetcher::fetch_if_due(&mut vm, source, now_ms);
                 }
             }
         }
@@ -214,7 +214,8 @@ impl AudgateRoot {
 }
 
 /// Whether a held request should keep waiting: its keys have not changed, its
-/// deadline has not passed, and a fetch is under way, asked for, or not yet tried.
+/// deadline has not passed, and a fetch is under way, asked for (by an unknown
+/// `kid` or by missing keys), or not yet tried.
 fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
     let Some(remote) = vm.remote(held.provider) else {
         return false;
@@ -224,15 +225,12 @@ fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
     }
     let (state, _) = fetcher::read_state(remote);
     let first_fetch_pending = remote.cached.is_none() && state.worth_waiting(now_ms);
-    state.fetching(now_ms) || state.refetch || first_fetch_pending
+    state.fetching(now_ms) || state.refetch || state.wanted || first_fetch_pending
 }
 
 fn sync_all(vm: &mut Vm) {
-    let config = Rc::clone(&vm.config);
-    for (remote, provider) in vm.remotes.iter_mut().zip(&config.providers) {
-        if let Some(remote) = remote {
-            fetcher::sync(remote, &provider.name);
-        }
+    for remote in &mut vm.sources {
+        fetcher::sync(remote);
     }
 }
 

@@ -25,12 +25,16 @@ pub const MAX_HELD: usize = 1024;
 pub struct Vm {
     /// The plugin configuration.
     pub config: Rc<Config>,
-    /// By provider index: remote key state, `None` for `local_jwks` providers.
-    pub remotes: Vec<Option<Remote>>,
+    /// Remote key sets, one per distinct `remote_jwks` (what is fetched and
+    /// through which cluster): providers that name the same one share its
+    /// fetch, keys and fetch state.
+    pub sources: Vec<Remote>,
+    /// By provider index: its key set in `sources`, `None` for `local_jwks`.
+    pub source_of: Vec<Option<usize>>,
     /// Requests paused until keys arrive.
     pub held: Vec<Held>,
-    /// Callouts in flight: token → provider index.
-    pub calls: Vec<(u32, usize)>,
+    /// Callouts in flight.
+    pub calls: Vec<Call>,
     /// This VM's id in shared data (0 until allocated on the first tick).
     pub vm_id: u32,
     /// Verified tokens remembered by this VM (one VM per worker).
@@ -43,10 +47,39 @@ pub struct Vm {
     pub log_budget: Rc<RefCell<LogBudget>>,
 }
 
-/// One remote provider's keys as this VM knows them.
+/// A callout in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// The host's token for it.
+    pub token: u32,
+    /// Index into `Vm::sources`.
+    pub source: usize,
+    /// What it fetches.
+    pub kind: CallKind,
+    /// When it was sent, Unix milliseconds.
+    pub sent_ms: u64,
+}
+
+/// What a callout fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// The issuer's OpenID configuration document (`discovery: true`).
+    Discovery,
+    /// The key set.
+    Jwks,
+}
+
+/// One remote key set as this VM knows it.
 pub struct Remote {
-    /// `remote_jwks` settings.
+    /// What is fetched, through which cluster; the shortest timeout and cache
+    /// duration of the providers that share it.
     pub settings: RemoteJwks,
+    /// The providers that use it (indices into `Config::providers`).
+    pub providers: Vec<usize>,
+    /// Their names, for logs ("orders-idp" or "orders-idp, admin-idp").
+    pub label: String,
+    /// The issuer a discovery document must name.
+    pub issuer: String,
     /// Shared-data key of the fetched key set.
     pub keys_key: String,
     /// Shared-data key of the fetch state (lease, failures, refetch).
@@ -57,8 +90,18 @@ pub struct Remote {
     pub seen_cas: Option<u32>,
     /// The parsed key set and when it was fetched.
     pub cached: Option<(u64, KeySet)>,
-    /// Bumped on each new key set, so held requests see that keys changed.
+    /// A hash of the key set's JWKS text, to tell a new set from a re-fetched one.
+    pub jwks_hash: u64,
+    /// Bumped when the key set changes (not when the same set is fetched again),
+    /// so held requests and cached tokens see that keys changed.
     pub generation: u64,
+}
+
+impl Remote {
+    /// The first provider's index, under which fetch stats are counted.
+    pub fn first_provider(&self) -> usize {
+        self.providers.first().copied().unwrap_or(0)
+    }
 }
 
 /// A request paused until its provider's keys change or a fetch ends.
@@ -81,38 +124,14 @@ impl Vm {
     /// Fresh state for `config`; shared-data keys are prefixed by `plugin` (the
     /// plugin's name and root id), provider name and a tag of its JWKS settings.
     pub fn new(config: Rc<Config>, plugin: &str, host_verify: bool) -> Vm {
-        let remotes = config
-            .providers
-            .iter()
-            .map(|provider| match &provider.keys {
-                KeySource::Local(_) => None,
-                KeySource::Remote(settings) => {
-                    let prefix = format!(
-                        "audgate;{plugin};{};{}",
-                        provider.name,
-                        settings_tag(&settings.uri, &settings.cluster)
-                    );
-                    Some(Remote {
-                        keys_key: format!("{prefix};keys"),
-                        state_key: format!("{prefix};state"),
-                        freshness: Freshness {
-                            cache_duration_ms: settings.cache_duration_s.saturating_mul(1000),
-                            timeout_ms: settings.timeout_ms,
-                        },
-                        settings: settings.clone(),
-                        seen_cas: None,
-                        cached: None,
-                        generation: 0,
-                    })
-                }
-            })
-            .collect();
+        let (sources, source_of) = key_sources(&config, plugin);
         Vm {
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(LogBudget::default())),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),
             config,
-            remotes,
+            sources,
+            source_of,
             held: Vec::new(),
             calls: Vec::new(),
             vm_id: 0,
@@ -120,9 +139,9 @@ impl Vm {
         }
     }
 
-    /// The remote state of provider `index`, if it has remote keys.
+    /// The remote key set of provider `index`, if it has remote keys.
     pub fn remote(&self, index: usize) -> Option<&Remote> {
-        self.remotes.get(index)?.as_ref()
+        self.sources.get((*self.source_of.get(index)?)?)
     }
 
     /// The keys a decision at `now_ms` may use.
@@ -153,6 +172,64 @@ impl Vm {
                 now,
             })
         }
+    }
+}
+
+/// The distinct remote key sets of `config` and each provider's among them.
+/// Shared-data keys are prefixed by `plugin` (the plugin's name and root id) and
+/// a tag of what is fetched and through which cluster.
+fn key_sources(config: &Config, plugin: &str) -> (Vec<Remote>, Vec<Option<usize>>) {
+    let mut sources: Vec<Remote> = Vec::new();
+    let mut source_of = Vec::with_capacity(config.providers.len());
+    for (index, provider) in config.providers.iter().enumerate() {
+        let KeySource::Remote(settings) = &provider.keys else {
+            source_of.push(None);
+            continue;
+        };
+        // A discovered set is the issuer's: its document must name that issuer.
+        let issuer = if settings.discovery { provider.issuer.as_str() } else { "" };
+        let same = |remote: &Remote| {
+            remote.settings.uri == settings.uri
+                && remote.settings.cluster == settings.cluster
+                && remote.settings.discovery == settings.discovery
+                && remote.issuer == issuer
+        };
+        if let Some(position) = sources.iter().position(same) {
+            if let Some(remote) = sources.get_mut(position) {
+                remote.providers.push(index);
+                remote.label = format!("{}, {}", remote.label, provider.name);
+                remote.settings.timeout_ms = remote.settings.timeout_ms.min(settings.timeout_ms);
+                remote.settings.cache_duration_s =
+                    remote.settings.cache_duration_s.min(settings.cache_duration_s);
+                remote.freshness = freshness(&remote.settings);
+            }
+            source_of.push(Some(position));
+            continue;
+        }
+        let tag = settings_tag(&format!("{}{issuer}", settings.uri), &settings.cluster);
+        let prefix = format!("audgate;{plugin};jwks;{tag}");
+        source_of.push(Some(sources.len()));
+        sources.push(Remote {
+            keys_key: format!("{prefix};keys"),
+            state_key: format!("{prefix};state"),
+            freshness: freshness(settings),
+            settings: settings.clone(),
+            providers: vec![index],
+            label: provider.name.clone(),
+            issuer: issuer.to_owned(),
+            seen_cas: None,
+            cached: None,
+            jwks_hash: 0,
+            generation: 0,
+        });
+    }
+    (sources, source_of)
+}
+
+fn freshness(settings: &RemoteJwks) -> Freshness {
+    Freshness {
+        cache_duration_ms: settings.cache_duration_s.saturating_mul(1000),
+        timeout_ms: settings.timeout_ms,
     }
 }
 
