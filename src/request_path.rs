@@ -105,8 +105,9 @@ fn param_start(segment: &str) -> Option<usize> {
 }
 
 /// Decodes escapes of unreserved characters (letters, digits, `-._~`) and reads
-/// `%2F`, `%5C` and `\` as `/`; other escapes stay as they are. Returns the
-/// decoded path and whether a separator was read from `%2F`, `%5C` or `\`.
+/// `%2F`, `%5C` and `\` as `/`; other escapes stay as they are, and a `%` that
+/// starts no escape becomes `%25`. Returns the decoded path and whether a
+/// separator was read from `%2F`, `%5C` or `\`.
 fn decode(path: &str) -> (String, bool) {
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
@@ -131,6 +132,13 @@ fn decode(path: &str) -> (String, bool) {
             _ if byte == b'\\' => {
                 separator = true;
                 out.push('/');
+                index = index.saturating_add(1);
+            }
+            // A `%` that starts no escape goes on as `%25`: decoding must never
+            // form a new escape (`%%32e` → `%2e`) that an upstream would decode
+            // again into what the rules did not see.
+            None if byte == b'%' => {
+                out.push_str("%25");
                 index = index.saturating_add(1);
             }
             _ => {
@@ -168,7 +176,7 @@ mod tests {
             ("/public/../admin", "/admin"),
             ("/./admin/.", "/admin/"),
             ("/a/b/../../..", "/"),
-            ("/%7euser/%zz/%", "/~user/%zz/%"),
+            ("/%7euser/%zz/%", "/~user/%25zz/%25"),
             ("/caf\u{e9}//x", "/caf\u{e9}/x"),
             ("/healthz/%2e%2e/api", "/api"),
         ] {
@@ -195,6 +203,19 @@ mod tests {
             assert_eq!(resolved.matched, matched, "{raw}");
             assert_eq!(resolved.upstream, upstream, "{raw}");
             assert!(resolved.ambiguous, "{raw}");
+        }
+    }
+
+    #[test]
+    fn decoding_never_forms_a_new_escape() {
+        for (raw, want) in [
+            ("/public/%%32e%%32e/admin", "/public/%252e%252e/admin"),
+            ("/public/x%%32F..%%32Fadmin", "/public/x%252F..%252Fadmin"),
+            ("/a%", "/a%25"),
+        ] {
+            let resolved = resolve(raw);
+            assert_eq!(resolved.matched, want, "{raw}");
+            assert_eq!(resolve(&resolved.upstream).upstream, resolved.upstream, "{raw}: idempotent");
         }
     }
 
