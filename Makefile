@@ -52,43 +52,44 @@ test-compat: build envoy-compat
 	$(COMPAT_VENV)/bin/envoy --version
 	$(COMPAT_TEST)
 
-# The module as the OCI image an Istio WasmPlugin pulls (envoy/plugin.Dockerfile:
-# FROM scratch, /plugin.wasm), built with docker, podman or buildah, whichever
-# works here; without one, says what to run elsewhere and succeeds. Built as one
-# linux/amd64 manifest without attestations: Istio resolves a tag to the
-# linux/amd64 image whatever the node, and compares WasmPlugin sha256 with that
-# image manifest's digest.
-IMAGE_BUILD := build -f envoy/plugin.Dockerfile --platform linux/amd64 -t $(IMAGE) $(OCI_CONTEXT)
+# The module as the OCI image an Istio WasmPlugin pulls: by default an OCI image
+# layout in OCI_LAYOUT, written by examples/oci_image.rs without any container
+# engine (FROM scratch, one tar+gzip layer holding plugin.wasm, linux/amd64, the
+# "compat" Wasm image), with the manifest digest that WasmPlugin sha256 wants
+# printed and in $(OCI_LAYOUT).sha256; push it with skopeo, crane or oras.
+# ENGINE=docker (or podman, buildah) builds envoy/plugin.Dockerfile with that
+# engine instead, as one linux/amd64 manifest without attestations. Either way
+# `make image` fails when no image was made.
+OCI_LAYOUT    := target/oci-layout
+ENGINE        ?=
+IMAGE_BUILD    = build -f envoy/plugin.Dockerfile --platform linux/amd64 -t $(IMAGE) $(OCI_CONTEXT)
 
 image: build
+ifeq ($(ENGINE),)
+	@cargo run --quiet --example oci_image -- --wasm $(WASM) --out $(OCI_LAYOUT) --image $(IMAGE)
+else
+	@$(ENGINE) info >/dev/null 2>&1 || { \
+	  echo "make image: ENGINE=$(ENGINE) does not work here ('$(ENGINE) info' failed), so no image was built."; \
+	  echo "  Without ENGINE, 'make image' writes the image as an OCI layout with no engine at all."; \
+	  exit 1; }
 	@rm -rf $(OCI_CONTEXT) && mkdir -p $(OCI_CONTEXT) && cp $(WASM) $(OCI_CONTEXT)/audgate.wasm
-	@echo "sha256 of the module (WasmPlugin sha256 only for an https:// url to the .wasm itself):"
-	@sha256sum $(WASM)
-	@if docker info >/dev/null 2>&1; then \
-	  echo "docker $(IMAGE_BUILD)"; \
-	  BUILDX_NO_DEFAULT_ATTESTATIONS=1 docker $(IMAGE_BUILD); \
-	elif podman info >/dev/null 2>&1; then \
-	  echo "podman $(IMAGE_BUILD)"; podman $(IMAGE_BUILD); \
-	elif buildah info >/dev/null 2>&1; then \
-	  echo "buildah $(IMAGE_BUILD)"; buildah $(IMAGE_BUILD); \
-	else \
-	  echo ""; \
-	  echo "make image: no container engine works here (docker info failed; no podman or buildah),"; \
-	  echo "so no image was built; the build context is ready in $(OCI_CONTEXT)/. Where docker works:"; \
-	  echo "  make image IMAGE=<registry>/audgate:$(VERSION) && docker push <registry>/audgate:$(VERSION)"; \
-	fi
+	BUILDX_NO_DEFAULT_ATTESTATIONS=1 $(ENGINE) $(IMAGE_BUILD)
 	@echo ""
-	@echo "For url: oci://..., WasmPlugin sha256 is the pushed image's manifest digest as hex without"
-	@echo "'sha256:', not the module's sha256sum above. After pushing:"
-	@echo "  crane digest --platform linux/amd64 $(IMAGE)"
+	@echo "Built $(IMAGE) with $(ENGINE). Push it, then take WasmPlugin sha256 from the registry (hex, no"
+	@echo "'sha256:'; the image manifest's digest, not the module's sha256sum):"
+	@echo "  $(ENGINE) push $(IMAGE) && crane digest --platform linux/amd64 $(IMAGE)"
+endif
 
-# The demo (upstream :10001, JWKS :10002) in the background, Envoy (:10000,
-# admin :9901) in the foreground; Ctrl-C or Envoy exiting stops both.
+# The demo (upstream :10001, JWKS and fresh tokens :10002) in the background, Envoy
+# (:10000, admin :9901) in the foreground; Ctrl-C or Envoy exiting stops both. First
+# `demo --check-ports` fails, naming the port, if another `make run` or any other
+# process holds one of the four. No hot restart: nothing here needs its socket.
 run: build envoy
 	cargo build --release --example demo --bin audgate
+	@$(DEMO) --check-ports
 	@$(DEMO) & demo=$$!; \
 	trap 'kill $$demo 2>/dev/null; wait $$demo 2>/dev/null' EXIT INT TERM; \
-	$(ENVOY) -c envoy/envoy.yaml --concurrency 1
+	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart
 
 lint:
 	cargo fmt --check

@@ -279,6 +279,10 @@ pub fn explain(failure: FetchFailure, body: &[u8], elapsed_ms: u64, timeout_ms: 
     let trimmed = text.trim_start();
     match failure {
         FetchFailure::NoReply if elapsed_ms >= timeout_ms => FetchFailure::TimedOut(timeout_ms),
+        // Envoy answers a callout that timed out with its own 504.
+        FetchFailure::Status(504) if trimmed.starts_with("upstream request timeout") => {
+            FetchFailure::TimedOut(timeout_ms)
+        }
         FetchFailure::Status(503)
             if trimmed.starts_with("upstream connect error") || trimmed.starts_with("no healthy upstream") =>
         {
@@ -516,5 +520,36 @@ mod tests {
         assert_ne!(a, settings_tag("https://idp/jwks2", "idp"));
         assert_ne!(a, settings_tag("https://idp/jwks", "idp2"));
         assert_ne!(settings_tag("ab", "c"), settings_tag("a", "bc"));
+    }
+
+    #[test]
+    fn failures_are_explained_in_an_operators_words() {
+        let connect = b"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure";
+        assert!(matches!(
+            explain(FetchFailure::Status(503), connect, 5, 2000),
+            FetchFailure::CouldNotConnect(reason) if reason.contains("remote connection failure")
+        ));
+        assert_eq!(explain(FetchFailure::Status(503), b"busy", 5, 2000), FetchFailure::Status(503));
+        assert_eq!(
+            explain(FetchFailure::Status(504), b"upstream request timeout", 2000, 2000),
+            FetchFailure::TimedOut(2000)
+        );
+        assert_eq!(explain(FetchFailure::NoReply, b"", 2500, 2000), FetchFailure::TimedOut(2000));
+        assert_eq!(explain(FetchFailure::NoReply, b"", 10, 2000), FetchFailure::NoReply);
+        assert_eq!(
+            explain(FetchFailure::Jwks(JwksError::NotJson), b"  <!doctype html>", 1, 2000),
+            FetchFailure::Html
+        );
+        let discovery = br#"{"issuer":"https://i","jwks_uri":"https://i/jwks"}"#;
+        assert_eq!(
+            explain(FetchFailure::Jwks(JwksError::NoKeysArray), discovery, 1, 2000),
+            FetchFailure::DiscoveryDocument("https://i/jwks".into())
+        );
+        let weak = br#"{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"},{"kty":"oct","k":"c2VjcmV0"}]}"#;
+        let explained = explain(FetchFailure::NoUsableKey, weak, 1, 2000).to_string();
+        assert_eq!(
+            explained,
+            "no usable key in the set: key 0 (k): RSA modulus under 2048 bits; key 1 (no kid): oct key not allowed here"
+        );
     }
 }

@@ -511,3 +511,35 @@ fn check_config_fills_node_metadata_and_takes_several_files() {
         assert!(err.contains(message), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn check_config_warns_of_a_discovery_document_given_as_the_key_set() {
+    let provider = |remote: serde_json::Value| {
+        json!({"providers": [{"name": "idp", "issuer": "https://idp.example.com",
+                              "audiences": ["orders"], "remote_jwks": remote}]})
+    };
+    let pasted = provider(
+        json!({"uri": "https://idp.example.com/.well-known/openid-configuration", "cluster": "idp"}),
+    );
+    let path = temp_file("pasted.json", &pasted.to_string());
+    let output = audgate(&["check-config", path.to_str().unwrap()]);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(said.contains("warning: provider idp: remote_jwks.uri https://idp.example.com/.well-known/openid-configuration looks like a discovery document"), "{said}");
+    let discovered = provider(json!({"discovery": true, "cluster": "idp"}));
+    let path = temp_file("discovered.json", &discovered.to_string());
+    let said = stdout(&audgate(&["check-config", path.to_str().unwrap()]));
+    assert!(
+        said.contains("valid") && !said.contains("warning"),
+        "{said}"
+    );
+    let both = provider(
+        json!({"discovery": true, "uri": "https://idp.example.com/jwks", "cluster": "idp"}),
+    );
+    let path = temp_file("both.json", &both.to_string());
+    let said = stdout(&audgate(&["check-config", path.to_str().unwrap()]));
+    assert!(
+        said.contains("providers[0].remote_jwks.uri: give either uri or discovery: true"),
+        "{said}"
+    );
+}

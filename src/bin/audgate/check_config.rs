@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use audgate::config::Config;
+use audgate::config::{Config, KeySource};
 
 use crate::plugin_file;
 
@@ -83,6 +83,9 @@ fn check(label: &str, json: &str, node: &BTreeMap<String, String>) -> bool {
                     "{label}: provider {} accepts audiences {:?}",
                     provider.name, provider.audiences
                 );
+                if let Some(warning) = discovery_warning(provider) {
+                    println!("{label}: warning: provider {}: {warning}", provider.name);
+                }
             }
             true
         }
@@ -91,4 +94,21 @@ fn check(label: &str, json: &str, node: &BTreeMap<String, String>) -> bool {
             false
         }
     }
+}
+
+/// A warning when a provider's `remote_jwks.uri` looks like an OpenID or OAuth
+/// discovery document rather than the key set it names.
+fn discovery_warning(provider: &audgate::config::Provider) -> Option<String> {
+    let KeySource::Remote(remote) = &provider.keys else {
+        return None;
+    };
+    let path = remote.path.split('?').next().unwrap_or_default();
+    let looks = path.ends_with("/.well-known/openid-configuration")
+        || path.ends_with("/.well-known/oauth-authorization-server");
+    (looks && !remote.discovery).then(|| {
+        format!(
+            "remote_jwks.uri {} looks like a discovery document, not a key set: use its jwks_uri as uri, or discovery: true",
+            remote.uri
+        )
+    })
 }
