@@ -118,10 +118,12 @@ soak: build envoy
 clean:
 	cargo clean
 
-# Fuzzing with cargo fuzz (libFuzzer): the token, config and jwks targets, each for
-# FUZZ_SECONDS (default 60), one after another, then their final stats. Installs
+# Fuzzing with cargo fuzz (libFuzzer): the token, config, jwks and decision targets,
+# each for FUZZ_SECONDS (default 60) or, when set, FUZZ_RUNS executions (e.g.
+# FUZZ_RUNS=10000000), one after another, then their final stats. Installs
 # cargo-fuzz if missing; runs on stable with RUSTC_BOOTSTRAP=1 (fuzz/README.md).
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 .PHONY: fuzz
 fuzz:
-	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) fuzz/run.sh

@@ -1,13 +1,20 @@
-//! The other half of `make run`: the service behind Envoy and two tokens to try.
+//! The other half of `make run`: the service behind Envoy and tokens to try.
 //!
-//! Serves an echo upstream on 127.0.0.1:10001 (says which path it got and whether
-//! an `authorization` header reached it) and the demo key set on
-//! http://127.0.0.1:10002/.well-known/jwks.json, mints tokens with the demo key,
-//! and once Envoy (envoy/envoy.yaml) is ready prints `curl` commands with the
-//! expected outcome. Serves until killed.
+//! Serves an echo upstream on 127.0.0.1:10001 (its reply lists the request
+//! headers that reached it, so the `x-user` audgate sets from a verified token's
+//! `sub` shows, and the `authorization` header it removed does not), and on
+//! 127.0.0.1:10002 the demo key set (`/.well-known/jwks.json`) and fresh
+//! commands (`/tokens`). Once Envoy (envoy/envoy.yaml) is ready it prints `curl`
+//! commands with tokens for a 200, a 403 and a 401, and `audgate` CLI commands.
+//! Serves until killed.
 //!
-//! `cargo run --example demo -- --print-jwks` prints the demo JWKS, which is the
-//! `local_jwks` in envoy/envoy.yaml.
+//! ```text
+//! demo                 serve (what `make run` starts in the background)
+//! demo --check-ports   exit 1, naming them, if any of the ports `make run` uses
+//!                      (Envoy's 10000 and 9901, the demo's 10001 and 10002) is taken
+//! demo --tokens        print the commands with fresh tokens (they last an hour)
+//! demo --print-jwks    print the demo JWKS (the `local_jwks` of envoy/envoy.yaml)
+//! ```
 
 #[allow(dead_code)]
 #[path = "../tests/support/http.rs"]
@@ -17,72 +24,187 @@ mod http;
 mod keys;
 #[allow(dead_code)]
 #[path = "../tests/support/upstream.rs"]
-mod upstream;
+pub mod upstream;
 
 use keys::TestKey;
 use serde_json::json;
+use std::net::TcpListener;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use upstream::{Reply, Request, Upstream};
 
-const ISSUER: &str = "https://issuer.demo.audgate.local";
-const AUDIENCE: &str = "orders.demo.svc";
-const OTHER_AUDIENCE: &str = "payments.demo.svc";
+pub const ISSUER: &str = "https://issuer.demo.audgate.local";
+pub const AUDIENCE: &str = "orders.demo.svc";
+pub const OTHER_AUDIENCE: &str = "payments.demo.svc";
+/// The header envoy/envoy.yaml's `claim_to_headers` fills from `sub`.
+pub const IDENTITY_HEADER: &str = "x-user";
+/// How long a minted token lasts.
+pub const TOKEN_LIFETIME_S: u64 = 3600;
 const ENVOY: &str = "http://127.0.0.1:10000";
+const ENVOY_PORT: u16 = 10000;
 const ADMIN_PORT: u16 = 9901;
 const UPSTREAM_PORT: u16 = 10001;
 const JWKS_PORT: u16 = 10002;
+/// Every port `make run` listens on, and what listens there.
+pub const PORTS: [(u16, &str); 4] = [
+    (ENVOY_PORT, "Envoy's listener"),
+    (ADMIN_PORT, "Envoy's admin"),
+    (UPSTREAM_PORT, "the demo upstream"),
+    (JWKS_PORT, "the demo JWKS and /tokens"),
+];
 
-fn main() {
-    let jwks = keys::jwks(&[TestKey::Demo]);
-    if std::env::args().any(|arg| arg == "--print-jwks") {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&jwks).unwrap_or_default()
-        );
-        return;
+const USAGE: &str = "usage: demo [--check-ports | --tokens | --print-jwks]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => serve(),
+        ["--check-ports"] => match busy(&PORTS) {
+            None => ExitCode::SUCCESS,
+            Some(message) => fail(&message),
+        },
+        ["--tokens"] => {
+            print!("{}", commands());
+            ExitCode::SUCCESS
+        }
+        ["--print-jwks"] => {
+            let jwks = keys::jwks(&[TestKey::Demo]);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&jwks).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
     }
-    let _upstream = Upstream::serve(UPSTREAM_PORT, echo);
-    let _jwks = Upstream::serve(JWKS_PORT, move |request| match request.path.as_str() {
-        "/.well-known/jwks.json" => Reply::json(&jwks),
-        _ => Reply::text(404, "not found\n"),
-    });
-    let good = mint(AUDIENCE);
-    let other = mint(OTHER_AUDIENCE);
+}
 
+fn fail(message: &str) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::FAILURE
+}
+
+fn serve() -> ExitCode {
+    let upstream = match bind(UPSTREAM_PORT) {
+        Ok(listener) => listener,
+        Err(e) => return fail(&in_use(&[(PORTS[2], e)])),
+    };
+    let jwks = match bind(JWKS_PORT) {
+        Ok(listener) => listener,
+        Err(e) => return fail(&in_use(&[(PORTS[3], e)])),
+    };
+    let _upstream = Upstream::serve_on(upstream, echo);
+    let _jwks = Upstream::serve_on(jwks, issuer);
     eprintln!("demo: upstream on :{UPSTREAM_PORT}, JWKS on :{JWKS_PORT}; waiting for Envoy");
     wait_for_envoy(Duration::from_secs(120));
-    println!("\n# 200: a token for {AUDIENCE} (sub demo-user); audgate removes it on the way");
-    println!("curl -i -H 'authorization: Bearer {good}' {ENVOY}/orders");
-    println!("\n# 403: a token from the same issuer for {OTHER_AUDIENCE}");
-    println!("curl -i -H 'authorization: Bearer {other}' {ENVOY}/orders");
-    println!("\n# 401: no token\ncurl -i {ENVOY}/orders");
-    println!("\n# The same decisions offline, with the filter's own code (the audgate CLI):");
-    println!("target/release/audgate check-config envoy/envoy.yaml");
-    println!("target/release/audgate inspect {other}");
-    println!("target/release/audgate verify --config envoy/envoy.yaml {other}\n");
+    print!("{}", commands());
     loop {
         std::thread::park();
     }
 }
 
-/// The demo service: names what reached it.
-fn echo(request: &Request) -> Reply {
-    let authorization = match request.header("authorization") {
-        Some(_) => "present",
-        None => "absent",
-    };
-    let body = format!(
-        "upstream got {} {}; authorization header: {authorization}\n",
+fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+}
+
+/// `in_use` for those of `ports` that cannot be bound on 127.0.0.1 now; `None`
+/// if all are free.
+pub fn busy(ports: &[(u16, &str)]) -> Option<String> {
+    let taken: Vec<((u16, &str), std::io::Error)> = ports
+        .iter()
+        .filter_map(|&port| bind(port.0).err().map(|e| (port, e)))
+        .collect();
+    (!taken.is_empty()).then(|| in_use(&taken))
+}
+
+/// One line naming each port that could not be bound, what should listen there
+/// and how to find and stop what does.
+pub fn in_use(taken: &[((u16, &str), std::io::Error)]) -> String {
+    let named: Vec<String> = taken
+        .iter()
+        .map(|((port, what), e)| match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!("127.0.0.1:{port} ({what})"),
+            _ => format!("127.0.0.1:{port} ({what}: {e})"),
+        })
+        .collect();
+    let first = taken.first().map_or(ENVOY_PORT, |((port, _), _)| *port);
+    format!(
+        "demo: cannot start, in use: {}. Another `make run` holds {it} (stop it with Ctrl-C in its \
+         terminal), or another process does (`lsof -nP -iTCP:{first} -sTCP:LISTEN` names it).",
+        named.join(", "),
+        it = if named.len() == 1 { "it" } else { "them" },
+    )
+}
+
+/// The commands to try, with tokens minted now.
+pub fn commands() -> String {
+    let good = mint(AUDIENCE);
+    let other = mint(OTHER_AUDIENCE);
+    let minutes = TOKEN_LIFETIME_S / 60;
+    format!(
+        "\n# 200: a token for {AUDIENCE} (sub demo-user). The upstream's reply lists what reached it:\n\
+         # {IDENTITY_HEADER}: demo-user, set by audgate from the token, and no authorization header.\n\
+         curl -i -H 'authorization: Bearer {good}' {ENVOY}/orders\n\
+         \n# 403: a token from the same issuer for {OTHER_AUDIENCE}\n\
+         curl -i -H 'authorization: Bearer {other}' {ENVOY}/orders\n\
+         \n# 401: no token\n\
+         curl -i {ENVOY}/orders\n\
+         \n# The same decisions offline, with the filter's own code (the audgate CLI):\n\
+         target/release/audgate check-config envoy/envoy.yaml\n\
+         target/release/audgate inspect {other}\n\
+         target/release/audgate verify --config envoy/envoy.yaml {other}\n\
+         \n# These tokens expire in {minutes} minutes. Fresh ones: curl -s http://127.0.0.1:{JWKS_PORT}/tokens\n\
+         # (or: target/release/examples/demo --tokens)\n"
+    )
+}
+
+/// The demo issuer: its key set, and fresh commands at `/tokens`.
+pub fn issuer(request: &Request) -> Reply {
+    match request.path.as_str() {
+        "/.well-known/jwks.json" => Reply::json(&keys::jwks(&[TestKey::Demo])),
+        "/tokens" => Reply::text(200, &commands()),
+        _ => Reply::text(404, "not found: /.well-known/jwks.json or /tokens\n"),
+    }
+}
+
+/// The demo service: its reply lists the request headers it received (a token
+/// only as present, never its value).
+pub fn echo(request: &Request) -> Reply {
+    let mut body = format!(
+        "upstream got {} {} with these headers:\n",
         request.method, request.path
     );
+    for (name, value) in &request.headers {
+        let value = match name.as_str() {
+            "authorization" => "<present; value not shown>",
+            _ => value.as_str(),
+        };
+        let note = match name.as_str() {
+            IDENTITY_HEADER => "   <- set by audgate from the verified token's sub",
+            _ => "",
+        };
+        body.push_str(&format!("  {name}: {value}{note}\n"));
+    }
+    if request.header("authorization").is_none() {
+        body.push_str("(no authorization header: audgate removes a verified token)\n");
+    }
     Reply::text(200, &body)
 }
 
-/// A token from the demo issuer for `audience`, valid for an hour.
-fn mint(audience: &str) -> String {
+/// A token from the demo issuer for `audience`, valid for `TOKEN_LIFETIME_S`.
+pub fn mint(audience: &str) -> String {
     let now = keys::now();
     let claims = json!({
-        "iss": ISSUER, "aud": audience, "sub": "demo-user", "iat": now, "exp": now + 3600,
+        "iss": ISSUER, "aud": audience, "sub": "demo-user", "iat": now,
+        "exp": now + TOKEN_LIFETIME_S,
     });
     keys::sign_default(TestKey::Demo, claims)
 }
