@@ -1,8 +1,9 @@
 //! The bundled Envoy container (envoy/Dockerfile, envoy/docker-compose.yaml) and
 //! the module's OCI image (envoy/plugin.Dockerfile), checked without a
 //! container engine: the container runs the Envoy version `make test` runs, with
-//! the very envoy/envoy.yaml the end-to-end tests render, changed in one line
-//! only (the listener binds 0.0.0.0), and the module where that file names it.
+//! the very envoy/envoy.yaml the end-to-end tests render, changed in two lines
+//! only (the listener and the admin bind 0.0.0.0), and the module where that
+//! file names it; compose publishes both on the host's loopback only.
 //! The last test lays out a directory as the image's WORKDIR, makes the
 //! Dockerfile's own change there, and has Envoy validate the result (which
 //! loads the module and runs its configuration).
@@ -191,10 +192,9 @@ fn compose_builds_the_container_and_mounts_nothing_over_its_config() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(
-        ports.iter().any(|p| p.ends_with(":10000:10000")),
-        "{ports:?}"
-    );
+    // The listener, and the admin (`/stats` from the host), on loopback only:
+    // the admin has no authentication.
+    assert_eq!(ports, ["127.0.0.1:10000:10000", "127.0.0.1:9901:9901"]);
     // The demo shares Envoy's network namespace, so envoy.yaml's 127.0.0.1
     // upstream and jwks clusters reach it unchanged.
     let demo = &compose["services"]["demo"];
@@ -281,7 +281,7 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
     assert!(status.success(), "RUN {run}: {status}");
     let edited = std::fs::read_to_string(workdir.join("envoy/envoy.yaml")).unwrap();
 
-    // Exactly one line differs: the listener's address.
+    // Exactly two lines differ: the listener's address and the admin's.
     let changed: Vec<(&str, &str)> = original
         .lines()
         .zip(edited.lines())
@@ -290,11 +290,19 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
     assert_eq!(original.lines().count(), edited.lines().count());
     assert_eq!(
         changed,
-        [(
-            "      socket_address: { address: 127.0.0.1, port_value: 10000 }  # listener",
-            "      socket_address: { address: 0.0.0.0, port_value: 10000 }  # listener",
-        )]
+        [
+            (
+                "      socket_address: { address: 127.0.0.1, port_value: 10000 }  # listener",
+                "      socket_address: { address: 0.0.0.0, port_value: 10000 }  # listener",
+            ),
+            (
+                "    socket_address: { address: 127.0.0.1, port_value: 9901 }  # admin",
+                "    socket_address: { address: 0.0.0.0, port_value: 9901 }  # admin",
+            )
+        ]
     );
+    // Only the listener is EXPOSEd: `docker run -P` must not publish the admin.
+    assert_eq!(stages[1].one("EXPOSE"), "10000");
     // The plugin configuration is untouched.
     assert_eq!(
         envoy_yaml::plugin_config(&edited),
