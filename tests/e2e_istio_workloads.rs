@@ -6,7 +6,7 @@
 //!
 //! What differs from a sidecar, and why:
 //! - `remote_jwks.cluster`: the manifests name Istio's cluster for the IdP
-//!   (`outbound|443||idp.example.com`); here it is swapped for the harness's
+//!   (`outbound|80||idp.example.com`); here it is swapped for the harness's
 //!   `jwks` cluster, which points at a JWKS endpoint this test serves. The
 //!   `uri` stays as shipped, so the fetch carries the manifest's authority and
 //!   path, and the keys still arrive by the remote path (callout, shared
