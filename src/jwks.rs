@@ -5,7 +5,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use crate::der::{self, Curve};
@@ -79,13 +79,31 @@ pub struct Key {
     pub kind: KeyKind,
     /// The key's own `alg`, when the JWK pins one.
     pub alg: Option<Algorithm>,
-    /// The key material in `jsonwebtoken`'s form.
-    pub decoding: DecodingKey,
+    /// The key material, for the signature check.
+    pub material: Material,
     /// SubjectPublicKeyInfo DER of RSA and EC keys, for host-native verification.
     pub spki: Option<Vec<u8>>,
     /// Length of an HMAC secret in bytes (0 for other kinds): an algorithm whose
     /// hash is longer than the secret is not allowed (RFC 7518 3.2).
     pub secret_bytes: usize,
+}
+
+/// A key's material as the signature check reads it.
+#[derive(Clone)]
+pub enum Material {
+    /// RSA modulus and public exponent, big-endian, without leading zeros.
+    Rsa {
+        /// Modulus.
+        n: Vec<u8>,
+        /// Public exponent.
+        e: Vec<u8>,
+    },
+    /// An EC public point, SEC1 uncompressed (`04 || x || y`).
+    Ec(Vec<u8>),
+    /// An Ed25519 public key.
+    Ed25519(ed25519_dalek::VerifyingKey),
+    /// A shared secret.
+    Secret(Vec<u8>),
 }
 
 impl fmt::Debug for Key {
@@ -331,7 +349,7 @@ fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
         Some(_) => return Err(SkipReason::NotForVerification),
     }
     let mut secret_bytes = 0;
-    let (kind, decoding, spki) = match text(jwk, "kty") {
+    let (kind, material, spki) = match text(jwk, "kty") {
         Some("RSA") => rsa_key(jwk)?,
         Some("EC") => ec_key(jwk)?,
         Some("OKP") => okp_key(jwk)?,
@@ -363,7 +381,7 @@ fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
         kid,
         kind,
         alg,
-        decoding,
+        material,
         spki,
         secret_bytes,
     })
@@ -380,8 +398,8 @@ fn bytes(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, SkipReason> {
         .map_err(|_| SkipReason::BadParameter)
 }
 
-/// A converted key: its kind, `jsonwebtoken` form and SPKI DER (RSA and EC only).
-type Converted = (KeyKind, DecodingKey, Option<Vec<u8>>);
+/// A converted key: its kind, material and SPKI DER (RSA and EC only).
+type Converted = (KeyKind, Material, Option<Vec<u8>>);
 
 fn rsa_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
     let modulus = bytes(jwk, "n")?;
@@ -402,7 +420,10 @@ fn rsa_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
     }
     Ok((
         KeyKind::Rsa,
-        DecodingKey::from_rsa_raw_components(significant, &exponent),
+        Material::Rsa {
+            n: significant.to_vec(),
+            e: exponent.clone(),
+        },
         Some(der::rsa_spki(significant, &exponent)),
     ))
 }
@@ -434,11 +455,7 @@ fn ec_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    Ok((
-        kind,
-        DecodingKey::from_ec_der(&point),
-        Some(der::ec_spki(curve, &x, &y)),
-    ))
+    Ok((kind, Material::Ec(point), Some(der::ec_spki(curve, &x, &y))))
 }
 
 fn okp_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
@@ -455,7 +472,7 @@ fn okp_key(jwk: &Map<String, Value>) -> Result<Converted, SkipReason> {
     if key.is_weak() {
         return Err(SkipReason::WeakKey);
     }
-    Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(&x), None))
+    Ok((KeyKind::Ed25519, Material::Ed25519(key), None))
 }
 
 fn secret_key(jwk: &Map<String, Value>, origin: Origin) -> Result<(Converted, usize), SkipReason> {
@@ -466,8 +483,9 @@ fn secret_key(jwk: &Map<String, Value>, origin: Origin) -> Result<(Converted, us
     if secret.is_empty() {
         return Err(SkipReason::BadParameter);
     }
-    let converted = (KeyKind::Hmac, DecodingKey::from_secret(&secret), None);
-    Ok((converted, secret.len()))
+    let length = secret.len();
+    let converted = (KeyKind::Hmac, Material::Secret(secret), None);
+    Ok((converted, length))
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
 //! Signature checks behind one trait, so the decision logic has one path whatever
-//! does the crypto: `jsonwebtoken`'s `rust_crypto` everywhere, or the host's own
-//! BoringSSL (Envoy's `verify_signature` foreign function) where it is offered.
+//! does the crypto: the RustCrypto verifiers (`rsa`, `p256`, `p384`,
+//! `ed25519-dalek`, `hmac`) everywhere, or the host's own BoringSSL (Envoy's
+//! `verify_signature` foreign function) where it is offered. The module links
+//! verifiers only: no signer, no random number generator.
 
-use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::Algorithm;
+use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::der::{ecdsa_der, Curve};
 use crate::host_signature;
-use crate::jwks::{Key, KeyKind};
+use crate::jwks::{Key, KeyKind, Material};
 
 /// Checks one signature.
 pub trait SignatureBackend {
@@ -16,7 +20,7 @@ pub trait SignatureBackend {
     fn verify(&self, key: &Key, alg: Algorithm, signing_input: &[u8], signature: &[u8]) -> bool;
 }
 
-/// `jsonwebtoken` with its `rust_crypto` backend: every algorithm.
+/// The RustCrypto verifiers, in the VM: every algorithm.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RustCrypto;
 
@@ -25,10 +29,87 @@ impl SignatureBackend for RustCrypto {
         if !key.allows(alg) {
             return false;
         }
-        match (DEFAULT_PROVIDER.verifier_factory)(&alg, &key.decoding) {
-            Ok(verifier) => verifier.verify(signing_input, &signature.to_vec()).is_ok(),
-            Err(_) => false,
+        match (&key.material, alg) {
+            (Material::Rsa { n, e }, _) => rsa_verify(n, e, alg, signing_input, signature),
+            (Material::Ec(point), Algorithm::ES256) => {
+                use p256::ecdsa::signature::Verifier;
+                let (Ok(key), Ok(sig)) = (
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                    p256::ecdsa::Signature::from_slice(signature),
+                ) else {
+                    return false;
+                };
+                key.verify(signing_input, &sig).is_ok()
+            }
+            (Material::Ec(point), Algorithm::ES384) => {
+                use p384::ecdsa::signature::Verifier;
+                let (Ok(key), Ok(sig)) = (
+                    p384::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                    p384::ecdsa::Signature::from_slice(signature),
+                ) else {
+                    return false;
+                };
+                key.verify(signing_input, &sig).is_ok()
+            }
+            (Material::Ed25519(key), Algorithm::EdDSA) => {
+                use ed25519_dalek::Verifier;
+                ed25519_dalek::Signature::from_slice(signature)
+                    .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok())
+            }
+            (Material::Secret(secret), _) => hmac_verify(secret, alg, signing_input, signature),
+            _ => false,
         }
+    }
+}
+
+/// RSA PKCS#1 v1.5 (RS*) or PSS (PS*, any salt length as RFC 7518 allows the
+/// hash's) over the digest of `message`.
+fn rsa_verify(n: &[u8], e: &[u8], alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(key) = RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e)) else {
+        return false;
+    };
+    let result = match alg {
+        Algorithm::RS256 => key.verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message),
+            signature,
+        ),
+        Algorithm::RS384 => key.verify(
+            Pkcs1v15Sign::new::<Sha384>(),
+            &Sha384::digest(message),
+            signature,
+        ),
+        Algorithm::RS512 => key.verify(
+            Pkcs1v15Sign::new::<Sha512>(),
+            &Sha512::digest(message),
+            signature,
+        ),
+        Algorithm::PS256 => key.verify(Pss::new::<Sha256>(), &Sha256::digest(message), signature),
+        Algorithm::PS384 => key.verify(Pss::new::<Sha384>(), &Sha384::digest(message), signature),
+        Algorithm::PS512 => key.verify(Pss::new::<Sha512>(), &Sha512::digest(message), signature),
+        _ => return false,
+    };
+    result.is_ok()
+}
+
+/// HMAC in constant time.
+fn hmac_verify(secret: &[u8], alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+    fn check<M: Mac + hmac::digest::KeyInit>(
+        secret: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(secret) else {
+            return false;
+        };
+        mac.update(message);
+        mac.verify_slice(signature).is_ok()
+    }
+    match alg {
+        Algorithm::HS256 => check::<Hmac<Sha256>>(secret, message, signature),
+        Algorithm::HS384 => check::<Hmac<Sha384>>(secret, message, signature),
+        Algorithm::HS512 => check::<Hmac<Sha512>>(secret, message, signature),
+        _ => false,
     }
 }
 
