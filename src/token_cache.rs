@@ -4,6 +4,7 @@
 //! generation it was verified with.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
@@ -34,7 +35,7 @@ struct Slot {
 /// A bounded map from token text to its verification outcome.
 pub struct TokenCache {
     capacity: usize,
-    index: HashMap<Rc<str>, usize>,
+    index: HashMap<Rc<str>, usize, TokenHash>,
     slots: Vec<Slot>,
     hand: usize,
 }
@@ -44,7 +45,7 @@ impl TokenCache {
     pub fn new(capacity: usize) -> TokenCache {
         TokenCache {
             capacity,
-            index: HashMap::new(),
+            index: HashMap::with_hasher(TokenHash::seeded()),
             slots: Vec::new(),
             hand: 0,
         }
@@ -139,6 +140,75 @@ impl TokenCache {
     }
 }
 
+/// The cache's hash: a multiply-rotate over 8-byte words (far cheaper per token
+/// than SipHash), keyed with a random seed per VM. Only verified tokens are
+/// stored, so a caller cannot fill a chain; the seed keeps probes unguessable.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenHash {
+    seed: u64,
+}
+
+impl TokenHash {
+    /// A hash keyed with fresh randomness (a fixed key if there is none).
+    pub fn seeded() -> TokenHash {
+        let mut bytes = [0u8; 8];
+        let seed = match getrandom::fill(&mut bytes) {
+            Ok(()) => u64::from_le_bytes(bytes),
+            Err(_) => 0x9e37_79b9_7f4a_7c15,
+        };
+        TokenHash { seed }
+    }
+}
+
+impl BuildHasher for TokenHash {
+    type Hasher = WordHasher;
+
+    fn build_hasher(&self) -> WordHasher {
+        WordHasher { state: self.seed }
+    }
+}
+
+/// The hasher of [`TokenHash`].
+#[derive(Debug, Clone, Copy)]
+pub struct WordHasher {
+    state: u64,
+}
+
+impl WordHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn mix(&mut self, word: u64) {
+        self.state = (self.state ^ word).wrapping_mul(Self::K).rotate_left(26);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        if let Some(target) = word.get_mut(..rest.len()) {
+            target.copy_from_slice(rest);
+        }
+        self.mix(u64::from_le_bytes(word) ^ (rest.len() as u64) << 56);
+    }
+
+    fn finish(&self) -> u64 {
+        // Final avalanche (murmur3's fmix64).
+        let mut h = self.state;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +296,24 @@ mod tests {
         for token in ["b", "c", "d"] {
             assert!(cache.get(token, 0, 0, 5).is_some(), "{token}");
         }
+    }
+
+    #[test]
+    fn the_token_hash_spreads_similar_tokens() {
+        let hash = TokenHash { seed: 7 };
+        let of = |text: &str| {
+            let mut hasher = hash.build_hasher();
+            hasher.write(text.as_bytes());
+            hasher.finish()
+        };
+        let a = of("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.sig");
+        let b = of("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIyIn0.sig");
+        assert_ne!(a, b);
+        assert_ne!(of(""), of("\0"), "the length counts");
+        assert_ne!(of("abcdefgh"), of("abcdefgh\0"));
+        let other = TokenHash { seed: 8 };
+        let mut hasher = other.build_hasher();
+        hasher.write(b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.sig");
+        assert_ne!(hasher.finish(), a, "the seed keys it");
     }
 }
