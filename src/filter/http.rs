@@ -118,7 +118,7 @@ fn stale_source(vm_cell: &RefCell<Vm>, decision: &Decision) -> Option<usize> {
     match decision.verdict {
         Err(Rejection::UnknownKid | Rejection::KeysUnavailable) => {
             let vm = vm_cell.try_borrow().ok()?;
-            (*vm.source_of.get(decision.provider?)?).into()
+            *vm.source_of.get(decision.provider?)?
         }
         _ => None,
     }
