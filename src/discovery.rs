@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn the_jwks_path_on_the_issuers_host() {
-        let doc = json!({"issuer": ISSUER, "jwks_uri": "https://idp.example.com/realms/corp/certs?x=1"});
+        let doc =
+            json!({"issuer": ISSUER, "jwks_uri": "https://idp.example.com/realms/corp/certs?x=1"});
         assert_eq!(read(doc).as_deref(), Ok("/realms/corp/certs?x=1"));
         let upper = json!({"issuer": ISSUER, "jwks_uri": "https://IDP.example.com/jwks"});
         assert_eq!(read(upper).as_deref(), Ok("/jwks"));
@@ -100,7 +101,9 @@ mod tests {
     #[test]
     fn a_document_for_another_issuer_or_host_is_refused() {
         assert_eq!(
-            read(json!({"issuer": "https://evil.example.com", "jwks_uri": "https://idp.example.com/jwks"})),
+            read(
+                json!({"issuer": "https://evil.example.com", "jwks_uri": "https://idp.example.com/jwks"})
+            ),
             Err(DiscoveryError::IssuerMismatch {
                 found: "https://evil.example.com".into()
             })
@@ -111,7 +114,10 @@ mod tests {
                 authority: "keys.example.net".into()
             })
         );
-        assert_eq!(read(json!({"issuer": ISSUER})), Err(DiscoveryError::NoJwksUri));
+        assert_eq!(
+            read(json!({"issuer": ISSUER})),
+            Err(DiscoveryError::NoJwksUri)
+        );
         assert_eq!(
             read(json!({"issuer": ISSUER, "jwks_uri": "/jwks"})),
             Err(DiscoveryError::JwksUriInvalid)

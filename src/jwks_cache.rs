@@ -145,7 +145,8 @@ impl FetchState {
     /// Whether a fetch that requests ask for may start at `now_ms`: none started
     /// in the last [`MIN_WANTED_GAP_MS`].
     pub fn attempt_allowed(&self, now_ms: u64) -> bool {
-        self.last_attempt_ms == 0 || now_ms.saturating_sub(self.last_attempt_ms) >= MIN_WANTED_GAP_MS
+        self.last_attempt_ms == 0
+            || now_ms.saturating_sub(self.last_attempt_ms) >= MIN_WANTED_GAP_MS
     }
 
     /// The state once a request that found no usable keys asks for a fetch now
@@ -274,7 +275,12 @@ impl fmt::Display for FetchFailure {
 /// What went wrong with a callout reply, in words an operator can act on: the
 /// proxy's own 503 (could not connect), a timeout, an HTML page or a discovery
 /// document where a key set was expected, each skipped key's reason.
-pub fn explain(failure: FetchFailure, body: &[u8], elapsed_ms: u64, timeout_ms: u64) -> FetchFailure {
+pub fn explain(
+    failure: FetchFailure,
+    body: &[u8],
+    elapsed_ms: u64,
+    timeout_ms: u64,
+) -> FetchFailure {
     let text = String::from_utf8_lossy(body.get(..body.len().min(4096)).unwrap_or_default());
     let trimmed = text.trim_start();
     match failure {
@@ -284,9 +290,16 @@ pub fn explain(failure: FetchFailure, body: &[u8], elapsed_ms: u64, timeout_ms: 
             FetchFailure::TimedOut(timeout_ms)
         }
         FetchFailure::Status(503)
-            if trimmed.starts_with("upstream connect error") || trimmed.starts_with("no healthy upstream") =>
+            if trimmed.starts_with("upstream connect error")
+                || trimmed.starts_with("no healthy upstream") =>
         {
-            let reason: String = trimmed.lines().next().unwrap_or_default().chars().take(200).collect();
+            let reason: String = trimmed
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
             FetchFailure::CouldNotConnect(reason)
         }
         FetchFailure::Jwks(JwksError::NotJson) if trimmed.starts_with('<') => FetchFailure::Html,
@@ -305,7 +318,14 @@ pub fn explain(failure: FetchFailure, body: &[u8], elapsed_ms: u64, timeout_ms: 
                     .skipped
                     .iter()
                     .take(8)
-                    .map(|s| format!("key {} ({}): {}", s.index, s.kid.as_deref().unwrap_or("no kid"), s.reason))
+                    .map(|s| {
+                        format!(
+                            "key {} ({}): {}",
+                            s.index,
+                            s.kid.as_deref().unwrap_or("no kid"),
+                            s.reason
+                        )
+                    })
                     .collect();
                 FetchFailure::NoUsableKeyBecause(reasons.join("; "))
             }
@@ -529,20 +549,44 @@ mod tests {
             explain(FetchFailure::Status(503), connect, 5, 2000),
             FetchFailure::CouldNotConnect(reason) if reason.contains("remote connection failure")
         ));
-        assert_eq!(explain(FetchFailure::Status(503), b"busy", 5, 2000), FetchFailure::Status(503));
         assert_eq!(
-            explain(FetchFailure::Status(504), b"upstream request timeout", 2000, 2000),
+            explain(FetchFailure::Status(503), b"busy", 5, 2000),
+            FetchFailure::Status(503)
+        );
+        assert_eq!(
+            explain(
+                FetchFailure::Status(504),
+                b"upstream request timeout",
+                2000,
+                2000
+            ),
             FetchFailure::TimedOut(2000)
         );
-        assert_eq!(explain(FetchFailure::NoReply, b"", 2500, 2000), FetchFailure::TimedOut(2000));
-        assert_eq!(explain(FetchFailure::NoReply, b"", 10, 2000), FetchFailure::NoReply);
         assert_eq!(
-            explain(FetchFailure::Jwks(JwksError::NotJson), b"  <!doctype html>", 1, 2000),
+            explain(FetchFailure::NoReply, b"", 2500, 2000),
+            FetchFailure::TimedOut(2000)
+        );
+        assert_eq!(
+            explain(FetchFailure::NoReply, b"", 10, 2000),
+            FetchFailure::NoReply
+        );
+        assert_eq!(
+            explain(
+                FetchFailure::Jwks(JwksError::NotJson),
+                b"  <!doctype html>",
+                1,
+                2000
+            ),
             FetchFailure::Html
         );
         let discovery = br#"{"issuer":"https://i","jwks_uri":"https://i/jwks"}"#;
         assert_eq!(
-            explain(FetchFailure::Jwks(JwksError::NoKeysArray), discovery, 1, 2000),
+            explain(
+                FetchFailure::Jwks(JwksError::NoKeysArray),
+                discovery,
+                1,
+                2000
+            ),
             FetchFailure::DiscoveryDocument("https://i/jwks".into())
         );
         let weak = br#"{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"},{"kty":"oct","k":"c2VjcmV0"}]}"#;

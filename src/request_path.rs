@@ -215,7 +215,11 @@ mod tests {
         ] {
             let resolved = resolve(raw);
             assert_eq!(resolved.matched, want, "{raw}");
-            assert_eq!(resolve(&resolved.upstream).upstream, resolved.upstream, "{raw}: idempotent");
+            assert_eq!(
+                resolve(&resolved.upstream).upstream,
+                resolved.upstream,
+                "{raw}: idempotent"
+            );
         }
     }
 

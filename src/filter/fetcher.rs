@@ -89,7 +89,10 @@ pub fn sync(remote: &mut Remote) -> bool {
             true
         }
         Err(failure) => {
-            log::warn!("audgate: {}: shared key set unreadable: {failure}", remote.label);
+            log::warn!(
+                "audgate: {}: shared key set unreadable: {failure}",
+                remote.label
+            );
             false
         }
     }
@@ -194,11 +197,9 @@ pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
     let outcome = checked
         .map_err(|failure| explain(failure, &body, elapsed, timeout_ms))
         .and_then(|()| match call.kind {
-            CallKind::Discovery => {
-                jwks_location(&body, &remote.issuer, &remote.settings.authority)
-                    .map(Next::Keys)
-                    .map_err(FetchFailure::Discovery)
-            }
+            CallKind::Discovery => jwks_location(&body, &remote.issuer, &remote.settings.authority)
+                .map(Next::Keys)
+                .map_err(FetchFailure::Discovery),
             CallKind::Jwks => accept_body(body.clone())
                 .map(|(jwks, parsed)| Next::Store(jwks, parsed))
                 .map_err(|failure| explain(failure, &body, elapsed, timeout_ms)),
@@ -225,7 +226,10 @@ pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
                 jwks,
             };
             if host::shared_set(&remote.keys_key, &encode(&record), None).is_err() {
-                log::error!("audgate: {}: could not store the fetched key set", remote.label);
+                log::error!(
+                    "audgate: {}: could not store the fetched key set",
+                    remote.label
+                );
             }
             update_state(remote, |state| Some(state.succeeded()));
             vm.metrics.fetch(remote.first_provider(), true);

@@ -187,7 +187,11 @@ fn key_sources(config: &Config, plugin: &str) -> (Vec<Remote>, Vec<Option<usize>
             continue;
         };
         // A discovered set is the issuer's: its document must name that issuer.
-        let issuer = if settings.discovery { provider.issuer.as_str() } else { "" };
+        let issuer = if settings.discovery {
+            provider.issuer.as_str()
+        } else {
+            ""
+        };
         let same = |remote: &Remote| {
             remote.settings.uri == settings.uri
                 && remote.settings.cluster == settings.cluster
@@ -199,8 +203,10 @@ fn key_sources(config: &Config, plugin: &str) -> (Vec<Remote>, Vec<Option<usize>
                 remote.providers.push(index);
                 remote.label = format!("{}, {}", remote.label, provider.name);
                 remote.settings.timeout_ms = remote.settings.timeout_ms.min(settings.timeout_ms);
-                remote.settings.cache_duration_s =
-                    remote.settings.cache_duration_s.min(settings.cache_duration_s);
+                remote.settings.cache_duration_s = remote
+                    .settings
+                    .cache_duration_s
+                    .min(settings.cache_duration_s);
                 remote.freshness = freshness(&remote.settings);
             }
             source_of.push(Some(position));
