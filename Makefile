@@ -47,7 +47,7 @@ build: target
 	  { apt-get install -y -qq binaryen >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; }; } || \
 	  { echo "make build: wasm-opt not found and binaryen could not be installed: install binaryen, or run make build WASM_OPT=none" >&2; exit 1; }; }; \
 	$(WASM_OPT) $(WASM_OPT_ARGS) $(WASM_RAW) -o $(WASM).tmp && mv $(WASM).tmp $(WASM) && \
-	echo "$(WASM): $$(stat -c %s $(WASM)) bytes (wasm-opt; raw build $$(stat -c %s $(WASM_RAW)) bytes)"
+	echo "$(WASM): $$(wc -c < $(WASM)) bytes (wasm-opt; raw build $$(wc -c < $(WASM_RAW)) bytes)"
 
 # Unit and integration tests, natively; the integration tests run the module in Envoy
 # (ENVOY_VERSION, .venv). Then the end-to-end tests again in the oldest pip Envoy

@@ -53,8 +53,9 @@ impl TokenFacts {
     }
 }
 
-/// `value` cut to [`MAX_VALUE`] characters, control characters and quotes replaced.
-fn safe(value: &str) -> String {
+/// `value` cut to [`MAX_VALUE`] characters, control characters and quotes
+/// replaced: safe inside a quoted log value.
+pub fn safe(value: &str) -> String {
     let mut out: String = value
         .chars()
         .take(MAX_VALUE)

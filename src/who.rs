@@ -10,9 +10,7 @@ use std::fmt;
 
 use crate::caller::Peer;
 use crate::extract::Request;
-
-/// Longest value kept.
-const MAX_VALUE: usize = 128;
+use crate::facts::safe;
 
 /// The loggable facts of a request's sender.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,18 +42,6 @@ impl Caller {
             request_id: request.header_values("x-request-id").next().map(safe),
         }
     }
-}
-
-fn safe(value: &str) -> String {
-    let mut out: String = value
-        .chars()
-        .take(MAX_VALUE)
-        .map(|c| if c.is_control() || c == '"' { '_' } else { c })
-        .collect();
-    if value.chars().nth(MAX_VALUE).is_some() {
-        out.push('…');
-    }
-    out
 }
 
 impl fmt::Display for Caller {
