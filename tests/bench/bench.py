@@ -42,7 +42,8 @@ Environment:
     AUDGATE_WASM    the module (target/wasm32-wasip1/release/audgate.wasm)
     BENCH_JWKS      the bench JWKS as JSON (default: from bench_tokens)
     BENCH_BASELINE_WASM  another module to run the CPU-burn loads against too, beside
-                    AUDGATE_WASM (e.g. a build from before a fix), labelled "baseline"
+                    AUDGATE_WASM (e.g. a build from before a fix), labelled
+                    BENCH_BASELINE_LABEL ("baseline"); BENCH_NOTE adds a sentence
     CARGO_TARGET_DIR  where cargo put the module and the example (target)
 
 Writes tests/bench/results.json, BENCHMARKS.md and docs/bench.svg (run only).
@@ -829,7 +830,8 @@ def attack_modules() -> list[tuple[str, Path]]:
     modules = [("audgate", module)]
     baseline = os.environ.get("BENCH_BASELINE_WASM")
     if baseline:
-        modules.insert(0, ("baseline", require_file(Path(baseline).resolve(), "BENCH_BASELINE_WASM")))
+        label = os.environ.get("BENCH_BASELINE_LABEL", "baseline")
+        modules.insert(0, (label, require_file(Path(baseline).resolve(), "BENCH_BASELINE_WASM")))
     return modules
 
 
@@ -878,6 +880,7 @@ def attack(s: Settings) -> dict:
                  "refused (401); medians over rounds",
         "loads": [{"name": n, "label": l} for n, l, _ in ATTACK_LOADS],
         "modules": [label for label, _ in attack_modules()],
+        "note": os.environ.get("BENCH_NOTE", ""),
         "medians": medians,
     }
 
@@ -894,8 +897,9 @@ def attack_markdown(results: dict) -> list[str]:
         "noise as the signature, against a key set of four RSA-2048 keys (a token is tried "
         "against at most two keys that fit its `alg`; RSA-PSS runs in pure Rust in the VM), "
         "next to a malformed token (payload not JSON) that is refused before any key. "
-        + ("`baseline` is the module named by `BENCH_BASELINE_WASM` in the same run. "
-           if "baseline" in burn["modules"] else ""),
+        + (f"`{burn['modules'][0]}` is the module named by `BENCH_BASELINE_WASM`, measured in "
+           "the same run. " if len(burn["modules"]) > 1 else "")
+        + burn.get("note", ""),
         "",
         "| module | " + " | ".join(f"{l['label']}: req/s | CPU/req" for l in burn["loads"]) + " |",
         "|---|" + "--:|--:|" * len(burn["loads"]),
