@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::jwks::JwksError;
+use crate::jwks::{JwksError, SkipReason, Skipped};
 use crate::placeholder::PlaceholderError;
 use crate::template::TemplateError;
 
@@ -20,8 +20,32 @@ pub struct ConfigError {
 pub enum Problem {
     /// The configuration is not UTF-8 text.
     NotUtf8,
-    /// The JSON does not have the contract's shape (the parser's own words).
-    Shape(String),
+    /// The text is not JSON: the parser's words, with its line and column.
+    NotJson(String),
+    /// A value of the wrong kind: what the field takes, and what it got (e.g.
+    /// `the string "5"`).
+    WrongType {
+        /// What the field takes.
+        expected: Expected,
+        /// What was found, in words.
+        found: String,
+    },
+    /// A negative number where a whole number 0 or more is needed.
+    Negative(String),
+    /// `mode` is neither `"enforce"` nor `"audit"`; what it is, in words.
+    Mode(String),
+    /// A field given twice in one object.
+    DuplicateField,
+    /// A field this object does not have (from the parser): its name and the
+    /// fields the object has.
+    NoSuchField {
+        /// The unknown field.
+        name: String,
+        /// The fields of this object.
+        known: Vec<String>,
+    },
+    /// A value the field does not take (a parser complaint of no known kind).
+    BadValue,
     /// A list or string that must not be empty is empty.
     Empty,
     /// A list is longer than the contract allows.
@@ -64,8 +88,8 @@ pub enum Problem {
     NoTokenSource,
     /// `local_jwks` is not a usable key set.
     Jwks(JwksError),
-    /// `local_jwks` holds no key this provider can use.
-    NoUsableKey,
+    /// `local_jwks` holds no key this provider can use: each key skipped, and why.
+    NoUsableKey(Vec<Skipped>),
     /// A `match.template` that is not a valid URI template.
     Template(TemplateError),
     /// A `${…}` that is unknown here or cannot be filled.
@@ -94,17 +118,156 @@ pub enum Problem {
     IssuerNotUri,
 }
 
+/// The kind of value a field takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// A JSON object (`{...}`; in YAML, a mapping).
+    Object,
+    /// A list (`[...]`).
+    List,
+    /// A string.
+    String,
+    /// A whole number, 0 or more.
+    WholeNumber,
+    /// `true` or `false`.
+    Bool,
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Expected::Object => "an object",
+            Expected::List => "a list",
+            Expected::String => "a string",
+            Expected::WholeNumber => "a whole number",
+            Expected::Bool => "true or false",
+        })
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.problem)
+        match &self.problem {
+            // The unknown name is the last segment of the field's path.
+            Problem::UnknownField(known) => {
+                let name = self.field.rsplit('.').next().unwrap_or_default();
+                write!(f, "{}: {}", self.field, unknown_field(name, known))
+            }
+            problem => write!(f, "{}: {problem}", self.field),
+        }
     }
+}
+
+/// "unknown field; did you mean audiences?" when a known field is close to
+/// `name` (by edit distance), else the list of known fields.
+fn unknown_field<S: AsRef<str>>(name: &str, known: &[S]) -> String {
+    match closest(name, known) {
+        Some(close) => format!("unknown field; did you mean {close}?"),
+        None => format!(
+            "unknown field; the fields here are {}",
+            known
+                .iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The entry of `known` nearest to `name` (ignoring case, `-` as `_`), if it is
+/// within a third of `name`'s length (1 to 3 edits).
+pub(super) fn closest<'k, S: AsRef<str>>(name: &str, known: &'k [S]) -> Option<&'k str> {
+    let normal = |text: &str| -> Vec<char> {
+        text.chars()
+            .map(|c| {
+                if c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    };
+    let wanted = normal(name);
+    let limit = (wanted.len() / 3).clamp(1, 3);
+    known
+        .iter()
+        .map(|candidate| {
+            let candidate = candidate.as_ref();
+            (edit_distance(&wanted, &normal(candidate)), candidate)
+        })
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i.saturating_add(1)];
+        for (pair, cb) in previous.windows(2).zip(b) {
+            let [diagonal, above] =
+                [pair.first(), pair.last()].map(|d| d.copied().unwrap_or(usize::MAX));
+            let left = current.last().copied().unwrap_or(usize::MAX);
+            let cost = diagonal
+                .saturating_add(usize::from(ca != cb))
+                .min(above.saturating_add(1))
+                .min(left.saturating_add(1));
+            current.push(cost);
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(usize::MAX)
+}
+
+/// Each skipped key of a `local_jwks` with no usable one: index, kid, reason.
+fn skipped_keys(f: &mut fmt::Formatter<'_>, skipped: &[Skipped]) -> fmt::Result {
+    const SHOWN: usize = 8;
+    if skipped.is_empty() {
+        return f.write_str(": its \"keys\" list is empty");
+    }
+    for (n, key) in skipped.iter().take(SHOWN).enumerate() {
+        let kid = key
+            .kid
+            .as_deref()
+            .map_or("no kid".to_owned(), |kid| format!("kid \"{kid}\""));
+        let separator = if n == 0 { ": " } else { "; " };
+        write!(f, "{separator}key {} ({kid}): {}", key.index, key.reason)?;
+    }
+    if skipped.len() > SHOWN {
+        write!(f, "; and {} more", skipped.len().saturating_sub(SHOWN))?;
+    }
+    if skipped
+        .iter()
+        .any(|key| key.reason == SkipReason::SecretNotAllowed)
+    {
+        f.write_str(" (an oct key is used only when algorithms names HS256, HS384 or HS512)")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotUtf8 => f.write_str("configuration is not UTF-8"),
-            Problem::Shape(message) => write!(f, "{message}"),
+            Problem::NotJson(message) => write!(f, "not valid JSON: {message}"),
+            Problem::WrongType { expected, found } => {
+                write!(f, "must be {expected}, not {found}")?;
+                match expected {
+                    Expected::List => f.write_str(" (write [\"...\"], or in YAML one \"- ...\" a line)"),
+                    Expected::WholeNumber => f.write_str(" (write digits without quotes or units, e.g. 300)"),
+                    Expected::Bool => f.write_str(" (without quotes)"),
+                    Expected::Object | Expected::String => Ok(()),
+                }
+            }
+            Problem::Negative(found) => write!(f, "must be a whole number 0 or more, not {found}"),
+            Problem::Mode(found) => write!(f, "must be \"enforce\" or \"audit\", not {found}"),
+            Problem::DuplicateField => f.write_str("given twice in the same object: keep one"),
+            Problem::NoSuchField { name, known } => f.write_str(&unknown_field(name, known)),
+            Problem::BadValue => f.write_str(
+                "not a value this field takes (docs/configuration.md lists what each field takes)",
+            ),
             Problem::Empty => f.write_str("must not be empty"),
             Problem::TooMany { max } => write!(f, "at most {max} entries"),
             Problem::OutOfRange { min, max } => write!(f, "must be in {min}..={max}"),
@@ -126,7 +289,10 @@ impl fmt::Display for Problem {
                 f.write_str("from_headers, from_params and from_cookies are all empty")
             }
             Problem::Jwks(error) => write!(f, "{error}"),
-            Problem::NoUsableKey => f.write_str("holds no usable key"),
+            Problem::NoUsableKey(skipped) => {
+                f.write_str("holds no usable key")?;
+                skipped_keys(f, skipped)
+            }
             Problem::Template(error) => write!(f, "{error}"),
             Problem::Placeholder(error) => write!(f, "{error}"),
             Problem::RequiresShape => f.write_str(
@@ -134,7 +300,7 @@ impl fmt::Display for Problem {
             ),
             Problem::NoneInGroup => f.write_str("\"none\" cannot be one of any/all: use requires: \"none\""),
             Problem::UnknownField(known) => {
-                write!(f, "unknown field; expected one of {}", known.join(", "))
+                write!(f, "unknown field; the fields here are {}", known.join(", "))
             }
             Problem::NotAString => f.write_str("must be a string"),
             Problem::Required => f.write_str("is required"),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
+use super::error::Expected;
 use super::raw::{RawConfig, RawMode, RawProvider, RawRemoteJwks};
 use super::rules::{compile_claims, compile_rule, fill_audiences, Context};
 use super::{
@@ -47,18 +48,157 @@ pub fn compile(bytes: &[u8], node: &dyn Fn(&str) -> Option<String>) -> Result<Co
         problem: Problem::NotUtf8,
     })?;
     let deserializer = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        ConfigError {
-            field: if path == "." {
-                "configuration".into()
-            } else {
-                path
-            },
-            problem: Problem::Shape(error.into_inner().to_string()),
-        }
-    })?;
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(deserializer).map_err(|error| shape_error(text, error))?;
     compile_raw(raw, node)
+}
+
+/// A parser error in the user's words: the field's path and what it takes,
+/// without the parser's type names. Line and column only for text that is not
+/// JSON at all (a field's path says where, and for YAML turned into JSON the
+/// parser's positions would point into text the user never wrote).
+fn shape_error(text: &str, error: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if let Err(syntax) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        // The typed parse's words are the more precise ("trailing comma").
+        let words = if inner.is_syntax() || inner.is_eof() {
+            inner
+        } else {
+            syntax
+        };
+        return ConfigError {
+            field: "configuration".into(),
+            problem: Problem::NotJson(words.to_string()),
+        };
+    }
+    let full = inner.to_string();
+    let position = format!(" at line {} column {}", inner.line(), inner.column());
+    let message = full.strip_suffix(&position).unwrap_or(&full);
+    let at = |name: &str| match path.as_str() {
+        "." | "?" => name.to_owned(),
+        parent => format!("{parent}.{name}"),
+    };
+    let here = match path.as_str() {
+        "." | "?" => "configuration".to_owned(),
+        field => field.to_owned(),
+    };
+    let fail = |field: String, problem| ConfigError { field, problem };
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return fail(at(&quoted_names(rest).concat()), Problem::Required);
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field ") {
+        return fail(at(&quoted_names(rest).concat()), Problem::DuplicateField);
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let mut names = quoted_names(rest).into_iter();
+        let name = names.next().unwrap_or_default();
+        let known = names.collect();
+        return fail(here, Problem::NoSuchField { name, known });
+    }
+    if here == "mode" || here.starts_with("mode.") {
+        let found = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|config| config.get("mode").map(value_words))
+            .unwrap_or_else(|| "that".into());
+        return fail("mode".into(), Problem::Mode(found));
+    }
+    if message.starts_with("invalid length ") {
+        let found = "a list".to_owned();
+        return fail(
+            here,
+            Problem::WrongType {
+                expected: Expected::Object,
+                found,
+            },
+        );
+    }
+    if let Some((found, expected)) = message
+        .strip_prefix("invalid value: ")
+        .and_then(|rest| rest.rsplit_once(", expected "))
+    {
+        let problem = match (unexpected_words(found), expected) {
+            (words, "u64") if words.starts_with("the number -") => {
+                Problem::Negative(words.trim_start_matches("the number ").to_owned())
+            }
+            _ => Problem::BadValue,
+        };
+        return fail(here, problem);
+    }
+    if let Some((found, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.rsplit_once(", expected "))
+    {
+        let expected = match expected {
+            "a map" => Some(Expected::Object),
+            "a sequence" => Some(Expected::List),
+            "a string" => Some(Expected::String),
+            "a boolean" => Some(Expected::Bool),
+            "u64" | "u32" | "usize" => Some(Expected::WholeNumber),
+            other if other.starts_with("struct ") => Some(Expected::Object),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            let found = unexpected_words(found);
+            return fail(here, Problem::WrongType { expected, found });
+        }
+    }
+    fail(here, Problem::BadValue)
+}
+
+/// The names between backquotes in a parser message: `` `a`, `b` or `c` ``.
+fn quoted_names(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A parser's description of a value (`` integer `5` ``, `string "x"`, `map`)
+/// in words: `the number 5`, `the string "x"`, `an object`.
+fn unexpected_words(text: &str) -> String {
+    let inner = |rest: &str| rest.trim_matches('`').to_owned();
+    let words = if let Some(rest) = text.strip_prefix("string ") {
+        format!("the string {rest}")
+    } else if let Some(rest) = text
+        .strip_prefix("integer ")
+        .or_else(|| text.strip_prefix("floating point "))
+    {
+        format!("the number {}", inner(rest))
+    } else if let Some(rest) = text.strip_prefix("boolean ") {
+        inner(rest)
+    } else {
+        match text {
+            "sequence" => "a list".into(),
+            "map" => "an object".into(),
+            "null" | "unit" => "null".into(),
+            other => other.replace('`', ""),
+        }
+    };
+    cut(words)
+}
+
+/// A JSON value in words, as [`unexpected_words`] puts it.
+fn value_words(value: &Value) -> String {
+    cut(match value {
+        Value::String(text) => format!("the string {text:?}"),
+        Value::Number(number) => format!("the number {number}"),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Null => "null".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    })
+}
+
+/// At most 60 characters of a value's words.
+fn cut(words: String) -> String {
+    if words.chars().count() <= 60 {
+        return words;
+    }
+    let mut short: String = words.chars().take(57).collect();
+    short.push_str("...");
+    short
 }
 
 fn compile_raw(
@@ -147,13 +287,11 @@ fn compile_provider(
         .iter()
         .any(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
     let keys = match (raw.remote_jwks, raw.local_jwks) {
-        (Some(remote), None) => {
-            KeySource::Remote(compile_remote(
-                &format!("{field}.remote_jwks"),
-                remote,
-                &raw.issuer,
-            )?)
-        }
+        (Some(remote), None) => KeySource::Remote(compile_remote(
+            &format!("{field}.remote_jwks"),
+            remote,
+            &raw.issuer,
+        )?),
         (None, Some(local)) => KeySource::Local(compile_local(
             &format!("{field}.local_jwks"),
             &local,
@@ -414,7 +552,7 @@ fn compile_local(
         problem: Problem::Jwks(error),
     })?;
     if parsed.set.is_empty() {
-        return fail(field, Problem::NoUsableKey);
+        return fail(field, Problem::NoUsableKey(parsed.skipped));
     }
     Ok(parsed.set)
 }
