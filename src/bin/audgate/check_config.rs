@@ -6,9 +6,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use audgate::config::{Config, KeySource};
+use audgate::config::{Config, KeySource, Problem};
 
-use crate::plugin_file;
+use crate::plugin_file::{self, Found};
 
 /// Runs the command; `Ok(false)` when any configuration is refused.
 pub fn run(args: &[String]) -> Result<bool, String> {
@@ -46,14 +46,34 @@ pub fn run(args: &[String]) -> Result<bool, String> {
     let mut all_valid = true;
     for path in files {
         for found in plugin_file::read(path)? {
-            all_valid &= check(&found.label, &found.json, &node);
+            all_valid &= check_found(&found, &node);
         }
     }
     Ok(all_valid)
 }
 
+/// Checks one configuration and what surrounds it (a WasmPlugin's `spec`),
+/// printing errors, then warnings; whether it is valid.
+fn check_found(found: &Found, node: &BTreeMap<String, String>) -> bool {
+    let label = &found.label;
+    for error in &found.errors {
+        outln!("{label}: error: {error}");
+    }
+    for warning in &found.warnings {
+        outln!("{label}: warning: {warning}");
+    }
+    let valid = match &found.json {
+        Ok(json) => check(label, json, found.lines_of, node),
+        Err(problem) => {
+            outln!("{label}: error: {problem}");
+            false
+        }
+    };
+    valid && found.errors.is_empty()
+}
+
 /// Checks one configuration and prints the verdict; whether it is valid.
-fn check(label: &str, json: &str, node: &BTreeMap<String, String>) -> bool {
+fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String, String>) -> bool {
     let unfilled = RefCell::new(Vec::<String>::new());
     let metadata = |key: &str| {
         node.get(key).cloned().or_else(|| {
@@ -63,7 +83,7 @@ fn check(label: &str, json: &str, node: &BTreeMap<String, String>) -> bool {
     };
     match Config::from_json_with_node(json.as_bytes(), &metadata) {
         Ok(config) => {
-            println!(
+            outln!(
                 "{label}: valid ({} provider(s), {} rule(s))",
                 config.providers.len(),
                 config.rules.len()
@@ -72,25 +92,31 @@ fn check(label: &str, json: &str, node: &BTreeMap<String, String>) -> bool {
             keys.sort();
             keys.dedup();
             if !keys.is_empty() {
-                println!(
+                outln!(
                     "{label}: audiences use node metadata {}: each proxy fills them from its own \
                      (a proxy without one refuses the configuration); --node KEY=VALUE shows one workload's",
                     keys.join(", ")
                 );
             }
             for provider in &config.providers {
-                println!(
+                outln!(
                     "{label}: provider {} accepts audiences {:?}",
-                    provider.name, provider.audiences
+                    provider.name,
+                    provider.audiences
                 );
                 if let Some(warning) = discovery_warning(provider) {
-                    println!("{label}: warning: provider {}: {warning}", provider.name);
+                    outln!("{label}: warning: provider {}: {warning}", provider.name);
                 }
             }
             true
         }
         Err(error) => {
-            println!("{label}: error: {}: {}", error.field, error.problem);
+            match (lines_of, &error.problem) {
+                (Some(place), Problem::NotJson(_)) => {
+                    outln!("{label}: error: {error} (of {place})")
+                }
+                _ => outln!("{label}: error: {error}"),
+            }
             false
         }
     }

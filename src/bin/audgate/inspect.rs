@@ -21,7 +21,7 @@ pub fn run(args: &[String]) -> Result<bool, String> {
     let parsed = match token::parse(&raw) {
         Ok(parsed) => parsed,
         Err(error) => {
-            println!("not a well-formed JWS: {error}");
+            outln!("not a well-formed JWS: {error}");
             return Ok(false);
         }
     };
@@ -31,9 +31,9 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
         .and_then(|json| parse_object(&json).ok())
         .unwrap_or_default();
-    println!("UNVERIFIED: decoded only; neither signature nor claims are checked here");
-    println!("header:\n{}", pretty(&header));
-    println!("claims:\n{}", pretty(&parsed.claims));
+    outln!("UNVERIFIED: decoded only; neither signature nor claims are checked here");
+    outln!("header:\n{}", pretty(&header));
+    outln!("claims:\n{}", pretty(&parsed.claims));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -43,12 +43,12 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         .filter_map(|name| Some((name, parsed.claims.get(name)?.as_f64()?.floor() as i64)))
         .collect();
     if !times.is_empty() {
-        println!("times:");
+        outln!("times:");
         for (name, at) in times {
-            println!("  {name}  {}  ({})", utc(at), relative(at, now));
+            outln!("  {name}  {}  ({})", utc(at), relative(at, now));
         }
     }
-    println!("signature: {} bytes (not shown)", parsed.signature.len());
+    outln!("signature: {} bytes (not shown)", parsed.signature.len());
     Ok(true)
 }
 

@@ -4,32 +4,73 @@
 //! audgate check-config [--node KEY=VALUE]... FILE...
 //!                                           validate plugin configs (JSON, Istio WasmPlugin YAML, envoy.yaml)
 //! audgate inspect TOKEN                     decode a token WITHOUT verifying it
-//! audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
-//!                [--header 'NAME: VALUE']... [TOKEN | --no-token]
+//! audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
+//!                [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
 //!                                           what the filter would do with the request
+//! audgate mint (--key FILE | --demo) --iss ISS --aud AUD [...]
+//!                                           sign a token, for local testing only
+//! audgate --version
 //! ```
 //! Exit status: 0 on success (valid config, token decoded, request goes upstream,
 //! audit mode's would-reject included), 1 when the config is refused or the filter
-//! would refuse the request, 2 on usage errors. `audgate verify --help` explains
-//! verify's options and output.
+//! would refuse the request, 2 on usage errors. `audgate verify --help` and
+//! `audgate mint --help` explain those commands' options and output. A closed
+//! standard output (`audgate ... | head`) ends the printing, not the command.
+
+/// `println!` that stops printing, without a panic, once standard output is
+/// closed (the command goes on to its own exit status).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::line(&mut ::std::io::stdout(), format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that ignores a closed standard error.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::line(&mut ::std::io::stderr(), format_args!($($arg)*))
+    };
+}
 
 mod check_config;
+mod fetch;
 mod inspect;
+mod mint;
 mod plugin_file;
 mod time_text;
 mod verify_cmd;
 
 use std::process::ExitCode;
 
+/// Printing that tolerates a reader that went away.
+mod output {
+    use std::fmt;
+    use std::io::Write;
+
+    /// Writes `args` and a newline; an error (a closed pipe) is dropped, as are
+    /// later lines, since no one reads them.
+    pub fn line(stream: &mut impl Write, args: fmt::Arguments<'_>) {
+        let _ = stream
+            .write_fmt(args)
+            .and_then(|()| stream.write_all(b"\n"))
+            .and_then(|()| stream.flush());
+    }
+}
+
 const USAGE: &str = "usage:
   audgate check-config [--node KEY=VALUE]... FILE...
   audgate inspect TOKEN
-  audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
-                 [--header 'NAME: VALUE']... [TOKEN | --no-token]
-check-config fills ${node.KEY} audiences from --node (as a proxy does from its node
-metadata), or else with <KEY>, and prints each provider's audiences.
+  audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
+                 [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
+  audgate mint (--key FILE | --demo) [--iss ISS] [--aud AUD]... [--sub SUB] [--ttl 1h] ...
+  audgate --version
+check-config validates each plugin configuration in the files (JSON, Istio WasmPlugin
+YAML with its spec fields, Envoy YAML), fills ${node.KEY} audiences from --node (as
+a proxy does from its node metadata), or else with <KEY>, and prints each
+provider's audiences.
 TOKEN may be '-' to read it from standard input; a leading 'Bearer ' is ignored.
-'audgate verify --help' explains verify's options, its output and exit status.
+'audgate verify --help' explains verify's options, its output and exit status;
+'audgate mint --help' the options of mint (tokens for local testing only).
 Exit status: 0 on success (config valid, token decoded, request goes upstream),
 1 when check-config finds a refused config or the filter would refuse verify's
 request, 2 on usage errors.";
@@ -39,14 +80,19 @@ fn main() -> ExitCode {
     let asks_help = |rest: &[String]| rest.iter().any(|a| a == "-h" || a == "--help");
     let result = match args.first().map(String::as_str) {
         Some("check-config" | "inspect") if asks_help(&args[1..]) => {
-            println!("{USAGE}");
+            outln!("{USAGE}");
             Ok(true)
         }
         Some("check-config") => check_config::run(&args[1..]),
         Some("inspect") => inspect::run(&args[1..]),
         Some("verify") => verify_cmd::run(&args[1..]),
+        Some("mint") => mint::run(&args[1..]),
+        Some("-V" | "--version" | "version") => {
+            outln!("audgate {}", env!("CARGO_PKG_VERSION"));
+            Ok(true)
+        }
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+            outln!("{USAGE}");
             Ok(true)
         }
         Some(other) => Err(format!("unknown command {other}\n{USAGE}")),
@@ -56,7 +102,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(message) => {
-            eprintln!("audgate: {message}");
+            errln!("audgate: {message}");
             ExitCode::from(2)
         }
     }

@@ -3,23 +3,23 @@
 //! answer it (enforce mode), or pass it on with its changes, marked when audit
 //! mode would have rejected it.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::cell::{OnceCell, RefCell};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use audgate::config::{Config, KeySource, Mode, WOULD_REJECT_HEADER};
 use audgate::decision::{decide, Decision, KeyStore, Mutations, Verifier};
 use audgate::extract::{token_places, Request};
-use audgate::jwks::{parse_jwks_bytes, KeySet, Origin};
+use audgate::jwks::{parse_jwks_bytes, KeySet, Origin, ParsedJwks};
 use audgate::rejection::Rejection;
 use audgate::verify::RustCrypto;
 
+use crate::fetch::Fetcher;
 use crate::{plugin_file, token_argument};
 
 /// `audgate verify --help`.
 pub const USAGE: &str = "\
-usage: audgate verify --config FILE [--jwks FILE|URL] [--method M] [--path P] [--authority A]
-                      [--header 'NAME: VALUE']... [TOKEN | --no-token]
+usage: audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
+                      [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
 
 Builds one request, runs the filter's own decision code on it and prints what the
 filter would do with it.
@@ -27,7 +27,13 @@ filter would do with it.
   --config FILE       the plugin configuration: JSON, an Istio WasmPlugin YAML or an
                       Envoy bootstrap YAML (the first configuration in the file is used)
   --jwks FILE|URL     the key set for every provider with remote_jwks (a file, or an
-                      http:// URL); without it those providers have no keys (503)
+                      http:// or https:// URL). Without it, verify fetches each such
+                      provider's keys itself, when the request needs them, as the
+                      filter does: its remote_jwks.uri, or with discovery: true the
+                      issuer's /.well-known/openid-configuration and then its jwks_uri.
+                      Where the keys came from is printed on standard error.
+  --cacert FILE       trust the CA certificates in this PEM file (instead of the
+                      usual roots) for https fetches, e.g. a test or in-house CA
   --method M          the request's :method (default GET)
   --path P            its :path, query included (default /), e.g. '/tenants/acme/orders?limit=5'
   --authority A       its :authority, the realm of challenges (default localhost)
@@ -55,13 +61,15 @@ The first line printed is what the client gets, and why:
                                         changes, among them x-audgate-would-reject: CODE
 
 Exit status: 0 when the request goes upstream (allowed, or passed on by audit mode
-although it would be rejected), 1 when the filter refuses it, 2 on a usage error
-or a configuration the filter would refuse.";
+although it would be rejected), 1 when the filter refuses it, 2 on a usage error,
+a configuration the filter would refuse, or keys that could not be fetched (the
+filter would answer 503 until it can fetch them).";
 
 /// Options of the command.
 struct Options {
     config: String,
     jwks: Option<String>,
+    cacert: Option<String>,
     method: String,
     path: String,
     authority: String,
@@ -83,6 +91,7 @@ fn options(args: &[String]) -> Result<Command, String> {
     let mut options = Options {
         config: String::new(),
         jwks: None,
+        cacert: None,
         method: "GET".into(),
         path: "/".into(),
         authority: "localhost".into(),
@@ -109,6 +118,7 @@ fn options(args: &[String]) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help),
             "--config" => options.config = value("FILE")?,
             "--jwks" => options.jwks = Some(value("FILE|URL")?),
+            "--cacert" => options.cacert = Some(value("FILE")?),
             "--method" => options.method = method(&value("METHOD")?)?,
             "--path" => options.path = path(&value("/PATH?QUERY")?)?,
             "--authority" => options.authority = value("HOST")?,
@@ -209,18 +219,55 @@ fn is_tchar(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
-/// Keys from the config, with `--jwks` standing in for every remote provider.
+/// Keys from the config; for remote providers `--jwks`, or else each one's own
+/// `remote_jwks`, fetched when the decision first asks for them.
 struct CliKeys<'a> {
     config: &'a Config,
-    remote: Option<KeySet>,
+    /// `--jwks`: the keys of every remote provider.
+    given: Option<KeySet>,
+    fetcher: Fetcher,
+    /// Per provider, what its fetch gave (`None`: no keys).
+    fetched: Vec<OnceCell<Option<KeySet>>>,
+    /// Why fetches gave no keys.
+    failures: RefCell<Vec<String>>,
 }
 
 impl KeyStore for CliKeys<'_> {
     fn key_set(&self, provider: usize) -> Option<&KeySet> {
-        match &self.config.providers.get(provider)?.keys {
+        let entry = self.config.providers.get(provider)?;
+        match &entry.keys {
             KeySource::Local(set) => Some(set),
-            KeySource::Remote(_) => self.remote.as_ref(),
+            KeySource::Remote(_) if self.given.is_some() => self.given.as_ref(),
+            KeySource::Remote(remote) => self
+                .fetched
+                .get(provider)?
+                .get_or_init(|| match self.fetcher.provider(entry, remote) {
+                    Ok(fetched) => {
+                        let from = format!("provider {}: keys from {}", entry.name, fetched.from);
+                        say_keys(&from, &fetched.parsed);
+                        Some(fetched.parsed.set)
+                    }
+                    Err(error) => {
+                        let failure = format!("provider {}: {error}", entry.name);
+                        self.failures.borrow_mut().push(failure);
+                        None
+                    }
+                })
+                .as_ref(),
         }
+    }
+}
+
+/// On standard error: how many keys came from where, and each skipped key.
+fn say_keys(from: &str, parsed: &ParsedJwks) {
+    errln!("audgate: {from} ({} usable)", parsed.set.keys().len());
+    for skipped in &parsed.skipped {
+        errln!(
+            "audgate:   key {} ({}) skipped: {}",
+            skipped.index,
+            skipped.kid.as_deref().unwrap_or("no kid"),
+            skipped.reason
+        );
     }
 }
 
@@ -228,7 +275,7 @@ impl KeyStore for CliKeys<'_> {
 pub fn run(args: &[String]) -> Result<bool, String> {
     let options = match options(args)? {
         Command::Help => {
-            println!("{USAGE}");
+            outln!("{USAGE}");
             return Ok(true);
         }
         Command::Verify(options) => options,
@@ -238,30 +285,31 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         return Err("no configuration found".into());
     };
     if found.len() > 1 {
-        eprintln!(
+        errln!(
             "audgate: {} configurations in the file; using {}",
             found.len(),
             first.label
         );
     }
-    let config = Config::from_json(first.json.as_bytes()).map_err(|e| {
+    let json = first
+        .json
+        .as_ref()
+        .map_err(|e| format!("{}: {e}", first.label))?;
+    let config = Config::from_json(json.as_bytes()).map_err(|e| {
         format!(
             "{}: the filter would refuse this configuration: {e}",
             first.label
         )
     })?;
-    let remote = match &options.jwks {
+    let fetcher = Fetcher::new(options.cacert.as_deref())?;
+    let given = match &options.jwks {
         None => None,
         Some(source) => {
-            let body = load(source)?;
-            let parsed =
-                parse_jwks_bytes(&body, Origin::Remote).map_err(|e| format!("{source}: {e}"))?;
-            for skipped in &parsed.skipped {
-                eprintln!(
-                    "audgate: {source}: key {} skipped: {}",
-                    skipped.index, skipped.reason
-                );
-            }
+            let parsed = load(&fetcher, source)?;
+            say_keys(
+                &format!("keys of every remote_jwks provider from --jwks {source}"),
+                &parsed,
+            );
             Some(parsed.set)
         }
     };
@@ -298,7 +346,10 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         .unwrap_or(0);
     let keys = CliKeys {
         config: &config,
-        remote,
+        given,
+        fetcher,
+        fetched: config.providers.iter().map(|_| OnceCell::new()).collect(),
+        failures: RefCell::new(Vec::new()),
     };
     let decision = decide(
         &config,
@@ -310,7 +361,17 @@ pub fn run(args: &[String]) -> Result<bool, String> {
             now,
         },
     );
-    print!("{}", report(&config, &options.authority, &decision));
+    let failures = keys.failures.into_inner();
+    if !failures.is_empty() {
+        return Err(format!(
+            "{}\nthe filter would answer 503 until it can fetch them; --jwks FILE|URL gives verify the keys another way",
+            failures.join("\n")
+        ));
+    }
+    outln!(
+        "{}",
+        report(&config, &options.authority, &decision).trim_end()
+    );
     Ok(decision.verdict.is_ok() || config.mode == Mode::Audit)
 }
 
@@ -398,48 +459,14 @@ fn changes(out: &mut String, mutations: &Mutations, would_reject: Option<Rejecti
     }
 }
 
-/// A JWKS from a file, or from an `http://` URL.
-fn load(source: &str) -> Result<Vec<u8>, String> {
-    let Some(rest) = source.strip_prefix("http://") else {
-        if source.starts_with("https://") {
-            return Err("https URLs are not fetched: download the JWKS and pass the file".into());
-        }
-        return std::fs::read(source).map_err(|e| format!("{source}: {e}"));
-    };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let address = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut stream = TcpStream::connect(&address).map_err(|e| format!("{source}: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: {authority}\r\naccept: application/json\r\nconnection: close\r\n\r\n")
-        .map_err(|e| format!("{source}: {e}"))?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| format!("{source}: {e}"))?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(format!("{source}: no HTTP response"))?;
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(format!(
-            "{source}: {}",
-            head.lines().next().unwrap_or_default()
-        ));
+/// The `--jwks` key set: a file, or an http(s) URL.
+fn load(fetcher: &Fetcher, source: &str) -> Result<ParsedJwks, String> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        return fetcher
+            .jwks(source)
+            .map(|fetched| fetched.parsed)
+            .map_err(|e| format!("--jwks {e}"));
     }
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Err(format!(
-            "{source}: chunked responses are not read; download the JWKS and pass the file"
-        ));
-    }
-    Ok(response[split + 4..].to_vec())
+    let body = std::fs::read(source).map_err(|e| format!("--jwks {source}: {e}"))?;
+    parse_jwks_bytes(&body, Origin::Remote).map_err(|e| format!("--jwks {source}: {e}"))
 }
