@@ -180,8 +180,13 @@ fn what_the_idp_must_issue_is_what_the_filter_checks() {
         .header("www-authenticate")
         .unwrap_or_default()
         .contains("invalid_token"));
-    let stats = envoy.admin("/stats?filter=audgate.denied.malformed").body;
-    assert!(stats.contains("audgate.denied.malformed: 1"), "{stats}");
+    let stats = envoy.admin("/stats/prometheus").body;
+    let counted =
+        r#"audgate_requests_total{provider="demo",outcome="denied",reason="malformed"} 1"#;
+    assert!(
+        stats.lines().any(|l| l == counted),
+        "{counted} in:\n{stats}"
+    );
     // aud is the configured audience exactly, or refused.
     assert_eq!(
         get(&envoy, &demo_token(json!("orders.demo.svc"))).status,

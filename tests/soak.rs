@@ -460,14 +460,15 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// Every `audgate` stat, without Envoy's `wasmcustom.` prefix.
+/// Every `audgate` series of `/stats/prometheus`, keyed as Prometheus prints it,
+/// e.g. `audgate_requests_total{provider="soak-idp",outcome="allowed",reason="none"}`.
 fn stats(envoy: &Envoy) -> BTreeMap<String, u64> {
-    let body = envoy.admin("/stats?filter=audgate").body;
+    let body = envoy.admin("/stats/prometheus").body;
     body.lines()
+        .filter(|line| line.starts_with("audgate"))
         .filter_map(|line| {
-            let (name, value) = line.split_once(": ")?;
-            let name = &name[name.find("audgate")?..];
-            Some((name.to_owned(), value.trim().parse().ok()?))
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.trim().parse().ok()?))
         })
         .collect()
 }
@@ -644,7 +645,12 @@ fn soak(seconds: u64, rate: u64) -> Value {
             (kind.name().to_owned(), value)
         })
         .collect();
-    let stat = |name: &str| stats.get(&format!("audgate.soak-idp.{name}")).copied();
+    let stat = |series: &str| stats.get(series).copied();
+    let decided = |outcome: &str, reason: &str| {
+        format!(
+            r#"audgate_requests_total{{provider="soak-idp",outcome="{outcome}",reason="{reason}"}}"#
+        )
+    };
     let answered = |kinds: &[Kind], status: u16| -> u64 {
         kinds
             .iter()
@@ -653,11 +659,17 @@ fn soak(seconds: u64, rate: u64) -> Value {
     };
     // Envoy's counters against what the clients saw (+1: the cold-start probe)
     let counted = [
-        ("allowed", valid_ok + 1),
-        ("denied.audience", answered(&[Kind::WrongAudience], 403)),
-        ("denied.expired", answered(&[Kind::Expired], 401)),
+        (decided("allowed", "none"), valid_ok + 1),
         (
-            "denied.signature",
+            decided("denied", "audience"),
+            answered(&[Kind::WrongAudience], 403),
+        ),
+        (
+            decided("denied", "expired"),
+            answered(&[Kind::Expired], 401),
+        ),
+        (
+            decided("denied", "signature"),
             answered(&[Kind::Forged, Kind::Retired], 401),
         ),
     ];
@@ -743,11 +755,14 @@ fn soak(seconds: u64, rate: u64) -> Value {
         "fetches": {
             "server": server_fetches,
             "server_failed": server_failures,
-            "stats_success": stat("jwks_fetch.success"),
-            "stats_failure": stat("jwks_fetch.failure"),
+            "stats_success": stat(r#"audgate_jwks_fetches_total{jwks="soak-idp",result="success"}"#),
+            "stats_failure": stat(r#"audgate_jwks_fetches_total{jwks="soak-idp",result="failure"}"#),
         },
         "rotations": rotations,
-        "token_cache": {"hit": stats.get("audgate.token_cache.hit"), "miss": stats.get("audgate.token_cache.miss")},
+        "token_cache": {
+            "hit": stat(r#"audgate_token_cache_total{provider="soak-idp",result="hit"}"#),
+            "miss": stat(r#"audgate_token_cache_total{provider="soak-idp",result="miss"}"#),
+        },
         "latency_ms": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99),
                        "max": percentile(&latencies, 1.0)},
         "stats": stats,

@@ -1,58 +1,90 @@
-//! Envoy stats through proxy-wasm metrics, defined once per VM at configure time.
-//! Names (under Envoy's own prefix for wasm metrics):
+//! Envoy stats through proxy-wasm metrics, every id defined at configure time
+//! (nothing is named per request). Each name carries its dimensions as Istio-style
+//! tags, `tag=.=value;.;`, ahead of the series name; Envoy puts its own
+//! `wasmcustom.` before it:
 //!
 //! ```text
-//! audgate.allowed                      audgate.<provider>.allowed
-//! audgate.denied.<reason>              audgate.<provider>.denied.<reason>
-//! audgate.token_cache.hit|miss         audgate.<provider>.jwks_fetch.success|failure
-//!                                      audgate.<provider>.jwks_age_s   (gauge)
+//! provider=.=<provider>;.;outcome=.=<outcome>;.;reason=.=<reason>;.;audgate_requests_total
+//! provider=.=<provider>;.;result=.=hit|miss;.;audgate_token_cache_total
+//! jwks=.=<key set>;.;result=.=success|failure;.;audgate_jwks_fetches_total
+//! jwks=.=<key set>;.;audgate_jwks_age_seconds                          (gauge)
 //! ```
-//! `<reason>` is the rejection's code: missing, malformed, signature, audience,
-//! issuer, expired, not_yet_valid, claims, keys_unavailable.
+//!
+//! The `stats_tags` of `envoy/envoy.yaml` (Istio: `extraStatTags`) take each
+//! `tag=.=value;.;` out of the name into a tag, so `/stats/prometheus` shows
+//! `audgate_requests_total{provider="corp-idp",outcome="denied",reason="audience"}`.
+//! A value never holds `;` (provider names are `[A-Za-z0-9_.-]{1,64}`; outcomes,
+//! reasons and results are fixed words), so no value can run into the next tag.
+//!
+//! - `provider`: the provider that decided the request, or `none` (no provider
+//!   did: a `requires: "none"` route, a CORS preflight, a missing token under
+//!   `any`, several different tokens); `none` is never a provider's name.
+//! - `outcome`: `allowed` (reason `none`), or for a refusal `denied` (enforce
+//!   mode) or `would_deny` (audit mode); only the configured mode's refusal
+//!   outcome is defined.
+//! - `reason`: [`Rejection::code`], or `none` when allowed.
+//! - `jwks`: a remote key set, named by the first provider that uses it (several
+//!   providers with the same `remote_jwks` share one fetch, so one series).
+//!
+//! Every request counts once in `audgate_requests_total` (one host call), and a
+//! request allowed by a provider once more in `audgate_token_cache_total`. There
+//! is no totals series: sum over the labels.
+
+use std::cell::OnceCell;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-use crate::config::Config;
+use super::vm::Remote;
+use crate::config::{Config, Mode};
 use crate::rejection::Rejection;
 
-/// Every reason code a rejection can count under.
-const REASONS: [&str; Rejection::CODES.len()] = Rejection::CODES;
+/// The `provider` value of a request no provider decided.
+pub const NO_PROVIDER: &str = "none";
 
-/// Metric ids of one scope (all providers, or one).
-struct Scope {
-    allowed: Option<u32>,
-    denied: Vec<Option<u32>>,
+/// The `reason` value of an allowed request.
+pub const NO_REASON: &str = "none";
+
+/// This VM's metric ids.
+pub struct Metrics {
+    /// By provider index.
+    requests: Vec<Requests>,
+    /// Under [`NO_PROVIDER`].
+    unattributed: Requests,
+    /// By provider index.
+    cache: Vec<Cache>,
+    /// One per remote key set; defined by [`Metrics::define_key_sets`].
+    key_sets: OnceCell<Vec<KeySet>>,
 }
 
-/// Metric ids of one provider's key fetches.
-struct Fetches {
+/// `audgate_requests_total` ids of one provider value.
+struct Requests {
+    allowed: Option<u32>,
+    /// By index into [`Rejection::CODES`], under the mode's refusal outcome.
+    refused: Vec<Option<u32>>,
+}
+
+/// `audgate_token_cache_total` ids of one provider.
+struct Cache {
+    hit: Option<u32>,
+    miss: Option<u32>,
+}
+
+/// The ids of one remote key set.
+struct KeySet {
+    /// Index of the first provider using it, by which the fetcher names it.
+    first_provider: usize,
     success: Option<u32>,
     failure: Option<u32>,
     age: Option<u32>,
 }
 
-/// This VM's metric ids.
-pub struct Metrics {
-    total: Scope,
-    providers: Vec<Scope>,
-    fetches: Vec<Fetches>,
-    cache_hit: Option<u32>,
-    cache_miss: Option<u32>,
-}
-
 fn define(kind: MetricType, name: &str) -> Option<u32> {
-    hostcalls::define_metric(kind, name).ok()
-}
-
-fn scope(prefix: &str) -> Scope {
-    Scope {
-        allowed: define(MetricType::Counter, &format!("{prefix}.allowed")),
-        denied: REASONS
-            .iter()
-            .map(|reason| define(MetricType::Counter, &format!("{prefix}.denied.{reason}")))
-            .collect(),
+    let id = hostcalls::define_metric(kind, name).ok();
+    if id.is_none() {
+        log::warn!("audgate: could not define stat {name}");
     }
+    id
 }
 
 fn bump(id: Option<u32>) {
@@ -61,83 +93,136 @@ fn bump(id: Option<u32>) {
     }
 }
 
+fn request_counter(provider: &str, outcome: &str, reason: &str) -> Option<u32> {
+    define(
+        MetricType::Counter,
+        &format!(
+            "provider=.={provider};.;outcome=.={outcome};.;reason=.={reason};.;audgate_requests_total"
+        ),
+    )
+}
+
+fn requests(provider: &str, refusal: &str) -> Requests {
+    Requests {
+        allowed: request_counter(provider, "allowed", NO_REASON),
+        refused: Rejection::CODES
+            .iter()
+            .map(|reason| request_counter(provider, refusal, reason))
+            .collect(),
+    }
+}
+
+fn cache_counter(provider: &str, result: &str) -> Option<u32> {
+    define(
+        MetricType::Counter,
+        &format!("provider=.={provider};.;result=.={result};.;audgate_token_cache_total"),
+    )
+}
+
+fn fetch_counter(jwks: &str, result: &str) -> Option<u32> {
+    define(
+        MetricType::Counter,
+        &format!("jwks=.={jwks};.;result=.={result};.;audgate_jwks_fetches_total"),
+    )
+}
+
 impl Metrics {
-    /// Defines every metric for `config`.
+    /// Defines the request and token-cache metrics of `config`.
     pub fn define(config: &Config) -> Metrics {
+        let refusal = match config.mode {
+            Mode::Enforce => "denied",
+            Mode::Audit => "would_deny",
+        };
         Metrics {
-            total: scope("audgate"),
-            providers: config
+            requests: config
                 .providers
                 .iter()
-                .map(|p| scope(&format!("audgate.{}", p.name)))
+                .map(|p| requests(&p.name, refusal))
                 .collect(),
-            fetches: config
+            unattributed: requests(NO_PROVIDER, refusal),
+            cache: config
                 .providers
                 .iter()
-                .map(|p| Fetches {
-                    success: define(
-                        MetricType::Counter,
-                        &format!("audgate.{}.jwks_fetch.success", p.name),
-                    ),
-                    failure: define(
-                        MetricType::Counter,
-                        &format!("audgate.{}.jwks_fetch.failure", p.name),
-                    ),
-                    age: define(MetricType::Gauge, &format!("audgate.{}.jwks_age_s", p.name)),
+                .map(|p| Cache {
+                    hit: cache_counter(&p.name, "hit"),
+                    miss: cache_counter(&p.name, "miss"),
                 })
                 .collect(),
-            cache_hit: define(MetricType::Counter, "audgate.token_cache.hit"),
-            cache_miss: define(MetricType::Counter, "audgate.token_cache.miss"),
+            key_sets: OnceCell::new(),
         }
     }
 
-    /// Counts one decision.
+    /// Defines the fetch and age metrics of each remote key set, named by its
+    /// first provider; once per VM, at configure time (later calls do nothing).
+    pub fn define_key_sets(&self, config: &Config, sources: &[Remote]) {
+        let key_sets = sources
+            .iter()
+            .filter_map(|remote| {
+                let first_provider = remote.first_provider();
+                let jwks = config.providers.get(first_provider)?.name.as_str();
+                Some(KeySet {
+                    first_provider,
+                    success: fetch_counter(jwks, "success"),
+                    failure: fetch_counter(jwks, "failure"),
+                    age: define(
+                        MetricType::Gauge,
+                        &format!("jwks=.={jwks};.;audgate_jwks_age_seconds"),
+                    ),
+                })
+            })
+            .collect();
+        let _ = self.key_sets.set(key_sets);
+    }
+
+    /// Counts one decision: one counter, plus the token cache's when a provider
+    /// allowed the request.
     pub fn decision(
         &self,
         verdict: Result<(), Rejection>,
         provider: Option<usize>,
         from_cache: bool,
     ) {
-        let scopes = [
-            Some(&self.total),
-            provider.and_then(|i| self.providers.get(i)),
-        ];
+        let scope = match provider {
+            Some(index) => self.requests.get(index),
+            None => Some(&self.unattributed),
+        };
+        let Some(scope) = scope else {
+            return;
+        };
         match verdict {
             Ok(()) => {
-                for scope in scopes.into_iter().flatten() {
-                    bump(scope.allowed);
-                }
-                if provider.is_some() {
-                    bump(if from_cache {
-                        self.cache_hit
-                    } else {
-                        self.cache_miss
-                    });
+                bump(scope.allowed);
+                if let Some(cache) = provider.and_then(|index| self.cache.get(index)) {
+                    bump(if from_cache { cache.hit } else { cache.miss });
                 }
             }
             Err(rejection) => {
-                let reason = REASONS.iter().position(|r| *r == rejection.code());
-                for scope in scopes.into_iter().flatten() {
-                    bump(reason.and_then(|i| scope.denied.get(i).copied().flatten()));
-                }
+                let reason = Rejection::CODES
+                    .iter()
+                    .position(|code| *code == rejection.code());
+                bump(reason.and_then(|i| scope.refused.get(i).copied().flatten()));
             }
         }
     }
 
-    /// Counts one key fetch of provider `index`.
-    pub fn fetch(&self, index: usize, success: bool) {
-        if let Some(fetches) = self.fetches.get(index) {
-            bump(if success {
-                fetches.success
-            } else {
-                fetches.failure
-            });
+    fn key_set(&self, first_provider: usize) -> Option<&KeySet> {
+        self.key_sets
+            .get()?
+            .iter()
+            .find(|set| set.first_provider == first_provider)
+    }
+
+    /// Counts one fetch of the key set whose first provider is `first_provider`.
+    pub fn fetch(&self, first_provider: usize, success: bool) {
+        if let Some(set) = self.key_set(first_provider) {
+            bump(if success { set.success } else { set.failure });
         }
     }
 
-    /// Sets the age of provider `index`'s key set, in seconds.
-    pub fn key_age(&self, index: usize, seconds: u64) {
-        if let Some(id) = self.fetches.get(index).and_then(|f| f.age) {
+    /// Sets the age, in seconds, of the key set whose first provider is
+    /// `first_provider`.
+    pub fn key_age(&self, first_provider: usize, seconds: u64) {
+        if let Some(id) = self.key_set(first_provider).and_then(|set| set.age) {
             let _ = hostcalls::record_metric(id, seconds);
         }
     }

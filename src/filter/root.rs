@@ -113,6 +113,7 @@ impl RootContext for AudgateRoot {
             }
         );
         let vm = Vm::new(Rc::new(config), &plugin, host_verify);
+        vm.metrics.define_key_sets(&vm.config, &vm.sources);
         if !vm.sources.is_empty() {
             fetcher::create_shared_records(&vm);
             host::set_tick_period(TICK);
