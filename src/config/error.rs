@@ -32,8 +32,9 @@ pub enum Problem {
     },
     /// A negative number where a whole number 0 or more is needed.
     Negative(String),
-    /// `mode` is neither `"enforce"` nor `"audit"`; what it is, in words.
-    Mode(String),
+    /// `mode` is neither `"enforce"` nor `"audit"`; what it is, in words, when
+    /// the parser says.
+    Mode(Option<String>),
     /// A field given twice in one object.
     DuplicateField,
     /// A field this object does not have (from the parser): its name and the
@@ -150,7 +151,10 @@ impl fmt::Display for ConfigError {
         match &self.problem {
             // The unknown name is the last segment of the field's path.
             Problem::UnknownField(known) => {
-                let name = self.field.rsplit('.').next().unwrap_or_default();
+                let dot = self.field.bytes().rposition(|b| b == b'.');
+                let name = dot
+                    .and_then(|dot| self.field.get(dot.saturating_add(1)..))
+                    .unwrap_or(&self.field);
                 write!(f, "{}: {}", self.field, unknown_field(name, known))
             }
             problem => write!(f, "{}: {problem}", self.field),
@@ -177,41 +181,43 @@ fn unknown_field<S: AsRef<str>>(name: &str, known: &[S]) -> String {
 /// The entry of `known` nearest to `name` (ignoring case, `-` as `_`), if it is
 /// within a third of `name`'s length (1 to 3 edits).
 pub(super) fn closest<'k, S: AsRef<str>>(name: &str, known: &'k [S]) -> Option<&'k str> {
-    let normal = |text: &str| -> Vec<char> {
-        text.chars()
-            .map(|c| {
-                if c == '-' {
-                    '_'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect()
-    };
-    let wanted = normal(name);
-    let limit = (wanted.len() / 3).clamp(1, 3);
+    let limit = (name.len() / 3).clamp(1, 3);
     known
         .iter()
         .map(|candidate| {
             let candidate = candidate.as_ref();
-            (edit_distance(&wanted, &normal(candidate)), candidate)
+            (
+                edit_distance(name.as_bytes(), candidate.as_bytes()),
+                candidate,
+            )
         })
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
 
-/// Levenshtein distance.
-fn edit_distance(a: &[char], b: &[char]) -> usize {
+/// Levenshtein distance of field names, bytewise, ignoring ASCII case and
+/// taking `-` for `_`.
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let same = |x: u8, y: u8| {
+        let normal = |c: u8| {
+            if c == b'-' {
+                b'_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        };
+        normal(x) == normal(y)
+    };
     let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
+    for (i, &ca) in a.iter().enumerate() {
         let mut current = vec![i.saturating_add(1)];
-        for (pair, cb) in previous.windows(2).zip(b) {
+        for (pair, &cb) in previous.windows(2).zip(b) {
             let [diagonal, above] =
                 [pair.first(), pair.last()].map(|d| d.copied().unwrap_or(usize::MAX));
             let left = current.last().copied().unwrap_or(usize::MAX);
             let cost = diagonal
-                .saturating_add(usize::from(ca != cb))
+                .saturating_add(usize::from(!same(ca, cb)))
                 .min(above.saturating_add(1))
                 .min(left.saturating_add(1));
             current.push(cost);
@@ -262,7 +268,13 @@ impl fmt::Display for Problem {
                 }
             }
             Problem::Negative(found) => write!(f, "must be a whole number 0 or more, not {found}"),
-            Problem::Mode(found) => write!(f, "must be \"enforce\" or \"audit\", not {found}"),
+            Problem::Mode(found) => {
+                f.write_str("must be \"enforce\" or \"audit\"")?;
+                match found {
+                    Some(found) => write!(f, ", not {found}"),
+                    None => Ok(()),
+                }
+            }
             Problem::DuplicateField => f.write_str("given twice in the same object: keep one"),
             Problem::NoSuchField { name, known } => f.write_str(&unknown_field(name, known)),
             Problem::BadValue => f.write_str(

@@ -48,8 +48,7 @@ pub fn compile(bytes: &[u8], node: &dyn Fn(&str) -> Option<String>) -> Result<Co
         problem: Problem::NotUtf8,
     })?;
     let deserializer = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawConfig =
-        serde_path_to_error::deserialize(deserializer).map_err(|error| shape_error(text, error))?;
+    let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(shape_error)?;
     compile_raw(raw, node)
 }
 
@@ -57,21 +56,9 @@ pub fn compile(bytes: &[u8], node: &dyn Fn(&str) -> Option<String>) -> Result<Co
 /// without the parser's type names. Line and column only for text that is not
 /// JSON at all (a field's path says where, and for YAML turned into JSON the
 /// parser's positions would point into text the user never wrote).
-fn shape_error(text: &str, error: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+fn shape_error(error: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
     let path = error.path().to_string();
     let inner = error.into_inner();
-    if let Err(syntax) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        // The typed parse's words are the more precise ("trailing comma").
-        let words = if inner.is_syntax() || inner.is_eof() {
-            inner
-        } else {
-            syntax
-        };
-        return ConfigError {
-            field: "configuration".into(),
-            problem: Problem::NotJson(words.to_string()),
-        };
-    }
     let full = inner.to_string();
     let position = format!(" at line {} column {}", inner.line(), inner.column());
     let message = full.strip_suffix(&position).unwrap_or(&full);
@@ -84,6 +71,12 @@ fn shape_error(text: &str, error: serde_path_to_error::Error<serde_json::Error>)
         field => field.to_owned(),
     };
     let fail = |field: String, problem| ConfigError { field, problem };
+    let in_mode = here == "mode" || here.starts_with("mode.");
+    // The parser calls a number or a list where `mode` is wanted a syntax
+    // error ("expected value"); any other is one, and its position is right.
+    if (inner.is_syntax() || inner.is_eof()) && !(in_mode && message == "expected value") {
+        return fail("configuration".into(), Problem::NotJson(full));
+    }
     if let Some(rest) = message.strip_prefix("missing field ") {
         return fail(at(&quoted_names(rest).concat()), Problem::Required);
     }
@@ -96,11 +89,14 @@ fn shape_error(text: &str, error: serde_path_to_error::Error<serde_json::Error>)
         let known = names.collect();
         return fail(here, Problem::NoSuchField { name, known });
     }
-    if here == "mode" || here.starts_with("mode.") {
-        let found = serde_json::from_str::<Value>(text)
-            .ok()
-            .and_then(|config| config.get("mode").map(value_words))
-            .unwrap_or_else(|| "that".into());
+    if in_mode {
+        let found = match message.strip_prefix("unknown variant ") {
+            _ if here != "mode" => Some("an object".to_owned()),
+            Some(rest) => quoted_names(rest)
+                .first()
+                .map(|name| cut(format!("the string {name:?}"))),
+            None => None,
+        };
         return fail("mode".into(), Problem::Mode(found));
     }
     if message.starts_with("invalid length ") {
@@ -115,19 +111,22 @@ fn shape_error(text: &str, error: serde_path_to_error::Error<serde_json::Error>)
     }
     if let Some((found, expected)) = message
         .strip_prefix("invalid value: ")
-        .and_then(|rest| rest.rsplit_once(", expected "))
+        .and_then(|rest| split_last(rest, ", expected "))
     {
         let problem = match (unexpected_words(found), expected) {
-            (words, "u64") if words.starts_with("the number -") => {
-                Problem::Negative(words.trim_start_matches("the number ").to_owned())
-            }
+            (words, "u64") if words.starts_with("the number -") => Problem::Negative(
+                words
+                    .strip_prefix("the number ")
+                    .unwrap_or(&words)
+                    .to_owned(),
+            ),
             _ => Problem::BadValue,
         };
         return fail(here, problem);
     }
     if let Some((found, expected)) = message
         .strip_prefix("invalid type: ")
-        .and_then(|rest| rest.rsplit_once(", expected "))
+        .and_then(|rest| split_last(rest, ", expected "))
     {
         let expected = match expected {
             "a map" => Some(Expected::Object),
@@ -146,6 +145,15 @@ fn shape_error(text: &str, error: serde_path_to_error::Error<serde_json::Error>)
     fail(here, Problem::BadValue)
 }
 
+/// `text` split around the last `needle`.
+fn split_last<'t>(text: &'t str, needle: &str) -> Option<(&'t str, &'t str)> {
+    let at = text
+        .as_bytes()
+        .windows(needle.len())
+        .rposition(|window| window == needle.as_bytes())?;
+    Some((text.get(..at)?, text.get(at.checked_add(needle.len())?..)?))
+}
+
 /// The names between backquotes in a parser message: `` `a`, `b` or `c` ``.
 fn quoted_names(text: &str) -> Vec<String> {
     text.split('`')
@@ -158,7 +166,7 @@ fn quoted_names(text: &str) -> Vec<String> {
 /// A parser's description of a value (`` integer `5` ``, `string "x"`, `map`)
 /// in words: `the number 5`, `the string "x"`, `an object`.
 fn unexpected_words(text: &str) -> String {
-    let inner = |rest: &str| rest.trim_matches('`').to_owned();
+    let inner = |rest: &str| rest.replace('`', "");
     let words = if let Some(rest) = text.strip_prefix("string ") {
         format!("the string {rest}")
     } else if let Some(rest) = text
@@ -179,26 +187,12 @@ fn unexpected_words(text: &str) -> String {
     cut(words)
 }
 
-/// A JSON value in words, as [`unexpected_words`] puts it.
-fn value_words(value: &Value) -> String {
-    cut(match value {
-        Value::String(text) => format!("the string {text:?}"),
-        Value::Number(number) => format!("the number {number}"),
-        Value::Bool(flag) => flag.to_string(),
-        Value::Null => "null".into(),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    })
-}
-
-/// At most 60 characters of a value's words.
+/// At most about 60 bytes of a value's words.
 fn cut(words: String) -> String {
-    if words.chars().count() <= 60 {
-        return words;
+    match words.get(..57) {
+        Some(head) if words.len() > 60 => format!("{head}..."),
+        _ => words,
     }
-    let mut short: String = words.chars().take(57).collect();
-    short.push_str("...");
-    short
 }
 
 fn compile_raw(
