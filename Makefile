@@ -31,11 +31,11 @@ target:
 	@rustup target list --installed | grep -q $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
 # The module: cargo's build, then Debian binaryen's wasm-opt for size without
-# inlining (-Oz with inlining limited to trivial functions: inlining raised V8's
-# memory and start-up time in our measurements). WASM_OPT=none skips it (the
-# module is then about 130 KiB larger); the raw build stays in deps/.
+# inlining (-Oz, inlining limited to functions of up to 4 instructions: inlining
+# raised V8's memory and start-up time in our measurements). WASM_OPT=none skips
+# it (the module is then about 115 KiB larger); the raw build stays in deps/.
 WASM_OPT      ?= wasm-opt
-WASM_OPT_ARGS := -Oz -aimfs 2 -fimfs 0 -ocimfs 0 --enable-bulk-memory --enable-sign-ext \
+WASM_OPT_ARGS := -Oz --converge -aimfs 4 -fimfs 0 -ocimfs 0 --enable-bulk-memory --enable-sign-ext \
                  --enable-mutable-globals --enable-nontrapping-float-to-int
 WASM_RAW      := target/$(WASM_TARGET)/release/deps/audgate.wasm
 
