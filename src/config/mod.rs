@@ -1,4 +1,4 @@
-//! The plugin configuration (`shared/plugin-config.md`): parsed, validated and
+//! The plugin configuration (docs/configuration.md is its reference): parsed, validated and
 //! compiled once at configure time into [`Config`], or refused with a
 //! [`ConfigError`] that names the offending field.
 
