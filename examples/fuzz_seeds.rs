@@ -15,6 +15,9 @@
 //!   `Authorization` value, a query string or a cookie.
 //! - `fuzz/corpus/config/seed-*`, `fuzz/corpus/jwks/seed-*`: valid and broken
 //!   plugin configs and key sets.
+//! - `fuzz/corpus/decision/seed-*` and `fuzz/dict/decision.dict`: requests in the
+//!   decision target's input format (fuzz/src/lib.rs `decision_seed_specs`, which
+//!   names each by what it tries) and the byte runs of its path tricks.
 //!
 //! Only files named `seed-*` are written; files libFuzzer or a person added to the
 //! corpus are left alone (old seeds are removed first, so the set stays exact).
@@ -26,6 +29,12 @@ mod keys;
 #[allow(dead_code)]
 #[path = "../tests/support/cases.rs"]
 mod cases;
+
+// The fuzz targets' checks: the decision target's request format, seeds and
+// dictionary live beside its decoder there.
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod fuzz_checks;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -127,11 +136,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     write_seeds(&fuzz.join("corpus/config"), &configs())?;
     write_seeds(&fuzz.join("corpus/jwks"), &key_sets())?;
+    let requests = fuzz_checks::decision_seeds();
+    write_seeds(&fuzz.join("corpus/decision"), &requests)?;
+    let mut dict = String::from(
+        "# libFuzzer dictionary for the decision target (make fuzz passes it with -dict).\n\
+         # Written by `cargo run --example fuzz_seeds`: the input is read structurally\n\
+         # (fuzz/src/lib.rs `RequestSpec::read`), so these are the bytes that pick\n\
+         # path pieces making traversal tricks, and header names.\n",
+    );
+    for (name, bytes) in fuzz_checks::decision_dictionary() {
+        let escaped: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();
+        dict.push_str(&format!("{name}=\"{escaped}\"\n"));
+    }
+    fs::write(fuzz.join("dict/decision.dict"), dict)?;
     println!(
-        "fuzz seeds written: {} token, {} config, {} jwks (now {now})",
+        "fuzz seeds written: {} token, {} config, {} jwks, {} decision (now {now})",
         tokens.len(),
         configs().len(),
-        key_sets().len()
+        key_sets().len(),
+        requests.len()
     );
     Ok(())
 }

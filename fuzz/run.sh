@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make fuzz`: runs each fuzz target for FUZZ_SECONDS, one after another, and prints
-# libFuzzer's final stats. See fuzz/README.md.
+# `make fuzz`: runs each fuzz target for FUZZ_SECONDS (or FUZZ_RUNS executions),
+# one after another, and prints libFuzzer's final stats. See fuzz/README.md.
 #
 #   FUZZ_SECONDS    seconds per target (default 60)
-#   FUZZ_TARGETS    which targets, in order (default "token config jwks")
+#   FUZZ_RUNS       executions per target instead (e.g. 10000000); FUZZ_SECONDS
+#                   is then ignored
+#   FUZZ_TARGETS    which targets, in order (default "token config jwks decision")
 #   FUZZ_SANITIZER  address (default) or none: cargo fuzz --sanitizer
 #
 # Exits non-zero if any target found a crash, a timeout or an out-of-memory
@@ -12,8 +14,20 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-token config jwks}"
+runs_wanted="${FUZZ_RUNS:-}"
+targets="${FUZZ_TARGETS:-token config jwks decision}"
 sanitizer="${FUZZ_SANITIZER:-address}"
+if [ -n "$runs_wanted" ]; then
+    if ! [[ "$runs_wanted" =~ ^[0-9]+$ ]]; then
+        echo "fuzz: FUZZ_RUNS must be a number of executions, not '$runs_wanted'" >&2
+        exit 2
+    fi
+    limit=(-runs="$runs_wanted")
+    budget="$runs_wanted runs"
+else
+    limit=(-max_total_time="$seconds")
+    budget="${seconds}s"
+fi
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz (cargo install cargo-fuzz --locked)"
@@ -51,14 +65,16 @@ for target in $targets; do
         corpora+=("$regressions")
     fi
     echo
-    echo "fuzz: $target for ${seconds}s (corpus: ${corpora[*]}; log: $log)"
+    echo "fuzz: $target for $budget (corpus: ${corpora[*]}; log: $log)"
     status=0
+    started=$(date +%s)
     cargo fuzz run "${build[@]}" "$target" "${corpora[@]}" -- \
-        -max_total_time="$seconds" \
+        "${limit[@]}" \
         -timeout=10 \
         -dict="fuzz/dict/$target.dict" \
         -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
+    wall=$(($(date +%s) - started))
     # The last status line (DONE when the time ran out), then libFuzzer's stat:: lines.
     last=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -n 1 || true)
     echo "$last"
@@ -81,11 +97,11 @@ for target in $targets; do
             echo "fuzz: then keep the minimal input in fuzz/regressions/$target/ (a cargo test replays it)"
         fi
     fi
-    summary+=("$(printf '%-7s %10s runs %7s exec/s  cov %-6s ft %-6s corpus %-12s %s' \
-        "$target" "$runs" "$rate" "$cov" "$ft" "$corp" "$result")")
+    summary+=("$(printf '%-8s %10s runs %6ss %7s exec/s  cov %-6s ft %-6s corpus %-12s %s' \
+        "$target" "$runs" "$wall" "$rate" "$cov" "$ft" "$corp" "$result")")
 done
 
 echo
-echo "fuzz: summary (${seconds}s per target)"
+echo "fuzz: summary ($budget per target, sanitizer $sanitizer)"
 printf '  %s\n' "${summary[@]}"
 exit "$failed"

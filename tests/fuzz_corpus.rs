@@ -62,6 +62,25 @@ fn jwks_corpus_and_regressions() {
 }
 
 #[test]
+fn decision_corpus_and_regressions() {
+    assert!(
+        replay("decision", fuzz_checks::decision) > 0,
+        "no decision seeds"
+    );
+}
+
+#[test]
+fn the_decision_seeds_read_back_as_written() {
+    // The seed corpus is written from these specs; the decoder must read each one
+    // back exactly, or the seeds do not test what their names say.
+    for (name, spec) in fuzz_checks::decision_seed_specs() {
+        let bytes = spec.write();
+        assert_eq!(fuzz_checks::decision_request(&bytes), spec, "seed {name}");
+        fuzz_checks::decision(&bytes);
+    }
+}
+
+#[test]
 fn the_valid_seed_tokens_pass() {
     // The fixture panics if one does not; then the token target's oracle is void.
     let fixture = fuzz_checks::fixture();
