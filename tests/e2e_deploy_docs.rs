@@ -180,9 +180,11 @@ fn what_the_idp_must_issue_is_what_the_filter_checks() {
         .header("www-authenticate")
         .unwrap_or_default()
         .contains("invalid_token"));
-    let stats = envoy.admin("/stats/prometheus").body;
     let counted =
         r#"audgate_requests_total{provider="demo",outcome="denied",reason="malformed"} 1"#;
+    let stats = envoy.admin_until("/stats/prometheus", |stats| {
+        stats.lines().any(|l| l == counted)
+    });
     assert!(
         stats.lines().any(|l| l == counted),
         "{counted} in:\n{stats}"

@@ -97,16 +97,19 @@ fn admin_routes_have_an_audience_of_their_own_and_the_cache_does_not_leak_it() {
     assert_eq!(rig.status("/admin/users", &admin, &[]), 200);
     assert_eq!(rig.status("/orders", &admin, &[]), 403);
     // Passed repeats were cache hits (a cached token refused on /admin counts neither).
-    let stat = |result: &str| {
-        let body = rig
-            .envoy
-            .admin("/stats?filter=audgate_token_cache_total")
-            .body;
+    // audgate adds its counts to Envoy's stats on its tick: read once 4 are there.
+    let stat = |body: &str, result: &str| {
         let name =
             format!("wasmcustom.provider=.=corp;.;result=.={result};.;audgate_token_cache_total: ");
         body.lines()
             .find_map(|line| line.strip_prefix(&name)?.trim().parse::<u64>().ok())
     };
+    let body = rig
+        .envoy
+        .admin_until("/stats?filter=audgate_token_cache_total", |body| {
+            stat(body, "hit").unwrap_or(0) + stat(body, "miss").unwrap_or(0) == 4
+        });
+    let stat = |result: &str| stat(&body, result);
     assert_eq!(stat("hit"), Some(2), "each repeat passed from the cache");
     assert_eq!(stat("miss"), Some(2));
 }

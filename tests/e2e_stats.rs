@@ -89,12 +89,27 @@ fn sample(line: &str) -> Option<Sample> {
 }
 
 /// Every sample of `/stats/prometheus` whose name starts with `audgate`.
-fn prometheus(envoy: &Envoy) -> Vec<Sample> {
-    let body = envoy.admin("/stats/prometheus").body;
+fn samples_of(body: &str) -> Vec<Sample> {
     body.lines()
         .filter(|line| line.starts_with("audgate"))
         .map(|line| sample(line).unwrap_or_else(|| panic!("unparsed sample: {line}")))
         .collect()
+}
+
+/// The samples once `audgate_requests_total` sums to `sent` and `ready` holds:
+/// audgate adds its counts to Envoy's stats on its tick (every 100 ms).
+fn prometheus_when(envoy: &Envoy, sent: u64, ready: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let body = envoy.admin_until("/stats/prometheus", |body| {
+        let samples = samples_of(body);
+        let requests = family(&samples, "audgate_requests_total");
+        requests.iter().map(|s| s.value).sum::<u64>() == sent && ready(&samples)
+    });
+    samples_of(&body)
+}
+
+/// The samples once `audgate_requests_total` sums to `sent`.
+fn prometheus(envoy: &Envoy, sent: u64) -> Vec<Sample> {
+    prometheus_when(envoy, sent, |_| true)
 }
 
 fn family<'s>(samples: &'s [Sample], name: &str) -> Vec<&'s Sample> {
@@ -256,7 +271,7 @@ fn every_request_counts_once_by_provider_outcome_and_reason() {
             sent += 1;
         }
     }
-    let samples = prometheus(&envoy);
+    let samples = prometheus(&envoy, sent);
     let expected: BTreeMap<Key, u64> = [
         (("corp-idp", "allowed", "none"), 3),
         (("corp_idp", "allowed", "none"), 2),
@@ -337,7 +352,7 @@ fn audit_mode_counts_would_be_refusals_as_would_deny() {
     for token in &traffic {
         assert_eq!(call(&envoy, "/orders", token.as_deref()), 200, "{token:?}");
     }
-    let samples = prometheus(&envoy);
+    let samples = prometheus(&envoy, traffic.len() as u64);
     let expected: BTreeMap<Key, u64> = [
         (("corp-idp", "would_deny", "audience"), 2),
         (("corp_idp", "allowed", "none"), 1),
@@ -382,7 +397,11 @@ fn fetches_and_key_age_per_remote_key_set_not_per_provider() {
     assert_eq!(call(&envoy, "/", Some(&unknown)), 401);
     std::thread::sleep(Duration::from_millis(1500));
 
-    let samples = prometheus(&envoy);
+    let fetched = jwks.fetches() as u64;
+    let samples = prometheus_when(&envoy, 3, |samples| {
+        let fetches = family(samples, "audgate_jwks_fetches_total");
+        fetches.iter().map(|s| s.value).sum::<u64>() == fetched
+    });
     let fetches = family(&samples, "audgate_jwks_fetches_total");
     let fetched = |result: &str| {
         let labels = [("jwks", "idp-a"), ("result", result)];
@@ -525,7 +544,7 @@ fn istio_extra_stat_tags_in_the_docs_give_the_same_labels() {
     assert_eq!(call(&envoy, "/a", Some(&good)), 200);
     assert_eq!(call(&envoy, "/b", Some(&corp_underscore(json!({})))), 200);
     assert_eq!(call(&envoy, "/", None), 401);
-    let samples = prometheus(&envoy);
+    let samples = prometheus(&envoy, 3);
     for s in &samples {
         assert!(FAMILIES.contains(&s.name.as_str()), "unextracted {s:?}");
     }

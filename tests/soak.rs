@@ -462,8 +462,21 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Every `audgate` series of `/stats/prometheus`, keyed as Prometheus prints it,
 /// e.g. `audgate_requests_total{provider="soak-idp",outcome="allowed",reason="none"}`.
-fn stats(envoy: &Envoy) -> BTreeMap<String, u64> {
-    let body = envoy.admin("/stats/prometheus").body;
+/// Read once the request series sum to `answered` (audgate flushes its counts
+/// on its 100 ms tick), or after 10 s.
+fn stats(envoy: &Envoy, answered: u64) -> BTreeMap<String, u64> {
+    let body = envoy.admin_until("/stats/prometheus", |body| {
+        let requests: u64 = parse_stats(body)
+            .iter()
+            .filter(|(series, _)| series.starts_with("audgate_requests_total"))
+            .map(|(_, n)| n)
+            .sum();
+        requests == answered
+    });
+    parse_stats(&body)
+}
+
+fn parse_stats(body: &str) -> BTreeMap<String, u64> {
     body.lines()
         .filter(|line| line.starts_with("audgate"))
         .filter_map(|line| {
@@ -604,7 +617,11 @@ fn soak(seconds: u64, rate: u64) -> Value {
     let (valid, leaked) = drain_upstream(&upstream);
     upstream_valid += valid;
     leaks.extend(leaked);
-    let stats = stats(&envoy);
+    let answered: u64 = tallies
+        .iter()
+        .map(|tally| tally.statuses.values().sum::<u64>())
+        .sum();
+    let stats = stats(&envoy, answered);
     let log = envoy.log();
     let vm_failures: Vec<String> = vm_failures(&log).iter().map(|l| l.to_string()).collect();
     drop(envoy);

@@ -1,9 +1,8 @@
 //! Envoy's `verify_signature` foreign function: detected once per VM with a
 //! known-good and a known-bad vector, then called for RS* and ES* signatures.
 //!
-//! The SDK's own `call_foreign_function` panics on a status it does not expect,
-//! which other hosts may send; this declares the import with a plain `u32`
-//! status so that any answer is just "not available".
+//! Any status but Ok (other hosts answer `NotFound` or `BadArgument`) is just
+//! "not available".
 
 use crate::host_signature::{decode_result, encode_arguments, FUNCTION};
 

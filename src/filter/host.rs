@@ -2,68 +2,102 @@
 //! never read attacker-controlled bytes as UTF-8 unchecked. Failures are
 //! returned or logged; the caller decides how to fail closed.
 
-use std::cell::OnceCell;
-use std::time::{Duration, UNIX_EPOCH};
+use std::cell::{Cell, OnceCell};
+use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
-
+use super::abi::{self, Buffer, Map, Status, NOT_FOUND};
 use crate::caller::Peer;
 
-/// Now, Unix milliseconds (0 if the host cannot tell).
+thread_local! {
+    /// The clock as last read by [`refresh_clock`] (0: not read yet).
+    static RECENT_MS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Now, Unix milliseconds, from the host (0 if it cannot tell).
 pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .and_then(|elapsed| u64::try_from(elapsed.as_millis()).ok())
-        .unwrap_or(0)
+    abi::current_time_ns().map_or(0, |ns| ns / 1_000_000)
+}
+
+/// Reads the host's clock for [`recent_ms`]; the root calls it on every tick
+/// and callout reply. Its value, Unix milliseconds.
+pub fn refresh_clock() -> u64 {
+    let now = now_ms();
+    RECENT_MS.with(|recent| recent.set(now));
+    now
+}
+
+/// Now as of the last [`refresh_clock`] (at most one tick old: a request's
+/// expiry is judged to the second), or the host's clock if never read.
+pub fn recent_ms() -> u64 {
+    match RECENT_MS.with(Cell::get) {
+        0 => refresh_clock(),
+        recent => recent,
+    }
+}
+
+/// The request headers of the current context, as the ABI serializes them.
+pub fn request_header_bytes() -> Option<Vec<u8>> {
+    abi::header_pairs(Map::RequestHeaders).ok().flatten()
 }
 
 /// Every request header, names lowercased, values as lossy UTF-8.
 pub fn request_headers() -> Option<Vec<(String, String)>> {
-    let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()?;
-    Some(
-        pairs
-            .into_iter()
-            .map(|(name, value)| {
-                (
-                    name.to_ascii_lowercase(),
-                    String::from_utf8_lossy(&value).into_owned(),
-                )
-            })
-            .collect(),
-    )
+    let bytes = request_header_bytes()?;
+    let count = usize::try_from(u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?)).ok()?;
+    let mut lengths = bytes.get(4..)?.chunks_exact(8).take(count);
+    let mut rest = bytes.get(count.checked_mul(8)?.checked_add(4)?..)?;
+    let mut pairs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let entry = lengths.next()?;
+        let name_len =
+            usize::try_from(u32::from_le_bytes(entry.get(0..4)?.try_into().ok()?)).ok()?;
+        let value_len =
+            usize::try_from(u32::from_le_bytes(entry.get(4..8)?.try_into().ok()?)).ok()?;
+        let name = rest.get(..name_len)?;
+        rest = rest.get(name_len.checked_add(1)?..)?;
+        let value = rest.get(..value_len)?;
+        rest = rest.get(value_len.checked_add(1)?..)?;
+        pairs.push((
+            String::from_utf8_lossy(name).to_ascii_lowercase(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
+    }
+    Some(pairs)
 }
 
 /// Sets (or with `None` removes) a request header.
 pub fn set_request_header(name: &str, value: Option<&str>) {
-    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value).is_err() {
+    let result = match value {
+        Some(value) => abi::replace_header(Map::RequestHeaders, name, value),
+        None => abi::remove_header(Map::RequestHeaders, name),
+    };
+    if result.is_err() {
         log::warn!("audgate: could not change request header {name}");
     }
 }
 
 /// Sends a local reply instead of passing the request on.
 pub fn send_response(status: u32, headers: Vec<(&str, &str)>, body: &[u8]) {
-    if hostcalls::send_http_response(status, headers, Some(body)).is_err() {
+    if abi::send_local_response(status, &headers, body).is_err() {
         log::error!("audgate: could not send the local reply");
     }
 }
 
 /// Lets a paused request go on.
 pub fn resume_request() {
-    if hostcalls::resume_http_request().is_err() {
+    if abi::continue_request().is_err() {
         log::warn!("audgate: could not resume a held request");
     }
 }
 
 /// Makes `context_id` the context later host calls act on; false if it is gone.
 pub fn enter_context(context_id: u32) -> bool {
-    hostcalls::set_effective_context(context_id).is_ok()
+    abi::set_effective_context(context_id).is_ok()
 }
 
 /// The plugin configuration bytes.
 pub fn plugin_configuration() -> Vec<u8> {
-    hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+    abi::buffer(Buffer::PluginConfiguration, 0, usize::MAX)
         .ok()
         .flatten()
         .unwrap_or_default()
@@ -76,7 +110,7 @@ pub fn property(name: &str) -> Option<String> {
 
 /// A host property at a path (e.g. `node`, `metadata`, `NAMESPACE`) as text.
 pub fn property_at(path: &[&str]) -> Option<String> {
-    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    let bytes = abi::property(path).ok().flatten()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -118,9 +152,9 @@ impl Peer for HostPeer {
     }
 }
 
-/// Now, Unix seconds.
+/// Now, Unix seconds, as of the last [`refresh_clock`].
 pub fn now_s() -> i64 {
-    i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX)
+    i64::try_from(recent_ms() / 1000).unwrap_or(i64::MAX)
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -129,17 +163,21 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 /// Shared data: value and CAS token (`(None, None)` when absent or unreadable).
 pub fn shared_get(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-    hostcalls::get_shared_data(key).unwrap_or((None, None))
+    match abi::shared_data(key) {
+        Ok((value, cas)) => (value, (cas != 0).then_some(cas)),
+        Err(NOT_FOUND) | Err(_) => (None, None),
+    }
 }
 
 /// Writes shared data; with `cas`, only if nobody wrote it since that read.
 pub fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Status> {
-    hostcalls::set_shared_data(key, Some(value), cas)
+    abi::set_shared_data(key, value, cas.unwrap_or(0))
 }
 
 /// Sets how often the root context ticks.
 pub fn set_tick_period(period: Duration) {
-    if hostcalls::set_tick_period(period).is_err() {
+    let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    if abi::set_tick_period_ms(millis).is_err() {
         log::error!("audgate: could not set the tick period");
     }
 }
@@ -151,19 +189,20 @@ pub fn dispatch_get(
     path: &str,
     timeout: Duration,
 ) -> Result<u32, Status> {
-    let headers = vec![
+    let headers = [
         (":method", "GET"),
         (":path", path),
         (":authority", authority),
         ("accept", "application/json"),
         ("user-agent", "audgate"),
     ];
-    hostcalls::dispatch_http_call(cluster, headers, None, vec![], timeout)
+    let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    abi::http_call(cluster, &headers, timeout_ms)
 }
 
 /// `:status` of the callout reply being handled.
 pub fn call_response_status() -> Option<u32> {
-    let bytes = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+    let bytes = abi::header_value(Map::CallResponseHeaders, ":status")
         .ok()
         .flatten()?;
     std::str::from_utf8(&bytes).ok()?.parse().ok()
@@ -171,7 +210,7 @@ pub fn call_response_status() -> Option<u32> {
 
 /// Up to `size` bytes of the callout reply body being handled.
 pub fn call_response_body(size: usize) -> Option<Vec<u8>> {
-    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
+    abi::buffer(Buffer::CallResponseBody, 0, size)
         .ok()
         .flatten()
 }
@@ -185,7 +224,15 @@ pub fn jitter() -> u16 {
     }
 }
 
-/// The host's log level for this plugin (`Info` if it cannot tell).
-pub fn log_level() -> LogLevel {
-    hostcalls::get_log_level().unwrap_or(LogLevel::Info)
+/// The host's log level for this plugin, as a `log` filter (`Info` if it
+/// cannot tell).
+pub fn log_level() -> log::LevelFilter {
+    match abi::log_level().unwrap_or(2) {
+        0 => log::LevelFilter::Trace,
+        1 => log::LevelFilter::Debug,
+        2 => log::LevelFilter::Info,
+        3 => log::LevelFilter::Warn,
+        4 => log::LevelFilter::Error,
+        _ => log::LevelFilter::Off,
+    }
 }

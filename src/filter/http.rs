@@ -6,9 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
-
+use super::abi::Action;
 use super::fetcher;
 use super::host;
 use super::respond::{carry_out, reject};
@@ -22,94 +20,81 @@ use crate::rejection::Rejection;
 /// Slack beyond the callout timeout before a held request is decided anyway.
 const HOLD_SLACK_MS: u64 = 1_000;
 
-/// Per-request context.
-pub struct AudgateHttp {
-    context_id: u32,
-    vm: Option<Rc<RefCell<Vm>>>,
-}
-
-impl AudgateHttp {
-    /// A context for request `context_id` of the VM `vm`.
-    pub fn new(context_id: u32, vm: Option<Rc<RefCell<Vm>>>) -> AudgateHttp {
-        AudgateHttp { context_id, vm }
-    }
-}
-
-impl Context for AudgateHttp {
-    fn on_done(&mut self) -> bool {
-        if let Some(Ok(mut vm)) = self.vm.as_ref().map(|cell| cell.try_borrow_mut()) {
-            vm.held.retain(|held| held.context_id != self.context_id);
+/// The request `context_id` ended: it is no longer held.
+pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
+    if let Ok(mut vm) = vm_cell.try_borrow_mut() {
+        if !vm.held.is_empty() {
+            vm.held.retain(|held| held.context_id != context_id);
         }
-        true
     }
 }
 
-impl HttpContext for AudgateHttp {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let (Some(vm_cell), Some(headers)) = (self.vm.clone(), host::request_headers()) else {
+/// Decides request `context_id` on its headers: carries the decision out, or
+/// holds the request until its keys arrive.
+pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action {
+    let Some(headers) = host::request_headers() else {
+        reject(Rejection::KeysUnavailable, "");
+        return Action::Pause;
+    };
+    let now_ms = host::recent_ms();
+    let peer = host::HostPeer::default();
+    let decide_now = |vm: &Vm| {
+        let request = request_of(&headers);
+        vm.with_verifier(now_ms, |verifier| {
+            decide_with_peer(&vm.config, &request, verifier, &peer)
+        })
+    };
+    let Ok(first) = vm_cell.try_borrow().map(|vm| decide_now(&vm)) else {
+        reject(Rejection::KeysUnavailable, "");
+        return Action::Pause;
+    };
+    // Before an unknown `kid` or missing keys is answered, make sure this
+    // worker's copy of the key set is the one in shared data: another worker
+    // may have fetched a newer set since this one's last tick.
+    let decision = match stale_source(vm_cell, &first) {
+        Some(source) if resync(vm_cell, source) => vm_cell
+            .try_borrow()
+            .map(|vm| decide_now(&vm))
+            .unwrap_or(first),
+        _ => first,
+    };
+    let (config, metrics, budget, wait) = {
+        let Ok(vm) = vm_cell.try_borrow() else {
             reject(Rejection::KeysUnavailable, "");
             return Action::Pause;
         };
-        let now_ms = host::now_ms();
-        let peer = host::HostPeer::default();
-        let decide_now = |vm: &Vm| {
-            let request = request_of(&headers);
-            vm.with_verifier(now_ms, |verifier| {
-                decide_with_peer(&vm.config, &request, verifier, &peer)
-            })
-        };
-        let Ok(first) = vm_cell.try_borrow().map(|vm| decide_now(&vm)) else {
-            reject(Rejection::KeysUnavailable, "");
-            return Action::Pause;
-        };
-        // Before an unknown `kid` or missing keys is answered, make sure this
-        // worker's copy of the key set is the one in shared data: another worker
-        // may have fetched a newer set since this one's last tick.
-        let decision = match stale_source(&vm_cell, &first) {
-            Some(source) if resync(&vm_cell, source) => vm_cell
-                .try_borrow()
-                .map(|vm| decide_now(&vm))
-                .unwrap_or(first),
-            _ => first,
-        };
-        let (config, metrics, budget, wait) = {
-            let Ok(vm) = vm_cell.try_borrow() else {
-                reject(Rejection::KeysUnavailable, "");
+        (
+            Rc::clone(&vm.config),
+            Rc::clone(&vm.metrics),
+            Rc::clone(&vm.log_budget),
+            wait_for_keys(&vm, &decision, now_ms),
+        )
+    };
+    if let Some((provider, deadline_ms)) = wait {
+        if let Ok(mut vm) = vm_cell.try_borrow_mut() {
+            if vm.held.len() < MAX_HELD {
+                let generation = vm.remote(provider).map_or(0, |remote| remote.generation);
+                log::debug!("audgate: request held for keys of provider {provider}");
+                vm.held.push(Held {
+                    context_id,
+                    provider,
+                    generation,
+                    deadline_ms,
+                    headers,
+                    peer: KnownPeer::of(&peer),
+                });
                 return Action::Pause;
-            };
-            (
-                Rc::clone(&vm.config),
-                Rc::clone(&vm.metrics),
-                Rc::clone(&vm.log_budget),
-                wait_for_keys(&vm, &decision, now_ms),
-            )
-        };
-        if let Some((provider, deadline_ms)) = wait {
-            if let Ok(mut vm) = vm_cell.try_borrow_mut() {
-                if vm.held.len() < MAX_HELD {
-                    let generation = vm.remote(provider).map_or(0, |remote| remote.generation);
-                    log::debug!("audgate: request held for keys of provider {provider}");
-                    vm.held.push(Held {
-                        context_id: self.context_id,
-                        provider,
-                        generation,
-                        deadline_ms,
-                        headers,
-                        peer: KnownPeer::of(&peer),
-                    });
-                    return Action::Pause;
-                }
             }
         }
-        carry_out(
-            &config,
-            &metrics,
-            &budget,
-            &request_of(&headers),
-            &peer,
-            decision,
-        )
     }
+    carry_out(
+        &config,
+        &metrics,
+        &budget,
+        &request_of(&headers),
+        &peer,
+        decision,
+    )
 }
 
 /// The key set whose copy may be stale: a refusal for an unknown `kid` or

@@ -26,14 +26,15 @@
 //! - `jwks`: a remote key set, named by the first provider that uses it (several
 //!   providers with the same `remote_jwks` share one fetch, so one series).
 //!
-//! Every request counts once in `audgate_requests_total` (one host call), and a
-//! request allowed by a provider once more in `audgate_token_cache_total`. There
-//! is no totals series: sum over the labels.
+//! Every request counts once in `audgate_requests_total`, and a request allowed
+//! by a provider once more in `audgate_token_cache_total`. There is no totals
+//! series: sum over the labels. Counts are kept in the VM's memory and added to
+//! Envoy's counters on the root's tick ([`Metrics::flush`], every 100 ms), so a
+//! request costs no host call for its stats and stats lag by at most a tick.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use super::abi::{self, MetricKind};
 
 use super::vm::Remote;
 use crate::config::{Config, Mode};
@@ -57,49 +58,75 @@ pub struct Metrics {
     key_sets: OnceCell<Vec<KeySet>>,
 }
 
-/// `audgate_requests_total` ids of one provider value.
+/// A counter: its id, and what was counted since the last flush.
+struct Counter {
+    id: Option<u32>,
+    pending: Cell<u64>,
+}
+
+impl Counter {
+    fn new(id: Option<u32>) -> Counter {
+        Counter {
+            id,
+            pending: Cell::new(0),
+        }
+    }
+
+    /// Counts one, in memory.
+    fn bump(&self) {
+        self.pending.set(self.pending.get().saturating_add(1));
+    }
+
+    /// Adds what was counted to Envoy's counter.
+    fn flush(&self) {
+        let pending = self.pending.replace(0);
+        if let (Some(id), Ok(offset)) = (self.id, i64::try_from(pending)) {
+            if pending > 0 && abi::increment_metric(id, offset).is_err() {
+                // Kept for the next flush rather than lost.
+                self.pending.set(self.pending.get().saturating_add(pending));
+            }
+        }
+    }
+}
+
+/// `audgate_requests_total` counters of one provider value.
 struct Requests {
-    allowed: Option<u32>,
+    allowed: Counter,
     /// By index into [`Rejection::CODES`], under the mode's refusal outcome.
-    refused: Vec<Option<u32>>,
+    refused: Vec<Counter>,
 }
 
-/// `audgate_token_cache_total` ids of one provider.
+/// `audgate_token_cache_total` counters of one provider.
 struct Cache {
-    hit: Option<u32>,
-    miss: Option<u32>,
+    hit: Counter,
+    miss: Counter,
 }
 
-/// The ids of one remote key set.
+/// The stats of one remote key set.
 struct KeySet {
     /// Index of the first provider using it, by which the fetcher names it.
     first_provider: usize,
-    success: Option<u32>,
-    failure: Option<u32>,
+    success: Counter,
+    failure: Counter,
     age: Option<u32>,
 }
 
-fn define(kind: MetricType, name: &str) -> Option<u32> {
-    let id = hostcalls::define_metric(kind, name).ok();
+fn define(kind: MetricKind, name: &str) -> Option<u32> {
+    let id = abi::define_metric(kind, name).ok();
     if id.is_none() {
         log::warn!("audgate: could not define stat {name}");
     }
     id
 }
 
-fn bump(id: Option<u32>) {
-    if let Some(id) = id {
-        let _ = hostcalls::increment_metric(id, 1);
-    }
+fn counter(name: &str) -> Counter {
+    Counter::new(define(MetricKind::Counter, name))
 }
 
-fn request_counter(provider: &str, outcome: &str, reason: &str) -> Option<u32> {
-    define(
-        MetricType::Counter,
-        &format!(
-            "provider=.={provider};.;outcome=.={outcome};.;reason=.={reason};.;audgate_requests_total"
-        ),
-    )
+fn request_counter(provider: &str, outcome: &str, reason: &str) -> Counter {
+    counter(&format!(
+        "provider=.={provider};.;outcome=.={outcome};.;reason=.={reason};.;audgate_requests_total"
+    ))
 }
 
 fn requests(provider: &str, refusal: &str) -> Requests {
@@ -112,18 +139,16 @@ fn requests(provider: &str, refusal: &str) -> Requests {
     }
 }
 
-fn cache_counter(provider: &str, result: &str) -> Option<u32> {
-    define(
-        MetricType::Counter,
-        &format!("provider=.={provider};.;result=.={result};.;audgate_token_cache_total"),
-    )
+fn cache_counter(provider: &str, result: &str) -> Counter {
+    counter(&format!(
+        "provider=.={provider};.;result=.={result};.;audgate_token_cache_total"
+    ))
 }
 
-fn fetch_counter(jwks: &str, result: &str) -> Option<u32> {
-    define(
-        MetricType::Counter,
-        &format!("jwks=.={jwks};.;result=.={result};.;audgate_jwks_fetches_total"),
-    )
+fn fetch_counter(jwks: &str, result: &str) -> Counter {
+    counter(&format!(
+        "jwks=.={jwks};.;result=.={result};.;audgate_jwks_fetches_total"
+    ))
 }
 
 impl Metrics {
@@ -165,7 +190,7 @@ impl Metrics {
                     success: fetch_counter(jwks, "success"),
                     failure: fetch_counter(jwks, "failure"),
                     age: define(
-                        MetricType::Gauge,
+                        MetricKind::Gauge,
                         &format!("jwks=.={jwks};.;audgate_jwks_age_seconds"),
                     ),
                 })
@@ -191,16 +216,22 @@ impl Metrics {
         };
         match verdict {
             Ok(()) => {
-                bump(scope.allowed);
+                scope.allowed.bump();
                 if let Some(cache) = provider.and_then(|index| self.cache.get(index)) {
-                    bump(if from_cache { cache.hit } else { cache.miss });
+                    if from_cache {
+                        cache.hit.bump();
+                    } else {
+                        cache.miss.bump();
+                    }
                 }
             }
             Err(rejection) => {
                 let reason = Rejection::CODES
                     .iter()
                     .position(|code| *code == rejection.code());
-                bump(reason.and_then(|i| scope.refused.get(i).copied().flatten()));
+                if let Some(counter) = reason.and_then(|i| scope.refused.get(i)) {
+                    counter.bump();
+                }
             }
         }
     }
@@ -215,7 +246,11 @@ impl Metrics {
     /// Counts one fetch of the key set whose first provider is `first_provider`.
     pub fn fetch(&self, first_provider: usize, success: bool) {
         if let Some(set) = self.key_set(first_provider) {
-            bump(if success { set.success } else { set.failure });
+            if success {
+                set.success.bump();
+            } else {
+                set.failure.bump();
+            }
         }
     }
 
@@ -223,7 +258,27 @@ impl Metrics {
     /// `first_provider`.
     pub fn key_age(&self, first_provider: usize, seconds: u64) {
         if let Some(id) = self.key_set(first_provider).and_then(|set| set.age) {
-            let _ = hostcalls::record_metric(id, seconds);
+            let _ = abi::record_metric(id, seconds);
+        }
+    }
+
+    /// Adds every count made since the last flush to Envoy's counters.
+    pub fn flush(&self) {
+        let requests = self
+            .requests
+            .iter()
+            .chain(std::iter::once(&self.unattributed));
+        for scope in requests {
+            scope.allowed.flush();
+            scope.refused.iter().for_each(Counter::flush);
+        }
+        for cache in &self.cache {
+            cache.hit.flush();
+            cache.miss.flush();
+        }
+        for set in self.key_sets.get().into_iter().flatten() {
+            set.success.flush();
+            set.failure.flush();
         }
     }
 }

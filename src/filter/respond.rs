@@ -1,7 +1,7 @@
 //! Applying a decision to the request in the current context: mutate and let it
 //! go on, or answer locally (enforce), or mark it and let it go on (audit).
 
-use proxy_wasm::types::Action;
+use super::abi::Action;
 
 use std::cell::RefCell;
 

@@ -6,23 +6,22 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
-
+use super::abi::Action;
 use super::fetcher;
 use super::foreign;
 use super::host;
-use super::http::AudgateHttp;
 use super::respond::carry_out;
 use super::vm::{pseudo, Held, Vm};
 use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
 
-/// How often each VM checks shared data, starts due fetches and settles held requests.
+/// How often each VM flushes its stats, refreshes its clock, checks shared
+/// data, starts due fetches and settles held requests.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Root context: one per VM and plugin.
+/// Root context: one per VM and plugin. Cloning copies the handle, not the state.
+#[derive(Clone)]
 pub struct AudgateRoot {
     context_id: u32,
     vm: Option<Rc<RefCell<Vm>>>,
@@ -36,20 +35,23 @@ impl AudgateRoot {
             vm: None,
         }
     }
-}
 
-impl Context for AudgateRoot {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
+    /// The host's id of this root context.
+    pub fn id(&self) -> u32 {
+        self.context_id
+    }
+
+    /// The VM state, once configured.
+    pub fn vm(&self) -> Option<Rc<RefCell<Vm>>> {
+        self.vm.clone()
+    }
+
+    /// Takes the reply of callout `token_id`.
+    pub fn on_http_call_response(&self, token_id: u32, body_size: usize) {
         let Some(vm_cell) = self.vm.clone() else {
             return;
         };
-        let now_ms = host::now_ms();
+        let now_ms = host::refresh_clock();
         {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
@@ -63,13 +65,13 @@ impl Context for AudgateRoot {
         }
         self.settle_held(&vm_cell, now_ms);
     }
-}
 
-impl RootContext for AudgateRoot {
-    fn on_configure(&mut self, _size: usize) -> bool {
+    /// Parses the plugin configuration; false refuses it.
+    pub fn on_configure(&mut self) -> bool {
         // Format and send only what the host will keep: per-request `debug` lines
         // cost nothing unless Envoy's wasm log level asks for them.
-        proxy_wasm::set_log_level(host::log_level());
+        log::set_max_level(host::log_level());
+        host::refresh_clock();
         let node = host::node_metadata;
         let config = match Config::from_json_with_node(&host::plugin_configuration(), &node) {
             Ok(config) => config,
@@ -116,21 +118,28 @@ impl RootContext for AudgateRoot {
         vm.metrics.define_key_sets(&vm.config, &vm.sources);
         if !vm.sources.is_empty() {
             fetcher::create_shared_records(&vm);
-            host::set_tick_period(TICK);
         }
+        // Every VM ticks: stats are counted in memory and flushed on the tick.
+        host::set_tick_period(TICK);
         self.vm = Some(Rc::new(RefCell::new(vm)));
         true
     }
 
-    fn on_tick(&mut self) {
+    /// Flushes stats, refreshes the clock, keeps remote keys fresh and settles
+    /// held requests.
+    pub fn on_tick(&self) {
         let Some(vm_cell) = self.vm.clone() else {
             return;
         };
-        let now_ms = host::now_ms();
+        let now_ms = host::refresh_clock();
         {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
+            vm.metrics.flush();
+            if vm.sources.is_empty() {
+                return;
+            }
             if vm.vm_id == 0 {
                 vm.vm_id = fetcher::allocate_vm_id();
             }
@@ -150,16 +159,6 @@ impl RootContext for AudgateRoot {
         self.settle_held(&vm_cell, now_ms);
     }
 
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(AudgateHttp::new(context_id, self.vm.clone())))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-}
-
-impl AudgateRoot {
     /// Decides every held request whose wait is over, and resumes or answers it.
     fn settle_held(&self, vm_cell: &Rc<RefCell<Vm>>, now_ms: u64) {
         // Decide every ready request under one borrow, then carry the decisions

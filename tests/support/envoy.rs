@@ -104,6 +104,21 @@ impl Envoy {
         http::get(self.admin_port, path, &[])
     }
 
+    /// `GET path` on the admin interface until `ready(body)` holds or 10 s pass;
+    /// the last body. audgate counts in its VM's memory and adds the counts to
+    /// Envoy's stats on each root tick (100 ms), so stats trail requests briefly.
+    #[allow(dead_code)]
+    pub fn admin_until(&self, path: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = self.admin(path).body;
+            if ready(&body) || Instant::now() >= deadline {
+                return body;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The temp dir holding `envoy.yaml` and `envoy.log`.
     pub fn dir(&self) -> &Path {
         &self.dir
