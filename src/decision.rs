@@ -13,7 +13,8 @@ use crate::claim_requirement::check_claims;
 use crate::claims::{check_audience, expiry};
 use crate::config::{Config, KeySource, Provider};
 use crate::extract::{
-    cookies_without, extract, path_without_params, token_places, Found, Location, Request,
+    cookies_without, extract, path_without_params, token_places, Found, HeaderValues, Location,
+    Request,
 };
 use crate::facts::TokenFacts;
 use crate::jwks::KeySet;
@@ -90,7 +91,12 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn pass(provider: Option<usize>, mutations: Mutations, from_cache: bool) -> Decision {
+    /// A pass decided by `provider`'s token (none: no token needed).
+    pub(crate) fn pass(
+        provider: Option<usize>,
+        mutations: Mutations,
+        from_cache: bool,
+    ) -> Decision {
         Decision {
             verdict: Ok(()),
             provider,
@@ -223,6 +229,7 @@ fn refused_mutations(
         remove_token(
             provider,
             &token_places(provider, request),
+            request.path,
             request,
             &mut mutations,
         );
@@ -287,7 +294,8 @@ impl Evaluation<'_, '_> {
                     // provider that does not forward it has it removed.
                     for (other, found) in &candidates {
                         if let Some(other) = self.provider(other.provider) {
-                            remove_token(other, &found.locations, self.request, mutations);
+                            let request = self.request;
+                            remove_token(other, &found.locations, request.path, request, mutations);
                         }
                     }
                     mutations.set_headers.extend(set_headers);
@@ -323,7 +331,13 @@ impl Evaluation<'_, '_> {
             let set_headers = self
                 .verify(demand, &found.token)
                 .map_err(|rejection| (rejection, Some(index)))?;
-            remove_token(provider, &found.locations, self.request, mutations);
+            remove_token(
+                provider,
+                &found.locations,
+                self.request.path,
+                self.request,
+                mutations,
+            );
             mutations.set_headers.extend(set_headers);
             last = Some(index);
         }
@@ -434,11 +448,13 @@ fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(String, String)
     headers
 }
 
-/// Removes the token from where `provider` found it, unless it forwards tokens.
-fn remove_token(
+/// Removes the token from where `provider` found it in the request of `path`
+/// (`:path`, with its query) and `headers`, unless it forwards tokens.
+pub(crate) fn remove_token(
     provider: &Provider,
     locations: &[Location],
-    request: &Request<'_>,
+    path: &str,
+    headers: &impl HeaderValues,
     mutations: &mut Mutations,
 ) {
     if provider.forward {
@@ -461,7 +477,7 @@ fn remove_token(
         }
     }
     if !params.is_empty() {
-        let current = mutations.path.as_deref().unwrap_or(request.path);
+        let current = mutations.path.as_deref().unwrap_or(path);
         mutations.path = Some(path_without_params(current, &params));
     }
     if !mutations.removed_cookies.is_empty() {
@@ -470,6 +486,6 @@ fn remove_token(
             .iter()
             .map(String::as_str)
             .collect();
-        mutations.cookie = Some(cookies_without(request, &names));
+        mutations.cookie = Some(cookies_without(headers, &names));
     }
 }

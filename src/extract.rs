@@ -20,6 +20,23 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
+    /// The request over stored headers: `:method`, `:path` and `:authority` are
+    /// the first header of that name, else empty (as the host glue reads them).
+    pub fn from_headers(headers: &'a [(String, String)]) -> Request<'a> {
+        let pseudo = |name: &str| {
+            headers
+                .iter()
+                .find(|(key, _)| key == name)
+                .map_or("", |(_, value)| value.as_str())
+        };
+        Request {
+            method: pseudo(":method"),
+            path: pseudo(":path"),
+            authority: pseudo(":authority"),
+            headers,
+        }
+    }
+
     /// Every value of header `name` (lowercase).
     pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -31,6 +48,22 @@ impl<'a> Request<'a> {
     /// Whether header `name` (lowercase) is present.
     pub fn has_header(&self, name: &str) -> bool {
         self.headers.iter().any(|(key, _)| key == name)
+    }
+}
+
+/// Request headers by name, as token extraction reads them: [`Request`], or a
+/// view over the host's serialized map (`fast_path`).
+pub trait HeaderValues {
+    /// Every value of header `name` (lowercase), in order.
+    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's;
+}
+
+impl HeaderValues for Request<'_> {
+    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -56,6 +89,15 @@ pub struct Found {
 
 /// Looks for `provider`'s token in `request`: `Ok(None)` when there is none.
 pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Found>, Rejection> {
+    extract_from(provider, request.path, request)
+}
+
+/// [`extract`] over `path` (`:path`, with its query) and `headers`.
+pub fn extract_from(
+    provider: &Provider,
+    path: &str,
+    headers: &impl HeaderValues,
+) -> Result<Option<Found>, Rejection> {
     let mut found: Option<Found> = None;
     let mut add = |token: String, location: Location| -> Result<(), Rejection> {
         match &mut found {
@@ -72,7 +114,7 @@ pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Foun
     };
 
     for source in &provider.from_headers {
-        let mut values = request.header_values(&source.name);
+        let mut values = headers.values(&source.name);
         let Some(value) = values.next() else { continue };
         if values.next().is_some() {
             return Err(Rejection::MultipleTokens);
@@ -82,7 +124,7 @@ pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Foun
         }
     }
     if !provider.from_params.is_empty() {
-        let query = request.path.split_once('?').map_or("", |(_, query)| query);
+        let query = path.split_once('?').map_or("", |(_, query)| query);
         for name in &provider.from_params {
             let mut values = query_values(query, name);
             let Some(value) = values.next() else { continue };
@@ -97,8 +139,8 @@ pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Foun
     }
     if !provider.from_cookies.is_empty() {
         for name in &provider.from_cookies {
-            let mut values = request
-                .header_values("cookie")
+            let mut values = headers
+                .values("cookie")
                 .flat_map(|header| cookie_values(header, name));
             let Some(value) = values.next() else { continue };
             if values.next().is_some() {
@@ -257,9 +299,9 @@ pub fn path_without_params(path: &str, names: &[&str]) -> String {
 }
 
 /// The `cookie` header rebuilt without the cookies in `names`; `None` if nothing is left.
-pub fn cookies_without(request: &Request<'_>, names: &[&str]) -> Option<String> {
-    let kept: Vec<&str> = request
-        .header_values("cookie")
+pub fn cookies_without(headers: &impl HeaderValues, names: &[&str]) -> Option<String> {
+    let kept: Vec<&str> = headers
+        .values("cookie")
         .flat_map(|header| header.split(';'))
         .map(str::trim)
         .filter(|pair| {

@@ -39,6 +39,7 @@ pub mod der;
 pub mod discovery;
 pub mod extract;
 pub mod facts;
+pub mod fast_path;
 pub mod header_map;
 pub mod host_signature;
 pub mod jwks;

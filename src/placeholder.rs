@@ -111,6 +111,13 @@ impl Pattern {
         })
     }
 
+    /// Whether the pattern uses a `${header.NAME}`.
+    pub fn reads_headers(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, Part::Header(_)))
+    }
+
     /// Whether the pattern is fixed text (needs nothing from the request).
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|part| matches!(part, Part::Text(_)))
@@ -246,6 +253,10 @@ mod tests {
     fn path_and_header_values_per_request() {
         let p = Pattern::parse("t-${path.tenant}/${header.X-Tenant}", ALL).unwrap();
         assert_eq!(p.path_names().collect::<Vec<_>>(), vec!["tenant"]);
+        assert!(p.reads_headers());
+        assert!(!Pattern::parse("t-${path.tenant}", ALL)
+            .unwrap()
+            .reads_headers());
         let headers = vec![("x-tenant".to_string(), "acme".to_string())];
         let request = request(&headers);
         let captures = [("tenant", "acme")];

@@ -26,13 +26,17 @@ pub struct CachedToken {
     pub claims: Rc<Map<String, Value>>,
 }
 
+#[derive(Clone, PartialEq, Eq)]
 struct Slot {
     token: Rc<str>,
     entry: CachedToken,
     referenced: bool,
 }
 
-/// A bounded map from token text to its verification outcome.
+/// A bounded map from token text to its verification outcome. A clone shares
+/// nothing mutable with the original; `==` compares every entry, its
+/// second-chance bit and the eviction hand (no `Debug`: it holds tokens).
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenCache {
     capacity: usize,
     index: HashMap<Rc<str>, usize, TokenHash>,

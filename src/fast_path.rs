@@ -1,0 +1,263 @@
+//! A token cache hit, answered straight from the host's serialized headers:
+//! no owned copy of the headers, no full decision. Whatever the hit cannot
+//! settle exactly as [`decide_with_peer`] would is left to it.
+//!
+//! ```text
+//! header bytes ─HeaderMap::parse─▶ HeaderMap
+//!     ─cached_pass(&config, &headers, &verifier)─▶ Some(decision)   the pass decide_with_peer gives
+//!                                              └─▶ None             decide_with_peer(.., &Request::from_headers(
+//!                                                                       &headers.to_owned_pairs()), ..)
+//! ```
+//! It fires only on a request that needs nothing beyond the cached verdict:
+//! no forged output header, a plain path, one provider's demand, one token in
+//! one of that provider's places, found in the cache for its key generation
+//! and meeting the route's audiences and claims. It reads the rule, the token
+//! and the cache with the same functions the full decision does (`resolve`,
+//! `applicable`, `extract_from`, `TokenCache::get`, `check_audience`,
+//! `check_claims`, `remove_token`), and touches the cache only where the full
+//! decision would have, the same way, so that a `None` after it leaves the full
+//! decision, and every later one, as it would have been.
+//!
+//! [`decide_with_peer`]: crate::decision::decide_with_peer
+
+use std::str;
+
+use crate::claim_requirement::{check_claims, ClaimRequirement, Want};
+use crate::claims::check_audience;
+use crate::config::{Config, Provider};
+use crate::decision::{remove_token, same_header_name, Decision, Mutations, Verifier};
+use crate::extract::{extract_from, HeaderValues, Request};
+use crate::header_map::{name_is, HeaderMap};
+use crate::placeholder::Bindings;
+use crate::policy::{applicable, Demand, Requirement};
+use crate::request_path::resolve;
+
+/// The decision on a request that is a token cache hit needing nothing more,
+/// equal (`==`) to what [`decide_with_peer`] gives on
+/// `Request::from_headers(&headers.to_owned_pairs())` with the same cache, for
+/// any peer; `None` for every other request (decide it in full). On `Some`, the
+/// cache has seen exactly the lookup the full decision makes.
+///
+/// [`decide_with_peer`]: crate::decision::decide_with_peer
+pub fn cached_pass(
+    config: &Config,
+    headers: &HeaderMap<'_>,
+    verifier: &Verifier<'_>,
+) -> Option<Decision> {
+    let cache = verifier.cache?;
+    let pseudo = Pseudo::scan(config, headers)?;
+    if config.bypass_cors_preflight && pseudo.method == "OPTIONS" {
+        return None;
+    }
+    let raw = pseudo
+        .path
+        .split_once('?')
+        .map_or(pseudo.path, |(path, _)| path);
+    if !is_plain(raw) {
+        return None;
+    }
+    let resolved = resolve(raw);
+    if resolved.ambiguous || resolved.matched != raw || resolved.upstream != raw {
+        return None;
+    }
+    let rule = applicable(&config.rules, &config.fallback, pseudo.method, &resolved);
+    let demand = single_demand(rule.requires)?;
+    let index = demand.provider;
+    let provider = config.providers.get(index)?;
+    if provider.caller.is_some() || demand.claims.iter().any(reads_headers) {
+        return None;
+    }
+    let sources = Sources::of(headers, provider)?;
+    let found = extract_from(provider, pseudo.path, &sources).ok()??;
+    if found.locations.len() != 1 {
+        return None;
+    }
+    verifier.keys.key_set(index)?;
+    let generation = verifier.keys.generation(index);
+    let set_headers = {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        let hit = cache.get(&found.token, index, generation, verifier.now)?;
+        // A `cnf` binding is checked against the TLS peer, which is not read here.
+        if hit.claims.contains_key("cnf") {
+            return None;
+        }
+        check_audience(&hit.claims, demand.audiences(provider)).ok()?;
+        // `${path.…}` reads the captures alone; `${header.…}` was declined above.
+        let request = Request {
+            method: pseudo.method,
+            path: pseudo.path,
+            authority: "",
+            headers: &[],
+        };
+        let bindings = Bindings {
+            captures: &rule.captures,
+            request: &request,
+        };
+        check_claims(&hit.claims, &demand.claims, Some(&bindings)).ok()?;
+        hit.set_headers.clone()
+    };
+    let mut mutations = Mutations::default();
+    remove_token(
+        provider,
+        &found.locations,
+        pseudo.path,
+        &sources,
+        &mut mutations,
+    );
+    mutations.set_headers.extend(set_headers);
+    Some(Decision::pass(Some(index), mutations, true))
+}
+
+/// `:method` and `:path` (the first of each, else empty, as
+/// `Request::from_headers` reads them), from a request whose header names are
+/// all UTF-8 and none of which is an output header in any spelling.
+struct Pseudo<'a> {
+    method: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Pseudo<'a> {
+    fn scan(config: &Config, headers: &HeaderMap<'a>) -> Option<Pseudo<'a>> {
+        let (mut method, mut path) = (None, None);
+        for &(name, value) in headers.pairs() {
+            let name = str::from_utf8(name).ok()?;
+            let forged = config
+                .output_headers
+                .iter()
+                .any(|output| same_header_name(output, name));
+            if forged {
+                return None;
+            }
+            if method.is_none() && name_is(name.as_bytes(), ":method") {
+                method = Some(value);
+            } else if path.is_none() && name_is(name.as_bytes(), ":path") {
+                path = Some(value);
+            }
+        }
+        Some(Pseudo {
+            method: str::from_utf8(method.unwrap_or_default()).ok()?,
+            path: str::from_utf8(path.unwrap_or_default()).ok()?,
+        })
+    }
+}
+
+/// Whether `path` (no query) is one every server reads alike: it starts with
+/// `/` and holds only unreserved characters, `/` and the sub-delimiters other
+/// than `;` (so no escape, no segment parameter, no backslash), no empty segment
+/// and no segment starting with a dot (so no dot segment).
+fn is_plain(path: &str) -> bool {
+    let safe = |byte: &u8| byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,=:@".contains(byte);
+    path.starts_with('/')
+        && path.as_bytes().iter().all(safe)
+        && !path.contains("//")
+        && !path.contains("/.")
+}
+
+/// The one demand of a requirement that has exactly one (`any` of one is the
+/// single provider's fallback); `all` and longer lists are left to the full path.
+fn single_demand(requires: &Requirement) -> Option<&Demand> {
+    match requires {
+        Requirement::Provider(demand) => Some(demand),
+        Requirement::Any(list) => match list.as_slice() {
+            [demand] => Some(demand),
+            _ => None,
+        },
+        Requirement::None | Requirement::All(_) => None,
+    }
+}
+
+/// Whether a claim requirement fills a value from a request header.
+fn reads_headers(requirement: &ClaimRequirement) -> bool {
+    let (Want::AllOf(values) | Want::OneOf(values)) = &requirement.want;
+    values.iter().any(|pattern| pattern.reads_headers())
+}
+
+/// The headers one provider's token is read from, as `&str`: made only when
+/// every value under those names (its token headers, and `cookie` if it reads
+/// cookies) is UTF-8, so the values equal their lossy copies. Extraction and
+/// token removal ask for no other name.
+struct Sources<'m, 'a> {
+    headers: &'m HeaderMap<'a>,
+}
+
+impl<'m, 'a> Sources<'m, 'a> {
+    fn of(headers: &'m HeaderMap<'a>, provider: &Provider) -> Option<Sources<'m, 'a>> {
+        let read = |name: &[u8]| {
+            provider
+                .from_headers
+                .iter()
+                .any(|source| name_is(name, &source.name))
+                || (!provider.from_cookies.is_empty() && name_is(name, "cookie"))
+        };
+        let readable = headers
+            .pairs()
+            .iter()
+            .all(|&(name, value)| !read(name) || str::from_utf8(value).is_ok());
+        readable.then_some(Sources { headers })
+    }
+}
+
+impl HeaderValues for Sources<'_, '_> {
+    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.headers
+            .pairs()
+            .iter()
+            .filter(move |&&(key, _)| name_is(key, name))
+            .filter_map(|&(_, value)| str::from_utf8(value).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_are_the_ones_resolve_keeps_and_no_more() {
+        for path in [
+            "/",
+            "/orders/1",
+            "/a-b_c~d.e/f:g@h",
+            "/x/y/",
+            "/v1/a..b",
+            "/a=1,2",
+        ] {
+            assert!(is_plain(path), "{path}");
+            let resolved = resolve(path);
+            assert!(!resolved.ambiguous && resolved.matched == path && resolved.upstream == path);
+        }
+        for path in [
+            "",
+            "orders",
+            "//x",
+            "/a//b",
+            "/./a",
+            "/a/..",
+            "/.well-known",
+            "/%61",
+            "/a;b",
+            "/a\\b",
+            "/caf\u{e9}",
+            "/a b",
+            "/a#b",
+            "/a\"b",
+            "/a?b",
+        ] {
+            assert!(!is_plain(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn only_a_single_demand_is_taken() {
+        let one = Requirement::Provider(Demand::of(1));
+        assert_eq!(single_demand(&one), Some(&Demand::of(1)));
+        let fallback = Requirement::Any(vec![Demand::of(0)]);
+        assert_eq!(single_demand(&fallback), Some(&Demand::of(0)));
+        for requires in [
+            Requirement::None,
+            Requirement::Any(vec![Demand::of(0), Demand::of(1)]),
+            Requirement::All(vec![Demand::of(0)]),
+        ] {
+            assert_eq!(single_demand(&requires), None, "{requires:?}");
+        }
+    }
+}
