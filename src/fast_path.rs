@@ -143,8 +143,8 @@ impl<'a> Pseudo<'a> {
 
 /// Whether `path` (no query) is one every server reads alike: it starts with
 /// `/` and holds only unreserved characters, `/` and the sub-delimiters other
-/// than `;` (so no escape, no segment parameter, no backslash), no empty segment
-/// and no segment starting with a dot (so no dot segment).
+/// than `;` (so no escape, no segment parameter, no backslash), no `//` and no
+/// segment starting with a dot (so no dot segment).
 fn is_plain(path: &str) -> bool {
     let safe = |byte: &u8| byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,=:@".contains(byte);
     path.starts_with('/')

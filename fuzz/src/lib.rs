@@ -9,10 +9,16 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use audgate::caller::NoPeer;
 use audgate::claim_requirement::Want;
 use audgate::config::{Config, KeySource, MAX_PROVIDERS, MAX_PROVIDER_AUDIENCES};
-use audgate::decision::{decide, same_header_name, Decision, LocalKeys, Verifier};
+use audgate::decision::{
+    decide, decide_with_peer, same_header_name, Decision, KeyStore, LocalKeys, Verifier,
+};
 use audgate::extract::Request;
+use audgate::fast_path::cached_pass;
+use audgate::header_map::{serialize, HeaderMap};
+use audgate::jwks::KeySet;
 use audgate::jwks::{parse_jwks_bytes, KeyKind, Origin, ParsedJwks, SkipReason, MAX_KEYS};
 use audgate::jwks_cache::{accept_body, FetchFailure, MAX_JWKS_BYTES};
 use audgate::policy::{Demand, PathMatch, Requirement};
@@ -1603,6 +1609,9 @@ struct Case {
     /// `:path`, with the query.
     path: String,
     headers: Vec<(String, String)>,
+    /// `headers` as bytes, free names and values as the input gave them (not
+    /// read as lossy UTF-8), for the fast path's check.
+    raw_headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// `present[i]`: valid token `i` appears somewhere in the request (its path,
     /// percent-decoded or not, or a header value), wherever it sits.
     present: Vec<bool>,
@@ -1838,16 +1847,18 @@ impl DecisionFixture {
             }
         }
         let mut headers = Vec::with_capacity(spec.headers.len());
+        let mut raw_headers = Vec::with_capacity(spec.headers.len());
         for (name, value) in &spec.headers {
-            let name = match name {
-                HeaderName::Listed(i) => HEADER_NAMES[i % HEADER_NAMES.len()].to_owned(),
-                HeaderName::Free(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            let raw_name = match name {
+                HeaderName::Listed(i) => HEADER_NAMES[i % HEADER_NAMES.len()].as_bytes().to_vec(),
+                HeaderName::Free(bytes) => bytes.clone(),
             };
-            let name = if spec.keep_case {
-                name
+            let raw_name = if spec.keep_case {
+                raw_name
             } else {
-                name.to_ascii_lowercase()
+                raw_name.to_ascii_lowercase()
             };
+            let name = String::from_utf8_lossy(&raw_name).into_owned();
             let mut text = String::new();
             match value {
                 HeaderValue::Literal(i) => text.push_str(LITERALS[i % LITERALS.len()]),
@@ -1899,6 +1910,11 @@ impl DecisionFixture {
                 }
                 HeaderValue::Free(bytes) => text.push_str(&String::from_utf8_lossy(bytes)),
             }
+            let raw_value = match value {
+                HeaderValue::Free(bytes) => bytes.clone(),
+                _ => text.clone().into_bytes(),
+            };
+            raw_headers.push((raw_name, raw_value));
             headers.push((name, text));
         }
         let decoded = decode_all(&path);
@@ -1915,6 +1931,7 @@ impl DecisionFixture {
             method: METHODS[spec.method % METHODS.len()],
             path,
             headers,
+            raw_headers,
             present,
             forged_in,
         }
@@ -2095,6 +2112,46 @@ impl DecisionFixture {
         for path in ["/", "/healthz/", "/orders", "/admin", "/docs;x"] {
             if get(path, &[]).verdict.is_ok() {
                 broken(format!("{path} passes without a token"));
+            }
+        }
+        // The fast path answers the plain cache hits (else check (d) is vacuous).
+        let plain = |method: &'static str, path: String, headers: &[(&str, &str)]| Case {
+            method,
+            path,
+            headers: owned(headers),
+            raw_headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
+            present: Vec::new(),
+            forged_in: Vec::new(),
+        };
+        for (t, token) in self.valid.iter().enumerate() {
+            let bearer = format!("Bearer {token}");
+            let mut hits = vec![
+                plain("GET", "/orders/1".into(), &[("authorization", &bearer)]),
+                plain("GET", "/orders/1".into(), &[("x-token", token)]),
+                plain("GET", format!("/orders/1?access_token={token}"), &[]),
+                plain(
+                    "GET",
+                    "/docs/x".into(),
+                    &[("cookie", &format!("a=1; session={token}"))],
+                ),
+            ];
+            if self.vouches[t][1] {
+                hits.push(plain(
+                    "POST",
+                    "/orders/1".into(),
+                    &[("x-partner-token", token)],
+                ));
+            }
+            for case in hits {
+                if !self.check_fast_path(&case, t) {
+                    broken(format!(
+                        "the fast path does not answer {} {} {:?}",
+                        case.method, case.path, case.headers
+                    ));
+                }
             }
         }
     }
@@ -2330,6 +2387,138 @@ impl DecisionFixture {
     }
 }
 
+/// The decision fixture's local keys under a key generation, or none at all.
+struct WorldKeys<'a> {
+    config: &'a Config,
+    generation: u64,
+    available: bool,
+}
+
+impl KeyStore for WorldKeys<'_> {
+    fn key_set(&self, provider: usize) -> Option<&KeySet> {
+        match &self.config.providers.get(provider)?.keys {
+            KeySource::Local(set) if self.available => Some(set),
+            _ => None,
+        }
+    }
+
+    fn generation(&self, _provider: usize) -> u64 {
+        self.generation
+    }
+}
+
+/// When a request is decided again after it warmed the cache: (seconds later,
+/// key generation, keys available).
+const FAST_PATH_WORLDS: [(i64, u64, bool); 3] = [(100_000, 0, true), (0, 1, true), (0, 0, false)];
+
+impl DecisionFixture {
+    fn world_verifier<'a>(
+        &self,
+        keys: &'a WorldKeys<'a>,
+        cache: &'a RefCell<TokenCache>,
+        later: i64,
+    ) -> Verifier<'a> {
+        Verifier {
+            keys,
+            signatures: &RustCrypto,
+            cache: Some(cache),
+            now: self.now + later,
+        }
+    }
+
+    /// (d) The cache-hit fast path: the request as the host serializes it
+    /// (pseudo-headers first, header bytes as the input gave them) warms a cache
+    /// through the full decision; then, as warmed and in one later world (the
+    /// entry expired, a new key generation, or no keys: `world` picks), a
+    /// `cached_pass` that answers equals the full decision on a clone of the
+    /// cache and leaves the same cache, and one that declines changes neither the
+    /// full decision after it nor the cache. Returns whether it answered as warmed.
+    fn check_fast_path(&self, case: &Case, world: usize) -> bool {
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (b":method".to_vec(), case.method.as_bytes().to_vec()),
+            (b":path".to_vec(), case.path.as_bytes().to_vec()),
+            (b":authority".to_vec(), AUTHORITY.as_bytes().to_vec()),
+        ];
+        pairs.extend(case.raw_headers.iter().cloned());
+        let bytes = serialize(&pairs).expect("a small map serializes");
+        let headers = HeaderMap::parse(&bytes).expect("a serialized map reads back");
+        assert_eq!(
+            serialize(headers.pairs()).as_deref(),
+            Some(bytes.as_slice()),
+            "the header map does not read back as written"
+        );
+        let owned = headers.to_owned_pairs();
+        let request = Request::from_headers(&owned);
+        let warm = {
+            let keys = WorldKeys {
+                config: &self.config,
+                generation: 0,
+                available: true,
+            };
+            let cache = RefCell::new(TokenCache::new(self.config.token_cache_size));
+            decide_with_peer(
+                &self.config,
+                &request,
+                &self.world_verifier(&keys, &cache, 0),
+                &NoPeer,
+            );
+            cache.into_inner()
+        };
+        let later = FAST_PATH_WORLDS[world % FAST_PATH_WORLDS.len()];
+        let mut answered = false;
+        for (n, (seconds, generation, available)) in [(0, 0, true), later].into_iter().enumerate() {
+            let keys = WorldKeys {
+                config: &self.config,
+                generation,
+                available,
+            };
+            let fast_cache = RefCell::new(warm.clone());
+            let fast = cached_pass(
+                &self.config,
+                &headers,
+                &self.world_verifier(&keys, &fast_cache, seconds),
+            );
+            let full_cache = RefCell::new(warm.clone());
+            let full = decide_with_peer(
+                &self.config,
+                &request,
+                &self.world_verifier(&keys, &full_cache, seconds),
+                &NoPeer,
+            );
+            let world = format!("{seconds} s later, generation {generation}, keys {available}");
+            match fast {
+                Some(fast) => {
+                    answered |= n == 0;
+                    if fast != full {
+                        panic!(
+                            "fast path broken ({world}): it answered {fast:#?}\nthe full decision is {full:#?}\nrequest: {owned:#?}"
+                        );
+                    }
+                    assert!(
+                        fast_cache == full_cache,
+                        "fast path broken ({world}): the caches differ after it answered\nrequest: {owned:#?}"
+                    );
+                }
+                None => {
+                    let after_cache = RefCell::new(fast_cache.into_inner());
+                    let after = decide_with_peer(
+                        &self.config,
+                        &request,
+                        &self.world_verifier(&keys, &after_cache, seconds),
+                        &NoPeer,
+                    );
+                    if after != full || after_cache != full_cache {
+                        panic!(
+                            "fast path broken ({world}): declining changed the full decision or the cache\n{after:#?}\nversus {full:#?}\nrequest: {owned:#?}"
+                        );
+                    }
+                }
+            }
+        }
+        answered
+    }
+}
+
 /// The request the decision target reads from `data`.
 pub fn decision_request(data: &[u8]) -> RequestSpec {
     let fx = decision_fixture();
@@ -2340,10 +2529,22 @@ pub fn decision_request(data: &[u8]) -> RequestSpec {
 /// headers, cookies, tokens valid and forged), decided under the fixed config
 /// (`decision_config`) and checked against the oracles. See fuzz/README.md.
 pub fn decision(data: &[u8]) {
+    // The input itself as a serialized header map: never a panic, and what
+    // reads is exactly the wire form of what it read.
+    if let Some(map) = HeaderMap::parse(data) {
+        if !data.is_empty() {
+            assert_eq!(
+                serialize(map.pairs()).as_deref(),
+                Some(data),
+                "a header map read from bytes it does not serialize to"
+            );
+        }
+    }
     let fx = decision_fixture();
     let spec = decision_request(data);
     let case = fx.build(&spec);
     fx.check(&case);
+    fx.check_fast_path(&case, data.len());
 }
 
 fn pieces(path: &[&str]) -> Vec<usize> {
