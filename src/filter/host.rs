@@ -40,31 +40,6 @@ pub fn request_header_bytes() -> Option<Vec<u8>> {
     abi::header_pairs(Map::RequestHeaders).ok().flatten()
 }
 
-/// Every request header, names lowercased, values as lossy UTF-8.
-pub fn request_headers() -> Option<Vec<(String, String)>> {
-    let bytes = request_header_bytes()?;
-    let count = usize::try_from(u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?)).ok()?;
-    let mut lengths = bytes.get(4..)?.chunks_exact(8).take(count);
-    let mut rest = bytes.get(count.checked_mul(8)?.checked_add(4)?..)?;
-    let mut pairs = Vec::with_capacity(count);
-    for _ in 0..count {
-        let entry = lengths.next()?;
-        let name_len =
-            usize::try_from(u32::from_le_bytes(entry.get(0..4)?.try_into().ok()?)).ok()?;
-        let value_len =
-            usize::try_from(u32::from_le_bytes(entry.get(4..8)?.try_into().ok()?)).ok()?;
-        let name = rest.get(..name_len)?;
-        rest = rest.get(name_len.checked_add(1)?..)?;
-        let value = rest.get(..value_len)?;
-        rest = rest.get(value_len.checked_add(1)?..)?;
-        pairs.push((
-            String::from_utf8_lossy(name).to_ascii_lowercase(),
-            String::from_utf8_lossy(value).into_owned(),
-        ));
-    }
-    Some(pairs)
-}
-
 /// Sets (or with `None` removes) a request header.
 pub fn set_request_header(name: &str, value: Option<&str>) {
     let result = match value {

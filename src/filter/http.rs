@@ -1,7 +1,8 @@
-//! The HTTP context: reads the request headers once, decides, and either carries
-//! the decision out or, when a remote provider's keys are not there yet (or a
-//! `kid` is unknown and a refetch is allowed), holds the request for the root
-//! context to settle.
+//! A request's headers: read once (one host call), answered from them directly
+//! when the token is a cache hit that needs nothing more ([`cached_pass`]),
+//! else decided in full and either carried out or, when a remote provider's
+//! keys are not there yet (or a `kid` is unknown and a refetch is allowed),
+//! held for the root context to settle.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,11 +10,13 @@ use std::rc::Rc;
 use super::abi::Action;
 use super::fetcher;
 use super::host;
-use super::respond::{carry_out, reject};
-use super::root::request_of;
+use super::respond::{carry_out, pass, reject};
 use super::vm::{Held, Vm, MAX_HELD};
 use crate::caller::KnownPeer;
 use crate::decision::{decide_with_peer, Decision};
+use crate::extract::Request;
+use crate::fast_path::cached_pass;
+use crate::header_map::HeaderMap;
 use crate::jwks_cache::LEASE_MARGIN_MS;
 use crate::rejection::Rejection;
 
@@ -32,14 +35,25 @@ pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
 /// Decides request `context_id` on its headers: carries the decision out, or
 /// holds the request until its keys arrive.
 pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action {
-    let Some(headers) = host::request_headers() else {
+    let bytes = host::request_header_bytes().unwrap_or_default();
+    let Some(map) = HeaderMap::parse(&bytes) else {
         reject(Rejection::KeysUnavailable, "");
         return Action::Pause;
     };
     let now_ms = host::recent_ms();
+    // A cache hit that needs nothing more is answered from the borrowed headers.
+    let hit = vm_cell.try_borrow().ok().and_then(|vm| {
+        let decision =
+            vm.with_verifier(now_ms, |verifier| cached_pass(&vm.config, &map, verifier))?;
+        Some((Rc::clone(&vm.metrics), decision))
+    });
+    if let Some((metrics, decision)) = hit {
+        return pass(&metrics, decision);
+    }
+    let headers = map.to_owned_pairs();
     let peer = host::HostPeer::default();
     let decide_now = |vm: &Vm| {
-        let request = request_of(&headers);
+        let request = Request::from_headers(&headers);
         vm.with_verifier(now_ms, |verifier| {
             decide_with_peer(&vm.config, &request, verifier, &peer)
         })
@@ -91,7 +105,7 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action 
         &config,
         &metrics,
         &budget,
-        &request_of(&headers),
+        &Request::from_headers(&headers),
         &peer,
         decision,
     )

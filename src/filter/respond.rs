@@ -72,6 +72,18 @@ pub fn carry_out(
     }
 }
 
+/// Carries out a pass decided without the full request view (a cache hit):
+/// counts it, mutates the request and lets it go on.
+pub fn pass(metrics: &Metrics, decision: Decision) -> Action {
+    metrics.decision(decision.verdict, decision.provider, decision.from_cache);
+    if let Err(rejection) = decision.verdict {
+        reject(rejection, "");
+        return Action::Pause;
+    }
+    mutate(&decision.mutations);
+    Action::Continue
+}
+
 fn mutate(mutations: &Mutations) {
     for name in &mutations.remove_headers {
         host::set_request_header(name, None);

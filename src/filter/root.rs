@@ -11,7 +11,7 @@ use super::fetcher;
 use super::foreign;
 use super::host;
 use super::respond::carry_out;
-use super::vm::{pseudo, Held, Vm};
+use super::vm::{Held, Vm};
 use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
@@ -185,7 +185,7 @@ impl AudgateRoot {
             let settled: Vec<(Held, Decision)> = ready
                 .into_iter()
                 .map(|held| {
-                    let request = request_of(&held.headers);
+                    let request = Request::from_headers(&held.headers);
                     let decision = vm.with_verifier(now_ms, |verifier| {
                         decide_with_peer(&config, &request, verifier, &held.peer)
                     });
@@ -203,7 +203,7 @@ impl AudgateRoot {
             if !host::enter_context(held.context_id) {
                 continue;
             }
-            let request = request_of(&held.headers);
+            let request = Request::from_headers(&held.headers);
             let action = carry_out(&config, &metrics, &budget, &request, &held.peer, decision);
             if action == Action::Continue {
                 host::resume_request();
@@ -231,15 +231,5 @@ fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
 fn sync_all(vm: &mut Vm) {
     for remote in &mut vm.sources {
         fetcher::sync(remote);
-    }
-}
-
-/// The request view over stored headers.
-pub fn request_of(headers: &[(String, String)]) -> Request<'_> {
-    Request {
-        method: pseudo(headers, ":method"),
-        path: pseudo(headers, ":path"),
-        authority: pseudo(headers, ":authority"),
-        headers,
     }
 }

@@ -266,11 +266,3 @@ impl KeyStore for VmKeys<'_> {
         }
     }
 }
-
-/// The pseudo-header `name` among `headers`, or "".
-pub fn pseudo<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
-    headers
-        .iter()
-        .find(|(key, _)| key == name)
-        .map_or("", |(_, value)| value.as_str())
-}
