@@ -112,12 +112,21 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
 
-# Requests/s, latency and memory of one Envoy worker: audgate against Envoy's native
-# jwt_authn and no filter, then the CPU-burn loads (forgeries refused with 401; `python3
-# tests/bench/bench.py attack` runs only those, BENCH_BASELINE_WASM adds a module to
-# compare) (tests/bench/bench.py, about 9 minutes; BENCH_QUICK=1 for a smoke run,
-# BENCH_ROUNDS and BENCH_SECONDS to change it). Writes
-# tests/bench/results.json, BENCHMARKS.md and docs/bench.svg. Installs wrk (Debian) if missing.
+# CPU per request, requests/s, latency, memory and start-up of one Envoy worker:
+# audgate against no filter, the floor (an empty wasm filter of a few lines,
+# tests/bench/floor.rs, which the bench compiles with rustc into target/bench-floor/)
+# and Envoy's native jwt_authn (default and with its JWT cache). Two methods: paired
+# runs (a comparison's Envoys at once on one core, each with its own wrk on the other;
+# CPU per request over the same interval: what the throughput targets are read from,
+# to a few percent) and interleaved rounds (one configuration after another:
+# requests/s, p99, RSS, start-up to /ready); then the CPU-burn loads (forgeries
+# refused with 401; `python3 tests/bench/bench.py attack` runs only those,
+# BENCH_BASELINE_WASM adds a module to compare). About 13 minutes on an idle 2-core
+# machine; BENCH_QUICK=1 for a smoke run of about 2 minutes; BENCH_ROUNDS,
+# BENCH_SECONDS, BENCH_PAIRED_REPEATS, BENCH_PAIRED_SECONDS to change it (all in
+# tests/bench/bench.py's header). Writes tests/bench/results.json, BENCHMARKS.md
+# (with the issue-16 targets, pass/fail and spread) and docs/bench.svg. Installs wrk
+# (Debian) if missing.
 bench: build envoy
 	cargo build --release --example bench_tokens
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
