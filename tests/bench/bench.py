@@ -923,6 +923,7 @@ def rotated(items: list, k: int) -> list:
 def bench(s: Settings) -> dict:
     require_command("wrk", "apt-get install -y wrk (make bench does)")
     started = now_iso()
+    src = source()  # now: the tree the module was built from, not the one at the end
     tokens, paths = prepare(s)
     runs = []
     with tempfile.TemporaryDirectory(prefix="audgate-bench-tokens-") as workdir:
@@ -945,7 +946,7 @@ def bench(s: Settings) -> dict:
                             break
                     runs.append({"round": r + 1, "load": load.name, "config": config.name, **result})
         pairs = paired(s, tokens, paths, files)
-    return summarize(s, runs, pairs, started)
+    return summarize(s, runs, pairs, started, src)
 
 
 def progress(n: str, round_: int, load: Load, config: Config, r: dict) -> str:
@@ -1326,7 +1327,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def summarize(s: Settings, runs: list[dict], pairs: dict, started: str) -> dict:
+def summarize(s: Settings, runs: list[dict], pairs: dict, started: str, src: dict) -> dict:
     module, _ = wasm_path()
     medians: dict[str, dict[str, dict]] = {}
     for load in s.loads:
@@ -1360,7 +1361,7 @@ def summarize(s: Settings, runs: list[dict], pairs: dict, started: str) -> dict:
             "issuer": ISSUER, "audience": AUDIENCE, "keys": "rsa-1 (RS256), ec256-1 (ES256)",
         },
         "machine": machine(),
-        "source": source(),
+        "source": src,
         "module": {"path": str(wasm_path()[1]), "bytes": module.stat().st_size if module.exists() else None},
         "floor_modules": {
             name: {"path": relative(path), "bytes": path.stat().st_size if path.exists() else None}
