@@ -7,7 +7,8 @@
 //! - `proxy_on_configure`, `proxy_on_tick`, `proxy_on_http_call_response`: the
 //!   root context ([`AudgateRoot`]).
 //! - `proxy_on_request_headers`: the decision ([`http::on_request_headers`]).
-//! - `proxy_on_done`: a request that ended is no longer held.
+//! - `proxy_on_done`: a request that ended is no longer held; a root that is
+//!   retired flushes its stats, answers what it holds (503) and is forgotten.
 //!
 //! A held request's body and trailers never let it through early: Envoy stops
 //! the whole request (`StopAllIterationAndWatermark`) while the headers are
@@ -70,7 +71,9 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, root_id: u32) {
     if root_id == 0 {
         ROOTS.with(|roots| {
             if let Ok(mut roots) = roots.try_borrow_mut() {
-                roots.push(AudgateRoot::new(context_id));
+                if !roots.iter().any(|root| root.id() == context_id) {
+                    roots.push(AudgateRoot::new(context_id));
+                }
             }
         });
     } else {
@@ -139,9 +142,19 @@ pub extern "C" fn proxy_on_request_headers(
     }
 }
 
-/// A context ended: a request is no longer held.
+/// A context ended: a request is no longer held; a root is retired (its counts
+/// flushed, its held requests answered) and forgotten.
 #[no_mangle]
 pub extern "C" fn proxy_on_done(context_id: u32) -> bool {
+    if let Some(retired) = root(context_id) {
+        retired.on_done();
+        ROOTS.with(|roots| {
+            if let Ok(mut roots) = roots.try_borrow_mut() {
+                roots.retain(|root| root.id() != context_id);
+            }
+        });
+        return true;
+    }
     ROOTS.with(|roots| {
         if let Ok(roots) = roots.try_borrow() {
             for vm in roots.iter().filter_map(AudgateRoot::vm) {
@@ -165,18 +178,19 @@ fn root(root_id: u32) -> Option<AudgateRoot> {
     })
 }
 
-/// The VM state serving request `context_id`: the only configured root's, or
-/// the root it was created under.
+/// The VM state serving request `context_id`: its root's (the context created
+/// last, right before its headers), else the only root's; `None` (503) when its
+/// root is gone or cannot be told.
 fn vm_of_request(context_id: u32) -> Option<Rc<RefCell<Vm>>> {
     ROOTS.with(|roots| {
         let roots = roots.try_borrow().ok()?;
-        if let [only] = roots.as_slice() {
-            return only.vm();
-        }
         let (created, root_id) = LAST_CREATED.with(Cell::get);
-        if created != context_id {
-            return None;
+        if created == context_id {
+            return roots.iter().find(|root| root.id() == root_id)?.vm();
         }
-        roots.iter().find(|root| root.id() == root_id)?.vm()
+        match roots.as_slice() {
+            [only] => only.vm(),
+            _ => None,
+        }
     })
 }

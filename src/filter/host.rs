@@ -40,8 +40,8 @@ pub fn request_header_bytes() -> Option<Vec<u8>> {
     abi::header_pairs(Map::RequestHeaders).ok().flatten()
 }
 
-/// Sets (or with `None` removes) a request header.
-pub fn set_request_header(name: &str, value: Option<&str>) {
+/// Sets (or with `None` removes) a request header; false if the host refused.
+pub fn set_request_header(name: &str, value: Option<&str>) -> bool {
     let result = match value {
         Some(value) => abi::replace_header(Map::RequestHeaders, name, value),
         None => abi::remove_header(Map::RequestHeaders, name),
@@ -49,6 +49,7 @@ pub fn set_request_header(name: &str, value: Option<&str>) {
     if result.is_err() {
         log::warn!("audgate: could not change request header {name}");
     }
+    result.is_ok()
 }
 
 /// Sends a local reply instead of passing the request on.
@@ -149,12 +150,10 @@ pub fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Statu
     abi::set_shared_data(key, value, cas.unwrap_or(0))
 }
 
-/// Sets how often the root context ticks.
-pub fn set_tick_period(period: Duration) {
+/// Sets how often the root context ticks; false if the host refused.
+pub fn set_tick_period(period: Duration) -> bool {
     let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
-    if abi::set_tick_period_ms(millis).is_err() {
-        log::error!("audgate: could not set the tick period");
-    }
+    abi::set_tick_period_ms(millis).is_ok()
 }
 
 /// Sends a GET callout through `cluster`; the reply lands in the calling root context.

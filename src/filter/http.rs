@@ -35,12 +35,16 @@ pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
 /// Decides request `context_id` on its headers: carries the decision out, or
 /// holds the request until its keys arrive.
 pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action {
-    let bytes = host::request_header_bytes().unwrap_or_default();
-    let Some(map) = HeaderMap::parse(&bytes) else {
+    let Some(bytes) = host::request_header_bytes() else {
         reject(Rejection::KeysUnavailable, "");
         return Action::Pause;
     };
     let now_ms = host::recent_ms();
+    // No headers or no clock: nothing can be judged.
+    let Some(map) = HeaderMap::parse(&bytes).filter(|_| now_ms != 0) else {
+        reject(Rejection::KeysUnavailable, "");
+        return Action::Pause;
+    };
     // A cache hit that needs nothing more is answered from the borrowed headers.
     let hit = vm_cell.try_borrow().ok().and_then(|vm| {
         let decision =

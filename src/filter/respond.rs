@@ -34,8 +34,7 @@ pub fn carry_out(
     match decision.verdict {
         Ok(()) => {
             log::debug!("audgate: allowed ({provider})");
-            mutate(&decision.mutations);
-            Action::Continue
+            mutated(&decision.mutations, request.authority)
         }
         Err(rejection) => {
             let admitted = budget
@@ -61,9 +60,19 @@ pub fn carry_out(
                 );
             }
             if config.mode == Mode::Audit {
-                mutate(&decision.mutations);
-                host::set_request_header(WOULD_REJECT_HEADER, Some(rejection.code()));
-                Action::Continue
+                // After the changes: they remove any copy the client sent.
+                match mutated(&decision.mutations, request.authority) {
+                    Action::Continue
+                        if host::set_request_header(
+                            WOULD_REJECT_HEADER,
+                            Some(rejection.code()),
+                        ) =>
+                    {
+                        Action::Continue
+                    }
+                    Action::Continue => unchanged(request.authority),
+                    Action::Pause => Action::Pause,
+                }
             } else {
                 reject(rejection, request.authority);
                 Action::Pause
@@ -80,23 +89,42 @@ pub fn pass(metrics: &Metrics, decision: Decision) -> Action {
         reject(rejection, "");
         return Action::Pause;
     }
-    mutate(&decision.mutations);
-    Action::Continue
+    mutated(&decision.mutations, "")
 }
 
-fn mutate(mutations: &Mutations) {
-    for name in &mutations.remove_headers {
-        host::set_request_header(name, None);
+/// Makes the changes and lets the request go on; if the host refuses one (a
+/// forged header or the token might stay), answers 503 instead.
+fn mutated(mutations: &Mutations, authority: &str) -> Action {
+    let removed = mutations
+        .remove_headers
+        .iter()
+        .all(|name| host::set_request_header(name, None));
+    let set = removed
+        && mutations
+            .set_headers
+            .iter()
+            .all(|(name, value)| host::set_request_header(name, Some(value)));
+    let path = set
+        && mutations
+            .path
+            .as_ref()
+            .is_none_or(|path| host::set_request_header(":path", Some(path)));
+    let cookie = path
+        && mutations
+            .cookie
+            .as_ref()
+            .is_none_or(|cookie| host::set_request_header("cookie", cookie.as_deref()));
+    if cookie {
+        Action::Continue
+    } else {
+        unchanged(authority)
     }
-    for (name, value) in &mutations.set_headers {
-        host::set_request_header(name, Some(value));
-    }
-    if let Some(path) = &mutations.path {
-        host::set_request_header(":path", Some(path));
-    }
-    if let Some(cookie) = &mutations.cookie {
-        host::set_request_header("cookie", cookie.as_deref());
-    }
+}
+
+/// The request could not be changed as decided: 503, never passed on as it is.
+fn unchanged(authority: &str) -> Action {
+    reject(Rejection::KeysUnavailable, authority);
+    Action::Pause
 }
 
 /// Answers locally with the rejection's status, challenge and a short body.

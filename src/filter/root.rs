@@ -10,11 +10,12 @@ use super::abi::Action;
 use super::fetcher;
 use super::foreign;
 use super::host;
-use super::respond::carry_out;
+use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
+use crate::rejection::Rejection;
 
 /// How often each VM flushes its stats, refreshes its clock, checks shared
 /// data, starts due fetches and settles held requests.
@@ -46,6 +47,27 @@ impl AudgateRoot {
         self.vm.clone()
     }
 
+    /// The host retires this root: its counts are flushed and every request it
+    /// holds is answered 503 (nothing will settle them any more).
+    pub fn on_done(&self) {
+        let Some(vm_cell) = self.vm.clone() else {
+            return;
+        };
+        let held = {
+            let Ok(mut vm) = vm_cell.try_borrow_mut() else {
+                return;
+            };
+            vm.metrics.flush();
+            std::mem::take(&mut vm.held)
+        };
+        for request in held {
+            if host::enter_context(request.context_id) {
+                reject(Rejection::KeysUnavailable, "");
+            }
+        }
+        host::enter_context(self.context_id);
+    }
+
     /// Takes the reply of callout `token_id`.
     pub fn on_http_call_response(&self, token_id: u32, body_size: usize) {
         let Some(vm_cell) = self.vm.clone() else {
@@ -64,6 +86,7 @@ impl AudgateRoot {
             sync_all(&mut vm);
         }
         self.settle_held(&vm_cell, now_ms);
+        host::refresh_clock();
     }
 
     /// Parses the plugin configuration; false refuses it.
@@ -119,8 +142,11 @@ impl AudgateRoot {
         if !vm.sources.is_empty() {
             fetcher::create_shared_records(&vm);
         }
-        // Every VM ticks: stats are counted in memory and flushed on the tick.
-        host::set_tick_period(TICK);
+        // Every VM ticks: stats are flushed and the clock read on the tick.
+        if !host::set_tick_period(TICK) {
+            log::error!("audgate: the host refused a tick period, which the filter needs");
+            return false;
+        }
         self.vm = Some(Rc::new(RefCell::new(vm)));
         true
     }
@@ -157,6 +183,9 @@ impl AudgateRoot {
             }
         }
         self.settle_held(&vm_cell, now_ms);
+        // Deciding held requests can take a while: the next requests' clock is
+        // read after it.
+        host::refresh_clock();
     }
 
     /// Decides every held request whose wait is over, and resumes or answers it.
