@@ -37,14 +37,6 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// Every value of header `name` (lowercase).
-    pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
     /// Whether header `name` (lowercase) is present.
     pub fn has_header(&self, name: &str) -> bool {
         self.headers.iter().any(|(key, _)| key == name)
@@ -159,7 +151,7 @@ pub fn token_places(provider: &Provider, request: &Request<'_>) -> Vec<Location>
     let mut places = Vec::new();
     for source in &provider.from_headers {
         let present = request
-            .header_values(&source.name)
+            .values(&source.name)
             .any(|value| after_prefix(value, &source.value_prefix).is_some());
         if present {
             places.push(Location::Header(source.name.clone()));
@@ -173,7 +165,7 @@ pub fn token_places(provider: &Provider, request: &Request<'_>) -> Vec<Location>
     }
     for name in &provider.from_cookies {
         let present = request
-            .header_values("cookie")
+            .values("cookie")
             .any(|header| cookie_values(header, name).next().is_some());
         if present {
             places.push(Location::Cookie(name.clone()));

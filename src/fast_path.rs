@@ -44,7 +44,10 @@ pub fn cached_pass(
     headers: &HeaderMap<'_>,
     verifier: &Verifier<'_>,
 ) -> Option<Decision> {
-    let cache = verifier.cache?;
+    // An empty cache (size 0, or nothing verified yet) can hold no hit.
+    let cache = verifier
+        .cache
+        .filter(|cache| cache.try_borrow().is_ok_and(|cache| !cache.is_empty()))?;
     let pseudo = Pseudo::scan(config, headers)?;
     if config.bypass_cors_preflight && pseudo.method == "OPTIONS" {
         return None;

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::extract::Request;
+use crate::extract::{HeaderValues, Request};
 
 /// Why a configured string's placeholders are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +135,7 @@ impl Pattern {
                     out.push_str(value);
                 }
                 Part::Header(name) => {
-                    let mut values = bindings?.request.header_values(name);
+                    let mut values = bindings?.request.values(name);
                     let value = values.next()?;
                     if values.next().is_some() {
                         return None;

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use crate::caller::Peer;
-use crate::extract::Request;
+use crate::extract::{HeaderValues, Request};
 use crate::facts::safe;
 
 /// The loggable facts of a request's sender.
@@ -39,7 +39,7 @@ impl Caller {
             from: peer.address().map(|v| safe(&v)),
             method: safe(request.method),
             path: safe(path),
-            request_id: request.header_values("x-request-id").next().map(safe),
+            request_id: request.values("x-request-id").next().map(safe),
         }
     }
 }

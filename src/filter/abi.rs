@@ -11,8 +11,6 @@ pub type Status = u32;
 
 /// The status of a call that succeeded.
 pub const OK: Status = 0;
-/// The status of a lookup that found nothing.
-pub const NOT_FOUND: Status = 1;
 
 /// Header maps (`MapType`).
 #[derive(Clone, Copy)]
@@ -155,10 +153,7 @@ fn with_buffer(
 ) -> Result<Option<Vec<u8>>, Status> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
-    let status = call(&mut data, &mut size);
-    if status != OK {
-        return Err(status);
-    }
+    status(call(&mut data, &mut size))?;
     // SAFETY: on Ok the host returned a buffer it allocated through our
     // allocator, of `size` bytes, which nothing else owns.
     Ok(unsafe { take(data, size) })
@@ -294,7 +289,7 @@ pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Re
     let trailers = serialize_map(&[]);
     let mut token = 0u32;
     // SAFETY: every buffer and the out pointer are valid for the call.
-    let status = unsafe {
+    let result = unsafe {
         proxy_http_call(
             cluster.as_ptr(),
             cluster.len(),
@@ -308,11 +303,7 @@ pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Re
             &mut token,
         )
     };
-    if status == OK {
-        Ok(token)
-    } else {
-        Err(status)
-    }
+    status(result).map(|()| token)
 }
 
 /// Makes `context_id` the context later calls act on.
@@ -325,12 +316,8 @@ pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
 pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
     let mut id = 0u32;
     // SAFETY: `name` and the out pointer are valid for the call.
-    let status = unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) };
-    if status == OK {
-        Ok(id)
-    } else {
-        Err(status)
-    }
+    let result = unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) };
+    status(result).map(|()| id)
 }
 
 /// Adds `offset` to a counter.

@@ -5,7 +5,7 @@
 use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
-use super::abi::{self, Buffer, Map, Status, NOT_FOUND};
+use super::abi::{self, Buffer, Map, Status};
 use crate::caller::Peer;
 
 thread_local! {
@@ -139,10 +139,9 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 /// Shared data: value and CAS token (`(None, None)` when absent or unreadable).
 pub fn shared_get(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-    match abi::shared_data(key) {
-        Ok((value, cas)) => (value, (cas != 0).then_some(cas)),
-        Err(NOT_FOUND) | Err(_) => (None, None),
-    }
+    abi::shared_data(key).map_or((None, None), |(value, cas)| {
+        (value, (cas != 0).then_some(cas))
+    })
 }
 
 /// Writes shared data; with `cas`, only if nobody wrote it since that read.

@@ -34,6 +34,7 @@ macro_rules! errln {
 
 mod check_config;
 mod fetch;
+mod flags;
 mod inspect;
 mod mint;
 mod plugin_file;

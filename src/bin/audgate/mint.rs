@@ -12,6 +12,8 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
+use crate::flags;
+
 /// `audgate mint --help`.
 pub const USAGE: &str = "\
 usage: audgate mint (--key FILE [--alg ALG] [--kid KID] | --demo) [--iss ISS] [--aud AUD]...
@@ -210,17 +212,8 @@ fn options(args: &[String]) -> Result<Option<Options>, String> {
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |what: &str| match inline.clone() {
-            Some(value) => Ok(value),
-            None => rest
-                .next()
-                .cloned()
-                .ok_or(format!("{flag} needs a value: {flag} {what}")),
-        };
+        let (flag, inline) = flags::split(arg);
+        let mut value = |what: &str| flags::value(flag, inline, || rest.next(), what);
         match flag {
             "-h" | "--help" => return Ok(None),
             "--key" => options.key = Some(value("FILE")?),

@@ -14,7 +14,7 @@ use audgate::rejection::Rejection;
 use audgate::verify::RustCrypto;
 
 use crate::fetch::Fetcher;
-use crate::{plugin_file, token_argument};
+use crate::{flags, plugin_file, token_argument};
 
 /// `audgate verify --help`.
 pub const USAGE: &str = "\
@@ -101,18 +101,15 @@ fn options(args: &[String]) -> Result<Command, String> {
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        // `--name=value` is `--name value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |what: &str| match inline.clone() {
-            Some(value) => Ok(value),
-            None => rest
-                .next()
-                .filter(|next| !next.starts_with("--"))
-                .cloned()
-                .ok_or(format!("{flag} needs a value: {flag} {what}")),
+        let (flag, inline) = flags::split(arg);
+        // A following option is not a value: `--path --no-token` lacks one.
+        let mut value = |what: &str| {
+            flags::value(
+                flag,
+                inline,
+                || rest.next().filter(|n| !n.starts_with("--")),
+                what,
+            )
         };
         match flag {
             "-h" | "--help" => return Ok(Command::Help),
