@@ -44,6 +44,7 @@ pub mod header_map;
 pub mod host_signature;
 pub mod jwks;
 pub mod jwks_cache;
+pub mod key_wait;
 pub mod log_budget;
 pub mod placeholder;
 pub mod policy;

@@ -5,7 +5,11 @@
 //! guards against: a worker whose copy of the key set was older than shared
 //! data's (it reads shared data on its tick) was refused a refetch by the rate
 //! limit, since the other worker had just made one, and answered from its stale
-//! copy. A worker now re-reads shared data before it answers an unknown `kid`.
+//! copy. A worker now re-reads shared data before it answers an unknown `kid`,
+//! and again after it read the fetch state: a fetch that ended between the two
+//! reads has stored its keys by then. The second test keeps fresh tokens coming
+//! from several connections at once across the refetch, so some arrive just as
+//! it ends: each must be decided with the new keys or wait for them.
 
 mod support;
 
@@ -14,6 +18,9 @@ use support::cases::{claims, AUDIENCE, ISSUER};
 use support::jwks_server::JwksServer;
 use support::keys::{self, TestKey};
 use support::{http, Envoy, Upstream};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 const ADMIN: &str = "orders-admin.svc";
 const BEFORE: [TestKey; 2] = [TestKey::Rsa1, TestKey::Ec256];
@@ -50,7 +57,8 @@ fn status(envoy: &Envoy, key: TestKey, admin: bool) -> u16 {
     .status
 }
 
-fn one_rotation(round: usize) {
+/// Envoy with two workers on keys `BEFORE`, both providers and workers warmed up.
+fn warmed_up(round: usize) -> (JwksServer, Upstream, Envoy) {
     let jwks = JwksServer::start(keys::jwks(&BEFORE));
     let upstream = Upstream::start();
     let envoy = Envoy::builder(&config(), upstream.port())
@@ -73,7 +81,11 @@ fn one_rotation(round: usize) {
         1,
         "round {round}: one fetch for both providers and workers"
     );
+    (jwks, upstream, envoy)
+}
 
+fn one_rotation(round: usize) {
+    let (jwks, upstream, envoy) = warmed_up(round);
     jwks.serve_keys(keys::jwks(&AFTER));
     let mut refused = Vec::new();
     for pass in 0..4 {
@@ -98,5 +110,61 @@ fn one_rotation(round: usize) {
 fn a_rotated_key_works_on_every_worker_at_once_twenty_times() {
     for round in 0..20 {
         one_rotation(round);
+    }
+}
+
+/// Rotates the keys while `SENDERS` connections at once keep sending fresh tokens
+/// of the new keys for `ACROSS`: the refetch ends while some of them are being
+/// decided.
+fn rotation_under_load(round: usize) {
+    const SENDERS: usize = 4;
+    const ACROSS: Duration = Duration::from_millis(400);
+    let (jwks, upstream, envoy) = warmed_up(round);
+    jwks.serve_keys(keys::jwks(&AFTER));
+    let sent = AtomicUsize::new(0);
+    let start = Instant::now();
+    let refused: Vec<(TestKey, bool, u16)> = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let (envoy, sent) = (&envoy, &sent);
+                scope.spawn(move || {
+                    let mut refused = Vec::new();
+                    let mut n = sender;
+                    while start.elapsed() < ACROSS {
+                        let key = AFTER[n % AFTER.len()];
+                        let admin = (n / AFTER.len()) % 2 == 1;
+                        let got = status(envoy, key, admin);
+                        if got != 200 {
+                            refused.push((key, admin, got));
+                        }
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        n += SENDERS;
+                    }
+                    refused
+                })
+            })
+            .collect();
+        senders
+            .into_iter()
+            .flat_map(|sender| sender.join().expect("a sender panicked"))
+            .collect()
+    });
+    assert!(
+        refused.is_empty(),
+        "round {round}: refused across the refetch ({} sent): {refused:?}",
+        sent.load(Ordering::Relaxed)
+    );
+    assert_eq!(jwks.fetches(), 2, "round {round}: one refetch, no more");
+    assert!(
+        sent.load(Ordering::Relaxed) >= SENDERS * 2,
+        "round {round}: too few requests to span the refetch"
+    );
+    upstream.take();
+}
+
+#[test]
+fn fresh_tokens_sent_at_once_across_a_refetch_all_pass_ten_times() {
+    for round in 0..10 {
+        rotation_under_load(round);
     }
 }

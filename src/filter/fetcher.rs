@@ -1,7 +1,8 @@
 //! Remote keys through shared data: reading the shared key set into this VM,
 //! taking the fetch lease by compare-and-swap, sending the callouts (the
 //! discovery document first where `discovery: true`), taking their replies, and
-//! asking for a fetch when a request finds no usable keys or an unknown `kid`.
+//! asking for a fetch when a request finds no usable keys or an unknown `kid`
+//! (what it asks is decided in [`crate::key_wait`]).
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::jwks_cache::{
     accept_body, check_reply, decode, encode, explain, text_hash, FetchFailure, FetchState,
     KeysRecord,
 };
+use crate::key_wait::KeyWait;
 
 /// Shared-data key of the VM id counter.
 const VM_SEQUENCE_KEY: &str = "audgate;vm-sequence";
@@ -246,25 +248,24 @@ enum Next {
     Store(String, crate::jwks::ParsedJwks),
 }
 
-/// Asks for a refetch of `remote`'s keys because a token named an unknown `kid`:
-/// true when a fetch is already under way or asked for, or this request asked
-/// for one; false when the rate limit says no.
-pub fn ask_refetch(remote: &Remote, now_ms: u64) -> bool {
-    let (state, _) = read_state(remote);
-    if state.refetch || state.fetching(now_ms) {
-        return true;
+/// Whether a request that found an unknown `kid` (`for_unknown_kid`) or no
+/// usable keys (`for_missing_keys`) should wait: the shared fetch state is read,
+/// and a fetch asked for by compare-and-swap, again after every lost race, so
+/// the answer always reflects the state as written. False (answer now) when no
+/// fetch will come soon, or when every attempt lost a race.
+pub fn should_wait(remote: &Remote, now_ms: u64, wait: fn(FetchState, u64) -> KeyWait) -> bool {
+    for _ in 0..CAS_ATTEMPTS {
+        let (state, cas) = read_state(remote);
+        match wait(state, now_ms) {
+            KeyWait::Wait => return true,
+            KeyWait::Answer => return false,
+            KeyWait::Ask(next) => {
+                if cas.is_some() && host::shared_set(&remote.state_key, &encode(&next), cas).is_ok()
+                {
+                    return true;
+                }
+            }
+        }
     }
-    update_state(remote, |state| state.with_kid_refetch(now_ms)).is_some()
-}
-
-/// Asks for a fetch of `remote`'s keys because a request found none usable:
-/// true when the request should wait (a fetch is under way, none was tried yet,
-/// or this request asked for one past the backoff); false when one started less
-/// than a second ago (503 at once).
-pub fn ask_fetch(remote: &Remote, now_ms: u64) -> bool {
-    let (state, _) = read_state(remote);
-    if state.worth_waiting(now_ms) || state.wanted {
-        return true;
-    }
-    update_state(remote, |state| state.with_fetch_wanted(now_ms)).is_some()
+    false
 }

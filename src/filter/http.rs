@@ -18,6 +18,7 @@ use crate::extract::Request;
 use crate::fast_path::cached_pass;
 use crate::header_map::HeaderMap;
 use crate::jwks_cache::LEASE_MARGIN_MS;
+use crate::key_wait::{for_missing_keys, for_unknown_kid};
 use crate::rejection::Rejection;
 
 /// Slack beyond the callout timeout before a held request is decided anyway.
@@ -62,31 +63,19 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action 
             decide_with_peer(&vm.config, &request, verifier, &peer)
         })
     };
-    let Ok(first) = vm_cell.try_borrow().map(|vm| decide_now(&vm)) else {
+    let Some((decision, wait)) = decide_with_fresh_keys(vm_cell, now_ms, decide_now) else {
         reject(Rejection::KeysUnavailable, "");
         return Action::Pause;
     };
-    // Before an unknown `kid` or missing keys is answered, make sure this
-    // worker's copy of the key set is the one in shared data: another worker
-    // may have fetched a newer set since this one's last tick.
-    let decision = match stale_source(vm_cell, &first) {
-        Some(source) if resync(vm_cell, source) => vm_cell
-            .try_borrow()
-            .map(|vm| decide_now(&vm))
-            .unwrap_or(first),
-        _ => first,
-    };
-    let (config, metrics, budget, wait) = {
-        let Ok(vm) = vm_cell.try_borrow() else {
-            reject(Rejection::KeysUnavailable, "");
-            return Action::Pause;
-        };
+    let Ok((config, metrics, budget)) = vm_cell.try_borrow().map(|vm| {
         (
             Rc::clone(&vm.config),
             Rc::clone(&vm.metrics),
             Rc::clone(&vm.log_budget),
-            wait_for_keys(&vm, &decision, now_ms),
         )
+    }) else {
+        reject(Rejection::KeysUnavailable, "");
+        return Action::Pause;
     };
     if let Some((provider, deadline_ms)) = wait {
         if let Ok(mut vm) = vm_cell.try_borrow_mut() {
@@ -113,6 +102,37 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action 
         &peer,
         decision,
     )
+}
+
+/// Decides with `decide`, and whether the decision should wait for keys. A
+/// refusal for an unknown `kid` or missing keys is never answered from a stale
+/// copy of the key set:
+/// - before it is answered, this worker reads the key set from shared data (another
+///   worker may have fetched a newer one since this one's last tick), and decides
+///   again if it changed;
+/// - when it is not to wait, the key set is read once more after the fetch state
+///   was: a fetch that ended in between has stored its keys before it marked the
+///   state done, so they are seen now, and the request is decided with them.
+///
+/// `None` when the VM state is busy.
+fn decide_with_fresh_keys(
+    vm_cell: &RefCell<Vm>,
+    now_ms: u64,
+    decide: impl Fn(&Vm) -> Decision,
+) -> Option<(Decision, Option<(usize, u64)>)> {
+    let redecide = |decision: Decision| -> Option<Decision> {
+        match stale_source(vm_cell, &decision) {
+            Some(source) if resync(vm_cell, source) => Some(decide(&*vm_cell.try_borrow().ok()?)),
+            _ => Some(decision),
+        }
+    };
+    let first = decide(&*vm_cell.try_borrow().ok()?);
+    let decision = redecide(first)?;
+    let wait = wait_for_keys(&*vm_cell.try_borrow().ok()?, &decision, now_ms);
+    if wait.is_some() {
+        return Some((decision, wait));
+    }
+    Some((redecide(decision)?, None))
 }
 
 /// The key set whose copy may be stale: a refusal for an unknown `kid` or
@@ -147,8 +167,8 @@ fn wait_for_keys(vm: &Vm, decision: &Decision, now_ms: u64) -> Option<(usize, u6
     let provider = decision.provider?;
     let remote = vm.remote(provider)?;
     let wait = match rejection {
-        Rejection::KeysUnavailable => fetcher::ask_fetch(remote, now_ms),
-        Rejection::UnknownKid => fetcher::ask_refetch(remote, now_ms),
+        Rejection::KeysUnavailable => fetcher::should_wait(remote, now_ms, for_missing_keys),
+        Rejection::UnknownKid => fetcher::should_wait(remote, now_ms, for_unknown_kid),
         _ => false,
     };
     // With discovery a fetch is two callouts, each with its timeout.

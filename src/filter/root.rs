@@ -210,6 +210,13 @@ impl AudgateRoot {
                 .into_iter()
                 .partition(|_| flags.next().unwrap_or(false));
             vm.held = keep;
+            if ready.is_empty() {
+                return;
+            }
+            // The fetch state was read after this tick's sync: a fetch that ended
+            // in between stored its keys before it marked the state done, so
+            // reading the keys again now decides these requests with them.
+            sync_all(&mut vm);
             let config = Rc::clone(&vm.config);
             let settled: Vec<(Held, Decision)> = ready
                 .into_iter()
