@@ -234,6 +234,8 @@ pub enum FetchFailure {
     Html,
     /// Discovery did not lead to keys.
     Discovery(crate::discovery::DiscoveryError),
+    /// The proxy would not store the fetched key set in its shared data.
+    NotStored,
 }
 
 impl fmt::Display for FetchFailure {
@@ -268,6 +270,9 @@ impl fmt::Display for FetchFailure {
                 "the body is an HTML page, not a key set: is remote_jwks.uri the JWKS itself?",
             ),
             FetchFailure::Discovery(error) => write!(f, "{error}"),
+            FetchFailure::NotStored => f.write_str(
+                "the proxy would not store the key set in its shared data (the previous keys stay in use)",
+            ),
         }
     }
 }

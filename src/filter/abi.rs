@@ -12,6 +12,9 @@ pub type Status = u32;
 /// The status of a call that succeeded.
 pub const OK: Status = 0;
 
+/// The status of a shared-data write whose CAS token is no longer current.
+pub const CAS_MISMATCH: Status = 8;
+
 /// Header maps (`MapType`).
 #[derive(Clone, Copy)]
 #[repr(u32)]

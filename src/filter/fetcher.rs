@@ -1,8 +1,7 @@
 //! Remote keys through shared data: reading the shared key set into this VM,
 //! taking the fetch lease by compare-and-swap, sending the callouts (the
 //! discovery document first where `discovery: true`), taking their replies, and
-//! asking for a fetch when a request finds no usable keys or an unknown `kid`
-//! (what it asks is decided in [`crate::key_wait`]).
+//! writing the fetch state a request asks for (see `fresh_keys`).
 
 use std::time::Duration;
 
@@ -13,12 +12,11 @@ use crate::jwks_cache::{
     accept_body, check_reply, decode, encode, explain, text_hash, FetchFailure, FetchState,
     KeysRecord,
 };
-use crate::key_wait::KeyWait;
 
 /// Shared-data key of the VM id counter.
 const VM_SEQUENCE_KEY: &str = "audgate;vm-sequence";
 /// Attempts at one compare-and-swap update before giving up until the next tick.
-const CAS_ATTEMPTS: usize = 8;
+pub const CAS_ATTEMPTS: usize = 8;
 
 /// Creates the shared records that later change only by compare-and-swap. Runs in
 /// `on_configure`, which Envoy calls on the main thread before any worker ticks,
@@ -115,7 +113,7 @@ pub fn update_state(
     for _ in 0..CAS_ATTEMPTS {
         let (state, cas) = read_state(remote);
         let next = change(state)?;
-        if cas.is_some() && host::shared_set(&remote.state_key, &encode(&next), cas).is_ok() {
+        if write_state(remote, &next, cas) {
             return Some(next);
         }
     }
@@ -192,6 +190,16 @@ pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
     let Some(remote) = vm.sources.get(call.source) else {
         return;
     };
+    // The keys record as it is before this reply is taken: the store below is a
+    // compare-and-swap on it, so no other fetch's keys are overwritten.
+    let (_, keys_cas) = host::shared_get(&remote.keys_key);
+    if read_state(remote).0.holder != vm.vm_id {
+        log::info!(
+            "audgate: {}: a late JWKS reply was dropped: its lease had lapsed and another fetch took over",
+            remote.label
+        );
+        return;
+    }
     let elapsed = now_ms.saturating_sub(call.sent_ms);
     let timeout_ms = remote.settings.timeout_ms;
     let checked = check_reply(host::call_response_status(), body_size);
@@ -227,14 +235,18 @@ pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
                 fetched_at_ms: now_ms,
                 jwks,
             };
-            if host::shared_set(&remote.keys_key, &encode(&record), None).is_err() {
-                log::error!(
-                    "audgate: {}: could not store the fetched key set",
+            match host::shared_set(&remote.keys_key, &encode(&record), keys_cas) {
+                Ok(()) => {
+                    update_state(remote, |state| Some(state.succeeded()));
+                    vm.metrics.fetch(remote.first_provider(), true);
+                }
+                // Another fetch stored its keys since: this reply is not newer.
+                Err(status) if status == host::CAS_MISMATCH => log::info!(
+                    "audgate: {}: a late JWKS reply was dropped: another fetch stored its keys first",
                     remote.label
-                );
+                ),
+                Err(_) => failed(vm, call.source, &FetchFailure::NotStored, now_ms),
             }
-            update_state(remote, |state| Some(state.succeeded()));
-            vm.metrics.fetch(remote.first_provider(), true);
         }
         Err(failure) => failed(vm, call.source, &failure, now_ms),
     }
@@ -248,24 +260,8 @@ enum Next {
     Store(String, crate::jwks::ParsedJwks),
 }
 
-/// Whether a request that found an unknown `kid` (`for_unknown_kid`) or no
-/// usable keys (`for_missing_keys`) should wait: the shared fetch state is read,
-/// and a fetch asked for by compare-and-swap, again after every lost race, so
-/// the answer always reflects the state as written. False (answer now) when no
-/// fetch will come soon, or when every attempt lost a race.
-pub fn should_wait(remote: &Remote, now_ms: u64, wait: fn(FetchState, u64) -> KeyWait) -> bool {
-    for _ in 0..CAS_ATTEMPTS {
-        let (state, cas) = read_state(remote);
-        match wait(state, now_ms) {
-            KeyWait::Wait => return true,
-            KeyWait::Answer => return false,
-            KeyWait::Ask(next) => {
-                if cas.is_some() && host::shared_set(&remote.state_key, &encode(&next), cas).is_ok()
-                {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+/// Writes `next` as the shared fetch state if it is still the one read with
+/// `cas`; false when another VM changed it since (read it again).
+pub fn write_state(remote: &Remote, next: &FetchState, cas: Option<u32>) -> bool {
+    cas.is_some() && host::shared_set(&remote.state_key, &encode(next), cas).is_ok()
 }

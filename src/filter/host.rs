@@ -5,6 +5,7 @@
 use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
+pub use super::abi::CAS_MISMATCH;
 use super::abi::{self, Buffer, Map, Status};
 use crate::caller::Peer;
 

@@ -5,6 +5,7 @@
 //! - `root`: one per VM; configuration, ticks, JWKS callouts, held requests.
 //! - `http`: a request's headers; decide, then carry out or hold.
 //! - `fetcher`: remote keys through shared data (sync, lease, fetch, refetch).
+//! - `fresh_keys`: no unknown-`kid` or missing-keys refusal from a stale key copy.
 //! - `respond`: carrying a decision out on the current request.
 //! - `vm`: what a VM keeps between callbacks.
 //! - `metrics`: Envoy stats.
@@ -16,6 +17,7 @@ mod abi;
 mod exports;
 mod fetcher;
 mod foreign;
+mod fresh_keys;
 mod host;
 mod http;
 mod logger;
