@@ -5,11 +5,12 @@
 //! guards against: a worker whose copy of the key set was older than shared
 //! data's (it reads shared data on its tick) was refused a refetch by the rate
 //! limit, since the other worker had just made one, and answered from its stale
-//! copy. A worker now re-reads shared data before it answers an unknown `kid`,
-//! and again after it read the fetch state: a fetch that ended between the two
-//! reads has stored its keys by then. The second test keeps fresh tokens coming
-//! from several connections at once across the refetch, so some arrive just as
-//! it ends: each must be decided with the new keys or wait for them.
+//! copy. A worker now reads the fetch state, then shared data's key set, before
+//! it answers an unknown `kid` (a fetch that had ended by the first read stored
+//! its keys before it), and a request that loses the race to ask for the refetch
+//! waits for the one the winner asked for. The second test keeps fresh tokens
+//! coming from several connections at once across the refetch, so some arrive
+//! just as it ends: each must be decided with the new keys or wait for them.
 
 mod support;
 
