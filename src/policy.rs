@@ -3,7 +3,7 @@
 
 use crate::request_path::ResolvedPath;
 pub use crate::requirement::{Demand, Requirement};
-use crate::template::PathTemplate;
+use crate::template::{PathTemplate, Spelling};
 
 /// How a rule matches the path (compared without its query).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,35 +41,96 @@ pub struct Applicable<'a, 'p> {
 }
 
 impl Rule {
-    /// The template captures when the rule matches, else `None`.
+    /// Whether the rule needs a verified token (anything but `none`, no
+    /// `allow_missing`): such a rule matches every spelling of a path that a
+    /// lenient upstream serves as the same resource.
+    fn is_protected(&self) -> bool {
+        !self.allow_missing && self.requires != Requirement::None
+    }
+
+    /// Whether `method` is one of the rule's; for a protected rule `GET` also
+    /// covers `HEAD`, which frameworks answer with the `GET` handler.
+    fn covers_method(&self, method: &str, protected: bool) -> bool {
+        let named = |wanted: &str| self.methods.iter().any(|m| m.eq_ignore_ascii_case(wanted));
+        self.methods.is_empty()
+            || named(method)
+            || (protected && method.eq_ignore_ascii_case("HEAD") && named("GET"))
+    }
+
+    /// The template captures when the rule matches, else `None`. A protected rule
+    /// matches any reading of the path ([`ResolvedPath::readings`]) leniently
+    /// ([`Spelling::Lenient`]); the others only the one unambiguous reading,
+    /// exactly.
     fn matches<'a, 'p>(
         &'a self,
         method: &str,
         path: &'p ResolvedPath<'_>,
     ) -> Option<Vec<(&'a str, &'p str)>> {
-        let lets_through_without_token = self.allow_missing || self.requires == Requirement::None;
-        if path.ambiguous && lets_through_without_token {
+        let protected = self.is_protected();
+        if path.ambiguous && !protected {
             return None;
         }
-        let method_ok =
-            self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method));
-        if !method_ok {
+        if !self.covers_method(method, protected) {
             return None;
         }
-        let path = path.matched.as_ref();
-        match &self.path {
-            PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()).then(Vec::new),
-            PathMatch::Exact(exact) => (path == exact).then(Vec::new),
-            PathMatch::Template(template) => template.captures(path),
+        if !protected {
+            return self.path.captures(&path.matched, Spelling::Exact);
         }
+        path.readings()
+            .find_map(|reading| self.path.captures(reading, Spelling::Lenient))
+    }
+}
+
+impl PathMatch {
+    /// The template captures when `path` matches in `spelling`, else `None`.
+    fn captures<'a, 'p>(
+        &'a self,
+        path: &'p str,
+        spelling: Spelling,
+    ) -> Option<Vec<(&'a str, &'p str)>> {
+        let lenient = spelling == Spelling::Lenient;
+        let matched = match self {
+            PathMatch::Template(template) => return template.captures(path, spelling),
+            PathMatch::Prefix(prefix) if lenient => {
+                starts_with_ignoring_case(path, prefix)
+                    || (prefix.ends_with('/') && same_ignoring_case_and_slash(path, prefix))
+            }
+            PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            PathMatch::Exact(exact) if lenient => same_ignoring_case_and_slash(path, exact),
+            PathMatch::Exact(exact) => path == exact,
+        };
+        matched.then(Vec::new)
+    }
+}
+
+/// Whether `text` starts with `prefix`, ASCII case ignored.
+fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
+    text.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// Whether two paths are the same, ASCII case and a trailing `/` ignored.
+fn same_ignoring_case_and_slash(a: &str, b: &str) -> bool {
+    trim_trailing_slash(a).eq_ignore_ascii_case(trim_trailing_slash(b))
+}
+
+/// `path` without its trailing `/`s; the root stays `/`.
+fn trim_trailing_slash(path: &str) -> &str {
+    match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
     }
 }
 
 /// The first rule matching `method` and `path`, or `fallback` (every provider, no
 /// missing token allowed). Rules see the path as the upstream will resolve it
 /// ([`ResolvedPath::matched`]), so `/%61dmin`, `//x/../admin` or `/x/..;/admin`
-/// meet the rule for `/admin`; an ambiguous path never matches a rule that lets a
-/// request through without a token.
+/// meet the rule for `/admin`. A rule that needs a token also meets `/ADMIN`,
+/// `/admin/` and `HEAD` for `GET`, and a template sees `ac%2Fme` as one segment;
+/// a rule that lets a request through without a token meets only the exact
+/// spelling, and never an ambiguous path. A spelling a lenient upstream serves
+/// as a protected resource never falls through to a weaker rule.
 pub fn applicable<'a, 'p>(
     rules: &'a [Rule],
     fallback: &'a Requirement,
@@ -226,5 +287,129 @@ mod tests {
         let found = applicable(&rules, &fallback, "GET", &path);
         assert_eq!(found.requires, &fallback);
         assert!(!found.allow_missing);
+    }
+
+    /// The docs' tenant and admin examples: rules as the red team met them.
+    fn tenant_and_admin_rules() -> Vec<Rule> {
+        let template = PathTemplate::compile("/tenants/{tenant}/orders/**").unwrap();
+        let strict = PathTemplate::compile("/t2/{tenant}/orders").unwrap();
+        vec![
+            rule(PathMatch::Exact("/healthz".into()), &[], Requirement::None),
+            rule(
+                PathMatch::Template(template),
+                &[],
+                Requirement::Provider(Demand::of(1)),
+            ),
+            rule(
+                PathMatch::Template(strict),
+                &[],
+                Requirement::Provider(Demand::of(1)),
+            ),
+            rule(
+                PathMatch::Prefix("/admin".into()),
+                &["GET"],
+                Requirement::Provider(Demand::of(2)),
+            ),
+            rule(
+                PathMatch::Exact("/export".into()),
+                &[],
+                Requirement::Provider(Demand::of(2)),
+            ),
+            rule(
+                PathMatch::Prefix("/tenants/".into()),
+                &[],
+                Requirement::None,
+            ),
+            rule(
+                PathMatch::Prefix("/".into()),
+                &[],
+                Requirement::Provider(Demand::of(0)),
+            ),
+        ]
+    }
+
+    #[test]
+    fn protected_rules_match_every_spelling_a_lenient_upstream_serves() {
+        let rules = tenant_and_admin_rules();
+        let fallback = Requirement::Any(vec![Demand::of(0)]);
+        for (method, path, provider, captured) in [
+            ("GET", "/TENANTS/globex/orders", 1, Some("globex")),
+            ("GET", "/Tenants/globex/orders/1", 1, Some("globex")),
+            ("GET", "/%54enants/globex/orders", 1, Some("globex")),
+            ("GET", "/t2/globex/orders/", 1, Some("globex")),
+            ("GET", "/T2//globex//ORDERS//", 1, Some("globex")),
+            ("GET", "/tenants/ac%2Fme/orders/1", 1, Some("ac%2Fme")),
+            ("GET", "/tenants/ac%2fme/orders/1", 1, Some("ac%2Fme")),
+            ("GET", "/tenants/ac\\me/orders/1", 1, Some("ac%5Cme")),
+            ("GET", "/tenants/acme%2Forders/1", 1, Some("acme")),
+            ("GET", "/ADMIN/users", 2, None),
+            ("GET", "/%41dmin/users", 2, None),
+            ("HEAD", "/admin/users", 2, None),
+            ("head", "/Admin", 2, None),
+            ("GET", "/export/", 2, None),
+            ("GET", "/EXPORT", 2, None),
+            ("POST", "/admin/users", 0, None),
+        ] {
+            let resolved = resolve(path);
+            let found = applicable(&rules, &fallback, method, &resolved);
+            assert_eq!(
+                found.requires,
+                &Requirement::Provider(Demand::of(provider)),
+                "{method} {path}"
+            );
+            let tenant = found.captures.first().map(|(_, value)| *value);
+            assert_eq!(tenant, captured, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn rules_that_need_no_token_match_only_the_exact_spelling() {
+        let mut rules = tenant_and_admin_rules();
+        let mut open = rule(
+            PathMatch::Prefix("/docs".into()),
+            &["GET"],
+            Requirement::Provider(Demand::of(1)),
+        );
+        open.allow_missing = true;
+        rules.insert(0, open);
+        let fallback = Requirement::Any(vec![Demand::of(0)]);
+        for (method, path, open) in [
+            ("GET", "/healthz", true),
+            ("GET", "/HEALTHZ", false),
+            ("GET", "/healthz/", false),
+            ("GET", "/tenants/x", true),
+            ("GET", "/Tenants/x", false),
+            ("GET", "/docs/a", true),
+            ("GET", "/DOCS/a", false),
+            ("HEAD", "/docs/a", false),
+        ] {
+            let resolved = resolve(path);
+            let found = applicable(&rules, &fallback, method, &resolved);
+            let lets_through = found.allow_missing || found.requires == &Requirement::None;
+            assert_eq!(lets_through, open, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_ending_in_a_slash_also_meets_the_path_without_it() {
+        let rules = vec![rule(
+            PathMatch::Prefix("/admin/".into()),
+            &[],
+            Requirement::Provider(Demand::of(1)),
+        )];
+        let fallback = Requirement::Any(vec![Demand::of(0)]);
+        for (path, admin) in [
+            ("/admin", true),
+            ("/ADMIN/", true),
+            ("/admin/x", true),
+            ("/administrator", false),
+        ] {
+            let resolved = resolve(path);
+            let found = applicable(&rules, &fallback, "GET", &resolved);
+            let want = if admin { 1 } else { 0 };
+            let is = found.requires == &Requirement::Provider(Demand::of(want))
+                || (!admin && found.requires == &fallback);
+            assert!(is, "{path}: {:?}", found.requires);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! "/api;v=1/orders"       ─resolve─▶  matched "/api/orders", upstream "/api;v=1/orders", ambiguous
 //! "/a%2F..%5Cadmin"       ─resolve─▶  matched "/admin", upstream "/admin", ambiguous
 //! "/%61dmin//x/../y"      ─resolve─▶  matched "/admin/y", upstream "/admin/y"
+//! "/t/ac%2Fme/o"          ─resolve─▶  matched "/t/ac/me/o", unsplit "/t/ac%2Fme/o", ambiguous
 //! ```
 //! Servers differ in what they do with a path before routing it: RFC 3986 removes
 //! dot segments; Tomcat and Spring also strip `;parameters` (some after
@@ -14,7 +15,10 @@
 //! rules against that, sends the upstream the same resolution (keeping segment
 //! parameters, which some applications read), and marks a path that needed any
 //! of those readings *ambiguous*: such a path never matches a rule that lets a
-//! request through without a verified token.
+//! request through without a verified token. A path whose `%2F`, `%5C` or `\`
+//! may or may not separate segments has two readings: split there, and *unsplit*
+//! (each kept inside its segment, written `%2F` or `%5C`); a rule that needs a
+//! token matches when either reading fits it.
 
 use std::borrow::Cow;
 
@@ -31,6 +35,21 @@ pub struct ResolvedPath<'a> {
     /// The path held `;`, `\`, `%2F` or `%5C`: servers may read it differently,
     /// so it must not match a rule that needs no token.
     pub ambiguous: bool,
+    /// The other reading of a path that held `%2F`, `%5C` or `\`: resolved as
+    /// `matched`, but each of those kept inside its segment (as `%2F`, `%5C`), so a
+    /// template's `{name}` sees `ac%2Fme` as one segment. `None` for other paths.
+    pub unsplit: Option<String>,
+}
+
+impl ResolvedPath<'_> {
+    /// Every reading of the path a rule may be matched against: the unsplit one
+    /// first (when there is one), then `matched`.
+    pub fn readings(&self) -> impl Iterator<Item = &str> {
+        self.unsplit
+            .as_deref()
+            .into_iter()
+            .chain([self.matched.as_ref()])
+    }
 }
 
 /// Resolves `path` (`:path` without its query).
@@ -45,9 +64,28 @@ pub fn resolve(path: &str) -> ResolvedPath<'_> {
             matched: Cow::Borrowed(path),
             upstream: Cow::Borrowed(path),
             ambiguous: false,
+            unsplit: None,
         };
     }
-    let (decoded, mut ambiguous) = decode(path);
+    let (decoded, separator) = decode(path, Separators::Split);
+    let (matched, upstream, parameters) = resolve_segments(&decoded);
+    let unsplit = separator.then(|| {
+        let (kept, _) = decode(path, Separators::Kept);
+        resolve_segments(&kept).0
+    });
+    ResolvedPath {
+        matched: Cow::Owned(matched),
+        upstream: Cow::Owned(upstream),
+        ambiguous: separator || parameters,
+        unsplit,
+    }
+}
+
+/// Resolves the segments of a decoded path: `;parameters` cut (and noted), dot
+/// segments and repeated slashes resolved. Returns the path without and with the
+/// parameters, and whether any segment had some.
+fn resolve_segments(decoded: &str) -> (String, String, bool) {
+    let mut ambiguous = false;
     let mut segments: Vec<(&str, &str)> = Vec::new();
     let mut last_was_dot = false;
     for segment in decoded.split('/') {
@@ -82,13 +120,16 @@ pub fn resolve(path: &str) -> ResolvedPath<'_> {
         }
         out
     };
-    let matched = render(false);
-    let upstream = render(true);
-    ResolvedPath {
-        matched: Cow::Owned(matched),
-        upstream: Cow::Owned(upstream),
-        ambiguous,
-    }
+    (render(false), render(true), ambiguous)
+}
+
+/// What [`decode`] makes of `%2F`, `%5C` and `\`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Separators {
+    /// Each is read as `/`.
+    Split,
+    /// Each stays inside its segment, written `%2F` or `%5C`.
+    Kept,
 }
 
 /// Where a segment's parameters begin: its first `;` or `%3B`.
@@ -105,10 +146,10 @@ fn param_start(segment: &str) -> Option<usize> {
 }
 
 /// Decodes escapes of unreserved characters (letters, digits, `-._~`) and reads
-/// `%2F`, `%5C` and `\` as `/`; other escapes stay as they are, and a `%` that
-/// starts no escape becomes `%25`. Returns the decoded path and whether a
-/// separator was read from `%2F`, `%5C` or `\`.
-fn decode(path: &str) -> (String, bool) {
+/// `%2F`, `%5C` and `\` as `separators` says; other escapes stay as they are, and
+/// a `%` that starts no escape becomes `%25`. Returns the decoded path and whether
+/// it held `%2F`, `%5C` or `\`.
+fn decode(path: &str, separators: Separators) -> (String, bool) {
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
     let mut separator = false;
@@ -120,9 +161,13 @@ fn decode(path: &str) -> (String, bool) {
             .and_then(|hex| std::str::from_utf8(hex).ok())
             .and_then(|hex| u8::from_str_radix(hex, 16).ok());
         match escaped {
-            Some(b'/' | b'\\') => {
+            Some(c @ (b'/' | b'\\')) => {
                 separator = true;
-                out.push('/');
+                out.push_str(match (separators, c) {
+                    (Separators::Split, _) => "/",
+                    (Separators::Kept, b'/') => "%2F",
+                    (Separators::Kept, _) => "%5C",
+                });
                 index = index.saturating_add(3);
             }
             Some(c) if c.is_ascii_alphanumeric() || b"-._~".contains(&c) => {
@@ -131,7 +176,10 @@ fn decode(path: &str) -> (String, bool) {
             }
             _ if byte == b'\\' => {
                 separator = true;
-                out.push('/');
+                out.push_str(match separators {
+                    Separators::Split => "/",
+                    Separators::Kept => "%5C",
+                });
                 index = index.saturating_add(1);
             }
             // A `%` that starts no escape goes on as `%25`: decoding must never
@@ -235,6 +283,33 @@ mod tests {
             assert_eq!(resolved.matched, want, "{raw}");
             assert_eq!(resolved.upstream, want, "{raw}");
             assert!(resolved.ambiguous, "{raw}");
+        }
+    }
+
+    #[test]
+    fn encoded_separators_also_have_an_unsplit_reading() {
+        for (raw, split, unsplit) in [
+            (
+                "/tenants/ac%2Fme/orders/1",
+                "/tenants/ac/me/orders/1",
+                "/tenants/ac%2Fme/orders/1",
+            ),
+            ("/t/ac%2fme", "/t/ac/me", "/t/ac%2Fme"),
+            ("/t/a%5cb/..", "/t/a/", "/t/"),
+            ("/t/a\\b;x/c", "/t/a/b/c", "/t/a%5Cb/c"),
+            ("/t/x%2F..%2Fglobex", "/t/globex", "/t/x%2F..%2Fglobex"),
+        ] {
+            let resolved = resolve(raw);
+            assert_eq!(resolved.matched, split, "{raw}");
+            assert_eq!(resolved.unsplit.as_deref(), Some(unsplit), "{raw}");
+            assert!(resolved.ambiguous, "{raw}");
+            let readings: Vec<&str> = resolved.readings().collect();
+            assert_eq!(readings, vec![unsplit, split], "{raw}");
+        }
+        for raw in ["/a;x/b", "/%61dmin", "/a//b"] {
+            let resolved = resolve(raw);
+            assert_eq!(resolved.unsplit, None, "{raw}");
+            assert_eq!(resolved.readings().count(), 1, "{raw}");
         }
     }
 }

@@ -9,7 +9,9 @@
 //! Envoy's URI template syntax: `{name}` matches one path segment and captures
 //! it, `*` matches one segment, `**` zero or more remaining segments (only at the
 //! end); other segments match literally. A segment is never empty: `/a/{x}` does
-//! not match `/a/` nor `/a//b`.
+//! not match `/a/` nor `/a//b`. [`Spelling::Lenient`] (rules that need a token)
+//! compares literal segments ignoring ASCII case and lets a trailing `/` follow
+//! the last segment.
 
 use std::fmt;
 
@@ -25,6 +27,16 @@ enum Segment {
     Literal(String),
     Variable(String),
     Any,
+}
+
+/// How strictly a path's spelling must follow a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// Exactly: literal text with its case, no trailing `/` beyond the rule's.
+    Exact,
+    /// As a lenient upstream serves it: literal text ignoring ASCII case, and a
+    /// trailing `/` ignored (rules that need a token).
+    Lenient,
 }
 
 /// Why a template is refused.
@@ -116,8 +128,13 @@ impl PathTemplate {
             .any(|s| matches!(s, Segment::Variable(n) if n == name))
     }
 
-    /// The variables' values when `path` (resolved, no query) matches, else `None`.
-    pub fn captures<'t, 'p>(&'t self, path: &'p str) -> Option<Vec<(&'t str, &'p str)>> {
+    /// The variables' values when `path` (resolved, no query) matches in the
+    /// given `spelling`, else `None`.
+    pub fn captures<'t, 'p>(
+        &'t self,
+        path: &'p str,
+        spelling: Spelling,
+    ) -> Option<Vec<(&'t str, &'p str)>> {
         let body = path.strip_prefix('/')?;
         let mut parts = body.split('/');
         let mut captures = Vec::new();
@@ -125,6 +142,8 @@ impl PathTemplate {
             let part = parts.next().filter(|part| !part.is_empty())?;
             match segment {
                 Segment::Literal(text) if text == part => {}
+                Segment::Literal(text)
+                    if spelling == Spelling::Lenient && text.eq_ignore_ascii_case(part) => {}
                 Segment::Literal(_) => return None,
                 Segment::Any => {}
                 Segment::Variable(name) => captures.push((name.as_str(), part)),
@@ -135,8 +154,14 @@ impl PathTemplate {
         }
         match parts.next() {
             None => Some(captures),
-            // "/" alone is the root: a template "/" matches it.
-            Some("") if self.segments.is_empty() && parts.next().is_none() => Some(captures),
+            // "/" alone is the root: a template "/" matches it; leniently, a
+            // trailing "/" after any last segment.
+            Some("")
+                if (self.segments.is_empty() || spelling == Spelling::Lenient)
+                    && parts.next().is_none() =>
+            {
+                Some(captures)
+            }
             Some(_) => None,
         }
     }
@@ -155,8 +180,12 @@ mod tests {
     use super::*;
 
     fn matched(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+        matched_as(template, path, Spelling::Exact)
+    }
+
+    fn matched_as(template: &str, path: &str, spelling: Spelling) -> Option<Vec<(String, String)>> {
         let template = PathTemplate::compile(template).unwrap();
-        template.captures(path).map(|captures| {
+        template.captures(path, spelling).map(|captures| {
             captures
                 .into_iter()
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
@@ -184,6 +213,38 @@ mod tests {
         assert_eq!(matched(t, "/tenants//orders/7"), None);
         assert_eq!(matched(t, "/tenants/acme/orders/"), None);
         assert_eq!(matched(t, "/Tenants/acme/orders/7"), None);
+    }
+
+    #[test]
+    fn lenient_spelling_ignores_case_and_a_trailing_slash() {
+        let t = "/tenants/{tenant}/orders";
+        for path in [
+            "/TENANTS/Globex/orders",
+            "/Tenants/Globex/ORDERS/",
+            "/tenants/Globex/orders/",
+        ] {
+            assert_eq!(
+                matched_as(t, path, Spelling::Lenient),
+                pairs(&[("tenant", "Globex")]),
+                "{path}"
+            );
+            assert_eq!(
+                matched(t, path),
+                (path == "/tenants/Globex/orders")
+                    .then(|| pairs(&[("tenant", "Globex")]))
+                    .flatten(),
+                "{path}"
+            );
+        }
+        for path in [
+            "/tenants/globex/orders/x",
+            "/tenants/globex",
+            "/tenants//orders/",
+        ] {
+            assert_eq!(matched_as(t, path, Spelling::Lenient), None, "{path}");
+        }
+        assert_eq!(matched_as("/", "/", Spelling::Lenient), pairs(&[]));
+        assert_eq!(matched_as("/a/*", "/A/b/", Spelling::Lenient), pairs(&[]));
     }
 
     #[test]
