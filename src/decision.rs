@@ -19,7 +19,7 @@ use crate::extract::{
 use crate::facts::TokenFacts;
 use crate::jwks::KeySet;
 use crate::placeholder::Bindings;
-use crate::policy::{applicable, Demand, Requirement};
+use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
 use crate::rejection::Rejection;
 use crate::request_path::{resolve, ResolvedPath};
 use crate::token_cache::{CachedToken, TokenCache};
@@ -129,7 +129,37 @@ pub fn decide_with_peer(
     if config.bypass_cors_preflight && is_cors_preflight(request) {
         return Decision::pass(None, forged_only(), false);
     }
-    let rule = applicable(&config.rules, &config.fallback, request.method, &path);
+    let (rule, unsplit) =
+        applicable_per_reading(&config.rules, &config.fallback, request.method, &path);
+    let decide_by = |rule: &Applicable<'_, '_>| {
+        decide_under(config, request, verifier, peer, rule, &forged_only)
+    };
+    let decision = decide_by(&rule);
+    // A path whose encoded slash may also stay inside its segment meets the rule
+    // of that reading too ([`applicable_per_reading`]).
+    match unsplit {
+        Some(other) if decision.verdict.is_ok() => {
+            let gate = decide_by(&other);
+            if gate.verdict.is_err() {
+                gate
+            } else {
+                decision
+            }
+        }
+        _ => decision,
+    }
+}
+
+/// Decides `request` under `rule`, the rule one reading of its path picks;
+/// `forged_only` gives the mutations every decision makes.
+fn decide_under(
+    config: &Config,
+    request: &Request<'_>,
+    verifier: &Verifier<'_>,
+    peer: &dyn Peer,
+    rule: &Applicable<'_, '_>,
+    forged_only: &dyn Fn() -> Mutations,
+) -> Decision {
     let (demands, all): (&[Demand], bool) = match rule.requires {
         Requirement::None => return Decision::pass(None, forged_only(), false),
         Requirement::Provider(demand) => (std::slice::from_ref(demand), false),

@@ -57,27 +57,29 @@ impl Rule {
             || (protected && method.eq_ignore_ascii_case("HEAD") && named("GET"))
     }
 
-    /// The template captures when the rule matches, else `None`. A protected rule
-    /// matches any reading of the path ([`ResolvedPath::readings`]) leniently
-    /// ([`Spelling::Lenient`]); the others only the one unambiguous reading,
+    /// The template captures when the rule matches `reading` (one reading of a
+    /// path that is `ambiguous` or not), else `None`. A protected rule matches
+    /// leniently ([`Spelling::Lenient`]); the others match an unambiguous path
     /// exactly.
     fn matches<'a, 'p>(
         &'a self,
         method: &str,
-        path: &'p ResolvedPath<'_>,
+        reading: &'p str,
+        ambiguous: bool,
     ) -> Option<Vec<(&'a str, &'p str)>> {
         let protected = self.is_protected();
-        if path.ambiguous && !protected {
+        if ambiguous && !protected {
             return None;
         }
         if !self.covers_method(method, protected) {
             return None;
         }
-        if !protected {
-            return self.path.captures(&path.matched, Spelling::Exact);
-        }
-        path.readings()
-            .find_map(|reading| self.path.captures(reading, Spelling::Lenient))
+        let spelling = if protected {
+            Spelling::Lenient
+        } else {
+            Spelling::Exact
+        };
+        self.path.captures(reading, spelling)
     }
 }
 
@@ -127,20 +129,54 @@ fn trim_trailing_slash(path: &str) -> &str {
 /// missing token allowed). Rules see the path as the upstream will resolve it
 /// ([`ResolvedPath::matched`]), so `/%61dmin`, `//x/../admin` or `/x/..;/admin`
 /// meet the rule for `/admin`. A rule that needs a token also meets `/ADMIN`,
-/// `/admin/` and `HEAD` for `GET`, and a template sees `ac%2Fme` as one segment;
-/// a rule that lets a request through without a token meets only the exact
-/// spelling, and never an ambiguous path. A spelling a lenient upstream serves
-/// as a protected resource never falls through to a weaker rule.
+/// `/admin/` and `HEAD` for `GET`; a rule that lets a request through without a
+/// token meets only the exact spelling, and never an ambiguous path. A spelling a
+/// lenient upstream serves as a protected resource never falls through to a
+/// weaker rule.
 pub fn applicable<'a, 'p>(
     rules: &'a [Rule],
     fallback: &'a Requirement,
     method: &str,
     path: &'p ResolvedPath<'_>,
 ) -> Applicable<'a, 'p> {
+    applicable_to(rules, fallback, method, &path.matched, path.ambiguous)
+}
+
+/// What each reading of `path` demands: [`applicable`] for the reading the
+/// upstream gets, and, for a path whose `%2F`, `%5C` or `\` may also stay inside
+/// a segment ([`ResolvedPath::unsplit`]), the rule that reading picks when it is
+/// another rule or captures other values (a template's `{name}` sees `ac%2Fme`
+/// as one segment). A request must meet both: an ambiguous path never gets a
+/// weaker rule than either of its readings.
+pub fn applicable_per_reading<'a, 'p>(
+    rules: &'a [Rule],
+    fallback: &'a Requirement,
+    method: &str,
+    path: &'p ResolvedPath<'_>,
+) -> (Applicable<'a, 'p>, Option<Applicable<'a, 'p>>) {
+    let upstream = applicable(rules, fallback, method, path);
+    let unsplit = path
+        .unsplit
+        .as_deref()
+        .map(|reading| applicable_to(rules, fallback, method, reading, path.ambiguous))
+        .filter(|other| {
+            !std::ptr::eq(other.requires, upstream.requires) || other.captures != upstream.captures
+        });
+    (upstream, unsplit)
+}
+
+/// The first rule matching `method` and `reading`, or `fallback`.
+fn applicable_to<'a, 'p>(
+    rules: &'a [Rule],
+    fallback: &'a Requirement,
+    method: &str,
+    reading: &'p str,
+    ambiguous: bool,
+) -> Applicable<'a, 'p> {
     rules
         .iter()
         .find_map(|rule| {
-            let captures = rule.matches(method, path)?;
+            let captures = rule.matches(method, reading, ambiguous)?;
             Some(Applicable {
                 requires: &rule.requires,
                 allow_missing: rule.allow_missing,
@@ -338,9 +374,6 @@ mod tests {
             ("GET", "/%54enants/globex/orders", 1, Some("globex")),
             ("GET", "/t2/globex/orders/", 1, Some("globex")),
             ("GET", "/T2//globex//ORDERS//", 1, Some("globex")),
-            ("GET", "/tenants/ac%2Fme/orders/1", 1, Some("ac%2Fme")),
-            ("GET", "/tenants/ac%2fme/orders/1", 1, Some("ac%2Fme")),
-            ("GET", "/tenants/ac\\me/orders/1", 1, Some("ac%5Cme")),
             ("GET", "/tenants/acme%2Forders/1", 1, Some("acme")),
             ("GET", "/ADMIN/users", 2, None),
             ("GET", "/%41dmin/users", 2, None),
@@ -410,6 +443,46 @@ mod tests {
             let is = found.requires == &Requirement::Provider(Demand::of(want))
                 || (!admin && found.requires == &fallback);
             assert!(is, "{path}: {:?}", found.requires);
+        }
+    }
+
+    #[test]
+    fn each_reading_of_an_encoded_slash_demands_its_rule() {
+        let rules = tenant_and_admin_rules();
+        let fallback = Requirement::Any(vec![Demand::of(0)]);
+        let provider = |found: &Applicable<'_, '_>| match found.requires {
+            Requirement::Provider(demand) => demand.provider,
+            other => panic!("{other:?}"),
+        };
+        for (path, upstream, unsplit) in [
+            ("/tenants/ac%2Fme/orders/1", (0, None), Some((1, "ac%2Fme"))),
+            ("/tenants/ac%2fme/orders/1", (0, None), Some((1, "ac%2Fme"))),
+            ("/tenants/ac\\me/orders/1", (0, None), Some((1, "ac%5Cme"))),
+            // Both readings pick the template, with other values.
+            (
+                "/tenants/x%2F..%2Facme/orders",
+                (1, Some("acme")),
+                Some((1, "x%2F..%2Facme")),
+            ),
+            // Both readings pick the same rule with the same values: one demand.
+            ("/tenants/acme/orders/a%2Fb", (1, Some("acme")), None),
+            // The unsplit reading must not open a weaker rule: `/admin` needs its
+            // own audience whichever reading the upstream takes.
+            ("/admin%2F..%2Fexport", (2, None), Some((2, ""))),
+        ] {
+            let resolved = resolve(path);
+            let (first, second) = applicable_per_reading(&rules, &fallback, "GET", &resolved);
+            assert_eq!(provider(&first), upstream.0, "{path}");
+            assert_eq!(
+                first.captures.first().map(|(_, v)| *v),
+                upstream.1,
+                "{path}"
+            );
+            let second = second.map(|found| {
+                let value = found.captures.first().map_or("", |(_, v)| *v);
+                (provider(&found), value)
+            });
+            assert_eq!(second, unsplit, "{path}");
         }
     }
 }

@@ -18,7 +18,8 @@
 //! request through without a verified token. A path whose `%2F`, `%5C` or `\`
 //! may or may not separate segments has two readings: split there, and *unsplit*
 //! (each kept inside its segment, written `%2F` or `%5C`); a rule that needs a
-//! token matches when either reading fits it.
+//! token matches when either reading fits it, and a request meets the rule
+//! of each reading.
 
 use std::borrow::Cow;
 
@@ -303,13 +304,10 @@ mod tests {
             assert_eq!(resolved.matched, split, "{raw}");
             assert_eq!(resolved.unsplit.as_deref(), Some(unsplit), "{raw}");
             assert!(resolved.ambiguous, "{raw}");
-            let readings: Vec<&str> = resolved.readings().collect();
-            assert_eq!(readings, vec![unsplit, split], "{raw}");
         }
         for raw in ["/a;x/b", "/%61dmin", "/a//b"] {
             let resolved = resolve(raw);
             assert_eq!(resolved.unsplit, None, "{raw}");
-            assert_eq!(resolved.readings().count(), 1, "{raw}");
         }
     }
 }
