@@ -40,6 +40,12 @@ fn config() -> Value {
 
 /// A token for `aud` of tenant `tenant`.
 fn token(aud: &str, tenant: &str) -> String {
+    token_for(&[aud], tenant)
+}
+
+/// A token for every audience of `audiences`, of tenant `tenant`.
+fn token_for(audiences: &[&str], tenant: &str) -> String {
+    let aud = audiences.to_vec();
     let now = now();
     let claims = json!({
         "iss": ISSUER, "aud": aud, "sub": "alice", "tenant": tenant,
@@ -161,6 +167,22 @@ fn an_encoded_slash_stays_inside_a_template_variable() {
         assert_eq!(rig.status("GET", path, Some(&ac)), 403, "{path}");
     }
     assert_eq!(rig.status("GET", "/tenants/ac/orders/1", Some(&ac)), 200);
+}
+
+/// The other side of finding 11: the reading that keeps `%2F` inside a segment
+/// must not open a weaker rule than the reading the upstream gets. This goes up
+/// as `/admin` (the admin audience), though its unsplit reading fits acme's
+/// template.
+#[test]
+fn an_encoded_slash_never_opens_a_weaker_rule() {
+    let rig = Rig::istio_defaults();
+    let acme = token(AUD, "acme");
+    let sneaky = "/tenants/acme/orders%2F..%2F..%2F..%2F..%2Fadmin";
+    assert_eq!(rig.status("GET", sneaky, Some(&acme)), 403);
+    let admin = token(ADMIN_AUD, "acme");
+    assert_eq!(rig.status("GET", sneaky, Some(&admin)), 403, "and acme's rule too");
+    let both = token_for(&[AUD, ADMIN_AUD], "acme");
+    assert_eq!(rig.status("GET", sneaky, Some(&both)), 200);
 }
 
 /// Rules that let a request through without a token keep the exact spelling: a
