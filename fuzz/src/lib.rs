@@ -1149,9 +1149,9 @@ const METHODS: [&str; 12] = [
 
 /// What a path is made of (after a leading `/`): rule words plain and escaped,
 /// separators in every spelling, dot segments in every spelling, segment
-/// parameters, escapes of unreserved characters and of others, and the pieces of
-/// `%%32e` (an escape that decoding forms).
-const PATH_PIECES: [&str; 72] = [
+/// parameters, escapes of unreserved characters and of others, the pieces of
+/// `%%32e` (an escape that decoding forms), and rule words in other cases.
+const PATH_PIECES: [&str; 78] = [
     "/",
     "/",
     "/",
@@ -1224,6 +1224,12 @@ const PATH_PIECES: [&str; 72] = [
     "%2e%2e%3B",
     "/..",
     "/.",
+    "ADMIN",
+    "Orders",
+    "EXPORT",
+    "Healthz",
+    "PUBLIC",
+    "Docs",
 ];
 
 /// Request header names: token sources, output headers in several spellings, and
@@ -1746,6 +1752,33 @@ fn read_path(path: &str) -> (String, bool) {
     (out, emptied_last)
 }
 
+/// `path` without its trailing slashes; the root stays `/`.
+fn without_trailing_slash(path: &str) -> &str {
+    match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
+/// Every other ASCII letter of `text` in upper case, the rest as they are (so
+/// the result is never a lower-case spelling the original was not).
+fn some_letters_upper(text: &str) -> String {
+    let mut upper = true;
+    text.chars()
+        .map(|c| {
+            if !c.is_ascii_alphabetic() {
+                return c;
+            }
+            upper = !upper;
+            if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Header names that are one header to some server: ASCII case ignored, `_` read
 /// as `-` (docs: output headers are removed in every spelling).
 fn same_spelling(a: &str, b: &str) -> bool {
@@ -1957,16 +1990,31 @@ impl DecisionFixture {
     /// The first rule (index) matching `method` and the resolved `path`, `None`
     /// for the fallback. With `skip_lax`, rules that let a request through
     /// without a token (`none`, `allow_missing`) are passed over, as they are
-    /// for an ambiguous path.
+    /// for an ambiguous path. Rules that need a token match ignoring ASCII case
+    /// and a trailing slash, and their `GET` covers `HEAD`; the others only the
+    /// exact spelling (docs: "Path spellings").
     fn rule_for(&self, method: &str, path: &str, skip_lax: bool) -> Option<usize> {
+        let folded = path.to_ascii_lowercase();
         self.rules.iter().position(|rule| {
             let lax = rule.providers.is_empty() || rule.allow_missing;
-            let path_ok = match &rule.path {
-                OraclePath::Prefix(prefix) => path.starts_with(prefix.as_str()),
-                OraclePath::Exact(exact) => path == exact,
+            let path_ok = match (&rule.path, lax) {
+                (OraclePath::Prefix(prefix), true) => path.starts_with(prefix.as_str()),
+                (OraclePath::Exact(exact), true) => path == exact,
+                (OraclePath::Prefix(prefix), false) => {
+                    let prefix = prefix.to_ascii_lowercase();
+                    folded.starts_with(&prefix)
+                        || (prefix.ends_with('/')
+                            && without_trailing_slash(&folded) == without_trailing_slash(&prefix))
+                }
+                (OraclePath::Exact(exact), false) => {
+                    without_trailing_slash(&folded)
+                        == without_trailing_slash(&exact.to_ascii_lowercase())
+                }
             };
+            let named = |wanted: &str| rule.methods.iter().any(|m| m.eq_ignore_ascii_case(wanted));
             let method_ok = rule.methods.is_empty()
-                || rule.methods.iter().any(|m| m.eq_ignore_ascii_case(method));
+                || named(method)
+                || (!lax && method.eq_ignore_ascii_case("HEAD") && named("GET"));
             !(skip_lax && lax) && path_ok && method_ok
         })
     }
@@ -2109,9 +2157,41 @@ impl DecisionFixture {
                 broken(format!("{path} needs a token"));
             }
         }
-        for path in ["/", "/healthz/", "/orders", "/admin", "/docs;x"] {
+        for path in [
+            "/",
+            "/healthz/",
+            "/HEALTHZ",
+            "/Public/x",
+            "/DOCS",
+            "/orders",
+            "/admin",
+            "/docs;x",
+        ] {
             if get(path, &[]).verdict.is_ok() {
                 broken(format!("{path} passes without a token"));
+            }
+        }
+        // A token for corp alone cannot reach what needs partner too, however
+        // the path is spelled (docs: "Path spellings").
+        let corp_only = self
+            .vouches
+            .iter()
+            .position(|v| !v[1])
+            .map(|t| format!("Bearer {}", self.valid[t]))
+            .unwrap_or_default();
+        let delete =
+            |path: &str| self.decide("DELETE", path, &owned(&[("authorization", &corp_only)]));
+        for decision in [
+            get("/orders/export", &[("authorization", &corp_only)]),
+            get("/Orders/EXPORT", &[("authorization", &corp_only)]),
+            get("/orders/export/", &[("authorization", &corp_only)]),
+            get("/orders%2Fexport", &[("authorization", &corp_only)]),
+            delete("/Orders/1"),
+        ] {
+            if decision.verdict.is_ok() {
+                broken(format!(
+                    "a corp-only token passes where partner is needed: {decision:?}"
+                ));
             }
         }
         // The fast path answers the plain cache hits (else check (d) is vacuous).
@@ -2207,8 +2287,8 @@ impl DecisionFixture {
         Ok(())
     }
 
-    /// Every invariant, on one request.
-    fn check(&self, case: &Case) {
+    /// Every invariant, on one request; `pick` chooses the spelling of (e).
+    fn check(&self, case: &Case, pick: usize) {
         let decision = self.decide(case.method, &case.path, &case.headers);
         let passed = decision.verdict.is_ok();
         let (raw, query) = match case.path.split_once('?') {
@@ -2384,6 +2464,60 @@ impl DecisionFixture {
                 );
             }
         }
+
+        // (e) A spelling that a lenient upstream serves as the same resource
+        // never gets a weaker verdict.
+        let protected = rules.iter().all(|&(_, used)| used == rules[0].1)
+            && self.need(rules[0].1).needs_token();
+        self.check_spelling(case, &decision, protected, pick);
+    }
+
+    /// (e) Another ASCII case, a trailing slash, doubled slashes or `HEAD` for
+    /// `GET` (one of them per input, by `pick`): when the request is refused, so
+    /// is the respelled one; when a rule that needs a token decided it
+    /// (`protected`), the respelled one is decided the same way (verdict and
+    /// provider).
+    fn check_spelling(&self, case: &Case, decision: &Decision, protected: bool, pick: usize) {
+        let (raw, query) = case
+            .path
+            .split_once('?')
+            .map_or((case.path.as_str(), None), |(path, query)| {
+                (path, Some(query))
+            });
+        let (method, spelled, how) = match pick % 5 {
+            0 => (case.method, raw.to_ascii_uppercase(), "upper case"),
+            1 => (
+                case.method,
+                some_letters_upper(raw),
+                "some letters upper case",
+            ),
+            2 => (case.method, format!("{raw}/"), "a trailing slash"),
+            3 => (case.method, raw.replace('/', "//"), "doubled slashes"),
+            _ if case.method.eq_ignore_ascii_case("GET") => ("HEAD", raw.to_owned(), "HEAD"),
+            _ => (
+                case.method,
+                format!("{}/", raw.to_ascii_uppercase()),
+                "upper case and a trailing slash",
+            ),
+        };
+        let path = match query {
+            Some(query) => format!("{spelled}?{query}"),
+            None => spelled,
+        };
+        if method == case.method && path == case.path {
+            return;
+        }
+        let other = self.decide(method, &path, &case.headers);
+        let weaker = decision.verdict.is_err() && other.verdict.is_ok();
+        let differs =
+            protected && (&other.verdict, other.provider) != (&decision.verdict, decision.provider);
+        if weaker || differs {
+            self.fail(
+                case,
+                decision,
+                &format!("respelled ({how}) as {method} {path:?}, decided otherwise: {other:?}"),
+            );
+        }
     }
 }
 
@@ -2543,7 +2677,7 @@ pub fn decision(data: &[u8]) {
     let fx = decision_fixture();
     let spec = decision_request(data);
     let case = fx.build(&spec);
-    fx.check(&case);
+    fx.check(&case, data.len());
     fx.check_fast_path(&case, data.len());
 }
 
@@ -2609,6 +2743,12 @@ pub fn decision_seed_specs() -> Vec<(String, RequestSpec)> {
             .iter()
             .position(|v| v[1])
             .expect("a valid token for partner") as u8,
+    );
+    let corp_only = Tok::Valid(
+        fx.vouches
+            .iter()
+            .position(|v| !v[1])
+            .expect("a valid token for corp alone") as u8,
     );
     let forged = |i: u8| Tok::Forged(i);
     let forged_outputs = |spec: RequestSpec| {
@@ -2776,6 +2916,33 @@ pub fn decision_seed_specs() -> Vec<(String, RequestSpec)> {
             forged_outputs(spec("GET", &["public"])),
         ),
         ("keep-case", keep_case),
+        // Issue 21: spellings a lenient upstream serves as the protected path.
+        (
+            "export-other-case-corp-only",
+            spec("GET", &["Orders", "/", "EXPORT"]).header("authorization", bearer(corp_only)),
+        ),
+        (
+            "export-trailing-slash-corp-only",
+            spec("GET", &["orders", "/", "export", "/"]).header("authorization", bearer(corp_only)),
+        ),
+        (
+            "export-encoded-slash-corp-only",
+            spec("GET", &["orders", "%2F", "export"]).header("authorization", bearer(corp_only)),
+        ),
+        (
+            "orders-delete-other-case-corp-only",
+            spec("DELETE", &["Orders", "/", "1"]).header("authorization", bearer(corp_only)),
+        ),
+        (
+            "admin-head-partner",
+            spec("HEAD", &["ADMIN", "/", "x"]).header("x-partner-token", HeaderValue::Raw(both)),
+        ),
+        ("healthz-other-case", spec("GET", &["Healthz"])),
+        ("docs-other-case", spec("GET", &["Docs", "/", "x"])),
+        (
+            "public-double-slash-admin-other-case",
+            spec("GET", &["PUBLIC", "//", "..", "//", "ADMIN"]),
+        ),
     ];
     seeds
         .into_iter()
