@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use support::cases::{claims, AUDIENCE, ISSUER};
 use support::envoy::{envoy_bin, vm_failures};
 use support::keys::{self, TestKey};
-use support::{Envoy, Reply, Upstream};
+use support::{prometheus, Envoy, Reply, Upstream};
 
 /// How often the IdP rotates: publishes a key, starts signing with the one
 /// published a period ago, retires the one before.
@@ -462,28 +462,13 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Every `audgate` series of `/stats/prometheus`, keyed as Prometheus prints it,
 /// e.g. `audgate_requests_total{provider="soak-idp",outcome="allowed",reason="none"}`.
-/// Read once the request series sum to `answered` (audgate flushes its counts
-/// on its 100 ms tick), or after 10 s.
+/// Read once the request series count all `answered` requests (audgate flushes
+/// its counts on its 100 ms tick), or after 10 s.
 fn stats(envoy: &Envoy, answered: u64) -> BTreeMap<String, u64> {
     let body = envoy.admin_until("/stats/prometheus", |body| {
-        let requests: u64 = parse_stats(body)
-            .iter()
-            .filter(|(series, _)| series.starts_with("audgate_requests_total"))
-            .map(|(_, n)| n)
-            .sum();
-        requests == answered
+        prometheus::all_counted(body, answered)
     });
-    parse_stats(&body)
-}
-
-fn parse_stats(body: &str) -> BTreeMap<String, u64> {
-    body.lines()
-        .filter(|line| line.starts_with("audgate"))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.trim().parse().ok()?))
-        })
-        .collect()
+    prometheus::audgate_series(&body)
 }
 
 /// Checks what reached the upstream: every request must be one of a valid kind.
@@ -621,7 +606,8 @@ fn soak(seconds: u64, rate: u64) -> Value {
         .iter()
         .map(|tally| tally.statuses.values().sum::<u64>())
         .sum();
-    let stats = stats(&envoy, answered);
+    // +1: the cold-start probe, counted too
+    let stats = stats(&envoy, answered + 1);
     let log = envoy.log();
     let vm_failures: Vec<String> = vm_failures(&log).iter().map(|l| l.to_string()).collect();
     drop(envoy);
@@ -730,8 +716,9 @@ fn soak(seconds: u64, rate: u64) -> Value {
     }
     if !stats_disagree.is_empty() {
         failures.push(format!(
-            "Envoy's counters disagree: {}",
-            stats_disagree.join("; ")
+            "Envoy's counters disagree: {}; every audgate series:\n{}",
+            stats_disagree.join("; "),
+            prometheus::table(&stats)
         ));
     }
     if !vm_failures.is_empty() {

@@ -47,8 +47,9 @@ impl AudgateRoot {
         self.vm.clone()
     }
 
-    /// The host retires this root: its counts are flushed and every request it
-    /// holds is answered 503 (nothing will settle them any more).
+    /// The host retires this root: every request it holds is answered 503
+    /// (nothing will settle them any more) and counted so, then its counts are
+    /// flushed.
     pub fn on_done(&self) {
         let Some(vm_cell) = self.vm.clone() else {
             return;
@@ -57,8 +58,13 @@ impl AudgateRoot {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
+            let held = std::mem::take(&mut vm.held);
+            for request in &held {
+                let refused = Err(Rejection::KeysUnavailable);
+                vm.metrics.decision(refused, Some(request.provider), false);
+            }
             vm.metrics.flush();
-            std::mem::take(&mut vm.held)
+            held
         };
         for request in held {
             if host::enter_context(request.context_id) {

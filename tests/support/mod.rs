@@ -10,6 +10,7 @@ pub mod http;
 pub mod jwks_server;
 pub mod keys;
 pub mod manifests;
+pub mod prometheus;
 pub mod tls;
 pub mod upstream;
 
