@@ -180,7 +180,11 @@ fn an_encoded_slash_never_opens_a_weaker_rule() {
     let sneaky = "/tenants/acme/orders%2F..%2F..%2F..%2F..%2Fadmin";
     assert_eq!(rig.status("GET", sneaky, Some(&acme)), 403);
     let admin = token(ADMIN_AUD, "acme");
-    assert_eq!(rig.status("GET", sneaky, Some(&admin)), 403, "and acme's rule too");
+    assert_eq!(
+        rig.status("GET", sneaky, Some(&admin)),
+        403,
+        "and acme's rule too"
+    );
     let both = token_for(&[AUD, ADMIN_AUD], "acme");
     assert_eq!(rig.status("GET", sneaky, Some(&both)), 200);
 }
