@@ -1,7 +1,9 @@
 //! One token against one provider, as a route wants it, cheapest checks first:
-//! parse, algorithm, type, audience, issuer, times, caller and the claims (no key
-//! touched yet), then key lookup and signature. A claim's verdict is given only for a
-//! verified token: a 403 `insufficient_scope` is never said of a forgery.
+//! parse, algorithm, type, audience, issuer, times, then the caller and the claims
+//! are read (no key touched yet), then key lookup and signature. The caller's and
+//! the claims' verdicts are given only for a verified token: a `caller` refusal or
+//! a 403 `insufficient_scope` is never said of a forgery
+//! ([`said_only_of_verified`]).
 
 use jsonwebtoken::Algorithm;
 
@@ -9,7 +11,7 @@ use crate::caller::{check_caller, Peer};
 use crate::claim_requirement::{check_claims, ClaimRequirement};
 use crate::claims::{check_audience, check_issuer, check_times};
 use crate::config::Provider;
-use crate::jwks::{algorithm_named, KeySet, Selection};
+use crate::jwks::{affordable, algorithm_named, KeySet, Selection};
 use crate::placeholder::Bindings;
 use crate::rejection::Rejection;
 use crate::token::{self, Token};
@@ -52,8 +54,8 @@ pub fn authenticate<'a, 'k>(
     check_audience(&token.claims, route.audiences)?;
     check_issuer(&token.claims, &provider.issuer)?;
     check_times(&token.claims, provider.times, now)?;
-    check_caller(&token.claims, provider.caller.as_ref(), peer)?;
-    let claims = check_claims(&token.claims, &provider.required_claims, None)
+    let verdict = check_caller(&token.claims, provider.caller.as_ref(), peer)
+        .and_then(|()| check_claims(&token.claims, &provider.required_claims, None))
         .and_then(|()| check_claims(&token.claims, route.claims, route.bindings));
 
     let keys = keys().ok_or(Rejection::KeysUnavailable)?;
@@ -63,14 +65,21 @@ pub fn authenticate<'a, 'k>(
         Selection::NoKeyForAlgorithm => return Err(Rejection::AlgorithmNotAllowed),
     };
     let input = token.signing_input.as_bytes();
-    let signed = candidates
+    let signed = affordable(candidates, |key| signatures.cost(key, alg))
         .into_iter()
         .any(|key| signatures.verify(key, alg, input, &token.signature));
     if !signed {
         return Err(Rejection::BadSignature);
     }
-    claims?;
+    verdict?;
     Ok(Verified { token })
+}
+
+/// Whether `rejection` is one [`authenticate`] gives only for a token whose
+/// signature verified (the token cache holds only such tokens): the caller's
+/// and the claims' verdicts. No forgery can be refused so.
+pub fn said_only_of_verified(rejection: Rejection) -> bool {
+    matches!(rejection, Rejection::Caller | Rejection::ClaimsNotMet)
 }
 
 /// The token's `alg`, if it is a known algorithm on the provider's allow-list

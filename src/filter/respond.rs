@@ -7,21 +7,23 @@ use std::cell::RefCell;
 
 use super::host;
 use super::metrics::Metrics;
+use crate::authenticate::said_only_of_verified;
 use crate::caller::Peer;
 use crate::config::{Config, Mode, WOULD_REJECT_HEADER};
 use crate::decision::{Decision, Mutations};
 use crate::extract::Request;
-use crate::log_budget::LogBudget;
+use crate::log_budget::RefusalLog;
 use crate::rejection::Rejection;
 use crate::who::Caller;
 
 /// Carries out `decision`; `Continue` when the request should go upstream.
 /// A refusal (or, in audit mode, a would-be refusal) is logged at `warn` with who
-/// called, within the worker's [`LogBudget`].
+/// called, within the worker's [`RefusalLog`]: a refusal said only of a verified
+/// token ([`said_only_of_verified`]) within a budget of its own.
 pub fn carry_out(
     config: &Config,
     metrics: &Metrics,
-    budget: &RefCell<LogBudget>,
+    budget: &RefCell<RefusalLog>,
     request: &Request<'_>,
     peer: &dyn Peer,
     decision: Decision,
@@ -37,10 +39,9 @@ pub fn carry_out(
             mutated(&decision.mutations, request.authority)
         }
         Err(rejection) => {
-            let admitted = budget
-                .try_borrow_mut()
-                .ok()
-                .and_then(|mut budget| budget.admit(host::now_s()));
+            let admitted = budget.try_borrow_mut().ok().and_then(|mut budget| {
+                budget.admit(host::now_s(), said_only_of_verified(rejection))
+            });
             if let Some(suppressed) = admitted {
                 let verb = match config.mode {
                     Mode::Enforce => "rejected",

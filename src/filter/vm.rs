@@ -4,7 +4,7 @@
 //! contexts of the VM; never borrowed across a host call that can re-enter.
 
 use crate::caller::KnownPeer;
-use crate::log_budget::LogBudget;
+use crate::log_budget::RefusalLog;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -44,7 +44,7 @@ pub struct Vm {
     /// Envoy stats.
     pub metrics: Rc<Metrics>,
     /// Refusal log lines this worker may still write this second.
-    pub log_budget: Rc<RefCell<LogBudget>>,
+    pub log_budget: Rc<RefCell<RefusalLog>>,
 }
 
 /// A callout in flight.
@@ -127,7 +127,7 @@ impl Vm {
         let (sources, source_of) = key_sources(&config, plugin);
         Vm {
             metrics: Rc::new(Metrics::define(&config)),
-            log_budget: Rc::new(RefCell::new(LogBudget::default())),
+            log_budget: Rc::new(RefCell::new(RefusalLog::default())),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),
             config,
             sources,
