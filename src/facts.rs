@@ -53,18 +53,37 @@ impl TokenFacts {
     }
 }
 
-/// `value` cut to [`MAX_VALUE`] characters, control characters and quotes
-/// replaced: safe inside a quoted log value.
+/// `value` cut to [`MAX_VALUE`] characters, control characters (NEL among them),
+/// Unicode line and paragraph separators, bidi controls and quotes replaced:
+/// safe inside a quoted log value, which no reader splits or shows reordered.
 pub fn safe(value: &str) -> String {
     let mut out: String = value
         .chars()
         .take(MAX_VALUE)
-        .map(|c| if c.is_control() || c == '"' { '_' } else { c })
+        .map(|c| if unsafe_in_log(c) { '_' } else { c })
         .collect();
     if value.chars().nth(MAX_VALUE).is_some() {
         out.push('…');
     }
     out
+}
+
+/// Whether `c` could shape a log line: a control character (C0, DEL, C1 with
+/// U+0085 NEL), U+2028/U+2029 (line and paragraph separators), a bidi mark,
+/// embedding, override or isolate (U+061C, U+200E/U+200F, U+202A–U+202E,
+/// U+2066–U+2069), or `"`.
+fn unsafe_in_log(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '"' | '\u{2028}'
+                | '\u{2029}'
+                | '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 impl fmt::Display for TokenFacts {
@@ -128,5 +147,29 @@ mod tests {
         assert!(kid.chars().count() <= MAX_VALUE + 1);
         assert_eq!(facts.aud, vec!["payments".to_owned()]);
         assert_eq!(TokenFacts::read("garbage"), None);
+    }
+    /// Issue 21, finding 10: line separators, NEL and bidi controls never reach
+    /// a log line raw.
+    #[test]
+    fn line_separators_and_bidi_controls_are_replaced() {
+        let shaping = [
+            '\u{85}', '\u{2028}', '\u{2029}', '\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}',
+            '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+            '\u{2069}',
+        ];
+        for c in shaping {
+            assert_eq!(safe(&format!("a{c}b")), "a_b", "U+{:04X}", u32::from(c));
+        }
+        assert_eq!(
+            safe("caf\u{e9} \u{4e2d}\u{200d}"),
+            "caf\u{e9} \u{4e2d}\u{200d}"
+        );
+        let raw = token(
+            r#"{"alg":"RS256"}"#,
+            r#"{"sub":"eve\u2028audgate: allowed (corp)","azp":"\u202eweb"}"#,
+        );
+        let facts = TokenFacts::read(&raw).unwrap();
+        assert_eq!(facts.sub.as_deref(), Some("eve_audgate: allowed (corp)"));
+        assert_eq!(facts.client.as_deref(), Some("_web"));
     }
 }
