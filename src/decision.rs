@@ -13,8 +13,8 @@ use crate::claim_requirement::check_claims;
 use crate::claims::{check_audience, expiry};
 use crate::config::{Config, KeySource, Provider};
 use crate::extract::{
-    cookies_without, extract, path_without_params, token_places, Found, HeaderValues, Location,
-    Request,
+    cookies_without, extract, path_without_params, token_places, token_places_from, Found,
+    HeaderValues, Location, Request,
 };
 use crate::facts::TokenFacts;
 use crate::jwks::KeySet;
@@ -186,7 +186,10 @@ fn decide_under(
         evaluation.any(demands, &mut mutations)
     };
     match outcome {
-        Ok(provider) => Decision::pass(provider, mutations, evaluation.from_cache.get()),
+        Ok(provider) => {
+            remove_unrequired_tokens(config, demands, request.path, request, &mut mutations);
+            Decision::pass(provider, mutations, evaluation.from_cache.get())
+        }
         Err((rejection, provider)) => Decision {
             verdict: Err(rejection),
             provider,
@@ -264,7 +267,48 @@ fn refused_mutations(
             &mut mutations,
         );
     }
+    remove_unrequired_tokens(config, demands, request.path, request, &mut mutations);
     mutations
+}
+
+/// On a route that requires the providers of `demands`, removes what sits in the
+/// token places of every other provider that does not forward its token: a
+/// credential this route did not verify never goes upstream beside one it did
+/// (a forged `authorization` on a route whose provider reads `x-api-token`). A
+/// place that a required provider's token is in too is left to that provider
+/// (its `forward` decides); a place two other providers read is removed when
+/// either does not forward.
+pub(crate) fn remove_unrequired_tokens(
+    config: &Config,
+    demands: &[Demand],
+    path: &str,
+    headers: &impl HeaderValues,
+    mutations: &mut Mutations,
+) {
+    let required = |index: usize| demands.iter().any(|demand| demand.provider == index);
+    let mut others = config
+        .providers
+        .iter()
+        .enumerate()
+        .filter(|(index, provider)| !provider.forward && !required(*index))
+        .peekable();
+    if others.peek().is_none() {
+        return;
+    }
+    let required_places: Vec<Location> = demands
+        .iter()
+        .filter_map(|demand| config.providers.get(demand.provider))
+        .flat_map(|provider| token_places_from(provider, path, headers))
+        .collect();
+    for (_, provider) in others {
+        let places: Vec<Location> = token_places_from(provider, path, headers)
+            .into_iter()
+            .filter(|place| !required_places.contains(place))
+            .collect();
+        if !places.is_empty() {
+            remove_token(provider, &places, path, headers, mutations);
+        }
+    }
 }
 
 fn is_cors_preflight(request: &Request<'_>) -> bool {
@@ -517,5 +561,73 @@ pub(crate) fn remove_token(
             .map(String::as_str)
             .collect();
         mutations.cookie = Some(cookies_without(headers, &names));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// corp (bearer, parameter `t`, cookie `s`), alt (`x-api-token`), and fwd
+    /// (bearer too, `forward: true`).
+    fn config() -> Config {
+        let key = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+        let provider = |name: &str, extra: serde_json::Value| {
+            let mut p =
+                json!({"name": name, "issuer": "https://i", "audiences": ["a"], "local_jwks": key});
+            for (field, value) in extra.as_object().into_iter().flatten() {
+                p[field] = value.clone();
+            }
+            p
+        };
+        let providers = json!([
+            provider("corp", json!({"from_params": ["t"], "from_cookies": ["s"]})),
+            provider("alt", json!({"from_headers": [{"name": "x-api-token"}]})),
+            provider("fwd", json!({"forward": true})),
+        ]);
+        Config::from_json(json!({ "providers": providers }).to_string().as_bytes()).unwrap()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Issue 21, finding 9: other providers' token places are removed on a route
+    /// that requires a provider, but not a place a required forwarding provider
+    /// reads too.
+    #[test]
+    fn other_providers_tokens_are_removed_unless_a_required_one_forwards_them() {
+        let config = config();
+        let headers = pairs(&[
+            ("authorization", "Bearer forged"),
+            ("cookie", "a=1; s=forged"),
+            ("x-api-token", "alt.token.here"),
+        ]);
+        let request = Request::from_headers(&headers);
+        let path = "/x?t=forged&b=2";
+        let removed = |required: &[usize]| {
+            let demands: Vec<Demand> = required.iter().copied().map(Demand::of).collect();
+            let mut mutations = Mutations::default();
+            remove_unrequired_tokens(&config, &demands, path, &request, &mut mutations);
+            mutations
+        };
+        let alt = removed(&[1]);
+        assert_eq!(alt.remove_headers, vec!["authorization".to_string()]);
+        assert_eq!(alt.path.as_deref(), Some("/x?b=2"));
+        assert_eq!(alt.cookie, Some(Some("a=1".to_string())));
+        // fwd forwards its bearer token: corp reads that place too, but it is fwd's.
+        let fwd = removed(&[2]);
+        assert_eq!(fwd.remove_headers, vec!["x-api-token".to_string()]);
+        assert_eq!(fwd.path.as_deref(), Some("/x?b=2"));
+        // Every non-forwarding provider required: nothing else to remove.
+        assert_eq!(removed(&[0, 1]), Mutations::default());
+        let without_bearer = pairs(&[("authorization", "Basic dXNlcg==")]);
+        let request = Request::from_headers(&without_bearer);
+        let mut mutations = Mutations::default();
+        remove_unrequired_tokens(&config, &[Demand::of(1)], "/x", &request, &mut mutations);
+        assert_eq!(mutations, Mutations::default(), "no bearer: no corp token");
     }
 }

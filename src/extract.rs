@@ -148,23 +148,32 @@ pub fn extract_from(
 /// not the values agree: what a refused request that still goes upstream (audit
 /// mode) has removed, as a passed one would.
 pub fn token_places(provider: &Provider, request: &Request<'_>) -> Vec<Location> {
+    token_places_from(provider, request.path, request)
+}
+
+/// [`token_places`] over `path` (`:path`, with its query) and `headers`.
+pub fn token_places_from(
+    provider: &Provider,
+    path: &str,
+    headers: &impl HeaderValues,
+) -> Vec<Location> {
     let mut places = Vec::new();
     for source in &provider.from_headers {
-        let present = request
+        let present = headers
             .values(&source.name)
             .any(|value| after_prefix(value, &source.value_prefix).is_some());
         if present {
             places.push(Location::Header(source.name.clone()));
         }
     }
-    let query = request.path.split_once('?').map_or("", |(_, query)| query);
+    let query = path.split_once('?').map_or("", |(_, query)| query);
     for name in &provider.from_params {
         if query_values(query, name).next().is_some() {
             places.push(Location::Param(name.clone()));
         }
     }
     for name in &provider.from_cookies {
-        let present = request
+        let present = headers
             .values("cookie")
             .any(|header| cookie_values(header, name).next().is_some());
         if present {

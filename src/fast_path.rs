@@ -14,9 +14,10 @@
 //! and meeting the route's audiences and claims. It reads the rule, the token
 //! and the cache with the same functions the full decision does (`resolve`,
 //! `applicable`, `extract_from`, `TokenCache::get`, `check_audience`,
-//! `check_claims`, `remove_token`), and touches the cache only where the full
-//! decision would have, the same way, so that a `None` after it leaves the full
-//! decision, and every later one, as it would have been.
+//! `check_claims`, `remove_token`, `remove_unrequired_tokens`), and touches
+//! the cache only where the full decision would have, the same way, so that a
+//! `None` after it leaves the full decision, and every later one, as it would
+//! have been.
 //!
 //! [`decide_with_peer`]: crate::decision::decide_with_peer
 
@@ -25,7 +26,9 @@ use std::str;
 use crate::claim_requirement::{check_claims, ClaimRequirement, Want};
 use crate::claims::check_audience;
 use crate::config::{Config, Provider};
-use crate::decision::{remove_token, same_header_name, Decision, Mutations, Verifier};
+use crate::decision::{
+    remove_token, remove_unrequired_tokens, same_header_name, Decision, Mutations, Verifier,
+};
 use crate::extract::{extract_from, HeaderValues, Request};
 use crate::header_map::{name_is, HeaderMap};
 use crate::placeholder::Bindings;
@@ -70,7 +73,7 @@ pub fn cached_pass(
     if provider.caller.is_some() || demand.claims.iter().any(reads_headers) {
         return None;
     }
-    let sources = Sources::of(headers, provider)?;
+    let sources = Sources::of(headers, config)?;
     let found = extract_from(provider, pseudo.path, &sources).ok()??;
     if found.locations.len() != 1 {
         return None;
@@ -108,6 +111,13 @@ pub fn cached_pass(
         &mut mutations,
     );
     mutations.set_headers.extend(set_headers);
+    remove_unrequired_tokens(
+        config,
+        std::slice::from_ref(demand),
+        pseudo.path,
+        &sources,
+        &mut mutations,
+    );
     Some(Decision::pass(Some(index), mutations, true))
 }
 
@@ -175,23 +185,25 @@ fn reads_headers(requirement: &ClaimRequirement) -> bool {
     values.iter().any(|pattern| pattern.reads_headers())
 }
 
-/// The headers one provider's token is read from, as `&str`: made only when
-/// every value under those names (its token headers, and `cookie` if it reads
-/// cookies) is UTF-8, so the values equal their lossy copies. Extraction and
-/// token removal ask for no other name.
+/// The headers the providers' tokens are read from, as `&str`: made only when
+/// every value under those names (every provider's token headers, and `cookie`
+/// if one reads cookies) is UTF-8, so the values equal their lossy copies.
+/// Extraction and token removal (the required provider's, and the other
+/// providers' places) ask for no other name.
 struct Sources<'m, 'a> {
     headers: &'m HeaderMap<'a>,
 }
 
 impl<'m, 'a> Sources<'m, 'a> {
-    fn of(headers: &'m HeaderMap<'a>, provider: &Provider) -> Option<Sources<'m, 'a>> {
-        let read = |name: &[u8]| {
+    fn of(headers: &'m HeaderMap<'a>, config: &Config) -> Option<Sources<'m, 'a>> {
+        let reads = |provider: &Provider, name: &[u8]| {
             provider
                 .from_headers
                 .iter()
                 .any(|source| name_is(name, &source.name))
                 || (!provider.from_cookies.is_empty() && name_is(name, "cookie"))
         };
+        let read = |name: &[u8]| config.providers.iter().any(|p| reads(p, name));
         let readable = headers
             .pairs()
             .iter()
