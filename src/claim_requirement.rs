@@ -8,6 +8,8 @@
 //! {"tenant": {"one_of": ["acme", "globex"]}}      one of them
 //! {"tenant": "${path.tenant}"}                    (rules) the tenant in the path
 //! ```
+//! A value bound to the request must equal the claim or one element of an array
+//! claim: `"acme globex"` is never tenant `globex`.
 
 use serde_json::{Map, Value};
 
@@ -52,11 +54,24 @@ pub fn lookup<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c Valu
     Some(current)
 }
 
-/// Whether `claim` holds `wanted`: equals it, has it as an element (array), or as
-/// one of its space-separated words (as OAuth `scope` is).
-fn holds(claim: Option<&Value>, wanted: &str) -> bool {
+/// How a wanted value may sit in a string claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// The whole string, or one of its space-separated words (as OAuth `scope`
+    /// is): for configured values.
+    Word,
+    /// The whole string only: for a value bound to the request (`${path.…}`,
+    /// `${header.…}`), which a word list must never meet with one of its words.
+    Whole,
+}
+
+/// Whether `claim` holds `wanted`: equals it, has it as an element (array), or
+/// (with [`Match::Word`]) as one of its space-separated words.
+fn holds(claim: Option<&Value>, wanted: &str, how: Match) -> bool {
     match claim {
-        Some(Value::String(text)) => text == wanted || text.split(' ').any(|word| word == wanted),
+        Some(Value::String(text)) => {
+            text == wanted || (how == Match::Word && text.split(' ').any(|word| word == wanted))
+        }
         Some(Value::Array(items)) => items.iter().any(|item| item.as_str() == Some(wanted)),
         _ => false,
     }
@@ -68,9 +83,14 @@ impl ClaimRequirement {
     pub fn is_met(&self, claims: &Map<String, Value>, bindings: Option<&Bindings<'_>>) -> bool {
         let claim = lookup(claims, &self.claim);
         let met = |pattern: &Pattern| {
+            let how = if pattern.is_literal() {
+                Match::Word
+            } else {
+                Match::Whole
+            };
             pattern
                 .expand(bindings)
-                .is_some_and(|wanted| holds(claim, &wanted))
+                .is_some_and(|wanted| holds(claim, &wanted, how))
         };
         match &self.want {
             Want::AllOf(values) => values.iter().all(met),
@@ -186,5 +206,50 @@ mod tests {
         assert!(at("acme"));
         assert!(!at("globex"));
         assert!(!bound.is_met(&c, None), "nothing to fill from: not met");
+    }
+    /// Issue 21, finding 3: a value bound to the request equals the claim or one
+    /// element of it, never one space-separated word; fixed values keep words.
+    #[test]
+    fn bound_values_are_never_one_word_of_the_claim() {
+        let allowed = Allowed {
+            path: true,
+            header: true,
+        };
+        let bound = |text: &str| ClaimRequirement {
+            claim: "tenant".into(),
+            want: Want::OneOf(vec![Pattern::parse(text, allowed).unwrap()]),
+        };
+        let headers = vec![("x-tenant".to_string(), "globex".to_string())];
+        let request = Request {
+            method: "GET",
+            path: "/",
+            authority: "svc",
+            headers: &headers,
+        };
+        let captures = [("tenant", "globex")];
+        let bindings = Bindings {
+            captures: &captures,
+            request: &request,
+        };
+        for text in ["${path.tenant}", "${header.x-tenant}"] {
+            let requirement = bound(text);
+            for (claim, want) in [
+                (json!("globex"), true),
+                (json!(["acme", "globex"]), true),
+                (json!("acme globex"), false),
+                (json!("globex acme"), false),
+                (json!(["acme globex"]), false),
+                (json!("globex "), false),
+            ] {
+                let c = claims(json!({ "tenant": claim }));
+                assert_eq!(
+                    requirement.is_met(&c, Some(&bindings)),
+                    want,
+                    "{text} against {claim}"
+                );
+            }
+        }
+        let scope = claims(json!({"tenant": "acme globex"}));
+        assert!(check_claims(&scope, &[all("tenant", &["globex"])], Some(&bindings)).is_ok());
     }
 }

@@ -13,15 +13,19 @@
 
 use std::fmt;
 
-use crate::extract::{HeaderValues, Request};
+use crate::decision::same_header_name;
+use crate::extract::Request;
 
 /// Why a configured string's placeholders are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaceholderError {
     /// `${` without its `}`.
     Unclosed,
-    /// `${kind.NAME}` of a kind not allowed in this field, or not known at all.
+    /// `${kind.NAME}` of a kind not known at all (or without a name).
     NotAllowed(String),
+    /// A known placeholder (`path.tenant`) in a field that does not take it; the
+    /// fields that do.
+    Misplaced(String, Home),
     /// `${node.KEY}` whose key the proxy's node metadata does not have (or has
     /// as an empty or non-string value).
     MissingNodeKey(String),
@@ -30,16 +34,52 @@ pub enum PlaceholderError {
 impl fmt::Display for PlaceholderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PlaceholderError::Unclosed => f.write_str("\"${\" without a closing \"}\""),
+            PlaceholderError::Unclosed => {
+                f.write_str("\"${\" without a closing \"}\" (write $$ for a literal $)")
+            }
             PlaceholderError::NotAllowed(text) => write!(
                 f,
                 "unknown placeholder \"${{{text}}}\" here (write $$ for a literal $)"
+            ),
+            PlaceholderError::Misplaced(text, home) => write!(
+                f,
+                "${{{text}}} is only allowed in {home}; write $$ for a literal $"
             ),
             PlaceholderError::MissingNodeKey(key) => write!(
                 f,
                 "${{node.{key}}}: the proxy's node metadata has no string value {key}"
             ),
         }
+    }
+}
+
+/// The fields a kind of placeholder belongs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Home {
+    /// `${path.…}`, `${header.…}`: values of a rule's `claims`.
+    RuleClaims,
+    /// `${node.…}`: `audiences` of a provider or of a rule's provider object.
+    Audiences,
+}
+
+impl fmt::Display for Home {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Home::RuleClaims => "a rule's claims",
+            Home::Audiences => "audiences",
+        })
+    }
+}
+
+/// The refusal of `${kind.name}` where it is not allowed: misplaced when the
+/// kind is known, unknown otherwise.
+fn refused(kind: &str, name: &str) -> PlaceholderError {
+    let text = format!("{kind}.{name}");
+    match kind {
+        _ if name.is_empty() => PlaceholderError::NotAllowed(text),
+        "path" | "header" => PlaceholderError::Misplaced(text, Home::RuleClaims),
+        "node" => PlaceholderError::Misplaced(text, Home::Audiences),
+        _ => PlaceholderError::NotAllowed(text),
     }
 }
 
@@ -94,7 +134,7 @@ impl Pattern {
                     "header" if allowed.header && !name.is_empty() => {
                         Part::Header(name.to_ascii_lowercase())
                     }
-                    _ => return Err(PlaceholderError::NotAllowed(format!("{kind}.{name}"))),
+                    _ => return Err(refused(kind, name)),
                 },
                 Piece::Bare(inner) => return Err(PlaceholderError::NotAllowed(inner.to_owned())),
             };
@@ -124,7 +164,8 @@ impl Pattern {
     }
 
     /// The value for this request; `None` when a placeholder cannot be filled (a
-    /// variable not captured, a header absent or sent more than once).
+    /// variable not captured, a header absent, empty, or sent more than once in
+    /// any spelling).
     pub fn expand(&self, bindings: Option<&Bindings<'_>>) -> Option<String> {
         let mut out = String::new();
         for part in &self.parts {
@@ -132,20 +173,33 @@ impl Pattern {
                 Part::Text(text) => out.push_str(text),
                 Part::Path(name) => {
                     let (_, value) = bindings?.captures.iter().find(|(n, _)| n == name)?;
-                    out.push_str(value);
+                    out.push_str(non_empty(value)?);
                 }
-                Part::Header(name) => {
-                    let mut values = bindings?.request.values(name);
-                    let value = values.next()?;
-                    if values.next().is_some() {
-                        return None;
-                    }
-                    out.push_str(value);
-                }
+                Part::Header(name) => out.push_str(non_empty(only_value(bindings?, name)?)?),
             }
         }
         Some(out)
     }
+}
+
+/// The one value of header `name` in the request, taking every spelling of the
+/// name as it ([`same_header_name`]: ASCII case ignored, `_` read as `-`, as
+/// CGI-style servers read them); `None` when absent or sent more than once, in
+/// one spelling or several (`x-tenant` and `x_tenant`).
+fn only_value<'b>(bindings: &Bindings<'b>, name: &str) -> Option<&'b str> {
+    let mut values = bindings
+        .request
+        .headers
+        .iter()
+        .filter(|(key, _)| same_header_name(key, name))
+        .map(|(_, value)| value.as_str());
+    let value = values.next()?;
+    values.next().is_none().then_some(value)
+}
+
+/// `value` unless it is empty: a placeholder is never filled with "".
+fn non_empty(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
 }
 
 /// Fills every `${node.KEY}` of `text` from `metadata` (configure time). Any other
@@ -164,9 +218,7 @@ pub fn fill_node(
                     None => return Err(PlaceholderError::MissingNodeKey(key.to_owned())),
                 }
             }
-            Piece::Placeholder(kind, name) => {
-                return Err(PlaceholderError::NotAllowed(format!("{kind}.{name}")))
-            }
+            Piece::Placeholder(kind, name) => return Err(refused(kind, name)),
             Piece::Bare(inner) => return Err(PlaceholderError::NotAllowed(inner.to_owned())),
         }
     }
@@ -298,7 +350,12 @@ mod tests {
             (
                 "${header.x}",
                 only_path,
-                PlaceholderError::NotAllowed("header.x".into()),
+                PlaceholderError::Misplaced("header.x".into(), Home::RuleClaims),
+            ),
+            (
+                "${node.NAMESPACE}",
+                ALL,
+                PlaceholderError::Misplaced("node.NAMESPACE".into(), Home::Audiences),
             ),
             (
                 "${env.HOME}",
@@ -343,9 +400,88 @@ mod tests {
         }
         assert_eq!(
             fill_node("${path.x}", &metadata),
-            Err(PlaceholderError::NotAllowed("path.x".into()))
+            Err(PlaceholderError::Misplaced(
+                "path.x".into(),
+                Home::RuleClaims
+            ))
         );
         assert!(has_placeholder("a${node.X}"));
         assert!(!has_placeholder("a$$b"));
+    }
+    /// Issue 21, finding 4: an empty header value or capture fills nothing.
+    #[test]
+    fn an_empty_header_or_capture_fills_nothing() {
+        let p = Pattern::parse("${header.x-tenant}", ALL).unwrap();
+        let empty = vec![("x-tenant".to_string(), String::new())];
+        let request = request(&empty);
+        let bindings = Bindings {
+            captures: &[],
+            request: &request,
+        };
+        assert_eq!(p.expand(Some(&bindings)), None);
+        let p = Pattern::parse("t-${path.tenant}", ALL).unwrap();
+        let captures = [("tenant", "")];
+        let bindings = Bindings {
+            captures: &captures,
+            request: &request,
+        };
+        assert_eq!(p.expand(Some(&bindings)), None);
+    }
+
+    /// Issue 21, finding 5: a header sent in two spellings (`x-tenant` and
+    /// `x_tenant`) fills nothing; one value in another spelling fills it.
+    #[test]
+    fn a_bound_header_in_several_spellings_fills_nothing() {
+        let p = Pattern::parse("${header.X-Tenant}", ALL).unwrap();
+        let expand = |pairs: &[(&str, &str)]| {
+            let headers: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let request = request(&headers);
+            let bindings = Bindings {
+                captures: &[],
+                request: &request,
+            };
+            p.expand(Some(&bindings))
+        };
+        assert_eq!(expand(&[("x-tenant", "acme")]).as_deref(), Some("acme"));
+        assert_eq!(expand(&[("x_tenant", "acme")]).as_deref(), Some("acme"));
+        assert_eq!(
+            expand(&[("x-tenant", "acme"), ("x_tenant", "globex")]),
+            None
+        );
+        assert_eq!(expand(&[("x_tenant", "acme"), ("X_TENANT", "acme")]), None);
+        assert_eq!(
+            expand(&[("x-tenant", "acme"), ("x-tenants", "globex")]).as_deref(),
+            Some("acme")
+        );
+    }
+
+    /// Issue 21, finding 12: a known placeholder out of its place says where it
+    /// belongs, for the user.
+    #[test]
+    fn misplaced_placeholders_say_where_they_belong() {
+        let none = Allowed {
+            path: false,
+            header: false,
+        };
+        let error = Pattern::parse("${path.tenant}", none).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "${path.tenant} is only allowed in a rule's claims; write $$ for a literal $"
+        );
+        let error = Pattern::parse("x${node.NS}", none).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "${node.NS} is only allowed in audiences; write $$ for a literal $"
+        );
+        assert_eq!(
+            Pattern::parse("a$$b", none)
+                .unwrap()
+                .expand(None)
+                .as_deref(),
+            Some("a$b")
+        );
     }
 }

@@ -287,13 +287,8 @@ fn pattern(field: &str, text: &str, allowed: Allowed) -> Result<Pattern, ConfigE
     if text.is_empty() {
         return fail(field, Problem::Empty);
     }
-    let no_placeholders = Allowed {
-        path: false,
-        header: false,
-    };
-    if allowed == no_placeholders {
-        return Ok(Pattern::literal(text));
-    }
+    // Parsed even where no placeholder is allowed (a provider's
+    // `required_claims`), so that one there is refused rather than compared as text.
     Pattern::parse(text, allowed).map_err(|error| ConfigError {
         field: field.to_owned(),
         problem: Problem::Placeholder(error),

@@ -402,6 +402,23 @@ fn version_2_fields_are_refused_with_their_field_named() {
             rule(json!({"match": {"prefix": "/"}, "requires": {"provider": "p", "claims": {"t": "${query.t}"}}})),
             "rules[0].requires.claims.t: unknown placeholder \"${query.t}\" here (write $$ for a literal $)",
         ),
+        // Issue 21, finding 12: placeholders in a provider's required_claims.
+        (
+            with_provider(json!({"required_claims": {"tenant": "${path.tenant}"}})),
+            "providers[0].required_claims.tenant: ${path.tenant} is only allowed in a rule's claims; write $$ for a literal $",
+        ),
+        (
+            with_provider(json!({"required_claims": {"tenant": {"one_of": ["acme", "${header.x-tenant}"]}}})),
+            "providers[0].required_claims.tenant.one_of[1]: ${header.x-tenant} is only allowed in a rule's claims; write $$ for a literal $",
+        ),
+        (
+            with_provider(json!({"required_claims": {"ns": ["${node.NAMESPACE}"]}})),
+            "providers[0].required_claims.ns[0]: ${node.NAMESPACE} is only allowed in audiences; write $$ for a literal $",
+        ),
+        (
+            rule(json!({"match": {"prefix": "/"}, "requires": {"provider": "p", "claims": {"t": "${node.NS}"}}})),
+            "rules[0].requires.claims.t: ${node.NS} is only allowed in audiences; write $$ for a literal $",
+        ),
         (
             rule(json!({"match": {"prefix": "/"}, "requires": {"any": ["p", {"provider": "q"}]}})),
             "rules[0].requires.any[1].provider: no provider named \"q\"",
