@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use support::jwks_server::JwksServer;
 use support::keys::{self, now, TestKey};
 use support::prometheus;
+use support::tls::Pki;
 use support::{http, Envoy, Upstream};
 
 const ISSUER: &str = "https://corp.test";
@@ -204,6 +205,77 @@ fn a_flood_of_junk_never_hides_a_verified_identitys_refusal() {
         .filter(|l| l.contains("request_id=\"junk-"))
         .count();
     assert!(junk_lines <= 10, "junk stays bounded: {junk_lines} lines");
+}
+
+/// Finding 7, the caller: a `caller` refusal is said only of a token whose
+/// signature verified (a forgery naming another workload is a bad signature), so
+/// it too is logged however much junk came before it.
+#[test]
+fn a_caller_refusal_is_said_only_of_a_verified_token_and_logged() {
+    const ISSUER: &str = "https://spire.test";
+    const AUD: &str = "spiffe://cluster.local/ns/shop/sa/orders";
+    const FRONTEND: &str = "spiffe://cluster.local/ns/shop/sa/frontend";
+    const OTHER: &str = "spiffe://cluster.local/ns/shop/sa/other";
+    let pki = Pki::new(&[FRONTEND, OTHER]);
+    let upstream = Upstream::start();
+    let config = json!({"providers": [{
+        "name": "spire", "issuer": ISSUER, "audiences": [AUD],
+        "local_jwks": keys::jwks(&[TestKey::Ec256]), "caller": {"claim": "sub"},
+    }]});
+    let envoy = Envoy::builder(&config, upstream.port())
+        .template(&pki.envoy_template())
+        .start();
+    let now = now();
+    let frontend =
+        json!({"iss": ISSUER, "aud": AUD, "sub": FRONTEND, "iat": now, "exp": now + 600});
+    let genuine = keys::sign_default(TestKey::Ec256, frontend);
+    let forged = {
+        let (message, _) = genuine.rsplit_once('.').unwrap();
+        format!("{message}.{}", keys::b64(&[7u8; 64]))
+    };
+    let get = |token: &str, request_id: &str| {
+        let bearer = format!("Bearer {token}");
+        let headers = [
+            ("authorization", bearer.as_str()),
+            ("x-request-id", request_id),
+        ];
+        pki.get(envoy.port(), "/orders", Some(1), &headers)
+    };
+    let junk = format!(
+        "{}.{}.",
+        keys::b64(b"{\"alg\":\"ES256\"}"),
+        keys::b64(b"nope")
+    );
+
+    assert_eq!(get(&forged, "forged-other"), 401);
+    start_of_a_second(Duration::from_millis(50));
+    std::thread::scope(|scope| {
+        for n in 0..12 {
+            let (get, junk) = (&get, &junk);
+            scope.spawn(move || assert_eq!(get(junk, &format!("junk-{n}")), 401));
+        }
+    });
+    assert_eq!(get(&genuine, "stolen-other"), 401);
+    assert!(
+        envoy.wait_for_log("stolen-other", Duration::from_secs(5)),
+        "a genuine token from another workload is logged after the junk"
+    );
+    let log = envoy.log();
+    let line = |id: &str| {
+        let needle = format!("request_id=\"{id}\"");
+        log.lines()
+            .find(|l| l.contains(&needle))
+            .unwrap()
+            .to_owned()
+    };
+    let stolen = line("stolen-other");
+    assert!(stolen.contains("rejected (spire) 401 [caller]"), "{stolen}");
+    assert!(stolen.contains(&format!("caller=\"{OTHER}\"")), "{stolen}");
+    let forged = line("forged-other");
+    assert!(
+        forged.contains("rejected (spire) 401 [signature]"),
+        "a forgery is not said to be another caller's: {forged}"
+    );
 }
 
 /// Finding 13: every refusal is counted once, under its reason, on the paths a
