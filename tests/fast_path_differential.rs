@@ -1062,3 +1062,63 @@ fn a_cache_borrowed_elsewhere_is_declined_not_waited_for() {
     let verifier = rig.verifier(&keys, &cache, WARM);
     assert_eq!(cached_pass(&rig.config, &headers, &verifier), None);
 }
+
+/// Issue 21, finding 9: on a route that requires one provider, the other
+/// providers' token places are removed on both paths alike, a forwarding
+/// provider's place kept, and a required forwarding provider's bearer token
+/// kept though corp reads `authorization` too.
+#[test]
+fn other_providers_token_places_are_removed_alike() {
+    const FWD: &str = "https://fwd.test";
+    let partner = json!({
+        "name": "partner", "issuer": PARTNER, "audiences": [AUD],
+        "local_jwks": keys::jwks(&[TestKey::Ec256]),
+        "from_headers": [{"name": "x-partner-token", "value_prefix": "Token "}],
+        "from_params": ["access_token"],
+    });
+    let fwd = json!({
+        "name": "fwd", "issuer": FWD, "audiences": [AUD],
+        "local_jwks": keys::jwks(&[TestKey::Ec256]), "forward": true,
+        "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}, {"name": "x-fwd"}],
+    });
+    let mut rig = Rig::new(
+        "other providers' places",
+        json!({
+            "providers": [
+                corp(json!({"from_params": ["access_token"], "from_cookies": ["session"]})),
+                partner,
+                fwd,
+            ],
+            "rules": [
+                {"match": {"prefix": "/partner"}, "requires": "partner"},
+                {"match": {"prefix": "/fwd"}, "requires": "fwd"},
+            ],
+        }),
+    );
+    let partner_t = partner_token(json!({}));
+    let fwd_t = keys::sign_default(TestKey::Ec256, claims(FWD, json!({})));
+    let corp_t = corp_token(json!({}));
+    let partner_place = Place::Header("x-partner-token".into(), "Token ".into());
+    let on_partner = Req::new("GET", "/partner/orders");
+    let on_fwd = Req::new("GET", "/fwd/x");
+    rig.warm(&on_partner.clone().with(&partner_place, &partner_t));
+    rig.warm(&bearer(on_fwd.clone(), &fwd_t));
+    let decision = rig.fires(
+        "partner, with corp's bearer, cookie and x-fwd beside it",
+        &bearer(on_partner.clone(), &corp_t)
+            .with(&partner_place, &partner_t)
+            .with(&Place::Cookie("session".into()), &corp_t)
+            .header("x-fwd", "kept"),
+    );
+    let removed = &decision.mutations.remove_headers;
+    assert!(
+        removed.contains(&"authorization".to_string()),
+        "{removed:?}"
+    );
+    assert!(!removed.contains(&"x-fwd".to_string()), "{removed:?}");
+    let decision = rig.fires("fwd's own bearer", &bearer(on_fwd.clone(), &fwd_t));
+    assert!(decision.mutations.remove_headers.is_empty());
+    rig.explore(&on_partner, &partner_place, &partner_t, &corp_t);
+    rig.explore(&on_fwd, &bearer_place(), &fwd_t, &corp_t);
+    rig.report();
+}
