@@ -12,6 +12,7 @@ use crate::caller::{check_caller, NoPeer, Peer};
 use crate::claim_requirement::check_claims;
 use crate::claims::{check_audience, expiry};
 use crate::config::{Config, KeySource, Provider};
+pub use crate::extract::same_header_name;
 use crate::extract::{
     cookies_without, extract, path_without_params, token_places, token_places_from, Found,
     HeaderValues, Location, Request,
@@ -233,16 +234,6 @@ fn base_mutations(
         });
     }
     mutations
-}
-
-/// Whether two header names are the same header to some server: ASCII case
-/// ignored, and `_` read as `-` (CGI-style servers expose both as `HTTP_X_USER`).
-pub fn same_header_name(a: &str, b: &str) -> bool {
-    let fold = |byte: u8| match byte {
-        b'_' => b'-',
-        other => other.to_ascii_lowercase(),
-    };
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
 /// What a refused request that still goes upstream (audit mode) has changed: the

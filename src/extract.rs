@@ -315,6 +315,16 @@ pub fn cookies_without(headers: &impl HeaderValues, names: &[&str]) -> Option<St
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
+/// Whether two header names are the same header to some server: ASCII case
+/// ignored, and `_` read as `-` (CGI-style servers expose both as `HTTP_X_USER`).
+pub fn same_header_name(a: &str, b: &str) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

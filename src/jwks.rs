@@ -9,7 +9,6 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use crate::der::{self, Curve};
-use crate::verify::RSA_2048_COST;
 
 /// Most keys read from one set; the rest are skipped.
 pub const MAX_KEYS: usize = 64;
@@ -20,36 +19,9 @@ pub const MAX_RSA_BITS: usize = 4096;
 /// Most keys one token is tried against. A token names its key by `kid`; one
 /// without (or a `kid` that several keys share) is tried against at most this
 /// many keys that fit its `alg`, and only while their checks cost no more than
-/// [`CHECK_BUDGET`] ([`affordable`]), so a forgery cannot make the filter run
-/// every key's (pure-Rust, milliseconds in V8) signature check.
+/// `verify::CHECK_BUDGET` (`verify::affordable`), so a forgery cannot make the
+/// filter run every key's (pure-Rust, milliseconds in V8) signature check.
 pub const MAX_CANDIDATES: usize = 2;
-
-/// Most that the checks of one token may cost together, in the units of
-/// [`SignatureBackend::cost`]: two pure-Rust RSA-2048 checks. Its first check
-/// is made whatever it costs ([`affordable`]).
-///
-/// [`SignatureBackend::cost`]: crate::verify::SignatureBackend::cost
-pub const CHECK_BUDGET: u32 = 2 * RSA_2048_COST;
-
-/// The candidates a token is tried against, in order: the first always (a token
-/// that names its key costs that one check anyway), then each next one while the
-/// total `cost` of the checks stays within [`CHECK_BUDGET`]. A `kid`-less
-/// forgery thus costs at most the budget or one check of the first key, whichever
-/// is more: one pure-Rust check against RSA-4096 keys, two against RSA-2048.
-pub fn affordable(candidates: Vec<&Key>, cost: impl Fn(&Key) -> u32) -> Vec<&Key> {
-    let mut spent: Option<u32> = None;
-    candidates
-        .into_iter()
-        .take_while(|key| {
-            let total = spent.unwrap_or(0).saturating_add(cost(key));
-            let within = spent.is_none() || total <= CHECK_BUDGET;
-            if within {
-                spent = Some(total);
-            }
-            within
-        })
-        .collect()
-}
 
 /// The JWS algorithm called `name`: the names of RFC 7518, and `Ed25519` (RFC
 /// 9864's fully specified name) as the same as `EdDSA` over an Ed25519 key.
@@ -687,39 +659,6 @@ mod tests {
         assert_eq!(chosen(Some("e1"), Algorithm::ES384), vec!["none"]);
         assert_eq!(chosen(Some("gone"), Algorithm::RS256), vec!["unknown"]);
         assert_eq!(chosen(None, Algorithm::EdDSA), vec!["none"]);
-    }
-
-    #[test]
-    fn candidates_are_tried_within_the_budget_the_first_always() {
-        let set = read(
-            vec![
-                rsa(2048, "a"),
-                rsa(2048, "b"),
-                rsa(4096, "c"),
-                rsa(4096, "d"),
-                rsa(3072, "e"),
-            ],
-            Origin::Remote,
-        )
-        .set;
-        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| &set.keys()[i]);
-        let tried = |candidates: Vec<&Key>, cost: &dyn Fn(&Key) -> u32| {
-            affordable(candidates, cost)
-                .iter()
-                .map(|k| k.kid.clone().unwrap())
-                .collect::<Vec<_>>()
-        };
-        let rust = |key: &Key| crate::verify::rust_cost(key);
-        assert_eq!(tried(vec![a, b], &rust), ["a", "b"], "two RSA-2048 checks");
-        assert_eq!(tried(vec![c, d], &rust), ["c"], "one RSA-4096 check");
-        assert_eq!(tried(vec![a, c], &rust), ["a"]);
-        assert_eq!(tried(vec![e, a], &rust), ["e"], "RSA-3072 costs 2.25");
-        assert_eq!(
-            tried(vec![c, d], &|_| 12),
-            ["c", "d"],
-            "checked by the host"
-        );
-        assert!(tried(Vec::new(), &rust).is_empty());
     }
 
     #[test]

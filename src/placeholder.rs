@@ -13,8 +13,7 @@
 
 use std::fmt;
 
-use crate::decision::same_header_name;
-use crate::extract::Request;
+use crate::extract::{same_header_name, Request};
 
 /// Why a configured string's placeholders are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

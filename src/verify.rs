@@ -70,6 +70,32 @@ fn host_cost(key: &Key) -> u32 {
     }
 }
 
+/// Most that the checks of one token may cost together, in the units of
+/// [`SignatureBackend::cost`]: two pure-Rust RSA-2048 checks. Its first check
+/// is made whatever it costs ([`affordable`]).
+///
+pub const CHECK_BUDGET: u32 = 2 * RSA_2048_COST;
+
+/// The candidates a token is tried against, in order: the first always (a token
+/// that names its key costs that one check anyway), then each next one while the
+/// total `cost` of the checks stays within [`CHECK_BUDGET`]. A `kid`-less
+/// forgery thus costs at most the budget or one check of the first key, whichever
+/// is more: one pure-Rust check against RSA-4096 keys, two against RSA-2048.
+pub fn affordable(candidates: Vec<&Key>, cost: impl Fn(&Key) -> u32) -> Vec<&Key> {
+    let mut spent: Option<u32> = None;
+    candidates
+        .into_iter()
+        .take_while(|key| {
+            let total = spent.unwrap_or(0).saturating_add(cost(key));
+            let within = spent.is_none() || total <= CHECK_BUDGET;
+            if within {
+                spent = Some(total);
+            }
+            within
+        })
+        .collect()
+}
+
 /// The RustCrypto verifiers, in the VM: every algorithm.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RustCrypto;
@@ -231,15 +257,54 @@ fn host_hash(alg: Algorithm) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::jwks::{parse_jwks, Origin};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn rsa_key(bits: usize) -> Key {
+    fn rsa_jwk(bits: usize, kid: &str) -> Value {
         use base64::Engine;
         let mut modulus = vec![0xffu8; bits / 8];
         modulus[0] = 0x80;
         let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&modulus);
-        let jwks = json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB"}]});
+        json!({"kty": "RSA", "kid": kid, "n": n, "e": "AQAB"})
+    }
+
+    fn rsa_key(bits: usize) -> Key {
+        let jwks = json!({"keys": [rsa_jwk(bits, "k")]});
         parse_jwks(&jwks, Origin::Remote).unwrap().set.keys()[0].clone()
+    }
+
+    #[test]
+    fn candidates_are_tried_within_the_budget_the_first_always() {
+        let keys: Vec<Value> = [
+            (2048, "a"),
+            (2048, "b"),
+            (4096, "c"),
+            (4096, "d"),
+            (3072, "e"),
+        ]
+        .iter()
+        .map(|(bits, kid)| rsa_jwk(*bits, kid))
+        .collect();
+        let set = parse_jwks(&json!({ "keys": keys }), Origin::Remote)
+            .unwrap()
+            .set;
+        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| &set.keys()[i]);
+        let tried = |candidates: Vec<&Key>, cost: &dyn Fn(&Key) -> u32| {
+            affordable(candidates, cost)
+                .iter()
+                .map(|k| k.kid.clone().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let rust = |key: &Key| rust_cost(key);
+        assert_eq!(tried(vec![a, b], &rust), ["a", "b"], "two RSA-2048 checks");
+        assert_eq!(tried(vec![c, d], &rust), ["c"], "one RSA-4096 check");
+        assert_eq!(tried(vec![a, c], &rust), ["a"]);
+        assert_eq!(tried(vec![e, a], &rust), ["e"], "RSA-3072 costs 2.25");
+        assert_eq!(
+            tried(vec![c, d], &|_| 12),
+            ["c", "d"],
+            "checked by the host"
+        );
+        assert!(tried(Vec::new(), &rust).is_empty());
     }
 
     #[test]
