@@ -1,5 +1,6 @@
 //! The token table through the pure decision logic, natively: the same outcomes
-//! the end-to-end test expects from Envoy, without Envoy.
+//! the end-to-end test expects from Envoy, without Envoy, each refusal for the
+//! reason its row names.
 
 mod support;
 
@@ -9,7 +10,11 @@ use audgate::verify::RustCrypto;
 use support::cases::{self, Case};
 use support::decide;
 
-fn decide_case(config: &Config, case: &Case) -> (u16, Option<String>, Vec<String>) {
+/// Status, challenge, reason (`Rejection::code`) and the headers removed.
+fn decide_case(
+    config: &Config,
+    case: &Case,
+) -> (u16, Option<String>, Option<&'static str>, Vec<String>) {
     let decision = decide::bearer(
         config,
         case.token.as_deref(),
@@ -17,10 +22,11 @@ fn decide_case(config: &Config, case: &Case) -> (u16, Option<String>, Vec<String
         &RustCrypto,
     );
     match decision.verdict {
-        Ok(()) => (200, None, decision.mutations.remove_headers),
+        Ok(()) => (200, None, None, decision.mutations.remove_headers),
         Err(rejection) => (
             rejection.status() as u16,
             rejection.www_authenticate(decide::AUTHORITY),
+            Some(rejection.code()),
             decision.mutations.remove_headers,
         ),
     }
@@ -31,9 +37,12 @@ fn every_row_of_the_table_decides_as_the_contract_says() {
     let config = Config::from_json(cases::config().to_string().as_bytes()).unwrap();
     let mut wrong = Vec::new();
     for case in cases::cases() {
-        let (status, challenge, removed) = decide_case(&config, &case);
-        if status != case.status {
-            wrong.push(format!("{}: got {status}, want {}", case.name, case.status));
+        let (status, challenge, reason, removed) = decide_case(&config, &case);
+        if (status, reason) != (case.status, case.reason) {
+            wrong.push(format!(
+                "{}: got {status} {reason:?}, want {} {:?}",
+                case.name, case.status, case.reason
+            ));
             continue;
         }
         match case.error {

@@ -1,6 +1,8 @@
 //! Every outcome row of the contract through real Envoy with the built module:
 //! the token table's statuses and challenges, the token stripped on success, a
-//! body that never echoes the token, and an upstream that sees no rejected request.
+//! body that never echoes the token, and an upstream that sees no rejected request;
+//! then the table again in audit mode, where each row's reason reaches the upstream
+//! as `x-audgate-would-reject`.
 
 mod support;
 
@@ -122,6 +124,45 @@ fn every_row_of_the_table_through_envoy() {
             }
         }
     }
+}
+
+#[test]
+fn every_row_of_the_table_is_refused_for_its_reason_through_envoy() {
+    let mut config = cases::config();
+    config["mode"] = serde_json::json!("audit");
+    let upstream = Upstream::start();
+    let envoy = Envoy::start(&config, upstream.port());
+    let mut wrong = Vec::new();
+    for case in cases::cases() {
+        let response = send(&envoy, &case);
+        let seen = upstream.take();
+        assert_eq!(response.status, 200, "{}: {}", case.name, response.body);
+        assert_eq!(
+            seen.len(),
+            1,
+            "{}: upstream saw {} requests",
+            case.name,
+            seen.len()
+        );
+        let reasons = seen[0].headers_named("x-audgate-would-reject");
+        if reasons != Vec::from_iter(case.reason) {
+            wrong.push(format!(
+                "{}: got {reasons:?}, want {:?}",
+                case.name, case.reason
+            ));
+        }
+        assert_eq!(
+            seen[0].header("authorization"),
+            None,
+            "{}: token not removed",
+            case.name
+        );
+    }
+    assert!(
+        wrong.is_empty(),
+        "rows refused for another reason:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

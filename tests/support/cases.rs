@@ -21,6 +21,11 @@ pub struct Case {
     pub status: u16,
     /// Expected `error="…"` of `www-authenticate` (`Some("")`: a bare challenge).
     pub error: Option<&'static str>,
+    /// Expected reason of the refusal ([`audgate::rejection::Rejection::code`]: the
+    /// log's, the stats' and `x-audgate-would-reject`'s); `None` for a 200. Decided
+    /// from the token's defect and the contract's order of checks: a token with
+    /// several defects is refused for the first check it fails.
+    pub reason: Option<&'static str>,
 }
 
 /// The provider configuration the table is written for. The RSA key's JWK pins
@@ -51,15 +56,17 @@ fn ok(name: &'static str, token: String) -> Case {
         token: Some(token),
         status: 200,
         error: None,
+        reason: None,
     }
 }
 
-fn invalid(name: &'static str, token: String) -> Case {
+fn invalid(name: &'static str, reason: &'static str, token: String) -> Case {
     Case {
         name,
         token: Some(token),
         status: 401,
         error: Some("invalid_token"),
+        reason: Some(reason),
     }
 }
 
@@ -69,6 +76,7 @@ fn audience(name: &'static str, token: String) -> Case {
         token: Some(token),
         status: 403,
         error: Some("invalid_token"),
+        reason: Some("audience"),
     }
 }
 
@@ -122,6 +130,7 @@ pub fn cases() -> Vec<Case> {
             token: None,
             status: 401,
             error: Some(""),
+            reason: Some("missing"),
         },
         // aud: "payments.svc"
         audience(
@@ -159,6 +168,7 @@ pub fn cases() -> Vec<Case> {
         // kid rsa-1, signed by rsa-2
         invalid(
             "bad signature",
+            "signature",
             sign(
                 "RS256",
                 TestKey::Rsa2,
@@ -166,14 +176,22 @@ pub fn cases() -> Vec<Case> {
                 good.clone(),
             ),
         ),
-        invalid("payload tampered after signing", tamper(&rsa("RS256"))),
+        invalid(
+            "payload tampered after signing",
+            "signature",
+            tamper(&rsa("RS256")),
+        ),
         // kid rsa-2 is not in the set
         invalid(
             "unknown kid",
+            "signature",
             keys::sign_default(TestKey::Rsa2, good.clone()),
         ),
+        // header.payload. with an empty signature part: refused as malformed when
+        // the token is split (step 2), before its alg is read (step 3)
         invalid(
             "alg none",
+            "malformed",
             sign_raw(
                 json!({"alg": "none", "typ": "JWT"}),
                 good.clone(),
@@ -182,6 +200,7 @@ pub fn cases() -> Vec<Case> {
         ),
         invalid(
             "alg None with a signature",
+            "signature",
             sign_raw(
                 json!({"alg": "None"}),
                 good.clone(),
@@ -191,6 +210,7 @@ pub fn cases() -> Vec<Case> {
         // HS256 keyed with the RSA public key PEM (algorithm confusion)
         invalid(
             "HS256 signed with the RSA public key",
+            "signature",
             sign_raw(
                 json!({"alg": "HS256", "kid": "rsa-1"}),
                 good.clone(),
@@ -200,6 +220,7 @@ pub fn cases() -> Vec<Case> {
         // alg ES256 named on an RSA key
         invalid(
             "alg that does not fit the key",
+            "signature",
             sign_raw(
                 json!({"alg": "ES256", "kid": "rsa-1"}),
                 good.clone(),
@@ -209,6 +230,7 @@ pub fn cases() -> Vec<Case> {
         // exp: now - 3600
         invalid(
             "expired",
+            "expired",
             keys::sign_default(
                 TestKey::Rsa1,
                 claims(json!({"exp": now - 3600, "iat": now - 7200})),
@@ -217,26 +239,31 @@ pub fn cases() -> Vec<Case> {
         // nbf: now + 3600
         invalid(
             "not yet valid",
+            "not_yet_valid",
             keys::sign_default(TestKey::Rsa1, claims(json!({"nbf": now + 3600}))),
         ),
         // iss: "https://evil.test"
         invalid(
             "wrong issuer",
+            "issuer",
             keys::sign_default(TestKey::Rsa1, claims(json!({"iss": "https://evil.test"}))),
         ),
         // no exp claim (require_exp defaults to true)
         invalid(
             "no exp",
+            "expired",
             keys::sign_default(TestKey::Rsa1, claims(json!({"exp": null}))),
         ),
         // exp: "soon"
         invalid(
             "exp not a number",
+            "malformed",
             keys::sign_default(TestKey::Rsa1, claims(json!({"exp": "soon"}))),
         ),
         // {"aud": "payments.svc", ..., "aud": "orders.svc"}
         invalid(
             "repeated aud claim",
+            "malformed",
             sign_text(
                 r#"{"alg":"RS256","kid":"rsa-1"}"#,
                 &format!(
@@ -249,16 +276,22 @@ pub fn cases() -> Vec<Case> {
         // header carries an attacker's own jwk, signed with it
         invalid(
             "embedded jwk header",
+            "signature",
             sign_raw(
                 json!({"alg": "RS256", "jwk": keys::jwk(TestKey::Rsa2)}),
                 good.clone(),
                 Signer::Key(TestKey::Rsa2, "RS256"),
             ),
         ),
-        invalid("not a JWT", "not-a-jwt".to_owned()),
-        invalid("signature stripped", strip_signature(&rsa("RS256"))),
+        invalid("not a JWT", "malformed", "not-a-jwt".to_owned()),
+        // header.payload. (empty signature part): malformed (step 2), no key is tried
+        invalid(
+            "signature stripped",
+            "malformed",
+            strip_signature(&rsa("RS256")),
+        ),
     ];
-    rows.push(invalid("oversized token", "a".repeat(20_000)));
+    rows.push(invalid("oversized token", "malformed", "a".repeat(20_000)));
     rows
 }
 
