@@ -77,8 +77,10 @@ pub fn check_times(
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         // Without `exp` the lifetime is unbounded, which no maximum allows.
         let exp = exp.ok_or(Rejection::TooLongLived)?;
-        // A future `iat` must not stretch the allowance: measure from now then.
-        let start = iat.map_or(now, |iat| iat.min(now));
+        // A future `iat` must not stretch the allowance: one within the clock
+        // skew is the issuer's clock running ahead and counts as it is; one
+        // further ahead counts as now plus the skew.
+        let start = iat.map_or(now, |iat| iat.min(now.saturating_add(skew)));
         if exp.saturating_sub(start) > max {
             return Err(Rejection::TooLongLived);
         }
@@ -277,5 +279,12 @@ mod tests {
             Err(Rejection::TooLongLived)
         );
         assert!(check(json!({"exp": NOW + 3600, "iat": NOW + 30})).is_ok());
+        // The issuer's clock a second (or up to the skew) ahead of the proxy's.
+        assert!(check(json!({"exp": NOW + 3601, "iat": NOW + 1})).is_ok());
+        assert!(check(json!({"exp": NOW + 3660, "iat": NOW + 60})).is_ok());
+        assert_eq!(
+            check(json!({"exp": NOW + 3661, "iat": NOW + 61})),
+            Err(Rejection::TooLongLived)
+        );
     }
 }

@@ -320,6 +320,11 @@ fn a_future_iat_does_not_dodge_max_lifetime() {
     assert!(seen.is_none());
     let fine = token(json!({"iat": now, "exp": now + 3600}));
     assert_eq!(rig.send("/", &[("authorization", &bearer(&fine))]).0, 200);
+    // An issuer whose clock runs ahead of the proxy's, within the clock skew: its
+    // token's own lifetime counts (this test once failed when the proxy's clock,
+    // read on its tick, was a second behind the one that minted `fine`).
+    let ahead = token(json!({"iat": now + 5, "exp": now + 5 + 3600}));
+    assert_eq!(rig.send("/", &[("authorization", &bearer(&ahead))]).0, 200);
 }
 
 /// Finding 8: a JWK whose `key_ops` lacks `verify` and an HMAC secret shorter
