@@ -11,12 +11,12 @@ use crate::caller::{check_caller, Peer};
 use crate::claim_requirement::{check_claims, ClaimRequirement};
 use crate::claims::{check_audience, check_issuer, check_times};
 use crate::config::Provider;
-use crate::jwks::{algorithm_named, KeySet, Selection};
+use crate::keys::jwks::{algorithm_named, KeySet, Selection};
+use crate::keys::verify::{affordable, SignatureBackend};
 use crate::placeholder::Bindings;
 use crate::rejection::Rejection;
 use crate::token::{self, Token};
 use crate::token_type::check_type;
-use crate::verify::{affordable, SignatureBackend};
 
 /// A token that passed every check of its provider.
 #[derive(Debug)]

@@ -18,24 +18,14 @@ use crate::extract::{
     HeaderValues, Location, Request,
 };
 use crate::facts::TokenFacts;
-use crate::jwks::KeySet;
+use crate::keys::jwks::KeySet;
+pub use crate::keys::store::KeyStore;
+use crate::keys::verify::SignatureBackend;
 use crate::placeholder::Bindings;
 use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
 use crate::rejection::Rejection;
 use crate::request_path::{resolve, ResolvedPath};
 use crate::token_cache::{CachedToken, TokenCache};
-use crate::verify::SignatureBackend;
-
-/// The key sets the decision may use, by provider index.
-pub trait KeyStore {
-    /// The provider's current key set, or `None` when it is not available.
-    fn key_set(&self, provider: usize) -> Option<&KeySet>;
-
-    /// A number that changes whenever the provider's key set does.
-    fn generation(&self, _provider: usize) -> u64 {
-        0
-    }
-}
 
 /// Key store with only the keys given inline (`local_jwks`).
 pub struct LocalKeys<'a>(pub &'a Config);

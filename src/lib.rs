@@ -35,16 +35,11 @@ pub mod claim_requirement;
 pub mod claims;
 pub mod config;
 pub mod decision;
-pub mod der;
-pub mod discovery;
 pub mod extract;
 pub mod facts;
 pub mod fast_path;
 pub mod header_map;
-pub mod host_signature;
-pub mod jwks;
-pub mod jwks_cache;
-pub mod key_wait;
+pub mod keys;
 pub mod log_budget;
 pub mod placeholder;
 pub mod policy;
@@ -56,8 +51,15 @@ pub mod template;
 pub mod token;
 pub mod token_cache;
 pub mod token_type;
-pub mod verify;
 pub mod who;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;
+
+// The crate's former flat paths, kept while the tree moves into its folders.
+#[doc(hidden)]
+pub use keys::fetch_state as jwks_cache;
+#[doc(hidden)]
+pub use keys::wait as key_wait;
+#[doc(hidden)]
+pub use keys::{der, discovery, host_signature, jwks, verify};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::jwks::{JwksError, SkipReason, Skipped};
+use crate::keys::jwks::{JwksError, SkipReason, Skipped};
 use crate::placeholder::PlaceholderError;
 use crate::template::TemplateError;
 

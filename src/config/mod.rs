@@ -9,13 +9,13 @@ mod validate;
 
 use jsonwebtoken::Algorithm;
 
+pub use crate::keys::discovery::{discovery_uri, split_uri};
 pub use error::{ConfigError, Problem};
-pub use validate::{discovery_uri, split_uri};
 
 use crate::caller::CallerRule;
 use crate::claim_requirement::ClaimRequirement;
 use crate::claims::TimeRules;
-use crate::jwks::KeySet;
+use crate::keys::jwks::KeySet;
 use crate::policy::{Requirement, Rule};
 
 /// Header audit mode sets on a request it would have rejected.

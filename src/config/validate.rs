@@ -15,7 +15,8 @@ use super::{
 };
 use crate::caller::CallerRule;
 use crate::claims::TimeRules;
-use crate::jwks::{parse_jwks, Origin};
+use crate::keys::discovery::{discovery_uri, split_uri};
+use crate::keys::jwks::{parse_jwks, Origin};
 use crate::placeholder::Allowed;
 use crate::requirement::{Demand, Requirement};
 
@@ -434,20 +435,12 @@ fn compile_algorithms(
         if name.eq_ignore_ascii_case("none") {
             return fail(path, Problem::AlgorithmNone);
         }
-        match crate::jwks::algorithm_named(name) {
+        match crate::keys::jwks::algorithm_named(name) {
             Some(alg) => algorithms.push(alg),
             None => return fail(path, Problem::UnknownAlgorithm(name.clone())),
         }
     }
     Ok(algorithms)
-}
-
-/// The OpenID configuration document of `issuer` (OpenID Connect Discovery 4.1).
-pub fn discovery_uri(issuer: &str) -> String {
-    format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    )
 }
 
 fn compile_remote(
@@ -500,42 +493,17 @@ fn compile_remote(
     })
 }
 
-/// `http(s)://authority/path?query` → (authority, path-and-query); `None` if not absolute.
-pub fn split_uri(uri: &str) -> Option<(String, String)> {
-    let (scheme, rest) = uri.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return None;
-    }
-    if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return None;
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
-    let path = if tail.is_empty() {
-        "/".to_owned()
-    } else if tail.starts_with('?') {
-        format!("/{tail}")
-    } else {
-        tail.to_owned()
-    };
-    Some((authority.to_owned(), path))
-}
-
 fn compile_local(
     field: &str,
     raw: &Value,
     allow_hmac: bool,
-) -> Result<crate::jwks::KeySet, ConfigError> {
+) -> Result<crate::keys::jwks::KeySet, ConfigError> {
     let parsed_text;
     let value = match raw {
         Value::String(text) => {
             parsed_text = serde_json::from_str::<Value>(text).map_err(|_| ConfigError {
                 field: field.into(),
-                problem: Problem::Jwks(crate::jwks::JwksError::NotJson),
+                problem: Problem::Jwks(crate::keys::jwks::JwksError::NotJson),
             })?;
             &parsed_text
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::host;
 use super::vm::{Call, CallKind, Remote, Vm};
-use crate::discovery::jwks_location;
-use crate::jwks_cache::{
+use crate::keys::discovery::jwks_location;
+use crate::keys::fetch_state::{
     accept_body, check_reply, decode, encode, explain, text_hash, FetchFailure, FetchState,
     KeysRecord,
 };
@@ -257,7 +257,7 @@ enum Next {
     /// The discovery document named the key set at this path.
     Keys(String),
     /// A key set to store.
-    Store(String, crate::jwks::ParsedJwks),
+    Store(String, crate::keys::jwks::ParsedJwks),
 }
 
 /// Writes `next` as the shared fetch state if it is still the one read with

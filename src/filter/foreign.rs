@@ -4,7 +4,7 @@
 //! Any status but Ok (other hosts answer `NotFound` or `BadArgument`) is just
 //! "not available".
 
-use crate::host_signature::{decode_result, encode_arguments, FUNCTION};
+use crate::keys::host_signature::{decode_result, encode_arguments, FUNCTION};
 
 #[link(wasm_import_module = "env")]
 extern "C" {

@@ -6,7 +6,7 @@
 //! brought up to shared data's, and the request decided again if it changed. A
 //! fetching VM stores the keys before it marks the state done, so a fetch that
 //! had ended when the state was read is in the copy; one still under way, or
-//! asked for, is waited for ([`crate::key_wait`] says which). Asking for a fetch
+//! asked for, is waited for ([`crate::keys::wait`] says which). Asking for a fetch
 //! is a compare-and-swap on the state read: when it loses a race, all of this is
 //! done again with the state as it is now.
 
@@ -15,8 +15,8 @@ use std::cell::RefCell;
 use super::fetcher::{self, CAS_ATTEMPTS};
 use super::vm::{Remote, Vm};
 use crate::decision::Decision;
-use crate::jwks_cache::LEASE_MARGIN_MS;
-use crate::key_wait::{for_missing_keys, for_unknown_kid, KeyWait};
+use crate::keys::fetch_state::LEASE_MARGIN_MS;
+use crate::keys::wait::{for_missing_keys, for_unknown_kid, KeyWait};
 use crate::rejection::Rejection;
 
 /// Slack beyond the callout timeout before a held request is decided anyway.

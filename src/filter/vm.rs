@@ -10,13 +10,13 @@ use std::rc::Rc;
 
 use crate::config::{Config, KeySource, RemoteJwks};
 use crate::decision::{KeyStore, Verifier};
+use crate::keys::verify::{HostNative, RustCrypto};
 use crate::token_cache::TokenCache;
-use crate::verify::{HostNative, RustCrypto};
 
 use super::foreign::call_verify_signature;
 use super::metrics::Metrics;
-use crate::jwks::KeySet;
-use crate::jwks_cache::{settings_tag, Freshness};
+use crate::keys::fetch_state::{settings_tag, Freshness};
+use crate::keys::jwks::KeySet;
 
 /// Most requests one VM holds while keys are fetched; more are answered at once.
 pub const MAX_HELD: usize = 1024;

@@ -7,7 +7,7 @@
 //! sees that fetch and waits for it too, rather than being refused by the
 //! rate limit the winner just set.
 
-use crate::jwks_cache::FetchState;
+use crate::keys::fetch_state::FetchState;
 
 /// What a request does about missing keys or an unknown `kid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum KeyWait {
 
 /// A token named a `kid` the key set lacks: wait for a fetch under way or a
 /// refetch already asked for, else ask for one unless one was asked for less
-/// than [`crate::jwks_cache::MIN_KID_REFETCH_MS`] ago.
+/// than [`crate::keys::fetch_state::MIN_KID_REFETCH_MS`] ago.
 pub fn for_unknown_kid(state: FetchState, now_ms: u64) -> KeyWait {
     if state.refetch || state.fetching(now_ms) {
         return KeyWait::Wait;
@@ -34,7 +34,7 @@ pub fn for_unknown_kid(state: FetchState, now_ms: u64) -> KeyWait {
 
 /// A request found no usable keys: wait while a fetch is under way, none was
 /// tried yet, or one is asked for; else ask for one unless one started less than
-/// [`crate::jwks_cache::MIN_WANTED_GAP_MS`] ago (then 503 at once).
+/// [`crate::keys::fetch_state::MIN_WANTED_GAP_MS`] ago (then 503 at once).
 pub fn for_missing_keys(state: FetchState, now_ms: u64) -> KeyWait {
     if state.worth_waiting(now_ms) || state.wanted {
         return KeyWait::Wait;
@@ -47,7 +47,7 @@ pub fn for_missing_keys(state: FetchState, now_ms: u64) -> KeyWait {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks_cache::{Freshness, MIN_KID_REFETCH_MS, MIN_WANTED_GAP_MS};
+    use crate::keys::fetch_state::{Freshness, MIN_KID_REFETCH_MS, MIN_WANTED_GAP_MS};
 
     const FRESH: Freshness = Freshness {
         cache_duration_ms: 300_000,

@@ -8,7 +8,7 @@ use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::der::{self, Curve};
+use crate::keys::der::{self, Curve};
 
 /// Most keys read from one set; the rest are skipped.
 pub const MAX_KEYS: usize = 64;

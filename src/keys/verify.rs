@@ -9,9 +9,9 @@ use jsonwebtoken::Algorithm;
 use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use crate::der::{ecdsa_der, Curve};
-use crate::host_signature;
-use crate::jwks::{Key, KeyKind, Material};
+use crate::keys::der::{ecdsa_der, Curve};
+use crate::keys::host_signature;
+use crate::keys::jwks::{Key, KeyKind, Material};
 
 /// Checks one signature.
 pub trait SignatureBackend {
@@ -256,7 +256,7 @@ fn host_hash(alg: Algorithm) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::{parse_jwks, Origin};
+    use crate::keys::jwks::{parse_jwks, Origin};
     use serde_json::{json, Value};
 
     fn rsa_jwk(bits: usize, kid: &str) -> Value {

@@ -69,13 +69,46 @@ pub fn jwks_location(body: &[u8], issuer: &str, authority: &str) -> Result<Strin
         .get("jwks_uri")
         .and_then(Value::as_str)
         .ok_or(DiscoveryError::NoJwksUri)?;
-    let (host, path) = crate::config::split_uri(uri).ok_or(DiscoveryError::JwksUriInvalid)?;
+    let (host, path) = split_uri(uri).ok_or(DiscoveryError::JwksUriInvalid)?;
     if !host.eq_ignore_ascii_case(authority) {
         return Err(DiscoveryError::JwksElsewhere {
             authority: host.chars().take(128).collect(),
         });
     }
     Ok(path)
+}
+
+/// The OpenID configuration document of `issuer` (OpenID Connect Discovery 4.1).
+pub fn discovery_uri(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// `http(s)://authority/path?query` → (authority, path-and-query); `None` if not absolute.
+pub fn split_uri(uri: &str) -> Option<(String, String)> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
+    let path = if tail.is_empty() {
+        "/".to_owned()
+    } else if tail.starts_with('?') {
+        format!("/{tail}")
+    } else {
+        tail.to_owned()
+    };
+    Some((authority.to_owned(), path))
 }
 
 #[cfg(test)]

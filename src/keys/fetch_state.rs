@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwks::{parse_jwks_bytes, JwksError, Origin, ParsedJwks};
+use crate::keys::jwks::{parse_jwks_bytes, JwksError, Origin, ParsedJwks};
 
 /// Largest JWKS body accepted from a fetch.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -233,7 +233,7 @@ pub enum FetchFailure {
     /// The body is an HTML page.
     Html,
     /// Discovery did not lead to keys.
-    Discovery(crate::discovery::DiscoveryError),
+    Discovery(crate::keys::discovery::DiscoveryError),
     /// The proxy would not store the fetched key set in its shared data.
     NotStored,
 }

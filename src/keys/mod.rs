@@ -1,0 +1,11 @@
+//! Keys: key sets (JWKS) and how a signature is checked against them, and the
+//! remote key sets' lifecycle (discovery, fetch state, when a request waits).
+
+pub mod der;
+pub mod discovery;
+pub mod fetch_state;
+pub mod host_signature;
+pub mod jwks;
+pub mod store;
+pub mod verify;
+pub mod wait;
