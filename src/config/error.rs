@@ -3,8 +3,8 @@
 use std::fmt;
 
 use crate::keys::jwks::{JwksError, SkipReason, Skipped};
-use crate::placeholder::PlaceholderError;
-use crate::template::TemplateError;
+use crate::policy::placeholder::PlaceholderError;
+use crate::policy::template::TemplateError;
 
 /// A refused configuration: the offending field's path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,3 +336,11 @@ impl fmt::Display for Problem {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// `Err` of a [`ConfigError`] at `field`.
+pub(crate) fn fail<T>(field: impl Into<String>, problem: Problem) -> Result<T, ConfigError> {
+    Err(ConfigError {
+        field: field.into(),
+        problem,
+    })
+}

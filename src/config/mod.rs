@@ -10,13 +10,15 @@ mod validate;
 use jsonwebtoken::Algorithm;
 
 pub use crate::keys::discovery::{discovery_uri, split_uri};
+pub use crate::token::extract::HeaderSource;
+use crate::token::extract::TokenSources;
 pub use error::{ConfigError, Problem};
 
-use crate::caller::CallerRule;
-use crate::claim_requirement::ClaimRequirement;
-use crate::claims::TimeRules;
 use crate::keys::jwks::KeySet;
+use crate::policy::caller::CallerRule;
+use crate::policy::claim_rule::ClaimRequirement;
 use crate::policy::{Requirement, Rule};
+use crate::token::claims::TimeRules;
 
 /// Header audit mode sets on a request it would have rejected.
 pub const WOULD_REJECT_HEADER: &str = "x-audgate-would-reject";
@@ -119,15 +121,6 @@ pub struct RemoteJwks {
     pub cache_duration_s: u64,
 }
 
-/// A header the token may be carried in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderSource {
-    /// Header name, lowercase.
-    pub name: String,
-    /// Prefix before the token, matched ignoring ASCII case.
-    pub value_prefix: String,
-}
-
 /// One `claim_to_headers` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToHeader {
@@ -135,6 +128,17 @@ pub struct ClaimToHeader {
     pub claim: String,
     /// Request header it is copied to, lowercase.
     pub header: String,
+}
+
+impl Provider {
+    /// Every place this provider's token may be.
+    pub fn token_sources(&self) -> TokenSources<'_> {
+        TokenSources {
+            from_headers: &self.from_headers,
+            from_params: &self.from_params,
+            from_cookies: &self.from_cookies,
+        }
+    }
 }
 
 impl Config {

@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::error::fail;
 use super::raw::RawRule;
-use super::validate::{fail, is_tchar};
 use super::{ConfigError, Problem, MAX_PROVIDER_AUDIENCES};
-use crate::claim_requirement::{ClaimRequirement, Want, MAX_VALUES};
-use crate::placeholder::{fill_node, Allowed, Pattern};
+use crate::policy::claim_rule::{ClaimRequirement, Want, MAX_VALUES};
+use crate::policy::placeholder::{fill_node, Allowed, Pattern};
+use crate::policy::requirement::{Demand, Requirement};
+use crate::policy::template::PathTemplate;
 use crate::policy::{PathMatch, Rule};
-use crate::requirement::{Demand, Requirement};
-use crate::template::PathTemplate;
+use crate::request::tchar::is_tchar;
 
 /// What rule compilation needs from the rest of the configuration.
 pub struct Context<'a> {

@@ -6,19 +6,20 @@ use std::collections::BTreeMap;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use super::error::Expected;
+use super::error::{fail, Expected};
 use super::raw::{RawConfig, RawMode, RawProvider, RawRemoteJwks};
 use super::rules::{compile_claims, compile_rule, fill_audiences, Context};
 use super::{
     ClaimToHeader, Config, ConfigError, HeaderSource, KeySource, Mode, Problem, Provider,
     RemoteJwks, MAX_PROVIDERS, WOULD_REJECT_HEADER,
 };
-use crate::caller::CallerRule;
-use crate::claims::TimeRules;
 use crate::keys::discovery::{discovery_uri, split_uri};
 use crate::keys::jwks::{parse_jwks, Origin};
-use crate::placeholder::Allowed;
-use crate::requirement::{Demand, Requirement};
+use crate::policy::caller::CallerRule;
+use crate::policy::placeholder::Allowed;
+use crate::policy::requirement::{Demand, Requirement};
+use crate::request::tchar::is_tchar;
+use crate::token::claims::TimeRules;
 
 const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::RS256,
@@ -31,13 +32,6 @@ const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::ES384,
     Algorithm::EdDSA,
 ];
-
-pub(super) fn fail<T>(field: impl Into<String>, problem: Problem) -> Result<T, ConfigError> {
-    Err(ConfigError {
-        field: field.into(),
-        problem,
-    })
-}
 
 /// Most `token_types` of one provider.
 const MAX_TOKEN_TYPES: usize = 8;
@@ -404,7 +398,7 @@ fn compile_token_types(field: &str, raw: Option<Vec<String>>) -> Result<Vec<Stri
     names
         .iter()
         .enumerate()
-        .map(|(index, name)| match crate::token_type::normalized(name) {
+        .map(|(index, name)| match crate::token::typ::normalized(name) {
             Some(normal) => Ok(normal),
             None => fail(format!("{path}[{index}]"), Problem::Empty),
         })
@@ -556,8 +550,4 @@ fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
         return fail(field, Problem::InvalidHeaderName);
     }
     Ok(name.to_ascii_lowercase())
-}
-
-pub(super) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

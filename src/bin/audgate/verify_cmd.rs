@@ -329,7 +329,7 @@ pub fn run(args: &[String]) -> Result<bool, String> {
     let carries_token = config
         .providers
         .iter()
-        .any(|provider| !token_places(provider, &request).is_empty());
+        .any(|provider| !token_places(provider.token_sources(), &request).is_empty());
     if options.token.is_none() && !options.no_token && !carries_token {
         return Err(format!(
             "the request carries no token: give a TOKEN (sent as 'authorization: Bearer TOKEN'), \

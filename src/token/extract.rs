@@ -2,61 +2,28 @@
 //! case), query parameters and cookies. Two different tokens, or a token header
 //! sent twice, is an error rather than a guess.
 
-use crate::config::Provider;
 use crate::rejection::Rejection;
+use crate::request::{HeaderValues, Request};
 use crate::token::TokenError;
 
-/// The request as the decision logic sees it.
+/// A header the token may be carried in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderSource {
+    /// Header name, lowercase.
+    pub name: String,
+    /// Prefix before the token, matched ignoring ASCII case.
+    pub value_prefix: String,
+}
+
+/// Every place one provider's token may be: headers, query parameters, cookies.
 #[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    /// `:method`.
-    pub method: &'a str,
-    /// `:path`, with its query.
-    pub path: &'a str,
-    /// `:authority`, the realm of challenges.
-    pub authority: &'a str,
-    /// Every request header, names lowercase, in order, repeats kept.
-    pub headers: &'a [(String, String)],
-}
-
-impl<'a> Request<'a> {
-    /// The request over stored headers: `:method`, `:path` and `:authority` are
-    /// the first header of that name, else empty (as the host glue reads them).
-    pub fn from_headers(headers: &'a [(String, String)]) -> Request<'a> {
-        let pseudo = |name: &str| {
-            headers
-                .iter()
-                .find(|(key, _)| key == name)
-                .map_or("", |(_, value)| value.as_str())
-        };
-        Request {
-            method: pseudo(":method"),
-            path: pseudo(":path"),
-            authority: pseudo(":authority"),
-            headers,
-        }
-    }
-
-    /// Whether header `name` (lowercase) is present.
-    pub fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(key, _)| key == name)
-    }
-}
-
-/// Request headers by name, as token extraction reads them: [`Request`], or a
-/// view over the host's serialized map (`fast_path`).
-pub trait HeaderValues {
-    /// Every value of header `name` (lowercase), in order.
-    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's;
-}
-
-impl HeaderValues for Request<'_> {
-    fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        self.headers
-            .iter()
-            .filter(move |(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
+pub struct TokenSources<'a> {
+    /// Headers the token is looked for in.
+    pub from_headers: &'a [HeaderSource],
+    /// Query parameters the token is looked for in.
+    pub from_params: &'a [String],
+    /// Cookies the token is looked for in.
+    pub from_cookies: &'a [String],
 }
 
 /// Where a token was found, so it can be removed before the request goes upstream.
@@ -79,14 +46,17 @@ pub struct Found {
     pub locations: Vec<Location>,
 }
 
-/// Looks for `provider`'s token in `request`: `Ok(None)` when there is none.
-pub fn extract(provider: &Provider, request: &Request<'_>) -> Result<Option<Found>, Rejection> {
-    extract_from(provider, request.path, request)
+/// Looks for the token in `request`: `Ok(None)` when there is none.
+pub fn extract(
+    sources: TokenSources<'_>,
+    request: &Request<'_>,
+) -> Result<Option<Found>, Rejection> {
+    extract_from(sources, request.path, request)
 }
 
 /// [`extract`] over `path` (`:path`, with its query) and `headers`.
 pub fn extract_from(
-    provider: &Provider,
+    sources: TokenSources<'_>,
     path: &str,
     headers: &impl HeaderValues,
 ) -> Result<Option<Found>, Rejection> {
@@ -105,7 +75,7 @@ pub fn extract_from(
         Ok(())
     };
 
-    for source in &provider.from_headers {
+    for source in sources.from_headers {
         let mut values = headers.values(&source.name);
         let Some(value) = values.next() else { continue };
         if values.next().is_some() {
@@ -115,9 +85,9 @@ pub fn extract_from(
             add(checked(token)?, Location::Header(source.name.clone()))?;
         }
     }
-    if !provider.from_params.is_empty() {
+    if !sources.from_params.is_empty() {
         let query = path.split_once('?').map_or("", |(_, query)| query);
-        for name in &provider.from_params {
+        for name in sources.from_params {
             let mut values = query_values(query, name);
             let Some(value) = values.next() else { continue };
             if values.next().is_some() {
@@ -129,8 +99,8 @@ pub fn extract_from(
             )?;
         }
     }
-    if !provider.from_cookies.is_empty() {
-        for name in &provider.from_cookies {
+    if !sources.from_cookies.is_empty() {
+        for name in sources.from_cookies {
             let mut values = headers
                 .values("cookie")
                 .flat_map(|header| cookie_values(header, name));
@@ -144,21 +114,21 @@ pub fn extract_from(
     Ok(found)
 }
 
-/// Every place `provider` looks for its token that holds something, whether or
+/// Every place of `sources` for its token that holds something, whether or
 /// not the values agree: what a refused request that still goes upstream (audit
 /// mode) has removed, as a passed one would.
-pub fn token_places(provider: &Provider, request: &Request<'_>) -> Vec<Location> {
-    token_places_from(provider, request.path, request)
+pub fn token_places(sources: TokenSources<'_>, request: &Request<'_>) -> Vec<Location> {
+    token_places_from(sources, request.path, request)
 }
 
 /// [`token_places`] over `path` (`:path`, with its query) and `headers`.
 pub fn token_places_from(
-    provider: &Provider,
+    sources: TokenSources<'_>,
     path: &str,
     headers: &impl HeaderValues,
 ) -> Vec<Location> {
     let mut places = Vec::new();
-    for source in &provider.from_headers {
+    for source in sources.from_headers {
         let present = headers
             .values(&source.name)
             .any(|value| after_prefix(value, &source.value_prefix).is_some());
@@ -167,12 +137,12 @@ pub fn token_places_from(
         }
     }
     let query = path.split_once('?').map_or("", |(_, query)| query);
-    for name in &provider.from_params {
+    for name in sources.from_params {
         if query_values(query, name).next().is_some() {
             places.push(Location::Param(name.clone()));
         }
     }
-    for name in &provider.from_cookies {
+    for name in sources.from_cookies {
         let present = headers
             .values("cookie")
             .any(|header| cookie_values(header, name).next().is_some());
@@ -315,32 +285,37 @@ pub fn cookies_without(headers: &impl HeaderValues, names: &[&str]) -> Option<St
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
-/// Whether two header names are the same header to some server: ASCII case
-/// ignored, and `_` read as `-` (CGI-style servers expose both as `HTTP_X_USER`).
-pub fn same_header_name(a: &str, b: &str) -> bool {
-    let fold = |byte: u8| match byte {
-        b'_' => b'-',
-        other => other.to_ascii_lowercase(),
-    };
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use serde_json::json;
 
-    fn provider(extra: serde_json::Value) -> Provider {
-        let mut p = json!({
-            "name": "p", "issuer": "https://i", "audiences": ["a"],
-            "local_jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]},
-        });
-        for (key, value) in extra.as_object().unwrap() {
-            p[key] = value.clone();
+    /// A provider's token places as the config compiles them: the
+    /// `authorization` header with `Bearer `, and the given parameters and cookies.
+    struct Sources {
+        headers: Vec<HeaderSource>,
+        params: Vec<String>,
+        cookies: Vec<String>,
+    }
+
+    impl Sources {
+        fn token_sources(&self) -> TokenSources<'_> {
+            TokenSources {
+                from_headers: &self.headers,
+                from_params: &self.params,
+                from_cookies: &self.cookies,
+            }
         }
-        let config = Config::from_json(json!({ "providers": [p] }).to_string().as_bytes()).unwrap();
-        config.providers.into_iter().next().unwrap()
+    }
+
+    fn provider(params: &[&str], cookies: &[&str]) -> Sources {
+        Sources {
+            headers: vec![HeaderSource {
+                name: "authorization".into(),
+                value_prefix: "Bearer ".into(),
+            }],
+            params: params.iter().map(|p| p.to_string()).collect(),
+            cookies: cookies.iter().map(|c| c.to_string()).collect(),
+        }
     }
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -361,10 +336,12 @@ mod tests {
 
     #[test]
     fn bearer_prefix_is_matched_ignoring_case() {
-        let p = provider(json!({}));
+        let p = provider(&[], &[]);
         for value in ["Bearer a.b.c", "bearer a.b.c", "BEARER a.b.c"] {
             let h = headers(&[("authorization", value)]);
-            let found = extract(&p, &request("/", &h)).unwrap().unwrap();
+            let found = extract(p.token_sources(), &request("/", &h))
+                .unwrap()
+                .unwrap();
             assert_eq!(found.token, "a.b.c");
             assert_eq!(
                 found.locations,
@@ -375,50 +352,56 @@ mod tests {
 
     #[test]
     fn other_schemes_and_absence_are_no_token() {
-        let p = provider(json!({}));
+        let p = provider(&[], &[]);
         let h = headers(&[("authorization", "Basic dXNlcjpwdw==")]);
-        assert_eq!(extract(&p, &request("/", &h)).unwrap(), None);
-        assert_eq!(extract(&p, &request("/", &[])).unwrap(), None);
+        assert_eq!(extract(p.token_sources(), &request("/", &h)).unwrap(), None);
+        assert_eq!(
+            extract(p.token_sources(), &request("/", &[])).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn a_repeated_token_header_is_refused() {
-        let p = provider(json!({}));
+        let p = provider(&[], &[]);
         let h = headers(&[
             ("authorization", "Bearer a.b.c"),
             ("authorization", "Bearer a.b.c"),
         ]);
         assert_eq!(
-            extract(&p, &request("/", &h)),
+            extract(p.token_sources(), &request("/", &h)),
             Err(Rejection::MultipleTokens)
         );
     }
 
     #[test]
     fn an_empty_bearer_is_malformed() {
-        let p = provider(json!({}));
+        let p = provider(&[], &[]);
         let h = headers(&[("authorization", "Bearer   ")]);
         assert!(matches!(
-            extract(&p, &request("/", &h)),
+            extract(p.token_sources(), &request("/", &h)),
             Err(Rejection::Malformed(_))
         ));
     }
 
     #[test]
     fn params_and_cookies_are_found_and_must_agree() {
-        let p = provider(json!({"from_params": ["access_token"], "from_cookies": ["session"]}));
-        let found = extract(&p, &request("/x?a=1&access_token=t%2Eu.v", &[]))
-            .unwrap()
-            .unwrap();
+        let p = provider(&["access_token"], &["session"]);
+        let found = extract(
+            p.token_sources(),
+            &request("/x?a=1&access_token=t%2Eu.v", &[]),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(found.token, "t.u.v");
         let h = headers(&[("cookie", "a=1; session=t.u.v")]);
-        let found = extract(&p, &request("/x?access_token=t.u.v", &h))
+        let found = extract(p.token_sources(), &request("/x?access_token=t.u.v", &h))
             .unwrap()
             .unwrap();
         assert_eq!(found.locations.len(), 2);
         let h = headers(&[("cookie", "session=other.x.y")]);
         assert_eq!(
-            extract(&p, &request("/x?access_token=t.u.v", &h)),
+            extract(p.token_sources(), &request("/x?access_token=t.u.v", &h)),
             Err(Rejection::MultipleTokens)
         );
     }
@@ -439,36 +422,44 @@ mod tests {
 
     #[test]
     fn a_scheme_followed_by_any_white_space_is_a_token() {
-        let p = provider(json!({}));
+        let p = provider(&[], &[]);
         for value in ["Bearer\tx.y.z", "Bearer \t x.y.z", "bearer\u{a0}x.y.z"] {
             let h = headers(&[("authorization", value)]);
-            let found = extract(&p, &request("/", &h)).unwrap().unwrap();
+            let found = extract(p.token_sources(), &request("/", &h))
+                .unwrap()
+                .unwrap();
             assert_eq!(found.token, "x.y.z", "{value:?}");
         }
         for value in ["Bearerx.y.z", "Bearer"] {
             let h = headers(&[("authorization", value)]);
-            assert_eq!(extract(&p, &request("/", &h)).unwrap(), None, "{value:?}");
+            assert_eq!(
+                extract(p.token_sources(), &request("/", &h)).unwrap(),
+                None,
+                "{value:?}"
+            );
         }
         let h = headers(&[("authorization", "Bearer\t")]);
-        assert!(extract(&p, &request("/", &h)).is_err());
+        assert!(extract(p.token_sources(), &request("/", &h)).is_err());
     }
 
     #[test]
     fn cookie_names_are_percent_decoded_and_queries_split_on_semicolons() {
-        let p = provider(json!({"from_params": ["tok"], "from_cookies": ["sess"]}));
+        let p = provider(&["tok"], &["sess"]);
         let h = headers(&[("cookie", "a=1; s%65ss=t.u.v")]);
-        let found = extract(&p, &request("/", &h)).unwrap().unwrap();
+        let found = extract(p.token_sources(), &request("/", &h))
+            .unwrap()
+            .unwrap();
         assert_eq!(found.locations, vec![Location::Cookie("sess".into())]);
         assert_eq!(
             cookies_without(&request("/", &h), &["sess"]).as_deref(),
             Some("a=1")
         );
-        let found = extract(&p, &request("/x?a=1;tok=t.u.v", &[]))
+        let found = extract(p.token_sources(), &request("/x?a=1;tok=t.u.v", &[]))
             .unwrap()
             .unwrap();
         assert_eq!(found.locations, vec![Location::Param("tok".into())]);
         assert_eq!(
-            extract(&p, &request("/x?tok=a.b.c;tok=a.b.c", &[])),
+            extract(p.token_sources(), &request("/x?tok=a.b.c;tok=a.b.c", &[])),
             Err(Rejection::MultipleTokens)
         );
         assert_eq!(
@@ -481,16 +472,16 @@ mod tests {
 
     #[test]
     fn token_places_lists_every_place_even_when_tokens_disagree() {
-        let p = provider(json!({"from_params": ["tok"], "from_cookies": ["sess"]}));
+        let p = provider(&["tok"], &["sess"]);
         let h = headers(&[("authorization", "Bearer a.b.c"), ("cookie", "sess=d.e.f")]);
         assert_eq!(
-            token_places(&p, &request("/x?tok=g.h.i", &h)),
+            token_places(p.token_sources(), &request("/x?tok=g.h.i", &h)),
             vec![
                 Location::Header("authorization".into()),
                 Location::Param("tok".into()),
                 Location::Cookie("sess".into())
             ]
         );
-        assert!(token_places(&p, &request("/x", &[])).is_empty());
+        assert!(token_places(p.token_sources(), &request("/x", &[])).is_empty());
     }
 }

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::extract::{same_header_name, Request};
+use crate::request::{same_header_name, Request};
 
 /// Why a configured string's placeholders are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,7 @@
 //!                                                    Any([Demand { corp }, Demand { partner, claims }])
 //! ```
 
-use crate::claim_requirement::ClaimRequirement;
-use crate::config::Provider;
+use crate::policy::claim_rule::ClaimRequirement;
 
 /// What a matched request must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +55,10 @@ impl Demand {
         }
     }
 
-    /// The audiences a token must name for this demand.
-    pub fn audiences<'a>(&'a self, provider: &'a Provider) -> &'a [String] {
-        self.audiences.as_deref().unwrap_or(&provider.audiences)
+    /// The audiences a token must name for this demand: its own, else the
+    /// provider's (`provider_audiences`).
+    pub fn audiences<'a>(&'a self, provider_audiences: &'a [String]) -> &'a [String] {
+        self.audiences.as_deref().unwrap_or(provider_audiences)
     }
 
     /// Whether the demand adds nothing to what its provider checks.

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::strict_json::parse_object;
+use crate::token::strict_json::parse_object;
 
 /// Longest token read; a longer one is refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;

@@ -8,9 +8,9 @@
 
 use std::fmt;
 
-use crate::caller::Peer;
-use crate::extract::{HeaderValues, Request};
-use crate::facts::safe;
+use crate::log::token_facts::safe;
+use crate::policy::caller::Peer;
+use crate::request::{HeaderValues, Request};
 
 /// The loggable facts of a request's sender.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl fmt::Display for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caller::KnownPeer;
+    use crate::policy::caller::KnownPeer;
 
     #[test]
     fn names_the_caller_never_the_query() {
@@ -83,7 +83,7 @@ mod tests {
             line,
             "caller=\"spiffe://cluster.local/ns/shop/sa/frontend\" from=\"10.0.0.1:5000\" GET /orders request_id=\"r_1\""
         );
-        let line = Caller::of(&request, &crate::caller::NoPeer).to_string();
+        let line = Caller::of(&request, &crate::policy::caller::NoPeer).to_string();
         assert!(line.starts_with("caller=\"-\" from=\"-\" GET /orders"));
         assert!(!line.contains("secret"));
     }

@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::placeholder::{Bindings, Pattern};
+use crate::policy::placeholder::{Bindings, Pattern};
 use crate::rejection::Rejection;
 
 /// Most values in one requirement.
@@ -115,8 +115,8 @@ pub fn check_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::Request;
-    use crate::placeholder::Allowed;
+    use crate::policy::placeholder::Allowed;
+    use crate::request::Request;
     use serde_json::json;
 
     fn claims(value: Value) -> Map<String, Value> {

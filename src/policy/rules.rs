@@ -1,9 +1,9 @@
 //! Route rules: which provider(s) a request must carry a token from. First match
 //! wins; a request no rule matches needs a token from any provider.
 
-use crate::request_path::ResolvedPath;
-pub use crate::requirement::{Demand, Requirement};
-use crate::template::{PathTemplate, Spelling};
+pub use crate::policy::requirement::{Demand, Requirement};
+use crate::policy::template::{PathTemplate, Spelling};
+use crate::request::path::ResolvedPath;
 
 /// How a rule matches the path (compared without its query).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +193,7 @@ fn applicable_to<'a, 'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request_path::resolve;
+    use crate::request::path::resolve;
 
     fn rule(path: PathMatch, methods: &[&str], requires: Requirement) -> Rule {
         Rule {

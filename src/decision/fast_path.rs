@@ -23,17 +23,18 @@
 
 use std::str;
 
-use crate::claim_requirement::{check_claims, ClaimRequirement, Want};
-use crate::claims::check_audience;
 use crate::config::{Config, Provider};
 use crate::decision::{
     remove_token, remove_unrequired_tokens, same_header_name, Decision, Mutations, Verifier,
 };
-use crate::extract::{extract_from, HeaderValues, Request};
-use crate::header_map::{name_is, HeaderMap};
-use crate::placeholder::Bindings;
+use crate::policy::claim_rule::{check_claims, ClaimRequirement, Want};
+use crate::policy::placeholder::Bindings;
 use crate::policy::{applicable, Demand, Requirement};
-use crate::request_path::resolve;
+use crate::request::header_map::{name_is, HeaderMap};
+use crate::request::path::resolve;
+use crate::request::{HeaderValues, Request};
+use crate::token::claims::check_audience;
+use crate::token::extract::extract_from;
 
 /// The decision on a request that is a token cache hit needing nothing more,
 /// equal (`==`) to what [`decide_with_peer`] gives on
@@ -74,7 +75,7 @@ pub fn cached_pass(
         return None;
     }
     let sources = Sources::of(headers, config)?;
-    let found = extract_from(provider, pseudo.path, &sources).ok()??;
+    let found = extract_from(provider.token_sources(), pseudo.path, &sources).ok()??;
     if found.locations.len() != 1 {
         return None;
     }
@@ -87,7 +88,7 @@ pub fn cached_pass(
         if hit.claims.contains_key("cnf") {
             return None;
         }
-        check_audience(&hit.claims, demand.audiences(provider)).ok()?;
+        check_audience(&hit.claims, demand.audiences(&provider.audiences)).ok()?;
         // `${path.…}` reads the captures alone; `${header.…}` was declined above.
         let request = Request {
             method: pseudo.method,

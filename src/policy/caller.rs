@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::claim_requirement::lookup;
+use crate::policy::claim_rule::lookup;
 use crate::rejection::Rejection;
 
 /// What `caller` of a provider asks.

@@ -7,16 +7,16 @@
 
 use jsonwebtoken::Algorithm;
 
-use crate::caller::{check_caller, Peer};
-use crate::claim_requirement::{check_claims, ClaimRequirement};
-use crate::claims::{check_audience, check_issuer, check_times};
 use crate::config::Provider;
 use crate::keys::jwks::{algorithm_named, KeySet, Selection};
 use crate::keys::verify::{affordable, SignatureBackend};
-use crate::placeholder::Bindings;
+use crate::policy::caller::{check_caller, Peer};
+use crate::policy::claim_rule::{check_claims, ClaimRequirement};
+use crate::policy::placeholder::Bindings;
 use crate::rejection::Rejection;
+use crate::token::claims::{check_audience, check_issuer, check_times};
+use crate::token::typ::check_type;
 use crate::token::{self, Token};
-use crate::token_type::check_type;
 
 /// A token that passed every check of its provider.
 #[derive(Debug)]

@@ -2,30 +2,33 @@
 //! to change in the request before it goes upstream. Pure: keys, signature
 //! backend, token cache and clock are passed in.
 
+pub mod authenticate;
+pub mod fast_path;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::authenticate::{authenticate, RouteChecks, Verified};
-use crate::caller::{check_caller, NoPeer, Peer};
-use crate::claim_requirement::check_claims;
-use crate::claims::{check_audience, expiry};
 use crate::config::{Config, KeySource, Provider};
-pub use crate::extract::same_header_name;
-use crate::extract::{
-    cookies_without, extract, path_without_params, token_places, token_places_from, Found,
-    HeaderValues, Location, Request,
-};
-use crate::facts::TokenFacts;
+use crate::decision::authenticate::{authenticate, RouteChecks, Verified};
 use crate::keys::jwks::KeySet;
 pub use crate::keys::store::KeyStore;
 use crate::keys::verify::SignatureBackend;
-use crate::placeholder::Bindings;
+use crate::log::token_facts::TokenFacts;
+use crate::policy::caller::{check_caller, NoPeer, Peer};
+use crate::policy::claim_rule::check_claims;
+use crate::policy::placeholder::Bindings;
 use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
 use crate::rejection::Rejection;
-use crate::request_path::{resolve, ResolvedPath};
-use crate::token_cache::{CachedToken, TokenCache};
+use crate::request::path::{resolve, ResolvedPath};
+pub use crate::request::same_header_name;
+use crate::request::{HeaderValues, Request};
+use crate::token::cache::{CachedToken, TokenCache};
+use crate::token::claims::{check_audience, expiry};
+use crate::token::extract::{
+    cookies_without, extract, path_without_params, token_places, token_places_from, Found, Location,
+};
 
 /// Key store with only the keys given inline (`local_jwks`).
 pub struct LocalKeys<'a>(pub &'a Config);
@@ -188,7 +191,7 @@ fn decide_under(
             from_cache: false,
             facts: provider
                 .and_then(|index| config.providers.get(index))
-                .and_then(|p| extract(p, request).ok().flatten())
+                .and_then(|p| extract(p.token_sources(), request).ok().flatten())
                 .and_then(|found| TokenFacts::read(&found.token)),
         },
     }
@@ -242,7 +245,7 @@ fn refused_mutations(
     {
         remove_token(
             provider,
-            &token_places(provider, request),
+            &token_places(provider.token_sources(), request),
             request.path,
             request,
             &mut mutations,
@@ -279,10 +282,10 @@ pub(crate) fn remove_unrequired_tokens(
     let required_places: Vec<Location> = demands
         .iter()
         .filter_map(|demand| config.providers.get(demand.provider))
-        .flat_map(|provider| token_places_from(provider, path, headers))
+        .flat_map(|provider| token_places_from(provider.token_sources(), path, headers))
         .collect();
     for (_, provider) in others {
-        let places: Vec<Location> = token_places_from(provider, path, headers)
+        let places: Vec<Location> = token_places_from(provider.token_sources(), path, headers)
             .into_iter()
             .filter(|place| !required_places.contains(place))
             .collect();
@@ -322,7 +325,7 @@ impl Evaluation<'_, '_> {
             let Some(provider) = self.provider(demand.provider) else {
                 continue;
             };
-            match extract(provider, self.request) {
+            match extract(provider.token_sources(), self.request) {
                 Ok(Some(found)) => candidates.push((demand, found)),
                 Ok(None) => {}
                 Err(rejection) => return Err((rejection, Some(demand.provider))),
@@ -371,7 +374,8 @@ impl Evaluation<'_, '_> {
             let Some(provider) = self.provider(demand.provider) else {
                 continue;
             };
-            let found = extract(provider, self.request).map_err(|r| (r, Some(demand.provider)))?;
+            let found = extract(provider.token_sources(), self.request)
+                .map_err(|r| (r, Some(demand.provider)))?;
             tokens.push((demand, found));
         }
         if self.allow_missing && tokens.iter().all(|(_, found)| found.is_none()) {
@@ -407,7 +411,7 @@ impl Evaluation<'_, '_> {
         let index = demand.provider;
         let provider = self.provider(index).ok_or(Rejection::KeysUnavailable)?;
         let route = RouteChecks {
-            audiences: demand.audiences(provider),
+            audiences: demand.audiences(&provider.audiences),
             claims: &demand.claims,
             bindings: Some(self.bindings),
         };

@@ -1,0 +1,11 @@
+//! The token: the compact JWS and its strict JSON, where a request carries it,
+//! the checks on its claims and type, and the verified tokens remembered.
+
+pub mod cache;
+pub mod claims;
+pub mod extract;
+mod jws;
+pub mod strict_json;
+pub mod typ;
+
+pub use jws::*;
