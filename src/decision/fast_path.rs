@@ -24,16 +24,17 @@
 use std::str;
 
 use crate::config::{Config, Provider};
-use crate::decision::{
-    remove_token, remove_unrequired_tokens, same_header_name, Decision, Mutations, Verifier,
-};
-use crate::policy::claim_rule::{check_claims, ClaimRequirement, Want};
+use crate::decision::authenticate::RouteChecks;
+use crate::decision::mutations::{remove_token, remove_unrequired_tokens};
+use crate::decision::remembered::{recall, recheck};
+use crate::decision::{same_header_name, Decision, Mutations, Verifier};
+use crate::policy::caller::NoPeer;
+use crate::policy::claim_rule::{ClaimRequirement, Want};
 use crate::policy::placeholder::Bindings;
 use crate::policy::{applicable, Demand, Requirement};
 use crate::request::header_map::{name_is, HeaderMap};
 use crate::request::path::resolve;
 use crate::request::{HeaderValues, Request};
-use crate::token::claims::check_audience;
 use crate::token::extract::extract_from;
 
 /// The decision on a request that is a token cache hit needing nothing more,
@@ -49,9 +50,12 @@ pub fn cached_pass(
     verifier: &Verifier<'_>,
 ) -> Option<Decision> {
     // An empty cache (size 0, or nothing verified yet) can hold no hit.
-    let cache = verifier
+    let cache_holds_any = verifier
         .cache
-        .filter(|cache| cache.try_borrow().is_ok_and(|cache| !cache.is_empty()))?;
+        .is_some_and(|cache| cache.try_borrow().is_ok_and(|cache| !cache.is_empty()));
+    if !cache_holds_any {
+        return None;
+    }
     let pseudo = Pseudo::scan(config, headers)?;
     if config.bypass_cors_preflight && pseudo.method == "OPTIONS" {
         return None;
@@ -79,30 +83,27 @@ pub fn cached_pass(
     if found.locations.len() != 1 {
         return None;
     }
-    verifier.keys.key_set(index)?;
-    let generation = verifier.keys.generation(index);
-    let set_headers = {
-        let mut cache = cache.try_borrow_mut().ok()?;
-        let hit = cache.get(&found.token, index, generation, verifier.now)?;
-        // A `cnf` binding is checked against the TLS peer, which is not read here.
-        if hit.claims.contains_key("cnf") {
-            return None;
-        }
-        check_audience(&hit.claims, demand.audiences(&provider.audiences)).ok()?;
-        // `${path.…}` reads the captures alone; `${header.…}` was declined above.
-        let request = Request {
-            method: pseudo.method,
-            path: pseudo.path,
-            authority: "",
-            headers: &[],
-        };
-        let bindings = Bindings {
-            captures: &rule.captures,
-            request: &request,
-        };
-        check_claims(&hit.claims, &demand.claims, Some(&bindings)).ok()?;
-        hit.set_headers.clone()
+    let hit = recall(verifier, &found.token, index)?;
+    // `${path.…}` reads the captures alone; `${header.…}` was declined above.
+    let request = Request {
+        method: pseudo.method,
+        path: pseudo.path,
+        authority: "",
+        headers: &[],
     };
+    let bindings = Bindings {
+        captures: &rule.captures,
+        request: &request,
+    };
+    let route = RouteChecks {
+        audiences: demand.audiences(&provider.audiences),
+        claims: &demand.claims,
+        bindings: Some(&bindings),
+    };
+    // The provider has no `caller` rule (declined above); a `cnf` binding is
+    // checked against the TLS peer, which is not read here: `NoPeer` fails it, and
+    // the full decision reads the peer.
+    recheck(&hit.claims, &route, None, &NoPeer).ok()?;
     let mut mutations = Mutations::default();
     remove_token(
         provider,
@@ -111,7 +112,7 @@ pub fn cached_pass(
         &sources,
         &mut mutations,
     );
-    mutations.set_headers.extend(set_headers);
+    mutations.set_headers.extend(hit.set_headers);
     remove_unrequired_tokens(
         config,
         std::slice::from_ref(demand),

@@ -4,31 +4,33 @@
 
 pub mod authenticate;
 pub mod fast_path;
+pub mod mutations;
+pub mod remembered;
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 
 use serde_json::Value;
 
 use crate::config::{Config, KeySource, Provider};
-use crate::decision::authenticate::{authenticate, RouteChecks, Verified};
+use crate::decision::authenticate::{authenticate, RouteChecks};
+pub use crate::decision::mutations::Mutations;
+use crate::decision::mutations::{
+    base_mutations, outputs, refused_mutations, remove_token, remove_unrequired_tokens,
+};
+use crate::decision::remembered::{recall, recheck, remember};
 use crate::keys::jwks::KeySet;
 pub use crate::keys::store::KeyStore;
 use crate::keys::verify::SignatureBackend;
 use crate::log::token_facts::TokenFacts;
-use crate::policy::caller::{check_caller, NoPeer, Peer};
-use crate::policy::claim_rule::check_claims;
+use crate::policy::caller::{NoPeer, Peer};
 use crate::policy::placeholder::Bindings;
 use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
 use crate::rejection::Rejection;
-use crate::request::path::{resolve, ResolvedPath};
+use crate::request::path::resolve;
 pub use crate::request::same_header_name;
-use crate::request::{HeaderValues, Request};
-use crate::token::cache::{CachedToken, TokenCache};
-use crate::token::claims::{check_audience, expiry};
-use crate::token::extract::{
-    cookies_without, extract, path_without_params, token_places, token_places_from, Found, Location,
-};
+use crate::request::Request;
+use crate::token::cache::TokenCache;
+use crate::token::extract::{extract, Found};
 
 /// Key store with only the keys given inline (`local_jwks`).
 pub struct LocalKeys<'a>(pub &'a Config);
@@ -52,21 +54,6 @@ pub struct Verifier<'a> {
     pub cache: Option<&'a RefCell<TokenCache>>,
     /// Now, Unix seconds.
     pub now: i64,
-}
-
-/// What to change in the request before it goes upstream.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Mutations {
-    /// Headers to remove (lowercase names).
-    pub remove_headers: Vec<String>,
-    /// Headers to set, replacing any value.
-    pub set_headers: Vec<(String, String)>,
-    /// A new `:path`, when a query parameter carried the token.
-    pub path: Option<String>,
-    /// A new `cookie` header (`Some(None)`: remove it), when a cookie carried the token.
-    pub cookie: Option<Option<String>>,
-    /// Names of the cookies removed from `cookie`.
-    pub removed_cookies: Vec<String>,
 }
 
 /// The verdict on one request.
@@ -197,104 +184,6 @@ fn decide_under(
     }
 }
 
-/// What every decision does to the request: removes any copy of the filter's
-/// output headers the client sent, in any spelling ([`same_header_name`]), and
-/// sends the path on as the rules matched it (resolved, [`ResolvedPath`]).
-fn base_mutations(
-    config: &Config,
-    request: &Request<'_>,
-    path: &ResolvedPath<'_>,
-    query: Option<&str>,
-) -> Mutations {
-    let mut mutations = Mutations::default();
-    for (name, _) in request.headers {
-        let output = config
-            .output_headers
-            .iter()
-            .any(|output| same_header_name(output, name));
-        if output && !mutations.remove_headers.contains(name) {
-            mutations.remove_headers.push(name.clone());
-        }
-    }
-    let raw = request
-        .path
-        .split_once('?')
-        .map_or(request.path, |(p, _)| p);
-    if path.upstream != raw {
-        mutations.path = Some(match query {
-            Some(query) => format!("{}?{query}", path.upstream),
-            None => path.upstream.clone().into_owned(),
-        });
-    }
-    mutations
-}
-
-/// What a refused request that still goes upstream (audit mode) has changed: the
-/// forged outputs removed, as always, and every token of the required providers
-/// removed unless they forward it, so the upstream sees what it would have seen
-/// had the request passed.
-fn refused_mutations(
-    config: &Config,
-    request: &Request<'_>,
-    demands: &[Demand],
-    mut mutations: Mutations,
-) -> Mutations {
-    for provider in demands
-        .iter()
-        .filter_map(|d| config.providers.get(d.provider))
-    {
-        remove_token(
-            provider,
-            &token_places(provider.token_sources(), request),
-            request.path,
-            request,
-            &mut mutations,
-        );
-    }
-    remove_unrequired_tokens(config, demands, request.path, request, &mut mutations);
-    mutations
-}
-
-/// On a route that requires the providers of `demands`, removes what sits in the
-/// token places of every other provider that does not forward its token: a
-/// credential this route did not verify never goes upstream beside one it did
-/// (a forged `authorization` on a route whose provider reads `x-api-token`). A
-/// place that a required provider's token is in too is left to that provider
-/// (its `forward` decides); a place two other providers read is removed when
-/// either does not forward.
-pub(crate) fn remove_unrequired_tokens(
-    config: &Config,
-    demands: &[Demand],
-    path: &str,
-    headers: &impl HeaderValues,
-    mutations: &mut Mutations,
-) {
-    let required = |index: usize| demands.iter().any(|demand| demand.provider == index);
-    let mut others = config
-        .providers
-        .iter()
-        .enumerate()
-        .filter(|(index, provider)| !provider.forward && !required(*index))
-        .peekable();
-    if others.peek().is_none() {
-        return;
-    }
-    let required_places: Vec<Location> = demands
-        .iter()
-        .filter_map(|demand| config.providers.get(demand.provider))
-        .flat_map(|provider| token_places_from(provider.token_sources(), path, headers))
-        .collect();
-    for (_, provider) in others {
-        let places: Vec<Location> = token_places_from(provider.token_sources(), path, headers)
-            .into_iter()
-            .filter(|place| !required_places.contains(place))
-            .collect();
-        if !places.is_empty() {
-            remove_token(provider, &places, path, headers, mutations);
-        }
-    }
-}
-
 fn is_cors_preflight(request: &Request<'_>) -> bool {
     request.method == "OPTIONS"
         && request.has_header("origin")
@@ -416,19 +305,10 @@ impl Evaluation<'_, '_> {
             bindings: Some(self.bindings),
         };
         let verifier = self.verifier;
-        let generation = verifier.keys.generation(index);
-        if let Some(cache) = verifier.cache {
-            if let Ok(mut cache) = cache.try_borrow_mut() {
-                if let Some(hit) = cache.get(token, index, generation, verifier.now) {
-                    if verifier.keys.key_set(index).is_some() {
-                        check_audience(&hit.claims, route.audiences)?;
-                        check_caller(&hit.claims, provider.caller.as_ref(), self.peer)?;
-                        check_claims(&hit.claims, route.claims, route.bindings)?;
-                        self.from_cache.set(true);
-                        return Ok(hit.set_headers.clone());
-                    }
-                }
-            }
+        if let Some(hit) = recall(verifier, token, index) {
+            recheck(&hit.claims, &route, provider.caller.as_ref(), self.peer)?;
+            self.from_cache.set(true);
+            return Ok(hit.set_headers);
         }
         let keys = || verifier.keys.key_set(index);
         let verified = authenticate(
@@ -441,23 +321,7 @@ impl Evaluation<'_, '_> {
             self.peer,
         )?;
         let set_headers = outputs(provider, &verified);
-        if let Some(cache) = verifier.cache {
-            if let Ok(mut cache) = cache.try_borrow_mut() {
-                let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
-                let expires_at =
-                    expiry(&verified.token.claims).map_or(i64::MAX, |exp| exp.saturating_add(skew));
-                cache.insert(
-                    token,
-                    CachedToken {
-                        provider: index,
-                        generation,
-                        expires_at,
-                        set_headers: set_headers.clone(),
-                        claims: Rc::new(verified.token.claims.clone()),
-                    },
-                );
-            }
-        }
+        remember(verifier, token, index, provider, &verified, &set_headers);
         Ok(set_headers)
     }
 }
@@ -482,137 +346,4 @@ fn most_relevant(
         .or(failures.first())
         .copied()
         .unwrap_or((0, Rejection::Missing))
-}
-
-/// The headers a verified token sets: its payload and its copied claims.
-fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(String, String)> {
-    let mut headers = Vec::new();
-    if let Some(header) = &provider.forward_payload_header {
-        headers.push((header.clone(), verified.token.payload_b64.to_owned()));
-    }
-    for entry in &provider.claim_to_headers {
-        let value = match verified.token.claims.get(&entry.claim) {
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Number(number)) => number.to_string(),
-            Some(Value::Bool(flag)) => flag.to_string(),
-            _ => continue,
-        };
-        if value
-            .bytes()
-            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-        {
-            headers.push((entry.header.clone(), value));
-        }
-    }
-    headers
-}
-
-/// Removes the token from where `provider` found it in the request of `path`
-/// (`:path`, with its query) and `headers`, unless it forwards tokens.
-pub(crate) fn remove_token(
-    provider: &Provider,
-    locations: &[Location],
-    path: &str,
-    headers: &impl HeaderValues,
-    mutations: &mut Mutations,
-) {
-    if provider.forward {
-        return;
-    }
-    let mut params = Vec::new();
-    for location in locations {
-        match location {
-            Location::Header(name) => {
-                if !mutations.remove_headers.contains(name) {
-                    mutations.remove_headers.push(name.clone());
-                }
-            }
-            Location::Param(name) => params.push(name.as_str()),
-            Location::Cookie(name) => {
-                if !mutations.removed_cookies.contains(name) {
-                    mutations.removed_cookies.push(name.clone());
-                }
-            }
-        }
-    }
-    if !params.is_empty() {
-        let current = mutations.path.as_deref().unwrap_or(path);
-        mutations.path = Some(path_without_params(current, &params));
-    }
-    if !mutations.removed_cookies.is_empty() {
-        let names: Vec<&str> = mutations
-            .removed_cookies
-            .iter()
-            .map(String::as_str)
-            .collect();
-        mutations.cookie = Some(cookies_without(headers, &names));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// corp (bearer, parameter `t`, cookie `s`), alt (`x-api-token`), and fwd
-    /// (bearer too, `forward: true`).
-    fn config() -> Config {
-        let key = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
-        let provider = |name: &str, extra: serde_json::Value| {
-            let mut p =
-                json!({"name": name, "issuer": "https://i", "audiences": ["a"], "local_jwks": key});
-            for (field, value) in extra.as_object().into_iter().flatten() {
-                p[field] = value.clone();
-            }
-            p
-        };
-        let providers = json!([
-            provider("corp", json!({"from_params": ["t"], "from_cookies": ["s"]})),
-            provider("alt", json!({"from_headers": [{"name": "x-api-token"}]})),
-            provider("fwd", json!({"forward": true})),
-        ]);
-        Config::from_json(json!({ "providers": providers }).to_string().as_bytes()).unwrap()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    /// Issue 21, finding 9: other providers' token places are removed on a route
-    /// that requires a provider, but not a place a required forwarding provider
-    /// reads too.
-    #[test]
-    fn other_providers_tokens_are_removed_unless_a_required_one_forwards_them() {
-        let config = config();
-        let headers = pairs(&[
-            ("authorization", "Bearer forged"),
-            ("cookie", "a=1; s=forged"),
-            ("x-api-token", "alt.token.here"),
-        ]);
-        let request = Request::from_headers(&headers);
-        let path = "/x?t=forged&b=2";
-        let removed = |required: &[usize]| {
-            let demands: Vec<Demand> = required.iter().copied().map(Demand::of).collect();
-            let mut mutations = Mutations::default();
-            remove_unrequired_tokens(&config, &demands, path, &request, &mut mutations);
-            mutations
-        };
-        let alt = removed(&[1]);
-        assert_eq!(alt.remove_headers, vec!["authorization".to_string()]);
-        assert_eq!(alt.path.as_deref(), Some("/x?b=2"));
-        assert_eq!(alt.cookie, Some(Some("a=1".to_string())));
-        // fwd forwards its bearer token: corp reads that place too, but it is fwd's.
-        let fwd = removed(&[2]);
-        assert_eq!(fwd.remove_headers, vec!["x-api-token".to_string()]);
-        assert_eq!(fwd.path.as_deref(), Some("/x?b=2"));
-        // Every non-forwarding provider required: nothing else to remove.
-        assert_eq!(removed(&[0, 1]), Mutations::default());
-        let without_bearer = pairs(&[("authorization", "Basic dXNlcg==")]);
-        let request = Request::from_headers(&without_bearer);
-        let mut mutations = Mutations::default();
-        remove_unrequired_tokens(&config, &[Demand::of(1)], "/x", &request, &mut mutations);
-        assert_eq!(mutations, Mutations::default(), "no bearer: no corp token");
-    }
 }
