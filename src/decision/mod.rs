@@ -6,21 +6,21 @@ pub mod authenticate;
 pub mod fast_path;
 pub mod mutations;
 pub mod remembered;
+mod verifier;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 use serde_json::Value;
 
-use crate::config::{Config, KeySource, Provider};
+use crate::config::{Config, Provider};
 use crate::decision::authenticate::{authenticate, RouteChecks};
 pub use crate::decision::mutations::Mutations;
 use crate::decision::mutations::{
     base_mutations, outputs, refused_mutations, remove_token, remove_unrequired_tokens,
 };
 use crate::decision::remembered::{recall, recheck, remember};
-use crate::keys::jwks::KeySet;
+pub use crate::decision::verifier::{LocalKeys, Verifier};
 pub use crate::keys::store::KeyStore;
-use crate::keys::verify::SignatureBackend;
 use crate::log::token_facts::TokenFacts;
 use crate::policy::caller::{NoPeer, Peer};
 use crate::policy::placeholder::Bindings;
@@ -29,32 +29,7 @@ use crate::rejection::Rejection;
 use crate::request::path::resolve;
 pub use crate::request::same_header_name;
 use crate::request::Request;
-use crate::token::cache::TokenCache;
 use crate::token::extract::{extract, Found};
-
-/// Key store with only the keys given inline (`local_jwks`).
-pub struct LocalKeys<'a>(pub &'a Config);
-
-impl KeyStore for LocalKeys<'_> {
-    fn key_set(&self, provider: usize) -> Option<&KeySet> {
-        match &self.0.providers.get(provider)?.keys {
-            KeySource::Local(set) => Some(set),
-            KeySource::Remote(_) => None,
-        }
-    }
-}
-
-/// Everything a decision verifies with, besides the configuration.
-pub struct Verifier<'a> {
-    /// Key sets by provider.
-    pub keys: &'a dyn KeyStore,
-    /// Signature checks.
-    pub signatures: &'a dyn SignatureBackend,
-    /// Verified tokens remembered, if any.
-    pub cache: Option<&'a RefCell<TokenCache>>,
-    /// Now, Unix seconds.
-    pub now: i64,
-}
 
 /// The verdict on one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Provider;
 use crate::decision::authenticate::{RouteChecks, Verified};
-use crate::decision::Verifier;
+use crate::decision::verifier::Verifier;
 use crate::policy::caller::{check_caller, CallerRule, Peer};
 use crate::policy::claim_rule::check_claims;
 use crate::rejection::Rejection;
