@@ -6,12 +6,13 @@
 use std::cell::{OnceCell, RefCell};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use audgate::config::{Config, KeySource, Mode, WOULD_REJECT_HEADER};
-use audgate::decision::{decide, Decision, KeyStore, Mutations, Verifier};
-use audgate::extract::{token_places, Request};
-use audgate::jwks::{parse_jwks_bytes, KeySet, Origin, ParsedJwks};
-use audgate::rejection::Rejection;
-use audgate::verify::RustCrypto;
+use audgate::config::{Config, KeySource, Mode};
+use audgate::decision::plan::{Action, Change, Plan, Reply};
+use audgate::decision::{decide, Decision, KeyStore, Verifier};
+use audgate::keys::jwks::{parse_jwks_bytes, KeySet, Origin, ParsedJwks};
+use audgate::keys::verify::RustCrypto;
+use audgate::request::Request;
+use audgate::token::extract::token_places;
 
 use crate::fetch::Fetcher;
 use crate::{flags, plugin_file, token_argument};
@@ -372,51 +373,60 @@ pub fn run(args: &[String]) -> Result<bool, String> {
     Ok(decision.verdict.is_ok() || config.mode == Mode::Audit)
 }
 
-/// What the filter does with the request, as `respond::carry_out` does it.
+/// What the filter does with the request: the [`Plan`] the filter carries out,
+/// printed.
 fn report(config: &Config, authority: &str, decision: &Decision) -> String {
     let provider = decision
         .provider
         .and_then(|index| config.providers.get(index))
         .map(|p| p.name.as_str());
+    let removed = decision.mutations.removed_cookies.join(", ");
     let mut out = String::new();
-    match decision.verdict {
-        Ok(()) => {
+    match (
+        decision.verdict,
+        Plan::of(decision, config.mode, authority).action,
+    ) {
+        (Ok(()), Action::Continue(changes)) => {
             let by = provider.map_or("no token checked".to_owned(), |name| {
                 format!("provider {name}")
             });
             out.push_str(&format!("200 allowed ({by}): the request goes upstream\n"));
-            changes(&mut out, &decision.mutations, None);
+            print_changes(&mut out, &changes, &removed);
         }
-        Err(rejection) if config.mode == Mode::Audit => {
+        (Err(rejection), Action::Continue(changes)) => {
             let code = rejection.code();
             out.push_str(&format!(
                 "200 (audit: would reject: {code}): the request goes upstream all the same (provider {})\n",
                 provider.unwrap_or("-")
             ));
+            let enforced = Reply::refusal(rejection, authority);
             out.push_str(&format!(
                 "  in enforce mode: {} {rejection}\n",
-                rejection.status()
+                enforced.status
             ));
-            if let Some(challenge) = rejection.www_authenticate(authority) {
+            for challenge in &enforced.challenges {
                 out.push_str(&format!(
                     "  in enforce mode: www-authenticate: {challenge}\n"
                 ));
             }
             facts(&mut out, decision);
-            changes(&mut out, &decision.mutations, Some(rejection));
+            print_changes(&mut out, &changes, &removed);
         }
-        Err(rejection) => {
+        (Err(rejection), Action::Respond(reply)) => {
             out.push_str(&format!(
                 "{} refused (provider {}): {rejection} [{}]\n",
-                rejection.status(),
+                reply.status,
                 provider.unwrap_or("-"),
                 rejection.code()
             ));
-            if let Some(challenge) = rejection.www_authenticate(authority) {
+            for challenge in &reply.challenges {
                 out.push_str(&format!("  www-authenticate: {challenge}\n"));
             }
             facts(&mut out, decision);
         }
+        // A decision is never held (its keys are fetched first) nor answered
+        // locally when it passes.
+        (_, Action::Hold(_)) | (Ok(()), Action::Respond(_)) => {}
     }
     out
 }
@@ -428,31 +438,20 @@ fn facts(out: &mut String, decision: &Decision) {
     }
 }
 
-/// The request's changes, in the order the filter makes them; audit mode's
-/// `x-audgate-would-reject` last.
-fn changes(out: &mut String, mutations: &Mutations, would_reject: Option<Rejection>) {
-    for name in &mutations.remove_headers {
-        out.push_str(&format!("  removes {name}\n"));
-    }
-    for (name, value) in &mutations.set_headers {
-        out.push_str(&format!("  sets {name}: {value}\n"));
-    }
-    if let Some(path) = &mutations.path {
-        out.push_str(&format!("  sets :path: {path}\n"));
-    }
-    let removed = mutations.removed_cookies.join(", ");
-    match &mutations.cookie {
-        Some(Some(cookie)) => {
-            out.push_str(&format!("  sets cookie: {cookie}  (without {removed})\n"))
+/// The request's changes, in the order the filter makes them (audit mode's
+/// `x-audgate-would-reject` last); `removed` names the cookies taken out of `cookie`.
+fn print_changes(out: &mut String, changes: &[Change], removed: &str) {
+    for change in changes {
+        match change {
+            Change::Remove(name) if name == "cookie" => {
+                out.push_str(&format!("  removes cookie  (it held only {removed})\n"))
+            }
+            Change::Remove(name) => out.push_str(&format!("  removes {name}\n")),
+            Change::Set(name, cookie) if name == "cookie" => {
+                out.push_str(&format!("  sets cookie: {cookie}  (without {removed})\n"))
+            }
+            Change::Set(name, value) => out.push_str(&format!("  sets {name}: {value}\n")),
         }
-        Some(None) => out.push_str(&format!("  removes cookie  (it held only {removed})\n")),
-        None => {}
-    }
-    if let Some(rejection) = would_reject {
-        out.push_str(&format!(
-            "  sets {WOULD_REJECT_HEADER}: {}\n",
-            rejection.code()
-        ));
     }
 }
 

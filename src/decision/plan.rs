@@ -1,0 +1,229 @@
+//! What the filter does with one request, as data: a [`Plan`] the filter carries
+//! out (`src/filter`) and the CLI prints (`audgate verify`), so the two never map a
+//! decision to a reply each in their own way.
+//!
+//! ```text
+//! Decision ──Plan::of(decision, mode, authority)──▶ Plan
+//!   Ok                        Continue(changes)
+//!   Err, audit mode           Continue(changes + x-audgate-would-reject: CODE)
+//!   Err, enforce mode         Respond(401/403/503, challenges, body)
+//! keys being fetched          Hold(Callout::Keys): decided again when they arrive
+//! ```
+//! Every action may also carry headers for the response the client gets.
+
+use crate::config::{Mode, WOULD_REJECT_HEADER};
+use crate::decision::mutations::Mutations;
+use crate::decision::Decision;
+use crate::rejection::Rejection;
+
+/// What the filter does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// What happens to the request.
+    pub action: Action,
+    /// Headers added to the response the client gets, whatever the action.
+    pub response_headers: Vec<(String, String)>,
+}
+
+/// What happens to the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Make these changes in order, then let the request go upstream. If the host
+    /// refuses one, the request is answered 503 instead (never passed on as it is).
+    Continue(Vec<Change>),
+    /// Keep the request until the callout answers, then decide it again.
+    Hold(Callout),
+    /// Answer locally; the request never goes upstream.
+    Respond(Reply),
+}
+
+/// One change to the request before it goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Remove every value of the header (lowercase name).
+    Remove(String),
+    /// Set the header (or pseudo-header such as `:path`), replacing any value.
+    Set(String, String),
+}
+
+/// What a held request waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callout {
+    /// The key set of this provider (by index) being fetched.
+    Keys {
+        /// The provider whose keys the decision needs.
+        provider: usize,
+    },
+}
+
+/// A local answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u32,
+    /// `www-authenticate` values, one header each (none on a 503 or a 200).
+    pub challenges: Vec<String>,
+    /// `content-type` of the body.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+/// `content-type` of a refusal's body.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+impl Plan {
+    /// What the filter does with `decision` in `mode`; `authority` is the realm of
+    /// a refusal's challenge.
+    pub fn of(decision: &Decision, mode: Mode, authority: &str) -> Plan {
+        let action = match (decision.verdict, mode) {
+            (Ok(()), _) => Action::Continue(changes(&decision.mutations)),
+            (Err(rejection), Mode::Audit) => {
+                let mut changes = changes(&decision.mutations);
+                // Last: after the changes that remove any copy the client sent.
+                changes.push(Change::Set(
+                    WOULD_REJECT_HEADER.to_owned(),
+                    rejection.code().to_owned(),
+                ));
+                Action::Continue(changes)
+            }
+            (Err(rejection), Mode::Enforce) => {
+                Action::Respond(Reply::refusal(rejection, authority))
+            }
+        };
+        Plan::only(action)
+    }
+
+    /// `action` with no response headers.
+    pub fn only(action: Action) -> Plan {
+        Plan {
+            action,
+            response_headers: Vec::new(),
+        }
+    }
+
+    /// A refusal answered locally.
+    pub fn refuse(rejection: Rejection, authority: &str) -> Plan {
+        Plan::only(Action::Respond(Reply::refusal(rejection, authority)))
+    }
+}
+
+impl Reply {
+    /// The refusal's status, its challenge (realm `authority`) and a one-line body.
+    pub fn refusal(rejection: Rejection, authority: &str) -> Reply {
+        Reply {
+            status: rejection.status(),
+            challenges: rejection.www_authenticate(authority).into_iter().collect(),
+            content_type: TEXT,
+            body: format!("{rejection}\n"),
+        }
+    }
+}
+
+/// The request's changes in the order the filter makes them: headers removed,
+/// headers set, `:path`, `cookie`.
+fn changes(mutations: &Mutations) -> Vec<Change> {
+    let mut changes: Vec<Change> = mutations
+        .remove_headers
+        .iter()
+        .cloned()
+        .map(Change::Remove)
+        .collect();
+    changes.extend(
+        mutations
+            .set_headers
+            .iter()
+            .map(|(name, value)| Change::Set(name.clone(), value.clone())),
+    );
+    if let Some(path) = &mutations.path {
+        changes.push(Change::Set(":path".to_owned(), path.clone()));
+    }
+    match &mutations.cookie {
+        Some(Some(cookie)) => changes.push(Change::Set("cookie".to_owned(), cookie.clone())),
+        Some(None) => changes.push(Change::Remove("cookie".to_owned())),
+        None => {}
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(rejection: Rejection, mutations: Mutations) -> Decision {
+        Decision {
+            verdict: Err(rejection),
+            provider: Some(0),
+            mutations,
+            from_cache: false,
+            facts: None,
+        }
+    }
+
+    #[test]
+    fn a_pass_continues_with_its_changes_in_order() {
+        let mutations = Mutations {
+            remove_headers: vec!["authorization".into()],
+            set_headers: vec![("x-user".into(), "alice".into())],
+            path: Some("/x".into()),
+            cookie: Some(None),
+            removed_cookies: vec!["s".into()],
+        };
+        let plan = Plan::of(
+            &Decision::pass(Some(0), mutations, false),
+            Mode::Enforce,
+            "svc",
+        );
+        assert_eq!(
+            plan.action,
+            Action::Continue(vec![
+                Change::Remove("authorization".into()),
+                Change::Set("x-user".into(), "alice".into()),
+                Change::Set(":path".into(), "/x".into()),
+                Change::Remove("cookie".into()),
+            ])
+        );
+        assert!(plan.response_headers.is_empty());
+    }
+
+    #[test]
+    fn enforce_answers_a_refusal_with_its_challenge() {
+        let plan = Plan::of(
+            &refused(Rejection::AudienceNotAllowed, Mutations::default()),
+            Mode::Enforce,
+            "orders.svc",
+        );
+        let Action::Respond(reply) = plan.action else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(reply.status, 403);
+        assert_eq!(reply.challenges.len(), 1);
+        assert!(reply.challenges[0].contains("realm=\"orders.svc\""));
+        assert_eq!(reply.body, format!("{}\n", Rejection::AudienceNotAllowed));
+    }
+
+    #[test]
+    fn audit_passes_a_refusal_on_marked_last() {
+        let mutations = Mutations {
+            remove_headers: vec!["x-audgate-would-reject".into()],
+            ..Mutations::default()
+        };
+        let plan = Plan::of(&refused(Rejection::Expired, mutations), Mode::Audit, "svc");
+        assert_eq!(
+            plan.action,
+            Action::Continue(vec![
+                Change::Remove("x-audgate-would-reject".into()),
+                Change::Set("x-audgate-would-reject".into(), "expired".into()),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_503_carries_no_challenge() {
+        let Action::Respond(reply) = Plan::refuse(Rejection::KeysUnavailable, "svc").action else {
+            panic!()
+        };
+        assert_eq!(reply.status, 503);
+        assert!(reply.challenges.is_empty());
+    }
+}
