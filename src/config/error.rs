@@ -344,3 +344,17 @@ pub(crate) fn fail<T>(field: impl Into<String>, problem: Problem) -> Result<T, C
         problem,
     })
 }
+
+pub(crate) fn in_range(
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if value < min || value > max {
+        return fail(field, Problem::OutOfRange { min, max });
+    }
+    Ok(value)
+}

@@ -3,8 +3,11 @@
 //! [`ConfigError`] that names the offending field.
 
 mod error;
+mod key_source;
+mod provider;
 mod raw;
 mod rules;
+mod shape;
 mod validate;
 
 use jsonwebtoken::Algorithm;
