@@ -16,8 +16,9 @@
 //! - `fuzz/corpus/config/seed-*`, `fuzz/corpus/jwks/seed-*`: valid and broken
 //!   plugin configs and key sets.
 //! - `fuzz/corpus/decision/seed-*` and `fuzz/dict/decision.dict`: requests in the
-//!   decision target's input format (fuzz/src/lib.rs `decision_seed_specs`, which
-//!   names each by what it tries) and the byte runs of its path tricks.
+//!   decision target's input format (fuzz/src/decision/seeds.rs
+//!   `decision_seed_specs`, which names each by what it tries) and the byte runs
+//!   of its path tricks.
 //!
 //! Only files named `seed-*` are written; files libFuzzer or a person added to the
 //! corpus are left alone (old seeds are removed first, so the set stays exact).
@@ -30,9 +31,10 @@ mod keys;
 #[path = "../tests/support/cases.rs"]
 mod cases;
 
-// The fuzz targets' checks: the decision target's request format, seeds and
-// dictionary live beside its decoder there.
-#[allow(dead_code)]
+// The fuzz targets' checks: the decision target's seeds and dictionary
+// (fuzz/src/decision/seeds.rs) are written in the format its decoder reads
+// (fuzz/src/input.rs); only those are used here.
+#[allow(dead_code, unused_imports)]
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_checks;
 
@@ -141,7 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut dict = String::from(
         "# libFuzzer dictionary for the decision target (make fuzz passes it with -dict).\n\
          # Written by `cargo run --example fuzz_seeds`: the input is read structurally\n\
-         # (fuzz/src/lib.rs `RequestSpec::read`), so these are the bytes that pick\n\
+         # (fuzz/src/input.rs `RequestSpec::read`), so these are the bytes that pick\n\
          # path pieces making traversal tricks, and header names.\n",
     );
     for (name, bytes) in fuzz_checks::decision_dictionary() {

@@ -1,9 +1,11 @@
-//! The fuzz targets' checks (fuzz/src/lib.rs) over the committed seed corpus and
-//! every saved crash input (fuzz/regressions/<target>/), natively under
-//! `cargo test`: no libFuzzer, no nightly flags. A crash the fuzzer once found
-//! stays a failing test here until it is fixed, and stays fixed after.
+//! The fuzz targets' checks (fuzz/src/, through its lib.rs) over the committed
+//! seed corpus and every saved crash input (fuzz/regressions/<target>/),
+//! natively under `cargo test`: no libFuzzer, no nightly flags. A crash the
+//! fuzzer once found stays a failing test here until it is fixed, and stays
+//! fixed after.
 
-#[allow(dead_code)]
+// Only some of its items and re-exports are used here.
+#[allow(dead_code, unused_imports)]
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_checks;
 
