@@ -2,20 +2,34 @@
 //! service's own edge, and first of all that the token was minted *for this
 //! service*: its `aud` must name one of the audiences the plugin config gives.
 //!
+//! The request walk (every request, no host call):
 //! ```text
-//! plugin config JSON ──Config::from_json──▶ Config          (once, on_configure)
-//! request headers ──decide(&config, &request, &keys, now)──▶ Decision
-//!                     ├─ request_path: the path the upstream resolves
-//!                     ├─ policy:   the rule (prefix, path, template) → requirement
-//!                     ├─ extract:  where the token is
-//!                     ├─ token:    split, base64url, strict JSON
-//!                     ├─ authenticate: typ → aud → iss → exp/nbf/lifetime → claims
-//!                     │            (no crypto yet), then
-//!                     ├─ jwks:     key by kid and alg
-//!                     └─ verify:   signature; the claims' verdict only now
+//! plugin config JSON ──config::Config::from_json──▶ Config      (once, on_configure)
+//! request headers ──decision::decide_with_peer──▶ Decision ──decision::plan::Plan::of──▶ Plan
+//!   request::path        the path the upstream resolves, and its other readings
+//!   policy               the rule (prefix, path, template, methods) → requirement
+//!   token::extract       where the token is (headers, parameters, cookies)
+//!   token                compact JWS, strict JSON, typ, claims (aud → iss → times)
+//!   decision::remembered a token verified before: recalled and re-checked
+//!   decision::authenticate  one token against one provider, key-free checks first,
+//!                        then keys::jwks (key by kid and alg) and keys::verify
+//!   decision::mutations  what the request loses and gains before it goes upstream
+//! the filter carries the Plan out: continue with changes, hold, or respond
 //! ```
-//! Everything above is free of host calls and runs under plain `cargo test`;
-//! `filter` (wasm32 only) is the thin proxy-wasm layer over it.
+//! The key walk (remote key sets, per VM, over the host's shared data and callouts):
+//! ```text
+//! keys::remote_sets  providers grouped by key set   keys::key_copy  this VM's copy
+//! keys::fetcher      the tick: lease by CAS (keys::shared_state), callout, reply
+//!                    judged (keys::fetch_reply), stored, late replies dropped
+//! keys::fresh_keys   a refusal for missing keys or an unknown kid: re-read the
+//!                    shared keys, then wait (keys::wait) or refuse
+//! ```
+//! Layers, depended on one way only: the leaves `request`, `token`, `policy`,
+//! `keys` (and `rejection`, `log`) ← `config` ← `decision` ← `filter` and the CLI.
+//! Leaves take the compiled fields they need, never a `config` type. Everything
+//! but `filter` (wasm32 only, the thin proxy-wasm layer that implements
+//! `keys::host`'s traits over the ABI) is free of host calls and runs under plain
+//! `cargo test`.
 
 #![cfg_attr(
     not(test),
