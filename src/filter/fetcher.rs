@@ -8,10 +8,8 @@ use std::time::Duration;
 use super::host;
 use super::vm::{Call, CallKind, Remote, Vm};
 use crate::keys::discovery::jwks_location;
-use crate::keys::fetch_state::{
-    accept_body, check_reply, decode, encode, explain, text_hash, FetchFailure, FetchState,
-    KeysRecord,
-};
+use crate::keys::fetch_reply::{accept_body, check_reply, explain, FetchFailure};
+use crate::keys::fetch_state::{decode, encode, text_hash, FetchState, KeysRecord};
 
 /// Shared-data key of the VM id counter.
 const VM_SEQUENCE_KEY: &str = "audgate;vm-sequence";
