@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
-use super::host;
+use super::host::{self, Proxy};
 use super::vm::{Call, CallKind, Remote, Vm};
 use crate::keys::discovery::jwks_location;
 use crate::keys::fetch_reply::{accept_body, check_reply, explain, FetchFailure};
 use crate::keys::fetch_state::{decode, encode, text_hash, FetchState, KeysRecord};
+use crate::keys::host::{Callout, Callouts, Reply, SetError, SharedData};
 
 /// Shared-data key of the VM id counter.
 const VM_SEQUENCE_KEY: &str = "audgate;vm-sequence";
@@ -23,13 +24,13 @@ pub fn create_shared_records(vm: &Vm) {
     let mut keys: Vec<&str> = vec![VM_SEQUENCE_KEY];
     keys.extend(vm.sources.iter().map(|remote| remote.state_key.as_str()));
     for key in keys {
-        if host::shared_get(key).0.is_none() {
+        if Proxy.get(key).value.is_none() {
             let initial = if key == VM_SEQUENCE_KEY {
                 b"0".to_vec()
             } else {
                 encode(&FetchState::default())
             };
-            if host::shared_set(key, &initial, None).is_err() {
+            if Proxy.set(key, &initial, None).is_err() {
                 log::error!("audgate: could not create shared record {key}");
             }
         }
@@ -39,14 +40,17 @@ pub fn create_shared_records(vm: &Vm) {
 /// A VM id unique among the VMs sharing this data (a CAS counter); 0 on failure.
 pub fn allocate_vm_id() -> u32 {
     for _ in 0..CAS_ATTEMPTS {
-        let (value, cas) = host::shared_get(VM_SEQUENCE_KEY);
-        let current: u32 = value
+        let shared = Proxy.get(VM_SEQUENCE_KEY);
+        let current: u32 = shared
+            .value
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .and_then(|text| text.parse().ok())
             .unwrap_or(0);
         let next = current.wrapping_add(1).max(1);
-        if cas.is_some()
-            && host::shared_set(VM_SEQUENCE_KEY, next.to_string().as_bytes(), cas).is_ok()
+        if shared.cas.is_some()
+            && Proxy
+                .set(VM_SEQUENCE_KEY, next.to_string().as_bytes(), shared.cas)
+                .is_ok()
         {
             return next;
         }
@@ -58,12 +62,12 @@ pub fn allocate_vm_id() -> u32 {
 /// the one this VM read; true when the keys themselves changed (a set fetched
 /// again unchanged only renews its age, and keeps cached tokens valid).
 pub fn sync(remote: &mut Remote) -> bool {
-    let (value, cas) = host::shared_get(&remote.keys_key);
-    if cas.is_none() || cas == remote.seen_cas {
+    let shared = Proxy.get(&remote.keys_key);
+    if shared.cas.is_none() || shared.cas == remote.seen_cas {
         return false;
     }
-    remote.seen_cas = cas;
-    let Some(record) = decode::<KeysRecord>(value.as_deref()) else {
+    remote.seen_cas = shared.cas;
+    let Some(record) = decode::<KeysRecord>(shared.value.as_deref()) else {
         return false;
     };
     let hash = text_hash(&record.jwks);
@@ -98,8 +102,11 @@ pub fn sync(remote: &mut Remote) -> bool {
 
 /// The shared fetch state and its CAS token.
 pub fn read_state(remote: &Remote) -> (FetchState, Option<u32>) {
-    let (value, cas) = host::shared_get(&remote.state_key);
-    (decode(value.as_deref()).unwrap_or_default(), cas)
+    let shared = Proxy.get(&remote.state_key);
+    (
+        decode(shared.value.as_deref()).unwrap_or_default(),
+        shared.cas,
+    )
 }
 
 /// Applies `change` to the shared fetch state by compare-and-swap; the new state
@@ -149,16 +156,21 @@ fn send(vm: &mut Vm, source: usize, kind: CallKind, path: &str, now_ms: u64) {
         return;
     };
     let settings = &remote.settings;
-    let timeout = Duration::from_millis(settings.timeout_ms);
-    match host::dispatch_get(&settings.cluster, &settings.authority, path, timeout) {
+    let callout = Callout {
+        cluster: &settings.cluster,
+        authority: &settings.authority,
+        path,
+        timeout: Duration::from_millis(settings.timeout_ms),
+    };
+    match Proxy.dispatch(&callout) {
         Ok(token) => vm.calls.push(Call {
             token,
             source,
             kind,
             sent_ms: now_ms,
         }),
-        Err(status) => {
-            log::debug!("audgate: callout refused by the host: {status:?}");
+        Err(refused) => {
+            log::debug!("audgate: {refused}");
             let failure = FetchFailure::NotSent(settings.cluster.clone());
             failed(vm, source, &failure, now_ms);
         }
@@ -184,13 +196,13 @@ fn failed(vm: &Vm, source: usize, failure: &FetchFailure, now_ms: u64) {
 /// Takes the reply of `call`: a discovery document leads to the key set's
 /// callout; a good key set goes to shared data; anything else keeps the previous
 /// set and backs off.
-pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
+pub fn take_reply(vm: &mut Vm, call: Call, reply: impl FnOnce() -> Reply, now_ms: u64) {
     let Some(remote) = vm.sources.get(call.source) else {
         return;
     };
     // The keys record as it is before this reply is taken: the store below is a
     // compare-and-swap on it, so no other fetch's keys are overwritten.
-    let (_, keys_cas) = host::shared_get(&remote.keys_key);
+    let keys_cas = Proxy.get(&remote.keys_key).cas;
     if read_state(remote).0.holder != vm.vm_id {
         log::info!(
             "audgate: {}: a late JWKS reply was dropped: its lease had lapsed and another fetch took over",
@@ -200,8 +212,12 @@ pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
     }
     let elapsed = now_ms.saturating_sub(call.sent_ms);
     let timeout_ms = remote.settings.timeout_ms;
-    let checked = check_reply(host::call_response_status(), body_size);
-    let body = host::call_response_body(body_size).unwrap_or_default();
+    let Reply {
+        status,
+        body_size,
+        body,
+    } = reply();
+    let checked = check_reply(status, body_size);
     let outcome = checked
         .map_err(|failure| explain(failure, &body, elapsed, timeout_ms))
         .and_then(|()| match call.kind {
@@ -233,13 +249,13 @@ pub fn take_reply(vm: &mut Vm, call: Call, body_size: usize, now_ms: u64) {
                 fetched_at_ms: now_ms,
                 jwks,
             };
-            match host::shared_set(&remote.keys_key, &encode(&record), keys_cas) {
+            match Proxy.set(&remote.keys_key, &encode(&record), keys_cas) {
                 Ok(()) => {
                     update_state(remote, |state| Some(state.succeeded()));
                     vm.metrics.fetch(remote.first_provider(), true);
                 }
                 // Another fetch stored its keys since: this reply is not newer.
-                Err(status) if status == host::CAS_MISMATCH => log::info!(
+                Err(SetError::CasMismatch) => log::info!(
                     "audgate: {}: a late JWKS reply was dropped: another fetch stored its keys first",
                     remote.label
                 ),
@@ -261,5 +277,5 @@ enum Next {
 /// Writes `next` as the shared fetch state if it is still the one read with
 /// `cas`; false when another VM changed it since (read it again).
 pub fn write_state(remote: &Remote, next: &FetchState, cas: Option<u32>) -> bool {
-    cas.is_some() && host::shared_set(&remote.state_key, &encode(next), cas).is_ok()
+    cas.is_some() && Proxy.set(&remote.state_key, &encode(next), cas).is_ok()
 }

@@ -88,7 +88,7 @@ impl AudgateRoot {
                 return;
             };
             let call = vm.calls.swap_remove(position);
-            fetcher::take_reply(&mut vm, call, body_size, now_ms);
+            fetcher::take_reply(&mut vm, call, || host::call_reply(body_size), now_ms);
             sync_all(&mut vm);
         }
         self.settle_held(&vm_cell, now_ms);

@@ -5,6 +5,7 @@ pub mod der;
 pub mod discovery;
 pub mod fetch_reply;
 pub mod fetch_state;
+pub mod host;
 pub mod host_signature;
 pub mod jwks;
 pub mod store;
