@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use super::host::{self, Proxy};
-use super::vm::{Call, CallKind, Remote, Vm};
+use super::vm::{Call, CallKind, Vm};
 use crate::keys::discovery::jwks_location;
 use crate::keys::fetch_reply::{accept_body, check_reply, explain, FetchFailure};
-use crate::keys::fetch_state::{decode, encode, text_hash, FetchState, KeysRecord};
+use crate::keys::fetch_state::{decode, encode, FetchState, KeysRecord};
 use crate::keys::host::{Callout, Callouts, Reply, SetError, SharedData};
+use crate::keys::remote_sets::RemoteSet;
 
 /// Shared-data key of the VM id counter.
 const VM_SEQUENCE_KEY: &str = "audgate;vm-sequence";
@@ -58,50 +59,8 @@ pub fn allocate_vm_id() -> u32 {
     0
 }
 
-/// Reads the shared key set into this VM if shared data holds a newer record than
-/// the one this VM read; true when the keys themselves changed (a set fetched
-/// again unchanged only renews its age, and keeps cached tokens valid).
-pub fn sync(remote: &mut Remote) -> bool {
-    let shared = Proxy.get(&remote.keys_key);
-    if shared.cas.is_none() || shared.cas == remote.seen_cas {
-        return false;
-    }
-    remote.seen_cas = shared.cas;
-    let Some(record) = decode::<KeysRecord>(shared.value.as_deref()) else {
-        return false;
-    };
-    let hash = text_hash(&record.jwks);
-    if let Some((fetched_at, _)) = remote.cached.as_mut() {
-        if hash == remote.jwks_hash {
-            *fetched_at = record.fetched_at_ms;
-            return false;
-        }
-    }
-    match accept_body(record.jwks.into_bytes()) {
-        Ok((_, parsed)) => {
-            log::info!(
-                "audgate: {}: key set in use: {} key(s), {} skipped",
-                remote.label,
-                parsed.set.keys().len(),
-                parsed.skipped.len()
-            );
-            remote.cached = Some((record.fetched_at_ms, parsed.set));
-            remote.jwks_hash = hash;
-            remote.generation = remote.generation.wrapping_add(1);
-            true
-        }
-        Err(failure) => {
-            log::warn!(
-                "audgate: {}: shared key set unreadable: {failure}",
-                remote.label
-            );
-            false
-        }
-    }
-}
-
 /// The shared fetch state and its CAS token.
-pub fn read_state(remote: &Remote) -> (FetchState, Option<u32>) {
+pub fn read_state(remote: &RemoteSet) -> (FetchState, Option<u32>) {
     let shared = Proxy.get(&remote.state_key);
     (
         decode(shared.value.as_deref()).unwrap_or_default(),
@@ -112,7 +71,7 @@ pub fn read_state(remote: &Remote) -> (FetchState, Option<u32>) {
 /// Applies `change` to the shared fetch state by compare-and-swap; the new state
 /// if it was written, `None` if `change` declined or every attempt lost a race.
 pub fn update_state(
-    remote: &Remote,
+    remote: &RemoteSet,
     mut change: impl FnMut(FetchState) -> Option<FetchState>,
 ) -> Option<FetchState> {
     for _ in 0..CAS_ATTEMPTS {
@@ -131,7 +90,7 @@ pub fn fetch_if_due(vm: &mut Vm, source: usize, now_ms: u64) {
     let Some(remote) = vm.sources.get(source) else {
         return;
     };
-    let fetched_at = remote.cached.as_ref().map(|(fetched_at, _)| *fetched_at);
+    let fetched_at = remote.copy.fetched_at();
     let freshness = remote.freshness;
     let leased = update_state(remote, |state| {
         state
@@ -141,10 +100,10 @@ pub fn fetch_if_due(vm: &mut Vm, source: usize, now_ms: u64) {
     if leased.is_none() {
         return;
     }
-    let (kind, path) = if remote.settings.discovery {
-        (CallKind::Discovery, remote.settings.path.clone())
+    let (kind, path) = if remote.server.discovery {
+        (CallKind::Discovery, remote.server.path.clone())
     } else {
-        (CallKind::Jwks, remote.settings.path.clone())
+        (CallKind::Jwks, remote.server.path.clone())
     };
     send(vm, source, kind, &path, now_ms);
 }
@@ -155,12 +114,12 @@ fn send(vm: &mut Vm, source: usize, kind: CallKind, path: &str, now_ms: u64) {
     let Some(remote) = vm.sources.get(source) else {
         return;
     };
-    let settings = &remote.settings;
+    let server = &remote.server;
     let callout = Callout {
-        cluster: &settings.cluster,
-        authority: &settings.authority,
+        cluster: &server.cluster,
+        authority: &server.authority,
         path,
-        timeout: Duration::from_millis(settings.timeout_ms),
+        timeout: Duration::from_millis(server.timeout_ms),
     };
     match Proxy.dispatch(&callout) {
         Ok(token) => vm.calls.push(Call {
@@ -171,7 +130,7 @@ fn send(vm: &mut Vm, source: usize, kind: CallKind, path: &str, now_ms: u64) {
         }),
         Err(refused) => {
             log::debug!("audgate: {refused}");
-            let failure = FetchFailure::NotSent(settings.cluster.clone());
+            let failure = FetchFailure::NotSent(server.cluster.clone());
             failed(vm, source, &failure, now_ms);
         }
     }
@@ -185,8 +144,8 @@ fn failed(vm: &Vm, source: usize, failure: &FetchFailure, now_ms: u64) {
     log::warn!(
         "audgate: {}: JWKS fetch from {} through cluster {} failed: {failure}",
         remote.label,
-        remote.settings.uri,
-        remote.settings.cluster
+        remote.server.uri,
+        remote.server.cluster
     );
     let jitter = host::jitter();
     update_state(remote, |state| Some(state.failed(now_ms, jitter)));
@@ -211,7 +170,7 @@ pub fn take_reply(vm: &mut Vm, call: Call, reply: impl FnOnce() -> Reply, now_ms
         return;
     }
     let elapsed = now_ms.saturating_sub(call.sent_ms);
-    let timeout_ms = remote.settings.timeout_ms;
+    let timeout_ms = remote.server.timeout_ms;
     let Reply {
         status,
         body_size,
@@ -221,7 +180,7 @@ pub fn take_reply(vm: &mut Vm, call: Call, reply: impl FnOnce() -> Reply, now_ms
     let outcome = checked
         .map_err(|failure| explain(failure, &body, elapsed, timeout_ms))
         .and_then(|()| match call.kind {
-            CallKind::Discovery => jwks_location(&body, &remote.issuer, &remote.settings.authority)
+            CallKind::Discovery => jwks_location(&body, &remote.issuer, &remote.server.authority)
                 .map(Next::Keys)
                 .map_err(FetchFailure::Discovery),
             CallKind::Jwks => accept_body(body.clone())
@@ -276,6 +235,6 @@ enum Next {
 
 /// Writes `next` as the shared fetch state if it is still the one read with
 /// `cas`; false when another VM changed it since (read it again).
-pub fn write_state(remote: &Remote, next: &FetchState, cas: Option<u32>) -> bool {
+pub fn write_state(remote: &RemoteSet, next: &FetchState, cas: Option<u32>) -> bool {
     cas.is_some() && Proxy.set(&remote.state_key, &encode(next), cas).is_ok()
 }

@@ -13,9 +13,11 @@
 use std::cell::RefCell;
 
 use super::fetcher::{self, CAS_ATTEMPTS};
-use super::vm::{Remote, Vm};
+use super::host::Proxy;
+use super::vm::Vm;
 use crate::decision::Decision;
 use crate::keys::fetch_state::LEASE_MARGIN_MS;
+use crate::keys::remote_sets::RemoteSet;
 use crate::keys::wait::{for_missing_keys, for_unknown_kid, KeyWait};
 use crate::rejection::Rejection;
 
@@ -66,7 +68,7 @@ fn stale_source(vm_cell: &RefCell<Vm>, decision: &Decision) -> Option<(usize, us
         Err(Rejection::UnknownKid | Rejection::KeysUnavailable) => {
             let vm = vm_cell.try_borrow().ok()?;
             let provider = decision.provider?;
-            Some((provider, (*vm.source_of.get(provider)?)?))
+            Some((provider, vm.sources.index_of(provider)?))
         }
         _ => None,
     }
@@ -77,13 +79,15 @@ fn resync(vm_cell: &RefCell<Vm>, source: usize) -> bool {
     let Ok(mut vm) = vm_cell.try_borrow_mut() else {
         return false;
     };
-    vm.sources.get_mut(source).is_some_and(fetcher::sync)
+    vm.sources
+        .get_mut(source)
+        .is_some_and(|remote| remote.sync(&Proxy))
 }
 
 /// When a request held for `remote`'s keys is decided anyway: after the fetch's
 /// callouts (two with discovery) could have timed out, and some slack.
-fn hold_deadline(remote: &Remote, now_ms: u64) -> u64 {
-    let callouts = if remote.settings.discovery { 2 } else { 1 };
+fn hold_deadline(remote: &RemoteSet, now_ms: u64) -> u64 {
+    let callouts = if remote.server.discovery { 2 } else { 1 };
     now_ms
         .saturating_add(remote.freshness.timeout_ms.saturating_mul(callouts))
         .saturating_add(LEASE_MARGIN_MS)

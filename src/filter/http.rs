@@ -75,7 +75,7 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action 
     if let Some((provider, deadline_ms)) = wait {
         if let Ok(mut vm) = vm_cell.try_borrow_mut() {
             if vm.held.len() < MAX_HELD {
-                let generation = vm.remote(provider).map_or(0, |remote| remote.generation);
+                let generation = vm.sources.generation(provider);
                 log::debug!("audgate: request held for keys of provider {provider}");
                 vm.held.push(Held {
                     context_id,

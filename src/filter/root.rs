@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::abi::Action;
 use super::fetcher;
 use super::foreign;
-use super::host;
+use super::host::{self, Proxy};
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::Config;
@@ -176,9 +176,9 @@ impl AudgateRoot {
                 vm.vm_id = fetcher::allocate_vm_id();
             }
             sync_all(&mut vm);
-            for remote in &vm.sources {
-                if let Some((fetched_at, _)) = remote.cached.as_ref() {
-                    let age = now_ms.saturating_sub(*fetched_at) / 1000;
+            for remote in vm.sources.iter() {
+                if let Some(fetched_at) = remote.copy.fetched_at() {
+                    let age = now_ms.saturating_sub(fetched_at) / 1000;
                     vm.metrics.key_age(remote.first_provider(), age);
                 }
             }
@@ -262,16 +262,14 @@ fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
     let Some(remote) = vm.remote(held.provider) else {
         return false;
     };
-    if remote.generation != held.generation || now_ms >= held.deadline_ms {
+    if remote.copy.generation() != held.generation || now_ms >= held.deadline_ms {
         return false;
     }
     let (state, _) = fetcher::read_state(remote);
-    let first_fetch_pending = remote.cached.is_none() && state.worth_waiting(now_ms);
+    let first_fetch_pending = !remote.copy.has_keys() && state.worth_waiting(now_ms);
     state.fetching(now_ms) || state.refetch || state.wanted || first_fetch_pending
 }
 
 fn sync_all(vm: &mut Vm) {
-    for remote in &mut vm.sources {
-        fetcher::sync(remote);
-    }
+    vm.sources.sync_all(&Proxy);
 }

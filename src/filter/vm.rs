@@ -8,15 +8,15 @@ use crate::log_budget::RefusalLog;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::config::{Config, KeySource, RemoteJwks};
+use crate::config::{Config, KeySource};
 use crate::decision::{KeyStore, Verifier};
+use crate::keys::jwks::KeySet;
+use crate::keys::remote_sets::{KeyServer, RemoteProvider, RemoteSet, RemoteSets};
 use crate::keys::verify::{HostNative, RustCrypto};
 use crate::token_cache::TokenCache;
 
 use super::foreign::call_verify_signature;
 use super::metrics::Metrics;
-use crate::keys::fetch_state::{settings_tag, Freshness};
-use crate::keys::jwks::KeySet;
 
 /// Most requests one VM holds while keys are fetched; more are answered at once.
 pub const MAX_HELD: usize = 1024;
@@ -28,9 +28,7 @@ pub struct Vm {
     /// Remote key sets, one per distinct `remote_jwks` (what is fetched and
     /// through which cluster): providers that name the same one share its
     /// fetch, keys and fetch state.
-    pub sources: Vec<Remote>,
-    /// By provider index: its key set in `sources`, `None` for `local_jwks`.
-    pub source_of: Vec<Option<usize>>,
+    pub sources: RemoteSets,
     /// Requests paused until keys arrive.
     pub held: Vec<Held>,
     /// Callouts in flight.
@@ -69,41 +67,6 @@ pub enum CallKind {
     Jwks,
 }
 
-/// One remote key set as this VM knows it.
-pub struct Remote {
-    /// What is fetched, through which cluster; the shortest timeout and cache
-    /// duration of the providers that share it.
-    pub settings: RemoteJwks,
-    /// The providers that use it (indices into `Config::providers`).
-    pub providers: Vec<usize>,
-    /// Their names, for logs ("orders-idp" or "orders-idp, admin-idp").
-    pub label: String,
-    /// The issuer a discovery document must name.
-    pub issuer: String,
-    /// Shared-data key of the fetched key set.
-    pub keys_key: String,
-    /// Shared-data key of the fetch state (lease, failures, refetch).
-    pub state_key: String,
-    /// Cache duration and timeout, in milliseconds.
-    pub freshness: Freshness,
-    /// CAS token of the key set last read from shared data.
-    pub seen_cas: Option<u32>,
-    /// The parsed key set and when it was fetched.
-    pub cached: Option<(u64, KeySet)>,
-    /// A hash of the key set's JWKS text, to tell a new set from a re-fetched one.
-    pub jwks_hash: u64,
-    /// Bumped when the key set changes (not when the same set is fetched again),
-    /// so held requests and cached tokens see that keys changed.
-    pub generation: u64,
-}
-
-impl Remote {
-    /// The first provider's index, under which fetch stats are counted.
-    pub fn first_provider(&self) -> usize {
-        self.providers.first().copied().unwrap_or(0)
-    }
-}
-
 /// A request paused until its provider's keys change or a fetch ends.
 pub struct Held {
     /// The HTTP context to resume or answer.
@@ -124,14 +87,13 @@ impl Vm {
     /// Fresh state for `config`; shared-data keys are prefixed by `plugin` (the
     /// plugin's name and root id), provider name and a tag of its JWKS settings.
     pub fn new(config: Rc<Config>, plugin: &str, host_verify: bool) -> Vm {
-        let (sources, source_of) = key_sources(&config, plugin);
+        let sources = RemoteSets::group(plugin, &remote_providers(&config));
         Vm {
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(RefusalLog::default())),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),
             config,
             sources,
-            source_of,
             held: Vec::new(),
             calls: Vec::new(),
             vm_id: 0,
@@ -140,8 +102,8 @@ impl Vm {
     }
 
     /// The remote key set of provider `index`, if it has remote keys.
-    pub fn remote(&self, index: usize) -> Option<&Remote> {
-        self.sources.get((*self.source_of.get(index)?)?)
+    pub fn remote(&self, index: usize) -> Option<&RemoteSet> {
+        self.sources.of_provider(index)
     }
 
     /// The keys a decision at `now_ms` may use.
@@ -175,68 +137,28 @@ impl Vm {
     }
 }
 
-/// The distinct remote key sets of `config` and each provider's among them.
-/// Shared-data keys are prefixed by `plugin` (the plugin's name and root id) and
-/// a tag of what is fetched and through which cluster.
-fn key_sources(config: &Config, plugin: &str) -> (Vec<Remote>, Vec<Option<usize>>) {
-    let mut sources: Vec<Remote> = Vec::new();
-    let mut source_of = Vec::with_capacity(config.providers.len());
-    for (index, provider) in config.providers.iter().enumerate() {
-        let KeySource::Remote(settings) = &provider.keys else {
-            source_of.push(None);
-            continue;
-        };
-        // A discovered set is the issuer's: its document must name that issuer.
-        let issuer = if settings.discovery {
-            provider.issuer.as_str()
-        } else {
-            ""
-        };
-        let same = |remote: &Remote| {
-            remote.settings.uri == settings.uri
-                && remote.settings.cluster == settings.cluster
-                && remote.settings.discovery == settings.discovery
-                && remote.issuer == issuer
-        };
-        if let Some(position) = sources.iter().position(same) {
-            if let Some(remote) = sources.get_mut(position) {
-                remote.providers.push(index);
-                remote.label = format!("{}, {}", remote.label, provider.name);
-                remote.settings.timeout_ms = remote.settings.timeout_ms.min(settings.timeout_ms);
-                remote.settings.cache_duration_s = remote
-                    .settings
-                    .cache_duration_s
-                    .min(settings.cache_duration_s);
-                remote.freshness = freshness(&remote.settings);
-            }
-            source_of.push(Some(position));
-            continue;
-        }
-        let tag = settings_tag(&format!("{}{issuer}", settings.uri), &settings.cluster);
-        let prefix = format!("audgate;{plugin};jwks;{tag}");
-        source_of.push(Some(sources.len()));
-        sources.push(Remote {
-            keys_key: format!("{prefix};keys"),
-            state_key: format!("{prefix};state"),
-            freshness: freshness(settings),
-            settings: settings.clone(),
-            providers: vec![index],
-            label: provider.name.clone(),
-            issuer: issuer.to_owned(),
-            seen_cas: None,
-            cached: None,
-            jwks_hash: 0,
-            generation: 0,
-        });
-    }
-    (sources, source_of)
-}
-
-fn freshness(settings: &RemoteJwks) -> Freshness {
-    Freshness {
-        cache_duration_ms: settings.cache_duration_s.saturating_mul(1000),
-        timeout_ms: settings.timeout_ms,
-    }
+/// Each provider's remote keys as the key sets see them (`None`: local keys).
+fn remote_providers(config: &Config) -> Vec<Option<RemoteProvider>> {
+    config
+        .providers
+        .iter()
+        .map(|provider| match &provider.keys {
+            KeySource::Local(_) => None,
+            KeySource::Remote(remote) => Some(RemoteProvider {
+                name: provider.name.clone(),
+                issuer: provider.issuer.clone(),
+                server: KeyServer {
+                    uri: remote.uri.clone(),
+                    authority: remote.authority.clone(),
+                    path: remote.path.clone(),
+                    discovery: remote.discovery,
+                    cluster: remote.cluster.clone(),
+                    timeout_ms: remote.timeout_ms,
+                    cache_duration_s: remote.cache_duration_s,
+                },
+            }),
+        })
+        .collect()
 }
 
 /// Key store over a VM's local and cached remote keys at one instant.
@@ -247,22 +169,13 @@ pub struct VmKeys<'a> {
 
 impl KeyStore for VmKeys<'_> {
     fn generation(&self, provider: usize) -> u64 {
-        self.vm
-            .remote(provider)
-            .map_or(0, |remote| remote.generation)
+        self.vm.sources.generation(provider)
     }
 
     fn key_set(&self, provider: usize) -> Option<&KeySet> {
         match &self.vm.config.providers.get(provider)?.keys {
             KeySource::Local(set) => Some(set),
-            KeySource::Remote(_) => {
-                let remote = self.vm.remote(provider)?;
-                let (fetched_at, set) = remote.cached.as_ref()?;
-                remote
-                    .freshness
-                    .usable(*fetched_at, self.now_ms)
-                    .then_some(set)
-            }
+            KeySource::Remote(_) => self.vm.sources.usable_keys(provider, self.now_ms),
         }
     }
 }

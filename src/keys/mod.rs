@@ -8,6 +8,8 @@ pub mod fetch_state;
 pub mod host;
 pub mod host_signature;
 pub mod jwks;
+pub mod key_copy;
+pub mod remote_sets;
 pub mod store;
 pub mod verify;
 pub mod wait;
