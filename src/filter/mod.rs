@@ -15,8 +15,12 @@
 
 mod abi;
 mod exports;
+// Moving into keys/, where it runs over the host traits.
+#[path = "../keys/fetcher.rs"]
 mod fetcher;
 mod foreign;
+// Moving into keys/, where it runs over the host traits.
+#[path = "../keys/fresh_keys.rs"]
 mod fresh_keys;
 mod host;
 mod http;
