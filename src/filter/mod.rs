@@ -15,9 +15,6 @@
 
 mod abi;
 mod exports;
-// Moving into keys/, where it runs over the host traits.
-#[path = "../keys/fetcher.rs"]
-mod fetcher;
 mod foreign;
 // Moving into keys/, where it runs over the host traits.
 #[path = "../keys/fresh_keys.rs"]

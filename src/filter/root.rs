@@ -7,7 +7,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::abi::Action;
-use super::fetcher;
 use super::foreign;
 use super::host::{self, Proxy};
 use super::respond::{carry_out, reject};
@@ -15,6 +14,8 @@ use super::vm::{Held, Vm};
 use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
+use crate::keys::fetcher::{Fetched, Taken};
+use crate::keys::shared_state::{create_records, read_state};
 use crate::rejection::Rejection;
 
 /// How often each VM flushes its stats, refreshes its clock, checks shared
@@ -84,12 +85,20 @@ impl AudgateRoot {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
-            let Some(position) = vm.calls.iter().position(|call| call.token == token_id) else {
-                return;
-            };
-            let call = vm.calls.swap_remove(position);
-            fetcher::take_reply(&mut vm, call, || host::call_reply(body_size), now_ms);
-            sync_all(&mut vm);
+            let vm = &mut *vm;
+            let reply = || host::call_reply(body_size);
+            let taken = vm.fetcher.take_reply(
+                &mut vm.sources,
+                &Proxy,
+                token_id,
+                now_ms,
+                host::jitter(),
+                reply,
+            );
+            match taken {
+                Taken::NotOurs => return,
+                Taken::Reply(fetched) => count_fetches(vm, fetched),
+            }
         }
         self.settle_held(&vm_cell, now_ms);
         host::refresh_clock();
@@ -146,7 +155,7 @@ impl AudgateRoot {
         let vm = Vm::new(Rc::new(config), &plugin, host_verify);
         vm.metrics.define_key_sets(&vm.config, &vm.sources);
         if !vm.sources.is_empty() {
-            fetcher::create_shared_records(&vm);
+            create_records(&Proxy, &vm.sources);
         }
         // Every VM ticks: stats are flushed and the clock read on the tick.
         if !host::set_tick_period(TICK) {
@@ -172,19 +181,15 @@ impl AudgateRoot {
             if vm.sources.is_empty() {
                 return;
             }
-            if vm.vm_id == 0 {
-                vm.vm_id = fetcher::allocate_vm_id();
-            }
-            sync_all(&mut vm);
+            let vm = &mut *vm;
+            let fetched = vm
+                .fetcher
+                .tick(&mut vm.sources, &Proxy, now_ms, host::jitter());
+            count_fetches(vm, fetched);
             for remote in vm.sources.iter() {
                 if let Some(fetched_at) = remote.copy.fetched_at() {
                     let age = now_ms.saturating_sub(fetched_at) / 1000;
                     vm.metrics.key_age(remote.first_provider(), age);
-                }
-            }
-            if vm.vm_id != 0 {
-                for source in 0..vm.sources.len() {
-                    fetcher::fetch_if_due(&mut vm, source, now_ms);
                 }
             }
         }
@@ -265,9 +270,16 @@ fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
     if remote.copy.generation() != held.generation || now_ms >= held.deadline_ms {
         return false;
     }
-    let (state, _) = fetcher::read_state(remote);
+    let (state, _) = read_state(&Proxy, remote);
     let first_fetch_pending = !remote.copy.has_keys() && state.worth_waiting(now_ms);
     state.fetching(now_ms) || state.refetch || state.wanted || first_fetch_pending
+}
+
+/// Counts the fetches that ended.
+fn count_fetches(vm: &Vm, fetched: impl IntoIterator<Item = Fetched>) {
+    for fetch in fetched {
+        vm.metrics.fetch(fetch.first_provider, fetch.ok);
+    }
 }
 
 fn sync_all(vm: &mut Vm) {

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use crate::config::{Config, KeySource};
 use crate::decision::{KeyStore, Verifier};
+use crate::keys::fetcher::Fetcher;
 use crate::keys::jwks::KeySet;
 use crate::keys::remote_sets::{KeyServer, RemoteProvider, RemoteSet, RemoteSets};
 use crate::keys::verify::{HostNative, RustCrypto};
@@ -31,10 +32,8 @@ pub struct Vm {
     pub sources: RemoteSets,
     /// Requests paused until keys arrive.
     pub held: Vec<Held>,
-    /// Callouts in flight.
-    pub calls: Vec<Call>,
-    /// This VM's id in shared data (0 until allocated on the first tick).
-    pub vm_id: u32,
+    /// This VM's fetches: its id among the VMs, its callouts in flight.
+    pub fetcher: Fetcher,
     /// Verified tokens remembered by this VM (one VM per worker).
     pub cache: RefCell<TokenCache>,
     /// Whether the host's `verify_signature` checks RS* and ES* signatures.
@@ -43,28 +42,6 @@ pub struct Vm {
     pub metrics: Rc<Metrics>,
     /// Refusal log lines this worker may still write this second.
     pub log_budget: Rc<RefCell<RefusalLog>>,
-}
-
-/// A callout in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Call {
-    /// The host's token for it.
-    pub token: u32,
-    /// Index into `Vm::sources`.
-    pub source: usize,
-    /// What it fetches.
-    pub kind: CallKind,
-    /// When it was sent, Unix milliseconds.
-    pub sent_ms: u64,
-}
-
-/// What a callout fetches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallKind {
-    /// The issuer's OpenID configuration document (`discovery: true`).
-    Discovery,
-    /// The key set.
-    Jwks,
 }
 
 /// A request paused until its provider's keys change or a fetch ends.
@@ -95,8 +72,7 @@ impl Vm {
             config,
             sources,
             held: Vec::new(),
-            calls: Vec::new(),
-            vm_id: 0,
+            fetcher: Fetcher::new(),
             host_verify,
         }
     }

@@ -12,12 +12,12 @@
 
 use std::cell::RefCell;
 
-use super::fetcher::{self, CAS_ATTEMPTS};
 use super::host::Proxy;
 use super::vm::Vm;
 use crate::decision::Decision;
 use crate::keys::fetch_state::LEASE_MARGIN_MS;
 use crate::keys::remote_sets::RemoteSet;
+use crate::keys::shared_state::{read_state, write_state, CAS_ATTEMPTS};
 use crate::keys::wait::{for_missing_keys, for_unknown_kid, KeyWait};
 use crate::rejection::Rejection;
 
@@ -36,7 +36,7 @@ pub fn decide_with_fresh_keys(
         let Some((provider, source)) = stale_source(vm_cell, &decision) else {
             return Some((decision, None));
         };
-        let (state, cas) = fetcher::read_state(vm_cell.try_borrow().ok()?.sources.get(source)?);
+        let (state, cas) = read_state(&Proxy, vm_cell.try_borrow().ok()?.sources.get(source)?);
         if resync(vm_cell, source) {
             decision = decide(&*vm_cell.try_borrow().ok()?);
         }
@@ -52,7 +52,7 @@ pub fn decide_with_fresh_keys(
             KeyWait::Answer => return Some((decision, None)),
             KeyWait::Wait => return Some((decision, held)),
             KeyWait::Ask(next) => {
-                if fetcher::write_state(remote, &next, cas) {
+                if write_state(&Proxy, remote, &next, cas) {
                     return Some((decision, held));
                 }
             }
