@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::keys::wait::Lack;
 use crate::token::TokenError;
 
 /// The reason a request is refused.
@@ -126,6 +127,16 @@ impl Rejection {
             Rejection::AudienceNotAllowed => "audience",
             Rejection::ClaimsNotMet => "claims",
             Rejection::KeysUnavailable => "keys_unavailable",
+        }
+    }
+
+    /// What this refusal lacks that a key fetch may bring: a `kid` the key set
+    /// does not have, or usable keys; `None` for every other refusal.
+    pub fn lack(self) -> Option<Lack> {
+        match self {
+            Rejection::UnknownKid => Some(Lack::Kid),
+            Rejection::KeysUnavailable => Some(Lack::Keys),
+            _ => None,
         }
     }
 

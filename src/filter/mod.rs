@@ -16,9 +16,6 @@
 mod abi;
 mod exports;
 mod foreign;
-// Moving into keys/, where it runs over the host traits.
-#[path = "../keys/fresh_keys.rs"]
-mod fresh_keys;
 mod host;
 mod http;
 mod logger;

@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
 use crate::keys::fetcher::{Fetched, Taken};
-use crate::keys::shared_state::{create_records, read_state};
+use crate::keys::fresh_keys::keep_holding;
+use crate::keys::shared_state::create_records;
 use crate::rejection::Rejection;
 
 /// How often each VM flushes its stats, refreshes its clock, checks shared
@@ -62,7 +63,8 @@ impl AudgateRoot {
             let held = std::mem::take(&mut vm.held);
             for request in &held {
                 let refused = Err(Rejection::KeysUnavailable);
-                vm.metrics.decision(refused, Some(request.provider), false);
+                vm.metrics
+                    .decision(refused, Some(request.hold.provider), false);
             }
             vm.metrics.flush();
             held
@@ -214,7 +216,7 @@ impl AudgateRoot {
             let waiting: Vec<bool> = vm
                 .held
                 .iter()
-                .map(|held| still_waiting(&vm, held, now_ms))
+                .map(|held| keep_holding(&vm.sources, &Proxy, &held.hold, now_ms))
                 .collect();
             let mut flags = waiting.into_iter();
             let (keep, ready): (Vec<Held>, Vec<Held>) = std::mem::take(&mut vm.held)
@@ -258,21 +260,6 @@ impl AudgateRoot {
         }
         host::enter_context(self.context_id);
     }
-}
-
-/// Whether a held request should keep waiting: its keys have not changed, its
-/// deadline has not passed, and a fetch is under way, asked for (by an unknown
-/// `kid` or by missing keys), or not yet tried.
-fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
-    let Some(remote) = vm.remote(held.provider) else {
-        return false;
-    };
-    if remote.copy.generation() != held.generation || now_ms >= held.deadline_ms {
-        return false;
-    }
-    let (state, _) = read_state(&Proxy, remote);
-    let first_fetch_pending = !remote.copy.has_keys() && state.worth_waiting(now_ms);
-    state.fetching(now_ms) || state.refetch || state.wanted || first_fetch_pending
 }
 
 /// Counts the fetches that ended.

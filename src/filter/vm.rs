@@ -11,8 +11,9 @@ use std::rc::Rc;
 use crate::config::{Config, KeySource};
 use crate::decision::{KeyStore, Verifier};
 use crate::keys::fetcher::Fetcher;
+use crate::keys::fresh_keys::Hold;
 use crate::keys::jwks::KeySet;
-use crate::keys::remote_sets::{KeyServer, RemoteProvider, RemoteSet, RemoteSets};
+use crate::keys::remote_sets::{KeyServer, RemoteProvider, RemoteSets};
 use crate::keys::verify::{HostNative, RustCrypto};
 use crate::token_cache::TokenCache;
 
@@ -48,12 +49,8 @@ pub struct Vm {
 pub struct Held {
     /// The HTTP context to resume or answer.
     pub context_id: u32,
-    /// Provider whose keys it waits for.
-    pub provider: usize,
-    /// That provider's key generation when it was held.
-    pub generation: u64,
-    /// After this (Unix ms) it is decided with whatever keys there are.
-    pub deadline_ms: u64,
+    /// Whose keys it waits for, of which generation, until when.
+    pub hold: Hold,
     /// Its request headers, pseudo-headers included.
     pub headers: Vec<(String, String)>,
     /// Its downstream TLS peer, read when it was held.
@@ -77,39 +74,44 @@ impl Vm {
         }
     }
 
-    /// The remote key set of provider `index`, if it has remote keys.
-    pub fn remote(&self, index: usize) -> Option<&RemoteSet> {
-        self.sources.of_provider(index)
-    }
-
-    /// The keys a decision at `now_ms` may use.
-    pub fn keys(&self, now_ms: u64) -> VmKeys<'_> {
-        VmKeys { vm: self, now_ms }
-    }
-
     /// Runs `decide` with this VM's keys, cache and signature backend at `now_ms`.
     pub fn with_verifier<T>(&self, now_ms: u64, decide: impl FnOnce(&Verifier<'_>) -> T) -> T {
-        let keys = self.keys(now_ms);
-        let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        let cache = Some(&self.cache);
-        if self.host_verify {
-            let host = HostNative {
-                call: call_verify_signature,
-            };
-            decide(&Verifier {
-                keys: &keys,
-                signatures: &host,
-                cache,
-                now,
-            })
-        } else {
-            decide(&Verifier {
-                keys: &keys,
-                signatures: &RustCrypto,
-                cache,
-                now,
-            })
-        }
+        let keys = VmKeys {
+            config: &self.config,
+            sources: &self.sources,
+            now_ms,
+        };
+        verify_with(&keys, &self.cache, self.host_verify, decide)
+    }
+}
+
+/// Runs `decide` with `keys`, `cache` and the signature backend (the host's
+/// `verify_signature` where it checks RS* and ES*, else RustCrypto).
+pub fn verify_with<T>(
+    keys: &VmKeys<'_>,
+    cache: &RefCell<TokenCache>,
+    host_verify: bool,
+    decide: impl FnOnce(&Verifier<'_>) -> T,
+) -> T {
+    let now = i64::try_from(keys.now_ms / 1000).unwrap_or(i64::MAX);
+    let cache = Some(cache);
+    if host_verify {
+        let host = HostNative {
+            call: call_verify_signature,
+        };
+        decide(&Verifier {
+            keys,
+            signatures: &host,
+            cache,
+            now,
+        })
+    } else {
+        decide(&Verifier {
+            keys,
+            signatures: &RustCrypto,
+            cache,
+            now,
+        })
     }
 }
 
@@ -139,19 +141,23 @@ fn remote_providers(config: &Config) -> Vec<Option<RemoteProvider>> {
 
 /// Key store over a VM's local and cached remote keys at one instant.
 pub struct VmKeys<'a> {
-    vm: &'a Vm,
-    now_ms: u64,
+    /// The configuration, which holds the local keys.
+    pub config: &'a Config,
+    /// This VM's copies of the remote keys.
+    pub sources: &'a RemoteSets,
+    /// Now, Unix milliseconds.
+    pub now_ms: u64,
 }
 
 impl KeyStore for VmKeys<'_> {
     fn generation(&self, provider: usize) -> u64 {
-        self.vm.sources.generation(provider)
+        self.sources.generation(provider)
     }
 
     fn key_set(&self, provider: usize) -> Option<&KeySet> {
-        match &self.vm.config.providers.get(provider)?.keys {
+        match &self.config.providers.get(provider)?.keys {
             KeySource::Local(set) => Some(set),
-            KeySource::Remote(_) => self.vm.sources.usable_keys(provider, self.now_ms),
+            KeySource::Remote(_) => self.sources.usable_keys(provider, self.now_ms),
         }
     }
 }

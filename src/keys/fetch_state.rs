@@ -106,13 +106,6 @@ impl FetchState {
         self.holder != 0 && now_ms < self.lease_until_ms
     }
 
-    /// Whether a request that needs keys not yet fetched should wait for them:
-    /// a fetch is under way, or none has been tried yet. After a failed fetch it
-    /// should not (503 at once) until the next attempt starts.
-    pub fn worth_waiting(&self, now_ms: u64) -> bool {
-        self.fetching(now_ms) || (self.failures == 0 && self.last_failure_ms == 0)
-    }
-
     /// Whether a fetch should start now, given when the current keys (if any)
     /// were fetched.
     pub fn due(&self, keys_fetched_at_ms: Option<u64>, freshness: Freshness, now_ms: u64) -> bool {
@@ -278,15 +271,6 @@ mod tests {
             leased.due(None, FRESH, 1_000 + 2_000 + LEASE_MARGIN_MS),
             "an abandoned lease lapses"
         );
-    }
-
-    #[test]
-    fn requests_wait_for_a_first_or_running_fetch_only() {
-        let fresh = FetchState::default();
-        assert!(fresh.worth_waiting(0));
-        let failed = fresh.leased(1, FRESH, 0).failed(10, 500);
-        assert!(!failed.worth_waiting(20));
-        assert!(failed.leased(2, FRESH, 2_000).worth_waiting(2_001));
     }
 
     #[test]

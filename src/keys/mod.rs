@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod fetch_reply;
 pub mod fetch_state;
 pub mod fetcher;
+pub mod fresh_keys;
 pub mod host;
 pub mod host_signature;
 pub mod jwks;
