@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
 use crate::keys::fetcher::{Fetched, Taken};
-use crate::keys::fresh_keys::keep_holding;
+use crate::keys::fresh_keys::still_held;
 use crate::keys::shared_state::create_records;
 use crate::rejection::Rejection;
 
@@ -213,23 +213,16 @@ impl AudgateRoot {
             if vm.held.is_empty() {
                 return;
             }
-            let waiting: Vec<bool> = vm
-                .held
-                .iter()
-                .map(|held| keep_holding(&vm.sources, &Proxy, &held.hold, now_ms))
-                .collect();
-            let mut flags = waiting.into_iter();
+            let vm = &mut *vm;
+            let holds = vm.held.iter().map(|held| held.hold);
+            let mut waiting = still_held(&mut vm.sources, &Proxy, holds, now_ms).into_iter();
             let (keep, ready): (Vec<Held>, Vec<Held>) = std::mem::take(&mut vm.held)
                 .into_iter()
-                .partition(|_| flags.next().unwrap_or(false));
+                .partition(|_| waiting.next().unwrap_or(false));
             vm.held = keep;
             if ready.is_empty() {
                 return;
             }
-            // The fetch state was read after this tick's sync: a fetch that ended
-            // in between stored its keys before it marked the state done, so
-            // reading the keys again now decides these requests with them.
-            sync_all(&mut vm);
             let config = Rc::clone(&vm.config);
             let settled: Vec<(Held, Decision)> = ready
                 .into_iter()
@@ -267,8 +260,4 @@ fn count_fetches(vm: &Vm, fetched: impl IntoIterator<Item = Fetched>) {
     for fetch in fetched {
         vm.metrics.fetch(fetch.first_provider, fetch.ok);
     }
-}
-
-fn sync_all(vm: &mut Vm) {
-    vm.sources.sync_all(&Proxy);
 }

@@ -86,6 +86,26 @@ pub fn decide_with_fresh_keys<D>(
     (decision, None)
 }
 
+/// Which of the requests held as `holds` keep waiting at `now_ms`, in order
+/// ([`keep_holding`]). When one is let go, every set is read again before it is
+/// decided: the fetch state was read after the set's last sync, and a fetch
+/// that ended in between stored its keys before it marked the state done.
+pub fn still_held(
+    sets: &mut RemoteSets,
+    shared: &dyn SharedData,
+    holds: impl IntoIterator<Item = Hold>,
+    now_ms: u64,
+) -> Vec<bool> {
+    let waiting: Vec<bool> = holds
+        .into_iter()
+        .map(|hold| keep_holding(sets, shared, &hold, now_ms))
+        .collect();
+    if waiting.contains(&false) {
+        sets.sync_all(shared);
+    }
+    waiting
+}
+
 /// Whether a request held as `hold` keeps waiting at `now_ms`: its keys have
 /// not changed, its deadline has not passed, and a fetch it could use is
 /// coming ([`fetch_coming`]).
