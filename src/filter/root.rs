@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::abi::Action;
 use super::foreign;
 use super::host::{self, Proxy};
+use super::metrics::Metrics;
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::Config;
@@ -17,7 +18,10 @@ use crate::extract::Request;
 use crate::keys::fetcher::{Fetched, Taken};
 use crate::keys::fresh_keys::still_held;
 use crate::keys::shared_state::create_records;
-use crate::rejection::Rejection;
+use crate::rejection::{HostFailure, Rejection};
+
+/// What a held request of a retired root is answered.
+const RETIRED: Rejection = Rejection::HostFailure(HostFailure::PluginRetired);
 
 /// How often each VM flushes its stats, refreshes its clock, checks shared
 /// data, starts due fetches and settles held requests.
@@ -28,6 +32,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct AudgateRoot {
     context_id: u32,
     vm: Option<Rc<RefCell<Vm>>>,
+    /// The VM's stats, also reachable while its state is in use.
+    metrics: Option<Rc<Metrics>>,
 }
 
 impl AudgateRoot {
@@ -36,6 +42,7 @@ impl AudgateRoot {
         AudgateRoot {
             context_id,
             vm: None,
+            metrics: None,
         }
     }
 
@@ -49,9 +56,14 @@ impl AudgateRoot {
         self.vm.clone()
     }
 
+    /// The VM state and its stats, once configured.
+    pub fn configured(&self) -> Option<(Rc<RefCell<Vm>>, Rc<Metrics>)> {
+        Some((self.vm.clone()?, self.metrics.clone()?))
+    }
+
     /// The host retires this root: every request it holds is answered 503
-    /// (nothing will settle them any more) and counted so, then its counts are
-    /// flushed.
+    /// (nothing will settle them any more: a host failure, not missing keys)
+    /// and counted so, then its counts are flushed.
     pub fn on_done(&self) {
         let Some(vm_cell) = self.vm.clone() else {
             return;
@@ -62,7 +74,7 @@ impl AudgateRoot {
             };
             let held = std::mem::take(&mut vm.held);
             for request in &held {
-                let refused = Err(Rejection::KeysUnavailable);
+                let refused = Err(RETIRED);
                 vm.metrics
                     .decision(refused, Some(request.hold.provider), false);
             }
@@ -71,7 +83,7 @@ impl AudgateRoot {
         };
         for request in held {
             if host::enter_context(request.context_id) {
-                reject(Rejection::KeysUnavailable, "");
+                reject(RETIRED, "");
             }
         }
         host::enter_context(self.context_id);
@@ -164,6 +176,7 @@ impl AudgateRoot {
             log::error!("audgate: the host refused a tick period, which the filter needs");
             return false;
         }
+        self.metrics = Some(Rc::clone(&vm.metrics));
         self.vm = Some(Rc::new(RefCell::new(vm)));
         true
     }
