@@ -1,5 +1,5 @@
 //! What one wasm VM keeps between callbacks: the configuration, this VM's copy of
-//! each remote provider's keys (read from shared data), the callouts in flight
+//! each remote key set (read from shared data), its fetcher (callouts in flight)
 //! and the requests held while keys are fetched. Shared by the root and HTTP
 //! contexts of the VM; never borrowed across a host call that can re-enter.
 
