@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::keys::wait::Lack;
 use crate::token::TokenError;
 
 /// The reason a request is refused.
@@ -43,6 +44,40 @@ pub enum Rejection {
     ClaimsNotMet,
     /// The provider's keys are not available (never fetched, fetch failing).
     KeysUnavailable,
+    /// The proxy failed the filter: the request cannot be judged or changed as
+    /// decided, so it is answered 503 rather than passed on.
+    HostFailure(HostFailure),
+}
+
+/// What the proxy failed to do for a request ([`Rejection::HostFailure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostFailure {
+    /// The request's headers could not be read.
+    HeadersUnreadable,
+    /// The proxy's clock could not be read.
+    NoClock,
+    /// The proxy refused a change the decision makes to the request (a header
+    /// removed or set): it never goes on unchanged.
+    HeaderChangeRefused,
+    /// The request's plugin cannot be told, or has no configuration.
+    NoPlugin,
+    /// The VM's state was in use (the proxy re-entered the filter).
+    StateBusy,
+    /// The plugin was retired while the request was held for keys.
+    PluginRetired,
+}
+
+impl fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HostFailure::HeadersUnreadable => "request headers unreadable",
+            HostFailure::NoClock => "no clock",
+            HostFailure::HeaderChangeRefused => "request header change refused",
+            HostFailure::NoPlugin => "no configured plugin for the request",
+            HostFailure::StateBusy => "filter state busy",
+            HostFailure::PluginRetired => "plugin retired while the request waited",
+        })
+    }
 }
 
 /// The `error` parameter of a `www-authenticate` challenge.
@@ -62,7 +97,7 @@ pub enum Challenge {
 
 impl Rejection {
     /// Every value [`Rejection::code`] can take.
-    pub const CODES: [&'static str; 11] = [
+    pub const CODES: [&'static str; 12] = [
         "missing",
         "malformed",
         "signature",
@@ -74,6 +109,7 @@ impl Rejection {
         "caller",
         "claims",
         "keys_unavailable",
+        "host_failure",
     ];
 
     /// HTTP status of the local reply.
@@ -104,7 +140,7 @@ impl Rejection {
             | Rejection::TooLongLived => Challenge::InvalidToken,
             Rejection::AudienceNotAllowed => Challenge::InvalidAudience,
             Rejection::ClaimsNotMet => Challenge::InsufficientScope,
-            Rejection::KeysUnavailable => Challenge::None,
+            Rejection::KeysUnavailable | Rejection::HostFailure(_) => Challenge::None,
         }
     }
 
@@ -126,6 +162,17 @@ impl Rejection {
             Rejection::AudienceNotAllowed => "audience",
             Rejection::ClaimsNotMet => "claims",
             Rejection::KeysUnavailable => "keys_unavailable",
+            Rejection::HostFailure(_) => "host_failure",
+        }
+    }
+
+    /// What this refusal lacks that a key fetch may bring: a `kid` the key set
+    /// does not have, or usable keys; `None` for every other refusal.
+    pub fn lack(self) -> Option<Lack> {
+        match self {
+            Rejection::UnknownKid => Some(Lack::Kid),
+            Rejection::KeysUnavailable => Some(Lack::Keys),
+            _ => None,
         }
     }
 
@@ -168,6 +215,7 @@ impl fmt::Display for Rejection {
             Rejection::AudienceNotAllowed => f.write_str("audience not allowed"),
             Rejection::ClaimsNotMet => f.write_str("required claims not met"),
             Rejection::KeysUnavailable => f.write_str("signing keys unavailable"),
+            Rejection::HostFailure(what) => write!(f, "proxy failure: {what}"),
         }
     }
 }
@@ -190,7 +238,7 @@ fn quoted(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [Rejection; 17] = [
+    const ALL: [Rejection; 23] = [
         Rejection::WrongType,
         Rejection::Caller,
         Rejection::Missing,
@@ -208,6 +256,12 @@ mod tests {
         Rejection::AudienceNotAllowed,
         Rejection::ClaimsNotMet,
         Rejection::KeysUnavailable,
+        Rejection::HostFailure(HostFailure::HeadersUnreadable),
+        Rejection::HostFailure(HostFailure::NoClock),
+        Rejection::HostFailure(HostFailure::HeaderChangeRefused),
+        Rejection::HostFailure(HostFailure::NoPlugin),
+        Rejection::HostFailure(HostFailure::StateBusy),
+        Rejection::HostFailure(HostFailure::PluginRetired),
     ];
 
     #[test]
@@ -245,6 +299,27 @@ mod tests {
         );
         assert_eq!(Rejection::KeysUnavailable.status(), 503);
         assert_eq!(Rejection::KeysUnavailable.www_authenticate("svc"), None);
+    }
+
+    #[test]
+    fn a_host_failure_is_a_503_of_its_own_that_names_what_failed() {
+        let refused = Rejection::HostFailure(HostFailure::HeaderChangeRefused);
+        assert_eq!(refused.status(), 503);
+        assert_eq!(refused.www_authenticate("svc"), None);
+        assert_eq!(refused.code(), "host_failure");
+        assert_ne!(refused.code(), Rejection::KeysUnavailable.code());
+        assert_eq!(
+            refused.to_string(),
+            "proxy failure: request header change refused"
+        );
+        assert_eq!(refused.lack(), None, "no key fetch changes it");
+    }
+
+    #[test]
+    fn every_code_is_some_variants() {
+        for code in Rejection::CODES {
+            assert!(ALL.iter().any(|r| r.code() == code), "{code}");
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ const FAMILIES: [&str; 4] = [
 ];
 
 /// Every reason a refusal can count under (src/rejection.rs `Rejection::CODES`).
-const REASONS: [&str; 11] = [
+const REASONS: [&str; 12] = [
     "missing",
     "malformed",
     "signature",
@@ -39,6 +39,7 @@ const REASONS: [&str; 11] = [
     "caller",
     "claims",
     "keys_unavailable",
+    "host_failure",
 ];
 
 const OTHER_ISSUER: &str = "https://issuer-b.test";

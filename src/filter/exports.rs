@@ -16,15 +16,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::mem::MaybeUninit;
-use std::rc::Rc;
 
 use super::abi::Action;
 use super::http;
 use super::logger;
-use super::respond::reject;
+use super::respond::refuse;
 use super::root::AudgateRoot;
-use super::vm::Vm;
-use crate::rejection::Rejection;
+use crate::rejection::HostFailure;
 
 thread_local! {
     /// The root contexts of this VM (one per plugin sharing it).
@@ -126,19 +124,17 @@ pub extern "C" fn proxy_on_http_call_response(
     }
 }
 
-/// A request's headers: decide (no VM state means no configuration: 503).
+/// A request's headers: decide (no VM state means no configuration: 503, a
+/// host failure no plugin's stats can count).
 #[no_mangle]
 pub extern "C" fn proxy_on_request_headers(
     context_id: u32,
     _headers: usize,
     _end_of_stream: bool,
 ) -> Action {
-    match vm_of_request(context_id) {
-        Some(vm) => http::on_request_headers(context_id, &vm),
-        None => {
-            reject(Rejection::KeysUnavailable, "");
-            Action::Pause
-        }
+    match root_of_request(context_id).and_then(|root| root.configured()) {
+        Some((vm, metrics)) => http::on_request_headers(context_id, &vm, &metrics),
+        None => refuse(None, HostFailure::NoPlugin),
     }
 }
 
@@ -178,18 +174,18 @@ fn root(root_id: u32) -> Option<AudgateRoot> {
     })
 }
 
-/// The VM state serving request `context_id`: its root's (the context created
-/// last, right before its headers), else the only root's; `None` (503) when its
-/// root is gone or cannot be told.
-fn vm_of_request(context_id: u32) -> Option<Rc<RefCell<Vm>>> {
+/// The root serving request `context_id`: the one it was created under (the
+/// context created last, right before its headers), else the only root; `None`
+/// (503) when its root is gone or cannot be told.
+fn root_of_request(context_id: u32) -> Option<AudgateRoot> {
     ROOTS.with(|roots| {
         let roots = roots.try_borrow().ok()?;
         let (created, root_id) = LAST_CREATED.with(Cell::get);
         if created == context_id {
-            return roots.iter().find(|root| root.id() == root_id)?.vm();
+            return roots.iter().find(|root| root.id() == root_id).cloned();
         }
         match roots.as_slice() {
-            [only] => only.vm(),
+            [only] => Some(only.clone()),
             _ => None,
         }
     })

@@ -5,9 +5,9 @@
 use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
-pub use super::abi::CAS_MISMATCH;
-use super::abi::{self, Buffer, Map, Status};
+use super::abi::{self, Buffer, Map, CAS_MISMATCH};
 use crate::caller::Peer;
+use crate::keys::host::{Callout, Callouts, NotSent, Reply, SetError, Shared, SharedData};
 
 thread_local! {
     /// The clock as last read by [`refresh_clock`] (0: not read yet).
@@ -138,44 +138,14 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|text| !text.is_empty())
 }
 
-/// Shared data: value and CAS token (`(None, None)` when absent or unreadable).
-pub fn shared_get(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-    abi::shared_data(key).map_or((None, None), |(value, cas)| {
-        (value, (cas != 0).then_some(cas))
-    })
-}
-
-/// Writes shared data; with `cas`, only if nobody wrote it since that read.
-pub fn shared_set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Status> {
-    abi::set_shared_data(key, value, cas.unwrap_or(0))
-}
-
 /// Sets how often the root context ticks; false if the host refused.
 pub fn set_tick_period(period: Duration) -> bool {
     let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
     abi::set_tick_period_ms(millis).is_ok()
 }
 
-/// Sends a GET callout through `cluster`; the reply lands in the calling root context.
-pub fn dispatch_get(
-    cluster: &str,
-    authority: &str,
-    path: &str,
-    timeout: Duration,
-) -> Result<u32, Status> {
-    let headers = [
-        (":method", "GET"),
-        (":path", path),
-        (":authority", authority),
-        ("accept", "application/json"),
-        ("user-agent", "audgate"),
-    ];
-    let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-    abi::http_call(cluster, &headers, timeout_ms)
-}
-
 /// `:status` of the callout reply being handled.
-pub fn call_response_status() -> Option<u32> {
+fn call_response_status() -> Option<u32> {
     let bytes = abi::header_value(Map::CallResponseHeaders, ":status")
         .ok()
         .flatten()?;
@@ -183,7 +153,7 @@ pub fn call_response_status() -> Option<u32> {
 }
 
 /// Up to `size` bytes of the callout reply body being handled.
-pub fn call_response_body(size: usize) -> Option<Vec<u8>> {
+fn call_response_body(size: usize) -> Option<Vec<u8>> {
     abi::buffer(Buffer::CallResponseBody, 0, size)
         .ok()
         .flatten()
@@ -208,5 +178,56 @@ pub fn log_level() -> log::LevelFilter {
         3 => log::LevelFilter::Warn,
         4 => log::LevelFilter::Error,
         _ => log::LevelFilter::Off,
+    }
+}
+
+/// The proxy as the key lifecycle's host: its shared data and its callouts.
+pub struct Proxy;
+
+impl SharedData for Proxy {
+    fn get(&self, key: &str) -> Shared {
+        abi::shared_data(key).map_or_else(
+            |_| Shared::default(),
+            |(value, cas)| Shared {
+                value,
+                cas: (cas != 0).then_some(cas),
+            },
+        )
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
+        abi::set_shared_data(key, value, cas.unwrap_or(0)).map_err(|status| {
+            if status == CAS_MISMATCH {
+                SetError::CasMismatch
+            } else {
+                SetError::Refused(status)
+            }
+        })
+    }
+}
+
+impl Callouts for Proxy {
+    /// A GET through the callout's cluster; the reply lands in the calling root
+    /// context.
+    fn dispatch(&self, callout: &Callout<'_>) -> Result<u32, NotSent> {
+        let headers = [
+            (":method", "GET"),
+            (":path", callout.path),
+            (":authority", callout.authority),
+            ("accept", "application/json"),
+            ("user-agent", "audgate"),
+        ];
+        let timeout_ms = u32::try_from(callout.timeout.as_millis()).unwrap_or(u32::MAX);
+        abi::http_call(callout.cluster, &headers, timeout_ms).map_err(NotSent)
+    }
+}
+
+/// The reply of the callout being handled: its status, then up to `body_size`
+/// bytes of its body.
+pub fn call_reply(body_size: usize) -> Reply {
+    Reply {
+        status: call_response_status(),
+        body_size,
+        body: call_response_body(body_size).unwrap_or_default(),
     }
 }

@@ -8,16 +8,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::abi::Action;
-use super::fresh_keys::decide_with_fresh_keys;
-use super::host;
-use super::respond::{carry_out, pass, reject};
-use super::vm::{Held, Vm, MAX_HELD};
+use super::host::{self, Proxy};
+use super::metrics::Metrics;
+use super::respond::{carry_out, pass, refuse};
+use super::vm::{verify_with, Held, Vm, VmKeys, MAX_HELD};
 use crate::caller::KnownPeer;
-use crate::decision::decide_with_peer;
+use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
 use crate::fast_path::cached_pass;
 use crate::header_map::HeaderMap;
-use crate::rejection::Rejection;
+use crate::keys::fresh_keys::{decide_with_fresh_keys, KeyRefusal};
+use crate::rejection::{HostFailure, Rejection};
 
 /// The request `context_id` ended: it is no longer held.
 pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
@@ -30,71 +31,76 @@ pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
 
 /// Decides request `context_id` on its headers: carries the decision out, or
 /// holds the request until its keys arrive.
-pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>) -> Action {
-    let Some(bytes) = host::request_header_bytes() else {
-        reject(Rejection::KeysUnavailable, "");
-        return Action::Pause;
+/// A request the proxy fails (no headers, no clock, the state busy) is answered
+/// 503 as a [`HostFailure`] and counted in `metrics`.
+pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &Metrics) -> Action {
+    // No headers or no clock: nothing can be judged.
+    let bytes = host::request_header_bytes();
+    let Some(map) = bytes.as_deref().and_then(HeaderMap::parse) else {
+        return refuse(Some(metrics), HostFailure::HeadersUnreadable);
     };
     let now_ms = host::recent_ms();
-    // No headers or no clock: nothing can be judged.
-    let Some(map) = HeaderMap::parse(&bytes).filter(|_| now_ms != 0) else {
-        reject(Rejection::KeysUnavailable, "");
-        return Action::Pause;
-    };
+    if now_ms == 0 {
+        return refuse(Some(metrics), HostFailure::NoClock);
+    }
     // A cache hit that needs nothing more is answered from the borrowed headers.
     let hit = vm_cell.try_borrow().ok().and_then(|vm| {
-        let decision =
-            vm.with_verifier(now_ms, |verifier| cached_pass(&vm.config, &map, verifier))?;
-        Some((Rc::clone(&vm.metrics), decision))
+        vm.with_verifier(now_ms, |verifier| cached_pass(&vm.config, &map, verifier))
     });
-    if let Some((metrics, decision)) = hit {
-        return pass(&metrics, decision);
+    if let Some(decision) = hit {
+        return pass(metrics, decision);
     }
     let headers = map.to_owned_pairs();
     let peer = host::HostPeer::default();
-    let decide_now = |vm: &Vm| {
-        let request = Request::from_headers(&headers);
-        vm.with_verifier(now_ms, |verifier| {
-            decide_with_peer(&vm.config, &request, verifier, &peer)
-        })
-    };
-    let Some((decision, wait)) = decide_with_fresh_keys(vm_cell, now_ms, decide_now) else {
-        reject(Rejection::KeysUnavailable, "");
-        return Action::Pause;
-    };
-    let Ok((config, metrics, budget)) = vm_cell.try_borrow().map(|vm| {
-        (
-            Rc::clone(&vm.config),
-            Rc::clone(&vm.metrics),
-            Rc::clone(&vm.log_budget),
-        )
-    }) else {
-        reject(Rejection::KeysUnavailable, "");
-        return Action::Pause;
-    };
-    if let Some((provider, deadline_ms)) = wait {
-        if let Ok(mut vm) = vm_cell.try_borrow_mut() {
-            if vm.held.len() < MAX_HELD {
-                let generation = vm.remote(provider).map_or(0, |remote| remote.generation);
-                log::debug!("audgate: request held for keys of provider {provider}");
-                vm.held.push(Held {
-                    context_id,
-                    provider,
-                    generation,
-                    deadline_ms,
-                    headers,
-                    peer: KnownPeer::of(&peer),
-                });
-                return Action::Pause;
-            }
+    // Decided under one borrow, carried out with none: answering a request can
+    // make the host call its `on_done`, which borrows the VM state itself.
+    let (decision, config, budget) = {
+        let Ok(mut vm) = vm_cell.try_borrow_mut() else {
+            return refuse(Some(metrics), HostFailure::StateBusy);
+        };
+        let vm = &mut *vm;
+        let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
+        let decide_now = |sources: &_| {
+            let request = Request::from_headers(&headers);
+            let keys = VmKeys {
+                config,
+                sources,
+                now_ms,
+            };
+            verify_with(&keys, cache, host_verify, |verifier| {
+                decide_with_peer(config, &request, verifier, &peer)
+            })
+        };
+        let (decision, wait) =
+            decide_with_fresh_keys(&mut vm.sources, &Proxy, now_ms, decide_now, key_refusal);
+        if let Some(hold) = wait.filter(|_| vm.held.len() < MAX_HELD) {
+            log::debug!(
+                "audgate: request held for keys of provider {}",
+                hold.provider
+            );
+            vm.held.push(Held {
+                context_id,
+                hold,
+                headers,
+                peer: KnownPeer::of(&peer),
+            });
+            return Action::Pause;
         }
-    }
+        (decision, Rc::clone(&vm.config), Rc::clone(&vm.log_budget))
+    };
     carry_out(
         &config,
-        &metrics,
+        metrics,
         &budget,
         &Request::from_headers(&headers),
         &peer,
         decision,
     )
+}
+
+/// A decision's provider and, for a refusal a key fetch may change, what it
+/// lacks.
+fn key_refusal(decision: &Decision) -> KeyRefusal {
+    let lack = decision.verdict.err().and_then(Rejection::lack);
+    (decision.provider, lack)
 }

@@ -36,8 +36,8 @@ use std::cell::{Cell, OnceCell};
 
 use super::abi::{self, MetricKind};
 
-use super::vm::Remote;
 use crate::config::{Config, Mode};
+use crate::keys::remote_sets::RemoteSets;
 use crate::rejection::Rejection;
 
 /// The `provider` value of a request no provider decided.
@@ -179,7 +179,7 @@ impl Metrics {
 
     /// Defines the fetch and age metrics of each remote key set, named by its
     /// first provider; once per VM, at configure time (later calls do nothing).
-    pub fn define_key_sets(&self, config: &Config, sources: &[Remote]) {
+    pub fn define_key_sets(&self, config: &Config, sources: &RemoteSets) {
         let key_sets = sources
             .iter()
             .filter_map(|remote| {

@@ -13,13 +13,15 @@ use crate::config::{Config, Mode, WOULD_REJECT_HEADER};
 use crate::decision::{Decision, Mutations};
 use crate::extract::Request;
 use crate::log_budget::RefusalLog;
-use crate::rejection::Rejection;
+use crate::rejection::{HostFailure, Rejection};
 use crate::who::Caller;
 
 /// Carries out `decision`; `Continue` when the request should go upstream.
 /// A refusal (or, in audit mode, a would-be refusal) is logged at `warn` with who
 /// called, within the worker's [`RefusalLog`]: a refusal said only of a verified
-/// token ([`said_only_of_verified`]) within a budget of its own.
+/// token ([`said_only_of_verified`]) within a budget of its own. The request is
+/// counted once, for what it came to: a change the proxy refuses makes it a 503
+/// [`HostFailure`] whatever the decision was.
 pub fn carry_out(
     config: &Config,
     metrics: &Metrics,
@@ -28,15 +30,14 @@ pub fn carry_out(
     peer: &dyn Peer,
     decision: Decision,
 ) -> Action {
-    metrics.decision(decision.verdict, decision.provider, decision.from_cache);
     let provider = decision
         .provider
         .and_then(|index| config.providers.get(index))
         .map_or("-", |provider| provider.name.as_str());
-    match decision.verdict {
+    let changed = match decision.verdict {
         Ok(()) => {
             log::debug!("audgate: allowed ({provider})");
-            mutated(&decision.mutations, request.authority)
+            mutated(&decision.mutations)
         }
         Err(rejection) => {
             let admitted = budget.try_borrow_mut().ok().and_then(|mut budget| {
@@ -60,42 +61,47 @@ pub fn carry_out(
                     rejection.code(),
                 );
             }
-            if config.mode == Mode::Audit {
+            match config.mode {
                 // After the changes: they remove any copy the client sent.
-                match mutated(&decision.mutations, request.authority) {
-                    Action::Continue
-                        if host::set_request_header(
-                            WOULD_REJECT_HEADER,
-                            Some(rejection.code()),
-                        ) =>
-                    {
-                        Action::Continue
-                    }
-                    Action::Continue => unchanged(request.authority),
-                    Action::Pause => Action::Pause,
-                }
-            } else {
-                reject(rejection, request.authority);
-                Action::Pause
+                Mode::Audit => mutated(&decision.mutations)
+                    .and_then(|()| marked(WOULD_REJECT_HEADER, rejection.code())),
+                Mode::Enforce => Ok(()),
             }
+        }
+    };
+    let verdict = changed
+        .map_err(Rejection::HostFailure)
+        .and(decision.verdict);
+    metrics.decision(verdict, decision.provider, decision.from_cache);
+    match (verdict, changed, config.mode) {
+        (Ok(()), _, _) | (Err(_), Ok(()), Mode::Audit) => Action::Continue,
+        (Err(rejection), _, _) => {
+            reject(rejection, request.authority);
+            Action::Pause
         }
     }
 }
 
 /// Carries out a pass decided without the full request view (a cache hit):
-/// counts it, mutates the request and lets it go on.
+/// counts it, mutates the request and lets it go on (a change the proxy
+/// refuses: 503).
 pub fn pass(metrics: &Metrics, decision: Decision) -> Action {
-    metrics.decision(decision.verdict, decision.provider, decision.from_cache);
-    if let Err(rejection) = decision.verdict {
-        reject(rejection, "");
-        return Action::Pause;
+    let verdict = decision
+        .verdict
+        .and_then(|()| mutated(&decision.mutations).map_err(Rejection::HostFailure));
+    metrics.decision(verdict, decision.provider, decision.from_cache);
+    match verdict {
+        Ok(()) => Action::Continue,
+        Err(rejection) => {
+            reject(rejection, "");
+            Action::Pause
+        }
     }
-    mutated(&decision.mutations, "")
 }
 
-/// Makes the changes and lets the request go on; if the host refuses one (a
-/// forged header or the token might stay), answers 503 instead.
-fn mutated(mutations: &Mutations, authority: &str) -> Action {
+/// Makes the changes; an error if the host refuses one (a forged header or the
+/// token might stay, so the request must not go on).
+fn mutated(mutations: &Mutations) -> Result<(), HostFailure> {
     let removed = mutations
         .remove_headers
         .iter()
@@ -115,16 +121,29 @@ fn mutated(mutations: &Mutations, authority: &str) -> Action {
             .cookie
             .as_ref()
             .is_none_or(|cookie| host::set_request_header("cookie", cookie.as_deref()));
-    if cookie {
-        Action::Continue
+    changed_if(cookie)
+}
+
+/// Sets header `name` to `value`; an error if the host refuses.
+fn marked(name: &str, value: &str) -> Result<(), HostFailure> {
+    changed_if(host::set_request_header(name, Some(value)))
+}
+
+fn changed_if(done: bool) -> Result<(), HostFailure> {
+    if done {
+        Ok(())
     } else {
-        unchanged(authority)
+        Err(HostFailure::HeaderChangeRefused)
     }
 }
 
-/// The request could not be changed as decided: 503, never passed on as it is.
-fn unchanged(authority: &str) -> Action {
-    reject(Rejection::KeysUnavailable, authority);
+/// Answers 503 for `failure` and counts it under no provider.
+pub fn refuse(metrics: Option<&Metrics>, failure: HostFailure) -> Action {
+    let rejection = Rejection::HostFailure(failure);
+    if let Some(metrics) = metrics {
+        metrics.decision(Err(rejection), None, false);
+    }
+    reject(rejection, "");
     Action::Pause
 }
 

@@ -7,15 +7,21 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::abi::Action;
-use super::fetcher;
 use super::foreign;
-use super::host;
+use super::host::{self, Proxy};
+use super::metrics::Metrics;
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
 use crate::extract::Request;
-use crate::rejection::Rejection;
+use crate::keys::fetcher::{Fetched, Taken};
+use crate::keys::fresh_keys::still_held;
+use crate::keys::shared_state::create_records;
+use crate::rejection::{HostFailure, Rejection};
+
+/// What a held request of a retired root is answered.
+const RETIRED: Rejection = Rejection::HostFailure(HostFailure::PluginRetired);
 
 /// How often each VM flushes its stats, refreshes its clock, checks shared
 /// data, starts due fetches and settles held requests.
@@ -26,6 +32,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct AudgateRoot {
     context_id: u32,
     vm: Option<Rc<RefCell<Vm>>>,
+    /// The VM's stats, also reachable while its state is in use.
+    metrics: Option<Rc<Metrics>>,
 }
 
 impl AudgateRoot {
@@ -34,6 +42,7 @@ impl AudgateRoot {
         AudgateRoot {
             context_id,
             vm: None,
+            metrics: None,
         }
     }
 
@@ -47,9 +56,14 @@ impl AudgateRoot {
         self.vm.clone()
     }
 
+    /// The VM state and its stats, once configured.
+    pub fn configured(&self) -> Option<(Rc<RefCell<Vm>>, Rc<Metrics>)> {
+        Some((self.vm.clone()?, self.metrics.clone()?))
+    }
+
     /// The host retires this root: every request it holds is answered 503
-    /// (nothing will settle them any more) and counted so, then its counts are
-    /// flushed.
+    /// (nothing will settle them any more: a host failure, not missing keys)
+    /// and counted so, then its counts are flushed.
     pub fn on_done(&self) {
         let Some(vm_cell) = self.vm.clone() else {
             return;
@@ -60,15 +74,16 @@ impl AudgateRoot {
             };
             let held = std::mem::take(&mut vm.held);
             for request in &held {
-                let refused = Err(Rejection::KeysUnavailable);
-                vm.metrics.decision(refused, Some(request.provider), false);
+                let refused = Err(RETIRED);
+                vm.metrics
+                    .decision(refused, Some(request.hold.provider), false);
             }
             vm.metrics.flush();
             held
         };
         for request in held {
             if host::enter_context(request.context_id) {
-                reject(Rejection::KeysUnavailable, "");
+                reject(RETIRED, "");
             }
         }
         host::enter_context(self.context_id);
@@ -84,12 +99,20 @@ impl AudgateRoot {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
-            let Some(position) = vm.calls.iter().position(|call| call.token == token_id) else {
-                return;
-            };
-            let call = vm.calls.swap_remove(position);
-            fetcher::take_reply(&mut vm, call, body_size, now_ms);
-            sync_all(&mut vm);
+            let vm = &mut *vm;
+            let reply = || host::call_reply(body_size);
+            let taken = vm.fetcher.take_reply(
+                &mut vm.sources,
+                &Proxy,
+                token_id,
+                now_ms,
+                host::jitter(),
+                reply,
+            );
+            match taken {
+                Taken::NotOurs => return,
+                Taken::Reply(fetched) => count_fetches(vm, fetched),
+            }
         }
         self.settle_held(&vm_cell, now_ms);
         host::refresh_clock();
@@ -146,13 +169,14 @@ impl AudgateRoot {
         let vm = Vm::new(Rc::new(config), &plugin, host_verify);
         vm.metrics.define_key_sets(&vm.config, &vm.sources);
         if !vm.sources.is_empty() {
-            fetcher::create_shared_records(&vm);
+            create_records(&Proxy, &vm.sources);
         }
         // Every VM ticks: stats are flushed and the clock read on the tick.
         if !host::set_tick_period(TICK) {
             log::error!("audgate: the host refused a tick period, which the filter needs");
             return false;
         }
+        self.metrics = Some(Rc::clone(&vm.metrics));
         self.vm = Some(Rc::new(RefCell::new(vm)));
         true
     }
@@ -172,19 +196,15 @@ impl AudgateRoot {
             if vm.sources.is_empty() {
                 return;
             }
-            if vm.vm_id == 0 {
-                vm.vm_id = fetcher::allocate_vm_id();
-            }
-            sync_all(&mut vm);
-            for remote in &vm.sources {
-                if let Some((fetched_at, _)) = remote.cached.as_ref() {
-                    let age = now_ms.saturating_sub(*fetched_at) / 1000;
+            let vm = &mut *vm;
+            let fetched = vm
+                .fetcher
+                .tick(&mut vm.sources, &Proxy, now_ms, host::jitter());
+            count_fetches(vm, fetched);
+            for remote in vm.sources.iter() {
+                if let Some(fetched_at) = remote.copy.fetched_at() {
+                    let age = now_ms.saturating_sub(fetched_at) / 1000;
                     vm.metrics.key_age(remote.first_provider(), age);
-                }
-            }
-            if vm.vm_id != 0 {
-                for source in 0..vm.sources.len() {
-                    fetcher::fetch_if_due(&mut vm, source, now_ms);
                 }
             }
         }
@@ -206,23 +226,16 @@ impl AudgateRoot {
             if vm.held.is_empty() {
                 return;
             }
-            let waiting: Vec<bool> = vm
-                .held
-                .iter()
-                .map(|held| still_waiting(&vm, held, now_ms))
-                .collect();
-            let mut flags = waiting.into_iter();
+            let vm = &mut *vm;
+            let holds = vm.held.iter().map(|held| held.hold);
+            let mut waiting = still_held(&mut vm.sources, &Proxy, holds, now_ms).into_iter();
             let (keep, ready): (Vec<Held>, Vec<Held>) = std::mem::take(&mut vm.held)
                 .into_iter()
-                .partition(|_| flags.next().unwrap_or(false));
+                .partition(|_| waiting.next().unwrap_or(false));
             vm.held = keep;
             if ready.is_empty() {
                 return;
             }
-            // The fetch state was read after this tick's sync: a fetch that ended
-            // in between stored its keys before it marked the state done, so
-            // reading the keys again now decides these requests with them.
-            sync_all(&mut vm);
             let config = Rc::clone(&vm.config);
             let settled: Vec<(Held, Decision)> = ready
                 .into_iter()
@@ -255,23 +268,9 @@ impl AudgateRoot {
     }
 }
 
-/// Whether a held request should keep waiting: its keys have not changed, its
-/// deadline has not passed, and a fetch is under way, asked for (by an unknown
-/// `kid` or by missing keys), or not yet tried.
-fn still_waiting(vm: &Vm, held: &Held, now_ms: u64) -> bool {
-    let Some(remote) = vm.remote(held.provider) else {
-        return false;
-    };
-    if remote.generation != held.generation || now_ms >= held.deadline_ms {
-        return false;
-    }
-    let (state, _) = fetcher::read_state(remote);
-    let first_fetch_pending = remote.cached.is_none() && state.worth_waiting(now_ms);
-    state.fetching(now_ms) || state.refetch || state.wanted || first_fetch_pending
-}
-
-fn sync_all(vm: &mut Vm) {
-    for remote in &mut vm.sources {
-        fetcher::sync(remote);
+/// Counts the fetches that ended.
+fn count_fetches(vm: &Vm, fetched: impl IntoIterator<Item = Fetched>) {
+    for fetch in fetched {
+        vm.metrics.fetch(fetch.first_provider, fetch.ok);
     }
 }
