@@ -1,5 +1,5 @@
-//! Applying a decision to the request in the current context: mutate and let it
-//! go on, or answer locally (enforce), or mark it and let it go on (audit).
+//! Applying a decision to the request in the current context: its [`Plan`]
+//! (change the request and let it go on, or answer locally), logged and counted.
 
 use super::abi::Action;
 
@@ -9,8 +9,9 @@ use super::host;
 use super::metrics::Metrics;
 use crate::authenticate::said_only_of_verified;
 use crate::caller::Peer;
-use crate::config::{Config, Mode, WOULD_REJECT_HEADER};
-use crate::decision::{Decision, Mutations};
+use crate::config::{Config, Mode};
+use crate::decision::plan::{self, Change, Plan, Reply};
+use crate::decision::Decision;
 use crate::extract::Request;
 use crate::log_budget::RefusalLog;
 use crate::rejection::{HostFailure, Rejection};
@@ -34,11 +35,8 @@ pub fn carry_out(
         .provider
         .and_then(|index| config.providers.get(index))
         .map_or("-", |provider| provider.name.as_str());
-    let changed = match decision.verdict {
-        Ok(()) => {
-            log::debug!("audgate: allowed ({provider})");
-            mutated(&decision.mutations)
-        }
+    match decision.verdict {
+        Ok(()) => log::debug!("audgate: allowed ({provider})"),
         Err(rejection) => {
             let admitted = budget.try_borrow_mut().ok().and_then(|mut budget| {
                 budget.admit(host::now_s(), said_only_of_verified(rejection))
@@ -61,79 +59,56 @@ pub fn carry_out(
                     rejection.code(),
                 );
             }
-            match config.mode {
-                // After the changes: they remove any copy the client sent.
-                Mode::Audit => mutated(&decision.mutations)
-                    .and_then(|()| marked(WOULD_REJECT_HEADER, rejection.code())),
-                Mode::Enforce => Ok(()),
-            }
         }
-    };
-    let verdict = changed
+    }
+    let plan = Plan::of(&decision, config.mode, request.authority);
+    let (action, applied) = execute(&plan);
+    let verdict = applied
         .map_err(Rejection::HostFailure)
         .and(decision.verdict);
     metrics.decision(verdict, decision.provider, decision.from_cache);
-    match (verdict, changed, config.mode) {
-        (Ok(()), _, _) | (Err(_), Ok(()), Mode::Audit) => Action::Continue,
-        (Err(rejection), _, _) => {
-            reject(rejection, request.authority);
-            Action::Pause
-        }
-    }
+    action
 }
 
 /// Carries out a pass decided without the full request view (a cache hit):
-/// counts it, mutates the request and lets it go on (a change the proxy
+/// counts it, makes its changes and lets it go on (a change the proxy
 /// refuses: 503).
 pub fn pass(metrics: &Metrics, decision: Decision) -> Action {
-    let verdict = decision
-        .verdict
-        .and_then(|()| mutated(&decision.mutations).map_err(Rejection::HostFailure));
+    let (action, applied) = execute(&Plan::of(&decision, Mode::Enforce, ""));
+    let verdict = applied
+        .map_err(Rejection::HostFailure)
+        .and(decision.verdict);
     metrics.decision(verdict, decision.provider, decision.from_cache);
-    match verdict {
-        Ok(()) => Action::Continue,
-        Err(rejection) => {
-            reject(rejection, "");
-            Action::Pause
+    action
+}
+
+/// Carries out `plan`: its changes, then `Continue`; or its local answer. A
+/// change the proxy refuses (a forged header or the token might stay, so the
+/// request must not go on) is answered 503 instead, and returned to be counted.
+fn execute(plan: &Plan) -> (Action, Result<(), HostFailure>) {
+    match &plan.action {
+        plan::Action::Continue(changes) => {
+            let refused = changes.iter().any(|change| {
+                let (name, value) = match change {
+                    Change::Remove(name) => (name, None),
+                    Change::Set(name, value) => (name, Some(value.as_str())),
+                };
+                !host::set_request_header(name, value)
+            });
+            if refused {
+                let failure = HostFailure::HeaderChangeRefused;
+                respond(&Reply::refusal(Rejection::HostFailure(failure), ""), &[]);
+                (Action::Pause, Err(failure))
+            } else {
+                (Action::Continue, Ok(()))
+            }
         }
-    }
-}
-
-/// Makes the changes; an error if the host refuses one (a forged header or the
-/// token might stay, so the request must not go on).
-fn mutated(mutations: &Mutations) -> Result<(), HostFailure> {
-    let removed = mutations
-        .remove_headers
-        .iter()
-        .all(|name| host::set_request_header(name, None));
-    let set = removed
-        && mutations
-            .set_headers
-            .iter()
-            .all(|(name, value)| host::set_request_header(name, Some(value)));
-    let path = set
-        && mutations
-            .path
-            .as_ref()
-            .is_none_or(|path| host::set_request_header(":path", Some(path)));
-    let cookie = path
-        && mutations
-            .cookie
-            .as_ref()
-            .is_none_or(|cookie| host::set_request_header("cookie", cookie.as_deref()));
-    changed_if(cookie)
-}
-
-/// Sets header `name` to `value`; an error if the host refuses.
-fn marked(name: &str, value: &str) -> Result<(), HostFailure> {
-    changed_if(host::set_request_header(name, Some(value)))
-}
-
-fn changed_if(done: bool) -> Result<(), HostFailure> {
-    if done {
-        Ok(())
-    } else {
-        Err(HostFailure::HeaderChangeRefused)
+        plan::Action::Respond(reply) => {
+            respond(reply, &plan.response_headers);
+            (Action::Pause, Ok(()))
+        }
+        // A held request is kept by the caller (http.rs), never planned here.
+        plan::Action::Hold(_) => (Action::Pause, Ok(())),
     }
 }
 
@@ -149,11 +124,22 @@ pub fn refuse(metrics: Option<&Metrics>, failure: HostFailure) -> Action {
 
 /// Answers locally with the rejection's status, challenge and a short body.
 pub fn reject(rejection: Rejection, authority: &str) {
-    let challenge = rejection.www_authenticate(authority);
-    let mut headers = vec![("content-type", "text/plain; charset=utf-8")];
-    if let Some(value) = challenge.as_deref() {
-        headers.push(("www-authenticate", value));
-    }
-    let body = format!("{rejection}\n");
-    host::send_response(rejection.status(), headers, body.as_bytes());
+    respond(&Reply::refusal(rejection, authority), &[]);
+}
+
+/// Sends `reply` as the local answer, with `extra` response headers.
+fn respond(reply: &Reply, extra: &[(String, String)]) {
+    let mut headers = vec![("content-type", reply.content_type)];
+    headers.extend(
+        reply
+            .challenges
+            .iter()
+            .map(|challenge| ("www-authenticate", challenge.as_str())),
+    );
+    headers.extend(
+        extra
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    host::send_response(reply.status, headers, reply.body.as_bytes());
 }
