@@ -4,14 +4,14 @@
 
 use std::cell::RefCell;
 
-use audgate::claim_requirement::Want;
+use audgate::policy::claim_rule::Want;
 use audgate::config::{Config, KeySource, MAX_PROVIDERS, MAX_PROVIDER_AUDIENCES};
 use audgate::decision::{decide, LocalKeys};
-use audgate::extract::Request;
-use audgate::jwks::{KeyKind, MAX_KEYS};
+use audgate::request::Request;
+use audgate::keys::jwks::{KeyKind, MAX_KEYS};
 use audgate::policy::{Demand, PathMatch, Requirement};
 use audgate::rejection::Rejection;
-use audgate::token_cache::TokenCache;
+use audgate::token::cache::TokenCache;
 
 use super::fixture::{assert_same, fixture, owned, AUTHORITY};
 

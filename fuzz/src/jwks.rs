@@ -2,9 +2,9 @@
 //! fetched, and every usable key against the signature code (fuzz/README.md,
 //! `jwks`).
 
-use audgate::jwks::{parse_jwks_bytes, KeyKind, Origin, ParsedJwks, SkipReason, MAX_KEYS};
-use audgate::jwks_cache::{accept_body, FetchFailure, MAX_JWKS_BYTES};
-use audgate::verify::{RustCrypto, SignatureBackend};
+use audgate::keys::jwks::{parse_jwks_bytes, KeyKind, Origin, ParsedJwks, SkipReason, MAX_KEYS};
+use audgate::keys::fetch_reply::{accept_body, FetchFailure, MAX_JWKS_BYTES};
+use audgate::keys::verify::{RustCrypto, SignatureBackend};
 use serde_json::Value;
 
 /// The algorithms tried on each usable key (one of each verifier family), besides

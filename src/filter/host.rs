@@ -6,7 +6,7 @@ use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 use super::abi::{self, Buffer, Map, CAS_MISMATCH};
-use crate::caller::Peer;
+use crate::policy::caller::Peer;
 use crate::keys::host::{Callout, Callouts, NotSent, Reply, SetError, Shared, SharedData};
 
 thread_local! {

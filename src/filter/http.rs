@@ -12,11 +12,11 @@ use super::host::{self, Proxy};
 use super::metrics::Metrics;
 use super::respond::{carry_out, pass, refuse};
 use super::vm::{verify_with, Held, Vm, VmKeys, MAX_HELD};
-use crate::caller::KnownPeer;
+use crate::policy::caller::KnownPeer;
 use crate::decision::{decide_with_peer, Decision};
-use crate::extract::Request;
-use crate::fast_path::cached_pass;
-use crate::header_map::HeaderMap;
+use crate::request::Request;
+use crate::decision::fast_path::cached_pass;
+use crate::request::header_map::HeaderMap;
 use crate::keys::fresh_keys::{decide_with_fresh_keys, KeyRefusal};
 use crate::rejection::{HostFailure, Rejection};
 

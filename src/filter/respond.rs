@@ -7,15 +7,15 @@ use std::cell::RefCell;
 
 use super::host;
 use super::metrics::Metrics;
-use crate::authenticate::said_only_of_verified;
-use crate::caller::Peer;
+use crate::decision::authenticate::said_only_of_verified;
+use crate::policy::caller::Peer;
 use crate::config::{Config, Mode};
 use crate::decision::plan::{self, Change, Plan, Reply};
 use crate::decision::Decision;
-use crate::extract::Request;
-use crate::log_budget::RefusalLog;
+use crate::request::Request;
+use crate::log::budget::RefusalLog;
 use crate::rejection::{HostFailure, Rejection};
-use crate::who::Caller;
+use crate::log::who::Caller;
 
 /// Carries out `decision`; `Continue` when the request should go upstream.
 /// A refusal (or, in audit mode, a would-be refusal) is logged at `warn` with who

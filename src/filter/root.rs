@@ -14,7 +14,7 @@ use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
-use crate::extract::Request;
+use crate::request::Request;
 use crate::keys::fetcher::{Fetched, Taken};
 use crate::keys::fresh_keys::still_held;
 use crate::keys::shared_state::create_records;

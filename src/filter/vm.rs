@@ -3,8 +3,8 @@
 //! and the requests held while keys are fetched. Shared by the root and HTTP
 //! contexts of the VM; never borrowed across a host call that can re-enter.
 
-use crate::caller::KnownPeer;
-use crate::log_budget::RefusalLog;
+use crate::policy::caller::KnownPeer;
+use crate::log::budget::RefusalLog;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -15,7 +15,7 @@ use crate::keys::fresh_keys::Hold;
 use crate::keys::jwks::KeySet;
 use crate::keys::remote_sets::{KeyServer, RemoteProvider, RemoteSets};
 use crate::keys::verify::{HostNative, RustCrypto};
-use crate::token_cache::TokenCache;
+use crate::token::cache::TokenCache;
 
 use super::foreign::call_verify_signature;
 use super::metrics::Metrics;

@@ -6,13 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-// The reply's judgement lived here before; its old paths stay for the CLI and
-// the fuzz targets (`audgate::jwks_cache::accept_body` and so on).
-#[doc(hidden)]
-pub use crate::keys::fetch_reply::{
-    accept_body, check_reply, explain, FetchFailure, MAX_JWKS_BYTES,
-};
-
 /// How long keys keep serving past their expiry while refreshes fail.
 pub const STALE_GRACE_MS: u64 = 24 * 60 * 60 * 1000;
 /// Least time between two refetches caused by unknown `kid`s, per provider.

@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use audgate::config::{Provider, RemoteJwks};
-use audgate::discovery::jwks_location;
-use audgate::jwks::ParsedJwks;
-use audgate::jwks_cache::{accept_body, check_reply, explain, FetchFailure, MAX_JWKS_BYTES};
+use audgate::keys::discovery::jwks_location;
+use audgate::keys::jwks::ParsedJwks;
+use audgate::keys::fetch_reply::{accept_body, check_reply, explain, FetchFailure, MAX_JWKS_BYTES};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 /// How long one fetch may take, connection included.

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use audgate::strict_json::parse_object;
+use audgate::token::strict_json::parse_object;
 use audgate::token;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
