@@ -1,7 +1,6 @@
 //! An example program of this crate, built as a user's `cargo run --example`
 //! would build it, for tests that run it as a process (its exit status, stdout
-//! and stderr are what the user sees). Include it with
-//! `#[path = "support/example_bin.rs"] mod example_bin;`.
+//! and stderr are what the user sees).
 //!
 //! ```ignore
 //! let demo = example_bin::path("demo");

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod decide;
 pub mod envoy;
 pub mod envoy_yaml;
+pub mod example_bin;
 pub mod http;
 pub mod jwks_server;
 pub mod keys;

@@ -1,0 +1,34 @@
+//! The end-to-end tests, as one test binary: each runs the built module in real
+//! Envoy (`make build`, then the Envoy that tests/support/envoy.rs finds, or
+//! AUDGATE_ENVOY). `cargo test --test e2e` runs them, and `make test` runs them
+//! again in the oldest pip Envoy (`make test-compat`); `cargo test --test e2e
+//! key_sets` runs one module's tests. Tests run in parallel as in any test binary
+//! (one thread per core by default), each with its own Envoy on free ports.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod attacks;
+mod bench_configs;
+mod bound_claims;
+mod caller;
+mod coexistence;
+mod container;
+mod demo;
+mod deploy_docs;
+mod docs_examples;
+mod hardening;
+mod harness;
+mod held_body;
+mod istio_workloads;
+mod key_sets;
+mod outcomes;
+mod paths;
+mod policy;
+mod refusal_cost;
+mod remote_jwks;
+mod rotation;
+mod route_policy;
+mod stats;
+mod token_cache;
+mod workload_audience;
