@@ -6,7 +6,7 @@
 //! and audience as the bench's (tests/bench/bench.py).
 
 use crate::support::envoy::{envoy_bin, wasm_path};
-use crate::support::{http, keys, TestKey};
+use crate::support::{http, keys, temp, TestKey};
 use serde_json::json;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -47,10 +47,7 @@ struct BenchEnvoy {
 
 impl BenchEnvoy {
     fn start(name: &str) -> BenchEnvoy {
-        let dir =
-            std::env::temp_dir().join(format!("audgate-bench-smoke-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = temp::dir(&format!("bench-smoke-{name}"));
         let mut yaml = config_text(name);
         if yaml.contains(WASM_LINE) {
             let module = wasm_path().to_string_lossy().into_owned();

@@ -318,8 +318,7 @@ fn placeholders_in_required_claims_refuse_the_configuration() {
         };
         assert!(log.contains(says), "{value}: {log}");
 
-        let dir = std::env::temp_dir().join(format!("audgate-bound-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::support::temp::dir("bound-claims");
         let file = dir.join("config.json");
         std::fs::write(&file, config.to_string()).unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_audgate"))

@@ -8,9 +8,9 @@
 //! Dockerfile's own change there, and has Envoy validate the result (which
 //! loads the module and runs its configuration).
 
-use crate::support::{envoy, envoy_yaml, manifests};
+use crate::support::{envoy, envoy_yaml, manifests, temp};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -263,7 +263,7 @@ fn the_plugin_image_holds_the_module_as_plugin_wasm() {
 #[test]
 fn envoy_validates_the_container_config_in_the_container_layout() {
     let original = envoy_yaml::template();
-    let dir = temp_dir("container");
+    let dir = temp::dir("container");
     let workdir = dir.join("audgate");
     std::fs::create_dir_all(workdir.join("envoy")).unwrap();
     std::fs::write(workdir.join("envoy/envoy.yaml"), &original).unwrap();
@@ -334,11 +334,4 @@ fn compose() -> Value {
     let documents = manifests::parse_file(Path::new(&path));
     assert_eq!(documents.len(), 1);
     documents[0].value.clone()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("audgate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

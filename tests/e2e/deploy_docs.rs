@@ -7,7 +7,7 @@
 //! logged at `info` by Envoy's `wasm` logger, the level it tells Istio users to
 //! turn on. `make test` runs this with the pip Envoy 1.40 and again with 1.36.
 
-use crate::support::{envoy, envoy_yaml, http, keys, Envoy, TestKey, Upstream};
+use crate::support::{envoy, envoy_yaml, http, keys, temp, Envoy, TestKey, Upstream};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
@@ -70,8 +70,7 @@ fn the_documented_envoy_configuration_validates() {
     let module = envoy::wasm_path();
     let yaml = yaml.replace(MODULE, &format!("filename: {}", module.display()));
 
-    let dir = std::env::temp_dir().join(format!("audgate-docs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp::dir("deploy-docs");
     let file = dir.join("envoy.yaml");
     std::fs::write(&file, yaml).unwrap();
     let output = Command::new(envoy::envoy_bin())
@@ -120,8 +119,7 @@ fn the_documented_check_config_passes_the_shipped_plugins_and_fails_a_broken_cop
     // Not the maintainers' test, which knows the example's names.
     assert!(!deploy_md().contains("cargo test --test deploy_manifests"));
 
-    let dir = std::env::temp_dir().join(format!("audgate-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp::dir("deploy-check");
     for name in ["orders", "payments"] {
         let file = format!("{name}-wasmplugin.yaml");
         let shipped = std::fs::read_to_string(format!("{ROOT}/deploy/istio/{file}")).unwrap();

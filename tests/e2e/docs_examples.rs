@@ -43,8 +43,7 @@ fn checked_config(name: &str) -> Value {
     let (language, text) = examples
         .get(name)
         .unwrap_or_else(|| panic!("no example {name}"));
-    let dir = std::env::temp_dir().join(format!("audgate-docs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::temp::dir("docs-example");
     let file = dir.join(format!("{name}.{language}"));
     std::fs::write(&file, text).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_audgate"))

@@ -4,12 +4,13 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use crate::support::cases::{self, claims, AUDIENCE, ISSUER};
 use crate::support::jwks_server::JwksServer;
 use crate::support::keys::{self, TestKey};
 use crate::support::tls::Pki;
-use crate::support::{Reply, Upstream};
+use crate::support::{temp, Reply, Upstream};
 use serde_json::json;
 
 fn audgate(args: &[&str]) -> Output {
@@ -28,10 +29,10 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `text` in the file `name` of this module's scratch directory.
 fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("audgate-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let path = DIR.get_or_init(|| temp::dir("cli")).join(name);
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -6,12 +6,12 @@
 //! The layer is read back with the system's gzip and tar, not with the code that
 //! wrote it. With `ENGINE=` an engine that does not work, `make image` fails.
 
-use crate::support::envoy;
 use crate::support::example_bin;
+use crate::support::{envoy, temp};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -22,13 +22,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("audgate-image-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn text(output: &Output) -> String {
@@ -81,7 +74,7 @@ fn printed(output: &str, label: &str) -> String {
 
 #[test]
 fn make_image_writes_an_oci_layout_istio_pulls() {
-    let dir = temp_dir("layout");
+    let dir = temp::dir("image-layout");
     let layout = dir.join("oci-layout");
     let output = make_image(&layout, &[]);
     let said = text(&output);
@@ -229,7 +222,7 @@ fn make_image_writes_an_oci_layout_istio_pulls() {
 
 #[test]
 fn make_image_fails_when_the_chosen_engine_does_not_work() {
-    let dir = temp_dir("engine");
+    let dir = temp::dir("image-engine");
     let output = make_image(&dir.join("oci-layout"), &["ENGINE=no-such-engine-here"]);
     let said = text(&output);
     assert!(!output.status.success(), "{said}");
@@ -243,7 +236,7 @@ fn make_image_fails_when_the_chosen_engine_does_not_work() {
 
 #[test]
 fn the_layout_writer_refuses_what_it_cannot_do() {
-    let dir = temp_dir("refusals");
+    let dir = temp::dir("image-refusals");
     let tool = example_bin::path("oci_image");
     let run = |wasm: &Path, out: &Path, image: &str| {
         let output = Command::new(&tool)

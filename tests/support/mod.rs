@@ -12,6 +12,7 @@ pub mod jwks_server;
 pub mod keys;
 pub mod manifests;
 pub mod prometheus;
+pub mod temp;
 pub mod tls;
 pub mod upstream;
 
