@@ -1,41 +1,20 @@
 //! Known JWT attacks, each through real Envoy: every one is refused, none reaches
 //! the upstream, and nothing a token names (`jku`, `x5u`) is ever fetched.
-//! (Token-for-another-audience replay across two workloads: tests/e2e_two_workloads.rs.)
+//! (Token-for-another-audience replay across two workloads: istio_workloads.)
 
 use crate::support::cases::{self, claims};
 use crate::support::jwks_server::JwksServer;
 use crate::support::keys::{self, sign_raw, sign_text, Signer, TestKey};
-use crate::support::{http, Envoy, Upstream};
+use crate::support::providers::bearer;
+use crate::support::Rig;
 use serde_json::{json, Value};
 
-struct Rig {
-    upstream: Upstream,
-    envoy: Envoy,
-}
-
-impl Rig {
-    fn new() -> Rig {
-        let upstream = Upstream::start();
-        let envoy = Envoy::start(&cases::config(), upstream.port());
-        Rig { upstream, envoy }
-    }
-
-    /// The status for `token`, asserting the upstream never saw it.
-    fn refused(&self, name: &str, token: &str) -> u16 {
-        let bearer = format!("Bearer {token}");
-        let response = http::get(self.envoy.port(), "/", &[("authorization", &bearer)]);
-        assert_eq!(
-            self.upstream.take().len(),
-            0,
-            "{name}: reached the upstream"
-        );
-        assert!(
-            [401, 403].contains(&response.status),
-            "{name}: {}",
-            response.status
-        );
-        response.status
-    }
+/// The status for `token`, asserting the upstream never saw it.
+fn refused(rig: &Rig, name: &str, token: &str) -> u16 {
+    let (status, seen) = rig.send("GET", "/", &[("authorization", &bearer(token))]);
+    assert!(seen.is_none(), "{name}: reached the upstream");
+    assert!([401, 403].contains(&status), "{name}: {status}");
+    status
 }
 
 fn good() -> Value {
@@ -44,22 +23,22 @@ fn good() -> Value {
 
 #[test]
 fn alg_none_in_every_spelling() {
-    let rig = Rig::new();
+    let rig = Rig::new(&cases::config());
     for alg in ["none", "None", "NONE", "nOnE", "none ", ""] {
         let unsigned = sign_raw(json!({"alg": alg, "typ": "JWT"}), good(), Signer::Unsigned);
-        assert_eq!(rig.refused(alg, &unsigned), 401);
+        assert_eq!(refused(&rig, alg, &unsigned), 401);
         let with_kid = sign_raw(
             json!({"alg": alg, "kid": "rsa-1"}),
             good(),
             Signer::Literal("AAAA"),
         );
-        assert_eq!(rig.refused(alg, &with_kid), 401);
+        assert_eq!(refused(&rig, alg, &with_kid), 401);
     }
 }
 
 #[test]
 fn algorithm_confusion_with_public_keys_as_hmac_secrets() {
-    let rig = Rig::new();
+    let rig = Rig::new(&cases::config());
     for (key, kid) in [
         (TestKey::Rsa1, "rsa-1"),
         (TestKey::Ec256, "ec256-1"),
@@ -72,7 +51,7 @@ fn algorithm_confusion_with_public_keys_as_hmac_secrets() {
                     good(),
                     Signer::Hmac(alg, secret),
                 );
-                assert_eq!(rig.refused(alg, &token), 401);
+                assert_eq!(refused(&rig, alg, &token), 401);
             }
         }
     }
@@ -83,12 +62,12 @@ fn algorithm_confusion_with_public_keys_as_hmac_secrets() {
         good(),
         Signer::Hmac("HS256", jwk.as_bytes()),
     );
-    assert_eq!(rig.refused("jwk as secret", &token), 401);
+    assert_eq!(refused(&rig, "jwk as secret", &token), 401);
 }
 
 #[test]
 fn keys_named_by_the_token_are_never_used_or_fetched() {
-    let rig = Rig::new();
+    let rig = Rig::new(&cases::config());
     let attacker = JwksServer::start(keys::jwks(&[TestKey::Rsa2]));
     let url = format!("http://127.0.0.1:{}/jwks.json", attacker.port());
     let attacker_jwk = keys::jwk(TestKey::Rsa2);
@@ -103,7 +82,7 @@ fn keys_named_by_the_token_are_never_used_or_fetched() {
     ];
     for header in headers {
         let token = sign_raw(header.clone(), good(), Signer::Key(TestKey::Rsa2, "RS256"));
-        assert_eq!(rig.refused(&header.to_string(), &token), 401);
+        assert_eq!(refused(&rig, &header.to_string(), &token), 401);
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(attacker.fetches(), 0, "a URL named in a token was fetched");
@@ -111,7 +90,7 @@ fn keys_named_by_the_token_are_never_used_or_fetched() {
 
 #[test]
 fn kid_injection_strings() {
-    let rig = Rig::new();
+    let rig = Rig::new(&cases::config());
     let long = "k".repeat(8_000);
     for kid in [
         "../../../../../../dev/null",
@@ -130,7 +109,7 @@ fn kid_injection_strings() {
             Signer::Key(TestKey::Rsa1, "RS256"),
         );
         assert_eq!(
-            rig.refused("kid injection", &token),
+            refused(&rig, "kid injection", &token),
             401,
             "{}",
             &kid[..kid.len().min(40)]
@@ -149,7 +128,7 @@ fn kid_injection_strings() {
 
 #[test]
 fn stripped_truncated_and_tampered_signatures() {
-    let rig = Rig::new();
+    let rig = Rig::new(&cases::config());
     let token = keys::sign_default(TestKey::Rsa1, good());
     let (message, signature) = token.rsplit_once('.').unwrap();
     let mut flipped = keys::b64_decode(signature);
@@ -162,7 +141,7 @@ fn stripped_truncated_and_tampered_signatures() {
         format!("{message}.{signature}="),
         format!("{message}.{signature}.{signature}"),
     ] {
-        assert_eq!(rig.refused("signature", &forged), 401);
+        assert_eq!(refused(&rig, "signature", &forged), 401);
     }
     let es = keys::sign_default(TestKey::Ec256, good());
     let (message, signature) = es.rsplit_once('.').unwrap();
@@ -170,14 +149,16 @@ fn stripped_truncated_and_tampered_signatures() {
     let mut high_s = raw.clone();
     high_s[32] ^= 0x80;
     assert_eq!(
-        rig.refused(
+        refused(
+            &rig,
             "ES256 s changed",
             &format!("{message}.{}", keys::b64(&high_s))
         ),
         401
     );
     assert_eq!(
-        rig.refused(
+        refused(
+            &rig,
             "ES256 short",
             &format!("{message}.{}", keys::b64(&raw[..63]))
         ),
@@ -187,7 +168,7 @@ fn stripped_truncated_and_tampered_signatures() {
 
 #[test]
 fn malformed_and_oversized_payloads() {
-    let rig = Rig::new();
+    let rig = Rig::new(&cases::config());
     let now = keys::now();
     let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
     let signer = || Signer::Key(TestKey::Rsa1, "RS256");
@@ -219,7 +200,7 @@ fn malformed_and_oversized_payloads() {
     ];
     for text in &texts {
         assert_eq!(
-            rig.refused("payload", &sign_text(header, text, signer())),
+            refused(&rig, "payload", &sign_text(header, text, signer())),
             401,
             "{}",
             &text[..text.len().min(60)]
@@ -231,19 +212,19 @@ fn malformed_and_oversized_payloads() {
         &good().to_string(),
         signer(),
     );
-    assert_eq!(rig.refused("repeated alg", &token), 401);
+    assert_eq!(refused(&rig, "repeated alg", &token), 401);
     let token = sign_raw(
         json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}),
         good(),
         signer(),
     );
-    assert_eq!(rig.refused("crit", &token), 401);
+    assert_eq!(refused(&rig, "crit", &token), 401);
     let many: Vec<String> = (0..100)
         .map(|n| format!("svc-{n}"))
         .chain([aud.to_owned()])
         .collect();
     let token = keys::sign_default(TestKey::Rsa1, claims(json!({ "aud": many })));
-    assert_eq!(rig.refused("101 audiences", &token), 403);
+    assert_eq!(refused(&rig, "101 audiences", &token), 403);
     let big = keys::sign_default(TestKey::Rsa1, claims(json!({"pad": "x".repeat(17_000)})));
-    assert_eq!(rig.refused("over 16 KiB", &big), 401);
+    assert_eq!(refused(&rig, "over 16 KiB", &big), 401);
 }

@@ -5,65 +5,14 @@
 
 use std::process::Command;
 
-use crate::support::keys::{self, now, TestKey};
+use crate::support::keys::{self, TestKey};
+use crate::support::providers::{bearer, corp, corp_token, forged, AUD};
 use crate::support::upstream::Request;
-use crate::support::{http, Envoy, Upstream};
+use crate::support::{http, Envoy, Rig, Upstream};
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://corp.test";
 const ALT_ISSUER: &str = "https://alt.test";
 const FWD_ISSUER: &str = "https://fwd.test";
-const AUD: &str = "orders.svc";
-
-fn provider(extra: Value) -> Value {
-    let base = json!({
-        "name": "corp", "issuer": ISSUER, "audiences": [AUD],
-        "local_jwks": keys::jwks(&[TestKey::Rsa1]),
-    });
-    keys::merged(base, &extra)
-}
-
-fn claims(extra: Value) -> Value {
-    let now = now();
-    let base = json!({"iss": ISSUER, "aud": AUD, "sub": "alice", "iat": now, "exp": now + 600});
-    keys::merged(base, &extra)
-}
-
-fn token(extra: Value) -> String {
-    keys::sign_default(TestKey::Rsa1, claims(extra))
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-/// A token that looks right but whose signature no key made.
-fn forged(extra: Value) -> String {
-    let good = token(extra);
-    let (message, _) = good.rsplit_once('.').unwrap();
-    format!("{message}.{}", keys::b64(&[7u8; 256]))
-}
-
-struct Rig {
-    upstream: Upstream,
-    envoy: Envoy,
-}
-
-impl Rig {
-    fn new(config: Value) -> Rig {
-        let upstream = Upstream::start();
-        let envoy = Envoy::start(&config, upstream.port());
-        Rig { upstream, envoy }
-    }
-
-    /// The response, and what reached the upstream, if anything.
-    fn send(&self, path: &str, headers: &[(&str, &str)]) -> (http::Response, Option<Request>) {
-        let response = http::request(self.envoy.port(), "GET", path, headers, b"");
-        let mut seen = self.upstream.take();
-        assert!(seen.len() <= 1);
-        (response, seen.pop())
-    }
-}
 
 /// A 403 `insufficient_scope` (reason `claims`) that never reached the upstream.
 fn assert_claims_refused(what: &str, (response, seen): (http::Response, Option<Request>)) {
@@ -79,7 +28,7 @@ fn assert_claims_refused(what: &str, (response, seen): (http::Response, Option<R
 /// The tenant bound to the path and to the header `x-tenant`.
 fn tenant_rules() -> Value {
     json!({
-        "providers": [provider(json!({}))],
+        "providers": [corp(json!({}))],
         "rules": [
             {"match": {"template": "/tenants/{tenant}/orders/**"},
              "requires": {"provider": "corp", "claims": {"tenant": "${path.tenant}"}}},
@@ -95,29 +44,29 @@ fn tenant_rules() -> Value {
 /// the claim or one element of an array claim, never one word of a string.
 #[test]
 fn a_word_list_claim_does_not_meet_a_bound_value() {
-    let rig = Rig::new(tenant_rules());
-    let listed = bearer(&token(json!({"tenant": "acme globex"})));
+    let rig = Rig::new(&tenant_rules());
+    let listed = bearer(&corp_token(json!({"tenant": "acme globex"})));
     let auth = ("authorization", listed.as_str());
     assert_claims_refused(
         "tenant \"acme globex\" on /tenants/globex",
-        rig.send("/tenants/globex/orders/1", &[auth]),
+        rig.request("GET", "/tenants/globex/orders/1", &[auth]),
     );
     assert_claims_refused(
         "tenant \"acme globex\" with x-tenant: globex",
-        rig.send("/reports", &[auth, ("x-tenant", "globex")]),
+        rig.request("GET", "/reports", &[auth, ("x-tenant", "globex")]),
     );
     // Equal, or an element of an array: still passes.
     for tenant in [json!("globex"), json!(["acme", "globex"])] {
-        let good = bearer(&token(json!({ "tenant": tenant })));
+        let good = bearer(&corp_token(json!({ "tenant": tenant })));
         let auth = ("authorization", good.as_str());
-        let (response, _) = rig.send("/tenants/globex/orders/1", &[auth]);
+        let (response, _) = rig.request("GET", "/tenants/globex/orders/1", &[auth]);
         assert_eq!(response.status, 200, "{tenant}");
-        let (response, _) = rig.send("/reports", &[auth, ("x-tenant", "globex")]);
+        let (response, _) = rig.request("GET", "/reports", &[auth, ("x-tenant", "globex")]);
         assert_eq!(response.status, 200, "{tenant}");
     }
     // A configured value keeps OAuth's word match.
-    let scoped = bearer(&token(json!({"scope": "orders:write orders:read"})));
-    let (response, _) = rig.send("/scoped", &[("authorization", &scoped)]);
+    let scoped = bearer(&corp_token(json!({"scope": "orders:write orders:read"})));
+    let (response, _) = rig.request("GET", "/scoped", &[("authorization", &scoped)]);
     assert_eq!(response.status, 200);
 }
 
@@ -125,20 +74,25 @@ fn a_word_list_claim_does_not_meet_a_bound_value() {
 /// whatever the token says (`""`, `"acme "`, `["acme", ""]`).
 #[test]
 fn an_empty_bound_header_meets_no_claim() {
-    let rig = Rig::new(tenant_rules());
+    let rig = Rig::new(&tenant_rules());
     for tenant in [json!(""), json!("acme "), json!(["acme", ""])] {
-        let auth = bearer(&token(json!({ "tenant": tenant })));
+        let auth = bearer(&corp_token(json!({ "tenant": tenant })));
         assert_claims_refused(
             &format!("tenant {tenant} with an empty x-tenant"),
-            rig.send("/reports", &[("authorization", &auth), ("x-tenant", "")]),
+            rig.request(
+                "GET",
+                "/reports",
+                &[("authorization", &auth), ("x-tenant", "")],
+            ),
         );
     }
     assert!(rig.envoy.wait_for_log(
         "rejected (corp) 403 [claims]",
         std::time::Duration::from_secs(5)
     ));
-    let acme = bearer(&token(json!({"tenant": "acme"})));
-    let (response, _) = rig.send(
+    let acme = bearer(&corp_token(json!({"tenant": "acme"})));
+    let (response, _) = rig.request(
+        "GET",
         "/reports",
         &[("authorization", &acme), ("x-tenant", "acme")],
     );
@@ -149,8 +103,8 @@ fn an_empty_bound_header_meets_no_claim() {
 /// which CGI-style servers read as one) is refused, 403 `insufficient_scope`.
 #[test]
 fn a_bound_header_in_two_spellings_is_refused() {
-    let rig = Rig::new(tenant_rules());
-    let acme = bearer(&token(json!({"tenant": "acme"})));
+    let rig = Rig::new(&tenant_rules());
+    let acme = bearer(&corp_token(json!({"tenant": "acme"})));
     let auth = ("authorization", acme.as_str());
     for twins in [
         [("x-tenant", "acme"), ("x_tenant", "globex")],
@@ -158,15 +112,18 @@ fn a_bound_header_in_two_spellings_is_refused() {
         [("x-tenant", "acme"), ("X_Tenant", "acme")],
     ] {
         let headers = [auth, twins[0], twins[1]];
-        assert_claims_refused(&format!("{twins:?}"), rig.send("/reports", &headers));
+        assert_claims_refused(
+            &format!("{twins:?}"),
+            rig.request("GET", "/reports", &headers),
+        );
     }
     // One value, in either spelling, is the header.
     for name in ["x-tenant", "x_tenant"] {
-        let (response, seen) = rig.send("/reports", &[auth, (name, "acme")]);
+        let (response, seen) = rig.request("GET", "/reports", &[auth, (name, "acme")]);
         assert_eq!(response.status, 200, "{name}");
         assert_eq!(seen.unwrap().headers_named(name), vec!["acme"]);
     }
-    let (response, _) = rig.send("/reports", &[auth, ("x_tenant", "globex")]);
+    let (response, _) = rig.request("GET", "/reports", &[auth, ("x_tenant", "globex")]);
     assert_eq!(response.status, 403);
 }
 
@@ -177,7 +134,7 @@ fn three_providers(mode: &str) -> Value {
     json!({
         "mode": mode,
         "providers": [
-            provider(json!({"from_params": ["access_token"], "from_cookies": ["sess"]})),
+            corp(json!({"from_params": ["access_token"], "from_cookies": ["sess"]})),
             {"name": "alt", "issuer": ALT_ISSUER, "audiences": [AUD], "local_jwks": jwks,
              "from_headers": [{"name": "x-api-token"}]},
             {"name": "fwd", "issuer": FWD_ISSUER, "audiences": [AUD], "local_jwks": jwks,
@@ -197,15 +154,15 @@ fn three_providers(mode: &str) -> Value {
 /// forwarding provider reads them); `none` routes are left as they are.
 #[test]
 fn another_providers_token_never_goes_upstream_unverified() {
-    let rig = Rig::new(three_providers("enforce"));
-    let alt = token(json!({"iss": ALT_ISSUER}));
+    let rig = Rig::new(&three_providers("enforce"));
+    let alt = corp_token(json!({"iss": ALT_ISSUER}));
     let admin = bearer(&forged(json!({"sub": "admin"})));
     let cookie = format!("a=1; sess={}", forged(json!({})));
     let path_with = |path: &str| format!("{path}?x=1&access_token={}", forged(json!({})));
     for (path, alt_token) in [("/alt/users", Some(alt.as_str())), ("/maybe", None)] {
         let mut headers = vec![("authorization", admin.as_str()), ("cookie", &cookie)];
         headers.extend(alt_token.map(|t| ("x-api-token", t)));
-        let (response, seen) = rig.send(&path_with(path), &headers);
+        let (response, seen) = rig.request("GET", &path_with(path), &headers);
         assert_eq!(response.status, 200, "{path}: {}", response.body);
         let seen = seen.unwrap();
         assert_eq!(
@@ -218,18 +175,19 @@ fn another_providers_token_never_goes_upstream_unverified() {
         assert_eq!(seen.header("x-api-token"), None);
     }
     // A forwarding provider's verified token stays, though corp reads its place.
-    let fwd = bearer(&token(json!({"iss": FWD_ISSUER})));
-    let (response, seen) = rig.send("/fwd", &[("authorization", &fwd)]);
+    let fwd = bearer(&corp_token(json!({"iss": FWD_ISSUER})));
+    let (response, seen) = rig.request("GET", "/fwd", &[("authorization", &fwd)]);
     assert_eq!(response.status, 200);
     assert_eq!(seen.unwrap().header("authorization"), Some(fwd.as_str()));
     // Nothing is checked, nothing removed, under `none`.
-    let (response, seen) = rig.send("/open", &[("authorization", &admin)]);
+    let (response, seen) = rig.request("GET", "/open", &[("authorization", &admin)]);
     assert_eq!(response.status, 200);
     assert_eq!(seen.unwrap().header("authorization"), Some(admin.as_str()));
 
     // Audit mode removes them from a refused request as from a passed one.
-    let rig = Rig::new(three_providers("audit"));
-    let (response, seen) = rig.send(
+    let rig = Rig::new(&three_providers("audit"));
+    let (response, seen) = rig.request(
+        "GET",
         "/alt/users",
         &[("authorization", &admin), ("x-api-token", "not.a.token")],
     );
@@ -244,14 +202,16 @@ fn another_providers_token_never_goes_upstream_unverified() {
 /// `x-request-id` are replaced in the refusal's log line, as control characters are.
 #[test]
 fn line_separators_and_bidi_controls_never_reach_the_log_raw() {
-    let rig = Rig::new(json!({"providers": [provider(json!({}))]}));
+    let rig = Rig::new(&json!({"providers": [corp(json!({}))]}));
     let shaping = [
         '\u{2028}', '\u{2029}', '\u{85}', '\u{202e}', '\u{2066}', '\u{200f}',
     ];
     let sub = "eve\u{2028}audgate: allowed (corp) GET /admin\u{2029}\u{85}x";
-    let other =
-        token(json!({"aud": "payments.svc", "sub": sub, "azp": "\u{202e}bew\u{2066}\u{200f}"}));
-    let (response, seen) = rig.send(
+    let other = corp_token(
+        json!({"aud": "payments.svc", "sub": sub, "azp": "\u{202e}bew\u{2066}\u{200f}"}),
+    );
+    let (response, seen) = rig.request(
+        "GET",
         "/orders",
         &[
             ("authorization", &bearer(&other)),
@@ -302,7 +262,7 @@ fn placeholders_in_required_claims_refuse_the_configuration() {
         ),
     ] {
         let config = json!({
-            "providers": [provider(json!({"required_claims": {"tenant": value}}))],
+            "providers": [corp(json!({"required_claims": {"tenant": value}}))],
         });
         let log = match Envoy::try_start(&config, upstream.port()) {
             Err(log) => log,
@@ -310,7 +270,7 @@ fn placeholders_in_required_claims_refuse_the_configuration() {
                 let status = http::get(
                     envoy.port(),
                     "/",
-                    &[("authorization", &bearer(&token(json!({"tenant": "acme"}))))],
+                    &[("authorization", &bearer(&corp_token(json!({"tenant": "acme"}))))],
                 )
                 .status;
                 panic!("Envoy took required_claims.tenant = {value} (a token got {status})");
@@ -335,11 +295,15 @@ fn placeholders_in_required_claims_refuse_the_configuration() {
         assert!(said.contains(says), "{said}");
     }
     // `$$` stays a literal `$`.
-    let config = json!({"providers": [provider(json!({"required_claims": {"price": "$$5"}}))]});
-    let rig = Rig::new(config);
-    let (response, _) = rig.send(
+    let config = json!({"providers": [corp(json!({"required_claims": {"price": "$$5"}}))]});
+    let rig = Rig::new(&config);
+    let (response, _) = rig.request(
+        "GET",
         "/",
-        &[("authorization", &bearer(&token(json!({"price": "$5"}))))],
+        &[(
+            "authorization",
+            &bearer(&corp_token(json!({"price": "$5"}))),
+        )],
     );
     assert_eq!(response.status, 200);
 }

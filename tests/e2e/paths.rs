@@ -4,13 +4,11 @@
 //! route `/ADMIN/users`, `/export/` and `HEAD` to the handlers of `/admin/users`,
 //! `/export` and `GET`; every test here got a 200 from the catch-all before.
 
-use crate::support;
 use crate::support::keys::{self, now, TestKey};
-use crate::support::{http, Envoy, Upstream};
+use crate::support::providers::{AUD, CORP};
+use crate::support::Rig;
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://corp.test";
-const AUD: &str = "orders.svc";
 const ADMIN_AUD: &str = "orders-admin.svc";
 
 /// The docs' tenant-in-path and admin-audience examples together, with an exact
@@ -18,7 +16,7 @@ const ADMIN_AUD: &str = "orders-admin.svc";
 /// tenants, and the catch-all that needs any token of the provider.
 fn config() -> Value {
     let corp = json!({
-        "name": "corp", "issuer": ISSUER, "audiences": [AUD],
+        "name": "corp", "issuer": CORP, "audiences": [AUD],
         "local_jwks": keys::jwks(&[TestKey::Rsa1]),
     });
     let tenant_bound = json!({"provider": "corp", "claims": {"tenant": "${path.tenant}"}});
@@ -47,79 +45,57 @@ fn token_for(audiences: &[&str], tenant: &str) -> String {
     let aud = audiences.to_vec();
     let now = now();
     let claims = json!({
-        "iss": ISSUER, "aud": aud, "sub": "alice", "tenant": tenant,
+        "iss": CORP, "aud": aud, "sub": "alice", "tenant": tenant,
         "iat": now, "exp": now + 600,
     });
     format!("Bearer {}", keys::sign_default(TestKey::Rsa1, claims))
 }
 
-struct Rig {
-    upstream: Upstream,
-    envoy: Envoy,
-}
-
-impl Rig {
-    /// Envoy from the shipped `envoy.yaml`.
-    fn shipped() -> Rig {
-        let upstream = Upstream::start();
-        let envoy = Envoy::start(&config(), upstream.port());
-        Rig { upstream, envoy }
-    }
-
-    /// Envoy as an Istio sidecar's defaults leave it (`normalize_path` only): a
-    /// `%2F` reaches the filter and the upstream as it came.
-    fn istio_defaults() -> Rig {
-        let upstream = Upstream::start();
-        let template = support::envoy_yaml::template()
-            .replace("merge_slashes: true", "merge_slashes: false")
-            .replace("UNESCAPE_AND_REDIRECT", "KEEP_UNCHANGED");
-        let envoy = Envoy::builder(&config(), upstream.port())
-            .template(&template)
-            .start();
-        Rig { upstream, envoy }
-    }
-
-    /// The status of `method path` with `authorization` (if any); checks that the
-    /// upstream saw the request exactly when it passed.
-    fn status(&self, method: &str, path: &str, authorization: Option<&str>) -> u16 {
-        let headers: Vec<(&str, &str)> = authorization
-            .map(|value| ("authorization", value))
-            .into_iter()
-            .collect();
-        let response = http::request(self.envoy.port(), method, path, &headers, b"");
-        let seen = self.upstream.take();
-        assert_eq!(
-            response.status == 200,
-            seen.len() == 1,
-            "{method} {path}: {} but the upstream saw {} requests",
-            response.status,
-            seen.len()
-        );
-        response.status
-    }
-}
-
 /// Finding 1: another case of a template's or a prefix's literal text is the same
 /// rule: tenant acme's token cannot read globex's orders at `/TENANTS/globex/…`,
 /// and a token for the service cannot reach `/ADMIN/users`.
+/// Envoy from the shipped `envoy.yaml`.
+fn shipped() -> Rig {
+    Rig::new(&config())
+}
+
+/// Envoy as an Istio sidecar's defaults leave it (`normalize_path` only): a
+/// `%2F` reaches the filter and the upstream as it came.
+fn istio_defaults() -> Rig {
+    Rig::with_template(&config(), |yaml| {
+        yaml.replace("merge_slashes: true", "merge_slashes: false")
+            .replace("UNESCAPE_AND_REDIRECT", "KEEP_UNCHANGED")
+    })
+}
+
+/// The status of `method path` with `authorization` (if any); checks that the
+/// upstream saw the request exactly when it passed.
+fn status(rig: &Rig, method: &str, path: &str, authorization: Option<&str>) -> u16 {
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|value| ("authorization", value))
+        .into_iter()
+        .collect();
+    rig.checked(method, path, &headers)
+}
+
 #[test]
 fn another_case_meets_the_same_rule() {
-    let rig = Rig::shipped();
+    let rig = shipped();
     let acme = token(AUD, "acme");
     for path in [
         "/TENANTS/globex/orders",
         "/Tenants/globex/orders/1",
         "/%54enants/globex/orders",
     ] {
-        assert_eq!(rig.status("GET", path, Some(&acme)), 403, "{path}");
+        assert_eq!(status(&rig, "GET", path, Some(&acme)), 403, "{path}");
     }
     for path in ["/tenants/acme/orders", "/TENANTS/acme/orders/1"] {
-        assert_eq!(rig.status("GET", path, Some(&acme)), 200, "{path}");
+        assert_eq!(status(&rig, "GET", path, Some(&acme)), 200, "{path}");
     }
     let admin = token(ADMIN_AUD, "acme");
     for path in ["/ADMIN/users", "/%41dmin/users", "/Admin"] {
-        assert_eq!(rig.status("GET", path, Some(&acme)), 403, "{path}");
-        assert_eq!(rig.status("GET", path, Some(&admin)), 200, "{path}");
+        assert_eq!(status(&rig, "GET", path, Some(&acme)), 403, "{path}");
+        assert_eq!(status(&rig, "GET", path, Some(&admin)), 200, "{path}");
     }
 }
 
@@ -127,28 +103,28 @@ fn another_case_meets_the_same_rule() {
 /// is the same rule.
 #[test]
 fn a_trailing_slash_meets_the_same_rule() {
-    let rig = Rig::shipped();
+    let rig = shipped();
     let acme = token(AUD, "acme");
-    assert_eq!(rig.status("GET", "/t2/globex/orders/", Some(&acme)), 403);
-    assert_eq!(rig.status("GET", "/T2/globex/ORDERS/", Some(&acme)), 403);
-    assert_eq!(rig.status("GET", "/t2/acme/orders/", Some(&acme)), 200);
-    assert_eq!(rig.status("GET", "/export/", Some(&acme)), 403);
-    assert_eq!(rig.status("GET", "/EXPORT", Some(&acme)), 403);
+    assert_eq!(status(&rig, "GET", "/t2/globex/orders/", Some(&acme)), 403);
+    assert_eq!(status(&rig, "GET", "/T2/globex/ORDERS/", Some(&acme)), 403);
+    assert_eq!(status(&rig, "GET", "/t2/acme/orders/", Some(&acme)), 200);
+    assert_eq!(status(&rig, "GET", "/export/", Some(&acme)), 403);
+    assert_eq!(status(&rig, "GET", "/EXPORT", Some(&acme)), 403);
     let admin = token(ADMIN_AUD, "acme");
-    assert_eq!(rig.status("GET", "/export/", Some(&admin)), 200);
+    assert_eq!(status(&rig, "GET", "/export/", Some(&admin)), 200);
 }
 
 /// Finding 8: a rule for `GET` covers `HEAD`, which frameworks answer with the
 /// `GET` handler.
 #[test]
 fn head_meets_a_get_rule() {
-    let rig = Rig::shipped();
+    let rig = shipped();
     let acme = token(AUD, "acme");
     let admin = token(ADMIN_AUD, "acme");
-    assert_eq!(rig.status("HEAD", "/admin/users", Some(&acme)), 403);
-    assert_eq!(rig.status("HEAD", "/admin/users", Some(&admin)), 200);
+    assert_eq!(status(&rig, "HEAD", "/admin/users", Some(&acme)), 403);
+    assert_eq!(status(&rig, "HEAD", "/admin/users", Some(&admin)), 200);
     // Other methods are still not the GET rule's: the catch-all takes them.
-    assert_eq!(rig.status("POST", "/admin/users", Some(&acme)), 200);
+    assert_eq!(status(&rig, "POST", "/admin/users", Some(&acme)), 200);
 }
 
 /// Finding 11: `%2F` inside a template variable stays in its segment, so the
@@ -156,16 +132,16 @@ fn head_meets_a_get_rule() {
 /// letting the path fall through to the catch-all.
 #[test]
 fn an_encoded_slash_stays_inside_a_template_variable() {
-    let rig = Rig::istio_defaults();
+    let rig = istio_defaults();
     let ac = token(AUD, "ac");
     for path in [
         "/tenants/ac%2Fme/orders/1",
         "/tenants/ac%2fme/orders/1",
         "/tenants/ac%5Cme/orders/1",
     ] {
-        assert_eq!(rig.status("GET", path, Some(&ac)), 403, "{path}");
+        assert_eq!(status(&rig, "GET", path, Some(&ac)), 403, "{path}");
     }
-    assert_eq!(rig.status("GET", "/tenants/ac/orders/1", Some(&ac)), 200);
+    assert_eq!(status(&rig, "GET", "/tenants/ac/orders/1", Some(&ac)), 200);
 }
 
 /// The other side of finding 11: the reading that keeps `%2F` inside a segment
@@ -174,28 +150,28 @@ fn an_encoded_slash_stays_inside_a_template_variable() {
 /// template.
 #[test]
 fn an_encoded_slash_never_opens_a_weaker_rule() {
-    let rig = Rig::istio_defaults();
+    let rig = istio_defaults();
     let acme = token(AUD, "acme");
     let sneaky = "/tenants/acme/orders%2F..%2F..%2F..%2F..%2Fadmin";
-    assert_eq!(rig.status("GET", sneaky, Some(&acme)), 403);
+    assert_eq!(status(&rig, "GET", sneaky, Some(&acme)), 403);
     let admin = token(ADMIN_AUD, "acme");
     assert_eq!(
-        rig.status("GET", sneaky, Some(&admin)),
+        status(&rig, "GET", sneaky, Some(&admin)),
         403,
         "and acme's rule too"
     );
     let both = token_for(&[AUD, ADMIN_AUD], "acme");
-    assert_eq!(rig.status("GET", sneaky, Some(&both)), 200);
+    assert_eq!(status(&rig, "GET", sneaky, Some(&both)), 200);
 }
 
 /// Rules that let a request through without a token keep the exact spelling: a
 /// variant of an open path needs a token.
 #[test]
 fn open_rules_keep_the_exact_spelling() {
-    let rig = Rig::shipped();
-    assert_eq!(rig.status("GET", "/healthz", None), 200);
-    assert_eq!(rig.status("GET", "/tenants/", None), 200);
+    let rig = shipped();
+    assert_eq!(status(&rig, "GET", "/healthz", None), 200);
+    assert_eq!(status(&rig, "GET", "/tenants/", None), 200);
     for path in ["/HEALTHZ", "/healthz/", "/Tenants/"] {
-        assert_eq!(rig.status("GET", path, None), 401, "{path}");
+        assert_eq!(status(&rig, "GET", path, None), 401, "{path}");
     }
 }

@@ -4,87 +4,15 @@
 //! without the field it names.
 
 use crate::support::keys::{self, now, Signer, TestKey};
-use crate::support::upstream::Request;
-use crate::support::{http, Envoy, Upstream};
+use crate::support::providers::{
+    bearer, claims, corp, corp_token, partner_token, two_provider_rules, AUD, CORP,
+};
+use crate::support::{http, Rig};
 use serde_json::{json, Value};
-
-const CORP: &str = "https://corp.test";
-const PARTNER: &str = "https://partner.test";
-const AUD: &str = "orders.svc";
-
-fn corp() -> Value {
-    json!({"name": "corp", "issuer": CORP, "audiences": [AUD], "local_jwks": keys::jwks(&[TestKey::Rsa1])})
-}
-
-fn partner() -> Value {
-    json!({
-        "name": "partner", "issuer": PARTNER, "audiences": [AUD],
-        "local_jwks": keys::jwks(&[TestKey::Ec256]),
-        "from_headers": [{"name": "x-partner-token", "value_prefix": "Token "}],
-        "from_params": ["access_token"],
-        "from_cookies": ["partner_session"],
-    })
-}
-
-fn claims(issuer: &str, extra: Value) -> Value {
-    let now = now();
-    let base = json!({"iss": issuer, "aud": AUD, "sub": "alice", "iat": now, "exp": now + 600});
-    keys::merged(base, &extra)
-}
-
-fn corp_token(extra: Value) -> String {
-    keys::sign_default(TestKey::Rsa1, claims(CORP, extra))
-}
-
-fn partner_token(extra: Value) -> String {
-    keys::sign_default(TestKey::Ec256, claims(PARTNER, extra))
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-struct Rig {
-    upstream: Upstream,
-    envoy: Envoy,
-}
-
-impl Rig {
-    fn new(config: Value) -> Rig {
-        let upstream = Upstream::start();
-        let envoy = Envoy::start(&config, upstream.port());
-        Rig { upstream, envoy }
-    }
-
-    /// Sends the request; the status and what reached the upstream, if anything.
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Option<Request>) {
-        let response = http::request(self.envoy.port(), method, path, headers, b"");
-        let mut seen = self.upstream.take();
-        assert!(seen.len() <= 1);
-        (response.status, seen.pop())
-    }
-
-    fn status(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
-        self.send(method, path, headers).0
-    }
-}
-
-fn two_provider_rules() -> Value {
-    json!({
-        "providers": [corp(), partner()],
-        "rules": [
-            {"match": {"path": "/healthz"}, "requires": "none"},
-            {"match": {"prefix": "/public"}, "requires": "corp", "allow_missing": true},
-            {"match": {"prefix": "/admin", "methods": ["POST"]}, "requires": {"all": ["corp", "partner"]}},
-            {"match": {"prefix": "/partner"}, "requires": "partner"},
-            {"match": {"prefix": "/either"}, "requires": {"any": ["corp", "partner"]}},
-        ],
-    })
-}
 
 #[test]
 fn a_token_from_one_issuer_never_passes_a_rule_for_another() {
-    let rig = Rig::new(two_provider_rules());
+    let rig = Rig::new(&two_provider_rules());
     let corp_in_partner_header = format!("Token {}", corp_token(json!({})));
     assert_eq!(
         rig.status(
@@ -125,7 +53,7 @@ fn a_token_from_one_issuer_never_passes_a_rule_for_another() {
 
 #[test]
 fn custom_header_prefix_is_matched_ignoring_case_and_removed() {
-    let rig = Rig::new(two_provider_rules());
+    let rig = Rig::new(&two_provider_rules());
     let header = format!("token {}", partner_token(json!({})));
     let (status, seen) = rig.send(
         "GET",
@@ -140,7 +68,7 @@ fn custom_header_prefix_is_matched_ignoring_case_and_removed() {
 
 #[test]
 fn a_query_parameter_token_is_removed_from_the_path() {
-    let rig = Rig::new(two_provider_rules());
+    let rig = Rig::new(&two_provider_rules());
     let path = format!(
         "/partner/items?a=1&access_token={}&b=2",
         partner_token(json!({}))
@@ -152,7 +80,7 @@ fn a_query_parameter_token_is_removed_from_the_path() {
 
 #[test]
 fn a_cookie_token_is_removed_from_the_cookie_header() {
-    let rig = Rig::new(two_provider_rules());
+    let rig = Rig::new(&two_provider_rules());
     let cookie = format!(
         "theme=dark; partner_session={}; lang=en",
         partner_token(json!({}))
@@ -164,7 +92,7 @@ fn a_cookie_token_is_removed_from_the_cookie_header() {
 
 #[test]
 fn two_different_tokens_for_one_requirement_are_refused() {
-    let rig = Rig::new(two_provider_rules());
+    let rig = Rig::new(&two_provider_rules());
     let header = format!("Token {}", partner_token(json!({})));
     let path = format!(
         "/partner?access_token={}",
@@ -203,7 +131,7 @@ fn two_different_tokens_for_one_requirement_are_refused() {
 
 #[test]
 fn rules_none_allow_missing_methods_and_all() {
-    let rig = Rig::new(two_provider_rules());
+    let rig = Rig::new(&two_provider_rules());
     let garbage = "Bearer not.a.token";
     // none: not checked, not removed
     let (status, seen) = rig.send("GET", "/healthz?probe=1", &[("authorization", garbage)]);
@@ -252,8 +180,8 @@ fn rules_none_allow_missing_methods_and_all() {
 
 #[test]
 fn cors_preflight_passes_only_when_bypassed_and_well_formed() {
-    let mut config = json!({"providers": [corp()], "bypass_cors_preflight": true});
-    let rig = Rig::new(config.clone());
+    let mut config = json!({"providers": [corp(json!({}))], "bypass_cors_preflight": true});
+    let rig = Rig::new(&config.clone());
     let preflight = [
         ("origin", "https://app.test"),
         ("access-control-request-method", "POST"),
@@ -265,16 +193,16 @@ fn cors_preflight_passes_only_when_bypassed_and_well_formed() {
     );
     assert_eq!(rig.status("GET", "/orders", &preflight), 401);
     config["bypass_cors_preflight"] = json!(false);
-    let rig = Rig::new(config);
+    let rig = Rig::new(&config);
     assert_eq!(rig.status("OPTIONS", "/orders", &preflight), 401);
 }
 
 #[test]
 fn required_claims_by_value_element_and_word() {
-    let mut provider = corp();
+    let mut provider = corp(json!({}));
     provider["required_claims"] =
         json!({"scope": "orders:read", "tenant": "acme", "roles": ["reader"]});
-    let rig = Rig::new(json!({"providers": [provider]}));
+    let rig = Rig::new(&json!({"providers": [provider]}));
     let good = json!({"scope": "profile orders:read", "tenant": "acme", "roles": ["reader", "x"]});
     assert_eq!(
         rig.status("GET", "/", &[("authorization", &bearer(&corp_token(good)))]),
@@ -302,7 +230,7 @@ fn required_claims_by_value_element_and_word() {
 
 #[test]
 fn outputs_reach_the_upstream_and_client_copies_never_do() {
-    let mut provider = corp();
+    let mut provider = corp(json!({}));
     provider["forward_payload_header"] = json!("x-jwt-payload");
     provider["claim_to_headers"] = json!([
         {"claim": "sub", "header": "x-user"},
@@ -310,7 +238,7 @@ fn outputs_reach_the_upstream_and_client_copies_never_do() {
         {"claim": "admin", "header": "x-admin"},
         {"claim": "roles", "header": "x-roles"},
     ]);
-    let rig = Rig::new(json!({
+    let rig = Rig::new(&json!({
         "providers": [provider],
         "rules": [{"match": {"path": "/healthz"}, "requires": "none"}],
     }));
@@ -354,7 +282,7 @@ fn clock_skew_require_exp_and_max_lifetime() {
     let no_exp = json!({"exp": null});
     let two_hours = json!({"iat": now, "exp": now + 7200});
 
-    let rig = Rig::new(json!({"providers": [corp()]}));
+    let rig = Rig::new(&json!({"providers": [corp(json!({}))]}));
     let status = |rig: &Rig, extra: &Value| {
         rig.status(
             "GET",
@@ -370,17 +298,17 @@ fn clock_skew_require_exp_and_max_lifetime() {
     assert_eq!(status(&rig, &no_exp), 401, "require_exp defaults to true");
     assert_eq!(status(&rig, &two_hours), 200);
 
-    let mut strict = corp();
+    let mut strict = corp(json!({}));
     strict["clock_skew_s"] = json!(0);
     strict["require_exp"] = json!(false);
     strict["max_lifetime_s"] = json!(3600);
-    let rig = Rig::new(json!({"providers": [strict]}));
+    let rig = Rig::new(&json!({"providers": [strict]}));
     assert_eq!(status(&rig, &expired_30s), 401);
     assert_eq!(status(&rig, &two_hours), 401);
     assert_eq!(status(&rig, &json!({"exp": now + 600})), 200);
-    let mut lax = corp();
+    let mut lax = corp(json!({}));
     lax["require_exp"] = json!(false);
-    let rig = Rig::new(json!({"providers": [lax]}));
+    let rig = Rig::new(&json!({"providers": [lax]}));
     assert_eq!(status(&rig, &no_exp), 200);
 }
 
@@ -388,7 +316,7 @@ fn clock_skew_require_exp_and_max_lifetime() {
 fn algorithms_allow_list_and_hmac_keys() {
     let ec = json!({"name": "ec", "issuer": CORP, "audiences": [AUD], "algorithms": ["ES256"],
         "local_jwks": keys::jwks(&[TestKey::Rsa1, TestKey::Ec256])});
-    let rig = Rig::new(json!({"providers": [ec]}));
+    let rig = Rig::new(&json!({"providers": [ec]}));
     let rs = bearer(&keys::sign_default(TestKey::Rsa1, claims(CORP, json!({}))));
     let es = bearer(&keys::sign_default(TestKey::Ec256, claims(CORP, json!({}))));
     assert_eq!(rig.status("GET", "/", &[("authorization", &rs)]), 401);
@@ -397,7 +325,7 @@ fn algorithms_allow_list_and_hmac_keys() {
     let secret = b"a-shared-secret-of-at-least-32-bytes!";
     let hs = json!({"name": "hs", "issuer": CORP, "audiences": [AUD], "algorithms": ["HS256"],
         "local_jwks": {"keys": [{"kty": "oct", "kid": "s1", "k": keys::b64(secret)}]}});
-    let rig = Rig::new(json!({"providers": [hs]}));
+    let rig = Rig::new(&json!({"providers": [hs]}));
     let good = keys::sign_raw(
         json!({"alg": "HS256", "kid": "s1"}),
         claims(CORP, json!({})),
@@ -420,7 +348,7 @@ fn algorithms_allow_list_and_hmac_keys() {
 
 #[test]
 fn audit_mode_lets_rejections_through_marked() {
-    let rig = Rig::new(json!({"providers": [corp()], "mode": "audit"}));
+    let rig = Rig::new(&json!({"providers": [corp(json!({}))], "mode": "audit"}));
     let other = bearer(&corp_token(json!({"aud": "payments.svc"})));
     let (status, seen) = rig.send(
         "GET",
@@ -454,9 +382,9 @@ fn audit_mode_lets_rejections_through_marked() {
 
 #[test]
 fn local_jwks_may_be_a_string_holding_the_json() {
-    let mut provider = corp();
+    let mut provider = corp(json!({}));
     provider["local_jwks"] = json!(keys::jwks(&[TestKey::Rsa1]).to_string());
-    let rig = Rig::new(json!({ "providers": [provider] }));
+    let rig = Rig::new(&json!({ "providers": [provider] }));
     let token = bearer(&corp_token(json!({})));
     assert_eq!(rig.status("GET", "/", &[("authorization", &token)]), 200);
     let other = bearer(&keys::sign_default(TestKey::Rsa2, claims(CORP, json!({}))));
@@ -465,8 +393,8 @@ fn local_jwks_may_be_a_string_holding_the_json() {
 
 #[test]
 fn encoded_or_dotted_paths_cannot_slip_past_a_rule() {
-    let rig = Rig::new(json!({
-        "providers": [corp()],
+    let rig = Rig::new(&json!({
+        "providers": [corp(json!({}))],
         "rules": [
             {"match": {"prefix": "/admin"}, "requires": "corp"},
             {"match": {"prefix": "/"}, "requires": "none"},

@@ -11,14 +11,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::support::jwks_server::JwksServer;
 use crate::support::keys::{self, now, TestKey};
 use crate::support::prometheus;
+use crate::support::providers::{claims, AUD, CORP as ISSUER};
 use crate::support::tls::Pki;
 use crate::support::{http, Envoy, Upstream};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
-
-const ISSUER: &str = "https://corp.test";
-const AUD: &str = "orders.svc";
 
 /// The two committed RSA-4096 test keys (`tests/fixtures/keys/rsa4096-*.der`).
 const RSA_4096: [(&str, &[u8]); 2] = [
@@ -31,12 +29,6 @@ const RSA_4096: [(&str, &[u8]); 2] = [
         include_bytes!("../fixtures/keys/rsa4096-2.der").as_slice(),
     ),
 ];
-
-fn claims(extra: Value) -> Value {
-    let now = now();
-    let base = json!({"iss": ISSUER, "aud": AUD, "sub": "alice", "iat": now, "exp": now + 600});
-    keys::merged(base, &extra)
-}
 
 /// The public JWK of an RSA-4096 test key, with its `kid` and without `alg`.
 fn jwk_4096(index: usize) -> Value {
@@ -59,7 +51,7 @@ fn signed_4096(alg: &str, index: usize, kid: Option<&str>) -> String {
     let message = format!(
         "{}.{}",
         keys::b64(header.to_string().as_bytes()),
-        keys::b64(claims(json!({})).to_string().as_bytes())
+        keys::b64(claims(ISSUER, json!({})).to_string().as_bytes())
     );
     let key = EncodingKey::from_rsa_der(RSA_4096[index].1);
     let alg = alg.parse().unwrap();
@@ -140,7 +132,7 @@ fn a_kidless_token_costs_one_rsa_4096_check_not_two() {
         "PS512",
         TestKey::Rsa2,
         json!({"kid": null}),
-        claims(json!({})),
+        claims(ISSUER, json!({})),
     );
     assert_eq!(
         status(&envoy, &second, "rsa-2048"),
@@ -177,7 +169,7 @@ fn a_flood_of_junk_never_hides_a_verified_identitys_refusal() {
         "required_claims": {"scope": "orders:read"},
     }]});
     let envoy = Envoy::start(&config, upstream.port());
-    let insider = keys::sign_default(TestKey::Rsa1, claims(json!({"scope": "profile"})));
+    let insider = keys::sign_default(TestKey::Rsa1, claims(ISSUER, json!({"scope": "profile"})));
     let junk = format!(
         "{}.{}.",
         keys::b64(b"{\"alg\":\"RS256\"}"),
@@ -299,19 +291,19 @@ fn every_refusal_is_counted_once_under_its_reason() {
         let status = status(&envoy, token, kind);
         *seen.entry((kind, status)).or_default() += 1;
     };
-    let valid = || keys::sign_default(TestKey::Rsa1, claims(json!({"jti": now()})));
+    let valid = || keys::sign_default(TestKey::Rsa1, claims(ISSUER, json!({"jti": now()})));
     send("valid", &valid());
     let forged = {
         let good = valid();
         let (message, _) = good.rsplit_once('.').unwrap();
         format!("{message}.{}", keys::b64(&[7u8; 256]))
     };
-    let rsa2 = || keys::sign_default(TestKey::Rsa2, claims(json!({})));
+    let rsa2 = || keys::sign_default(TestKey::Rsa2, claims(ISSUER, json!({})));
     for round in 0..4 {
         // a key the set does not hold yet: a refetch, the request held for it
         send("unknown_kid", &rsa2());
         send("forged", &forged);
-        let expired = claims(json!({"iat": now() - 7200, "exp": now() - 3600}));
+        let expired = claims(ISSUER, json!({"iat": now() - 7200, "exp": now() - 3600}));
         send("expired", &keys::sign_default(TestKey::Rsa1, expired));
         if round == 1 {
             jwks.serve_raw(503, "unavailable");

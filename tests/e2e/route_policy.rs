@@ -4,22 +4,17 @@
 //! `token_types`, the `Ed25519` alg name, and the token cache across routes. Each
 //! case checks the status and that the upstream saw only the accepted requests.
 
-use crate::support::keys::{self, now, TestKey};
-use crate::support::upstream::Request;
-use crate::support::{http, Envoy, Upstream};
+use crate::support::keys::{self, TestKey};
+use crate::support::providers::{
+    bearer, claims, corp, corp_token, partner_token, AUD, CORP, PARTNER,
+};
+use crate::support::{http, Envoy, Rig, Upstream};
 use serde_json::{json, Value};
 
-const CORP: &str = "https://corp.test";
-const PARTNER: &str = "https://partner.test";
-const AUD: &str = "orders.svc";
 const ADMIN_AUD: &str = "orders-admin.svc";
 
-fn corp(extra: Value) -> Value {
-    let base = json!({"name": "corp", "issuer": CORP, "audiences": [AUD], "local_jwks": keys::jwks(&[TestKey::Rsa1])});
-    keys::merged(base, &extra)
-}
-
-fn partner() -> Value {
+/// `partner` with its tokens bare in `x-partner-token` (no prefix).
+fn bare_partner() -> Value {
     json!({
         "name": "partner", "issuer": PARTNER, "audiences": [AUD],
         "local_jwks": keys::jwks(&[TestKey::Ec256]),
@@ -27,58 +22,18 @@ fn partner() -> Value {
     })
 }
 
-fn claims(issuer: &str, extra: Value) -> Value {
-    let now = now();
-    let base = json!({"iss": issuer, "aud": AUD, "sub": "alice", "iat": now, "exp": now + 600});
-    keys::merged(base, &extra)
-}
-
-fn corp_token(extra: Value) -> String {
-    keys::sign_default(TestKey::Rsa1, claims(CORP, extra))
-}
-
-fn partner_token(extra: Value) -> String {
-    keys::sign_default(TestKey::Ec256, claims(PARTNER, extra))
-}
-
-struct Rig {
-    upstream: Upstream,
-    envoy: Envoy,
-}
-
-impl Rig {
-    fn new(config: Value) -> Rig {
-        let upstream = Upstream::start();
-        let envoy = Envoy::start(&config, upstream.port());
-        Rig { upstream, envoy }
-    }
-
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Option<Request>) {
-        let response = http::request(self.envoy.port(), method, path, headers, b"");
-        let mut seen = self.upstream.take();
-        assert!(seen.len() <= 1);
-        (response.status, seen.pop())
-    }
-
-    /// GET `path` with `token` as the bearer token (and `extra` headers); checks
-    /// that the upstream saw the request exactly when it passed.
-    fn status(&self, path: &str, token: &str, extra: &[(&str, &str)]) -> u16 {
-        let bearer = format!("Bearer {token}");
-        let mut headers = vec![("authorization", bearer.as_str())];
-        headers.extend_from_slice(extra);
-        let (status, seen) = self.send("GET", path, &headers);
-        assert_eq!(
-            status == 200,
-            seen.is_some(),
-            "{path}: {status} vs upstream"
-        );
-        status
-    }
+/// GET `path` with `token` as the bearer token (and `extra` headers); checks
+/// that the upstream saw the request exactly when it passed.
+fn status(rig: &Rig, path: &str, token: &str, extra: &[(&str, &str)]) -> u16 {
+    let bearer = bearer(token);
+    let mut headers = vec![("authorization", bearer.as_str())];
+    headers.extend_from_slice(extra);
+    rig.checked("GET", path, &headers)
 }
 
 #[test]
 fn admin_routes_have_an_audience_of_their_own_and_the_cache_does_not_leak_it() {
-    let rig = Rig::new(json!({
+    let rig = Rig::new(&json!({
         "providers": [corp(json!({}))],
         "rules": [
             {"match": {"prefix": "/admin"}, "requires": {"provider": "corp", "audiences": [ADMIN_AUD]}},
@@ -88,12 +43,12 @@ fn admin_routes_have_an_audience_of_their_own_and_the_cache_does_not_leak_it() {
     let service = corp_token(json!({}));
     let admin = corp_token(json!({"aud": ADMIN_AUD}));
     // Verified (and cached) on /orders first: still refused on /admin.
-    assert_eq!(rig.status("/orders", &service, &[]), 200);
-    assert_eq!(rig.status("/orders", &service, &[]), 200);
-    assert_eq!(rig.status("/admin/users", &service, &[]), 403);
-    assert_eq!(rig.status("/admin/users", &admin, &[]), 200);
-    assert_eq!(rig.status("/admin/users", &admin, &[]), 200);
-    assert_eq!(rig.status("/orders", &admin, &[]), 403);
+    assert_eq!(status(&rig, "/orders", &service, &[]), 200);
+    assert_eq!(status(&rig, "/orders", &service, &[]), 200);
+    assert_eq!(status(&rig, "/admin/users", &service, &[]), 403);
+    assert_eq!(status(&rig, "/admin/users", &admin, &[]), 200);
+    assert_eq!(status(&rig, "/admin/users", &admin, &[]), 200);
+    assert_eq!(status(&rig, "/orders", &admin, &[]), 403);
     // Passed repeats were cache hits (a cached token refused on /admin counts neither).
     // audgate adds its counts to Envoy's stats on its tick: read once 4 are there.
     let stat = |body: &str, result: &str| {
@@ -114,7 +69,7 @@ fn admin_routes_have_an_audience_of_their_own_and_the_cache_does_not_leak_it() {
 
 #[test]
 fn the_tenant_in_the_path_must_be_the_tokens_tenant() {
-    let rig = Rig::new(json!({
+    let rig = Rig::new(&json!({
         "providers": [corp(json!({}))],
         "rules": [
             {"match": {"template": "/tenants/{tenant}/orders/**"},
@@ -124,48 +79,48 @@ fn the_tenant_in_the_path_must_be_the_tokens_tenant() {
         ],
     }));
     let acme = corp_token(json!({"tenant": "acme"}));
-    assert_eq!(rig.status("/tenants/acme/orders", &acme, &[]), 200);
-    assert_eq!(rig.status("/tenants/acme/orders/7", &acme, &[]), 200);
-    assert_eq!(rig.status("/tenants/%61cme/orders/7", &acme, &[]), 200);
-    assert_eq!(rig.status("/tenants/globex/orders/7", &acme, &[]), 403);
+    assert_eq!(status(&rig, "/tenants/acme/orders", &acme, &[]), 200);
+    assert_eq!(status(&rig, "/tenants/acme/orders/7", &acme, &[]), 200);
+    assert_eq!(status(&rig, "/tenants/%61cme/orders/7", &acme, &[]), 200);
+    assert_eq!(status(&rig, "/tenants/globex/orders/7", &acme, &[]), 403);
     assert_eq!(
-        rig.status("/tenants/acme/orders/7", &acme, &[]),
+        status(&rig, "/tenants/acme/orders/7", &acme, &[]),
         200,
         "cached"
     );
     assert_eq!(
-        rig.status("/tenants/globex/orders/7", &acme, &[]),
+        status(&rig, "/tenants/globex/orders/7", &acme, &[]),
         403,
         "cached"
     );
     // A path outside the template falls back to "any provider": no binding.
-    assert_eq!(rig.status("/tenants/globex", &acme, &[]), 200);
+    assert_eq!(status(&rig, "/tenants/globex", &acme, &[]), 200);
     let no_tenant = corp_token(json!({}));
-    assert_eq!(rig.status("/tenants/acme/orders/7", &no_tenant, &[]), 403);
+    assert_eq!(status(&rig, "/tenants/acme/orders/7", &no_tenant, &[]), 403);
 
     assert_eq!(
-        rig.status("/by-header", &acme, &[("x-tenant", "acme")]),
+        status(&rig, "/by-header", &acme, &[("x-tenant", "acme")]),
         200
     );
     assert_eq!(
-        rig.status("/by-header", &acme, &[("x-tenant", "globex")]),
+        status(&rig, "/by-header", &acme, &[("x-tenant", "globex")]),
         403
     );
-    assert_eq!(rig.status("/by-header", &acme, &[]), 403, "absent header");
+    assert_eq!(status(&rig, "/by-header", &acme, &[]), 403, "absent header");
     let twice = [("x-tenant", "acme"), ("x-tenant", "acme")];
     assert_eq!(
-        rig.status("/by-header", &acme, &twice),
+        status(&rig, "/by-header", &acme, &twice),
         403,
         "repeated header"
     );
     // A forged token that would meet the claim is still a 401, not a 403 or 200.
     let forged = format!("{}x", &acme[..acme.len() - 2]);
-    assert_eq!(rig.status("/tenants/globex/orders/1", &forged, &[]), 401);
+    assert_eq!(status(&rig, "/tenants/globex/orders/1", &forged, &[]), 401);
 }
 
 #[test]
 fn nested_claims_and_one_of() {
-    let rig = Rig::new(json!({
+    let rig = Rig::new(&json!({
         "providers": [corp(json!({"required_claims": {
             "realm_access.roles": {"one_of": ["orders-reader", "orders-admin"]},
             "tenant": {"one_of": ["acme", "globex"]},
@@ -182,10 +137,10 @@ fn nested_claims_and_one_of() {
     let outsider =
         corp_token(json!({"tenant": "initech", "realm_access": {"roles": ["orders-admin"]}}));
     let flat = corp_token(json!({"tenant": "acme", "roles": ["orders-admin"]}));
-    assert_eq!(rig.status("/orders", &reader, &[]), 200);
-    assert_eq!(rig.status("/orders", &admin, &[]), 200);
-    assert_eq!(rig.status("/orders", &outsider, &[]), 403);
-    assert_eq!(rig.status("/orders", &flat, &[]), 403);
+    assert_eq!(status(&rig, "/orders", &reader, &[]), 200);
+    assert_eq!(status(&rig, "/orders", &admin, &[]), 200);
+    assert_eq!(status(&rig, "/orders", &outsider, &[]), 403);
+    assert_eq!(status(&rig, "/orders", &flat, &[]), 403);
     let bearer = |t: &str| format!("Bearer {t}");
     let post = |t: &str| {
         rig.send("POST", "/orders", &[("authorization", &bearer(t))])
@@ -197,8 +152,8 @@ fn nested_claims_and_one_of() {
 
 #[test]
 fn provider_objects_inside_any_and_all() {
-    let rig = Rig::new(json!({
-        "providers": [corp(json!({})), partner()],
+    let rig = Rig::new(&json!({
+        "providers": [corp(json!({})), bare_partner()],
         "rules": [
             {"match": {"prefix": "/either"}, "requires": {"any": [
                 {"provider": "corp", "audiences": [ADMIN_AUD]},
@@ -214,8 +169,8 @@ fn provider_objects_inside_any_and_all() {
     let corp_admin = corp_token(json!({"aud": ADMIN_AUD}));
     let reader = partner_token(json!({"scope": "orders:read"}));
     let writer = partner_token(json!({"scope": "orders:write"}));
-    assert_eq!(rig.status("/either", &corp_admin, &[]), 200);
-    assert_eq!(rig.status("/either", &corp_service, &[]), 403);
+    assert_eq!(status(&rig, "/either", &corp_admin, &[]), 200);
+    assert_eq!(status(&rig, "/either", &corp_service, &[]), 403);
     let partner_only = |path: &str, token: &str| {
         let (status, seen) = rig.send("GET", path, &[("x-partner-token", token)]);
         assert_eq!(status == 200, seen.is_some());
@@ -224,19 +179,29 @@ fn provider_objects_inside_any_and_all() {
     assert_eq!(partner_only("/either", &reader), 200);
     assert_eq!(partner_only("/either", &writer), 403);
     assert_eq!(
-        rig.status("/both", &corp_service, &[("x-partner-token", &writer)]),
+        status(
+            &rig,
+            "/both",
+            &corp_service,
+            &[("x-partner-token", &writer)]
+        ),
         200
     );
     assert_eq!(
-        rig.status("/both", &corp_service, &[("x-partner-token", &reader)]),
+        status(
+            &rig,
+            "/both",
+            &corp_service,
+            &[("x-partner-token", &reader)]
+        ),
         403
     );
-    assert_eq!(rig.status("/both", &corp_service, &[]), 401);
+    assert_eq!(status(&rig, "/both", &corp_service, &[]), 401);
 }
 
 #[test]
 fn token_types_accept_access_tokens_only() {
-    let rig = Rig::new(json!({"providers": [corp(json!({"token_types": ["at+jwt"]}))]}));
+    let rig = Rig::new(&json!({"providers": [corp(json!({"token_types": ["at+jwt"]}))]}));
     let typed = |typ: Value| {
         keys::sign(
             "RS256",
@@ -253,7 +218,11 @@ fn token_types_accept_access_tokens_only() {
         (json!("id_token+jwt"), 401),
         (Value::Null, 401),
     ] {
-        assert_eq!(rig.status("/", &typed(typ.clone()), &[]), want, "typ {typ}");
+        assert_eq!(
+            status(&rig, "/", &typed(typ.clone()), &[]),
+            want,
+            "typ {typ}"
+        );
     }
     let response = http::get(
         rig.envoy.port(),
@@ -282,9 +251,9 @@ fn ed25519_is_another_name_for_eddsa_both_ways() {
         )
     };
     for names in [json!(["Ed25519"]), json!(["EdDSA"])] {
-        let rig = Rig::new(json!({"providers": [ed(names.clone())]}));
-        assert_eq!(rig.status("/", &token("EdDSA"), &[]), 200, "{names}");
-        assert_eq!(rig.status("/", &token("Ed25519"), &[]), 200, "{names}");
+        let rig = Rig::new(&json!({"providers": [ed(names.clone())]}));
+        assert_eq!(status(&rig, "/", &token("EdDSA"), &[]), 200, "{names}");
+        assert_eq!(status(&rig, "/", &token("Ed25519"), &[]), 200, "{names}");
     }
 }
 

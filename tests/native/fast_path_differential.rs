@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 
 use crate::support::cases;
 use crate::support::keys::{self, b64, now, TestKey};
+use crate::support::providers::{
+    claims, corp, corp_token, partner_token, two_provider_rules, AUD, CORP, PARTNER,
+};
 use audgate::caller::{KnownPeer, NoPeer, Peer};
 use audgate::config::{Config, KeySource};
 use audgate::decision::{decide_with_peer, Decision, KeyStore, Verifier};
@@ -31,9 +34,6 @@ use audgate::verify::RustCrypto;
 use serde_json::{json, Value};
 
 const AUTHORITY: &str = "orders.test";
-const CORP: &str = "https://corp.test";
-const PARTNER: &str = "https://partner.test";
-const AUD: &str = "orders.svc";
 const ADMIN_AUD: &str = "orders-admin.svc";
 const FRONTEND: &str = "spiffe://cluster.local/ns/shop/sa/frontend";
 /// A peer certificate digest, and the `cnf.x5t#S256` naming it.
@@ -601,26 +601,6 @@ fn bearer(req: Req, token: &str) -> Req {
     req.header("authorization", format!("Bearer {token}"))
 }
 
-fn claims(issuer: &str, extra: Value) -> Value {
-    let now = now();
-    let base = json!({"iss": issuer, "aud": AUD, "sub": "alice", "iat": now, "exp": now + 600});
-    keys::merged(base, &extra)
-}
-
-fn corp(extra: Value) -> Value {
-    let base = json!({"name": "corp", "issuer": CORP, "audiences": [AUD],
-                      "local_jwks": keys::jwks(&[TestKey::Rsa1])});
-    keys::merged(base, &extra)
-}
-
-fn corp_token(extra: Value) -> String {
-    keys::sign_default(TestKey::Rsa1, claims(CORP, extra))
-}
-
-fn partner_token(extra: Value) -> String {
-    keys::sign_default(TestKey::Ec256, claims(PARTNER, extra))
-}
-
 fn bearer_place() -> Place {
     Place::Header("authorization".into(), "Bearer ".into())
 }
@@ -737,26 +717,8 @@ fn query_and_cookie_tokens_outputs_and_forward_decide_alike() {
 
 #[test]
 fn policy_rules_decide_alike_on_both_paths() {
-    let partner = json!({
-        "name": "partner", "issuer": PARTNER, "audiences": [AUD],
-        "local_jwks": keys::jwks(&[TestKey::Ec256]),
-        "from_headers": [{"name": "x-partner-token", "value_prefix": "Token "}],
-        "from_params": ["access_token"],
-        "from_cookies": ["partner_session"],
-    });
-    let mut rig = Rig::new(
-        "e2e_policy rules",
-        json!({
-            "providers": [corp(json!({})), partner],
-            "rules": [
-                {"match": {"path": "/healthz"}, "requires": "none"},
-                {"match": {"prefix": "/public"}, "requires": "corp", "allow_missing": true},
-                {"match": {"prefix": "/admin", "methods": ["POST"]}, "requires": {"all": ["corp", "partner"]}},
-                {"match": {"prefix": "/partner"}, "requires": "partner"},
-                {"match": {"prefix": "/either"}, "requires": {"any": ["corp", "partner"]}},
-            ],
-        }),
-    );
+    // The rules the end-to-end tests (e2e: rules, token_sources) run in Envoy.
+    let mut rig = Rig::new("two-provider rules", two_provider_rules());
     let corp_t = corp_token(json!({}));
     let partner_t = partner_token(json!({}));
     let partner_place = Place::Header("x-partner-token".into(), "Token ".into());
@@ -805,7 +767,7 @@ fn policy_rules_decide_alike_on_both_paths() {
 #[test]
 fn route_audiences_claims_and_templates_decide_alike() {
     let mut rig = Rig::new(
-        "e2e_route_policy rules",
+        "route_policy rules",
         json!({
             "providers": [corp(json!({"required_claims": {
                 "tenant": {"one_of": ["acme", "globex", "initech"]},
