@@ -1,11 +1,14 @@
-//! Hardening, round 3, through real Envoy: a spelling of a path that a lenient
-//! upstream serves as the protected resource never falls through to a weaker
-//! rule (issue 21, findings 1, 2, 8 and 11). Express, ASP.NET Core and Spring MVC
-//! route `/ADMIN/users`, `/export/` and `HEAD` to the handlers of `/admin/users`,
-//! `/export` and `GET`; every test here got a 200 from the catch-all before.
+//! Paths through real Envoy: a spelling of a path that a lenient upstream serves
+//! as the protected resource never falls through to a weaker rule (issue 21,
+//! findings 1, 2, 8 and 11): Express, ASP.NET Core and Spring MVC route
+//! `/ADMIN/users`, `/export/` and `HEAD` to the handlers of `/admin/users`,
+//! `/export` and `GET`, and each of those tests got a 200 from the catch-all
+//! before. Encoded or dotted paths cannot slip past a rule, and dot segments with
+//! `;` parameters, encoded and back slashes never pass a `none` prefix, with
+//! Envoy's normalisation or without it (hardening round 2, finding 4).
 
 use crate::support::keys::{self, now, TestKey};
-use crate::support::providers::{AUD, CORP};
+use crate::support::providers::{bearer, corp, corp_token, AUD, CORP};
 use crate::support::Rig;
 use serde_json::{json, Value};
 
@@ -51,9 +54,6 @@ fn token_for(audiences: &[&str], tenant: &str) -> String {
     format!("Bearer {}", keys::sign_default(TestKey::Rsa1, claims))
 }
 
-/// Finding 1: another case of a template's or a prefix's literal text is the same
-/// rule: tenant acme's token cannot read globex's orders at `/TENANTS/globex/…`,
-/// and a token for the service cannot reach `/ADMIN/users`.
 /// Envoy from the shipped `envoy.yaml`.
 fn shipped() -> Rig {
     Rig::new(&config())
@@ -78,6 +78,9 @@ fn status(rig: &Rig, method: &str, path: &str, authorization: Option<&str>) -> u
     rig.checked(method, path, &headers)
 }
 
+/// Issue 21, finding 1: another case of a template's or a prefix's literal text
+/// is the same rule: tenant acme's token cannot read globex's orders at
+/// `/TENANTS/globex/…`, and a token for the service cannot reach `/ADMIN/users`.
 #[test]
 fn another_case_meets_the_same_rule() {
     let rig = shipped();
@@ -99,8 +102,8 @@ fn another_case_meets_the_same_rule() {
     }
 }
 
-/// Finding 2: a trailing slash after a template without `**` or an exact `path`
-/// is the same rule.
+/// Issue 21, finding 2: a trailing slash after a template without `**` or an
+/// exact `path` is the same rule.
 #[test]
 fn a_trailing_slash_meets_the_same_rule() {
     let rig = shipped();
@@ -114,8 +117,8 @@ fn a_trailing_slash_meets_the_same_rule() {
     assert_eq!(status(&rig, "GET", "/export/", Some(&admin)), 200);
 }
 
-/// Finding 8: a rule for `GET` covers `HEAD`, which frameworks answer with the
-/// `GET` handler.
+/// Issue 21, finding 8: a rule for `GET` covers `HEAD`, which frameworks answer
+/// with the `GET` handler.
 #[test]
 fn head_meets_a_get_rule() {
     let rig = shipped();
@@ -127,9 +130,9 @@ fn head_meets_a_get_rule() {
     assert_eq!(status(&rig, "POST", "/admin/users", Some(&acme)), 200);
 }
 
-/// Finding 11: `%2F` inside a template variable stays in its segment, so the
-/// template matches and binds `ac%2Fme` (which no tenant claim equals) instead of
-/// letting the path fall through to the catch-all.
+/// Issue 21, finding 11: `%2F` inside a template variable stays in its segment,
+/// so the template matches and binds `ac%2Fme` (which no tenant claim equals)
+/// instead of letting the path fall through to the catch-all.
 #[test]
 fn an_encoded_slash_stays_inside_a_template_variable() {
     let rig = istio_defaults();
@@ -174,4 +177,98 @@ fn open_rules_keep_the_exact_spelling() {
     for path in ["/HEALTHZ", "/healthz/", "/Tenants/"] {
         assert_eq!(status(&rig, "GET", path, None), 401, "{path}");
     }
+}
+
+#[test]
+fn encoded_or_dotted_paths_cannot_slip_past_a_rule() {
+    let rig = Rig::new(&json!({
+        "providers": [corp(json!({}))],
+        "rules": [
+            {"match": {"prefix": "/admin"}, "requires": "corp"},
+            {"match": {"prefix": "/"}, "requires": "none"},
+        ],
+    }));
+    assert_eq!(rig.status("GET", "/public", &[]), 200);
+    for path in [
+        "/admin",
+        "/%61dmin/x",
+        "//admin",
+        "/public/../admin",
+        "/./admin",
+        "/admin%2Fx",
+    ] {
+        let status = rig.status("GET", path, &[]);
+        assert!(
+            status == 401 || (300..400).contains(&status),
+            "{path}: {status}"
+        );
+    }
+}
+
+/// Hardening round 2, finding 4: path forms that an upstream resolves past a
+/// `none` prefix (dot segments with `;` parameters behind Envoy's own
+/// normalisation).
+#[test]
+fn dot_segments_with_parameters_do_not_pass_a_none_prefix() {
+    let config = json!({
+        "providers": [corp(json!({}))],
+        "rules": [
+            {"match": {"prefix": "/healthz"}, "requires": "none"},
+            {"match": {"prefix": "/public"}, "requires": "corp", "allow_missing": true},
+        ],
+    });
+    let rig = Rig::new(&config);
+    for path in [
+        "/healthz/%2e%2e;/api",
+        "/healthz/..%3B/api",
+        "/healthz/.%2e;x/api",
+        "/healthz;x/../api",
+        "/public/..;/api",
+    ] {
+        let (status, seen) = rig.send("GET", path, &[]);
+        assert_eq!(status, 401, "{path}");
+        assert!(seen.is_none(), "{path} reached the upstream");
+    }
+    // With a token, the upstream gets the path the rule matched.
+    let (status, seen) = rig.send(
+        "GET",
+        "/healthz/..;/api",
+        &[("authorization", &bearer(&corp_token(json!({}))))],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(seen.unwrap().path, "/api");
+    assert_eq!(rig.send("GET", "/healthz/live", &[]).0, 200);
+}
+
+/// Hardening round 2, finding 4, without Envoy's normalisation: encoded and
+/// back slashes are separators, and such a path never matches a `none` rule.
+#[test]
+fn encoded_slashes_do_not_pass_a_none_prefix_without_envoy_normalisation() {
+    let config = json!({
+        "providers": [corp(json!({}))],
+        "rules": [{"match": {"prefix": "/healthz"}, "requires": "none"}],
+    });
+    let rig = Rig::with_template(&config, |yaml| {
+        yaml.replace("normalize_path: true", "normalize_path: false")
+            .replace("merge_slashes: true", "merge_slashes: false")
+            .replace("UNESCAPE_AND_REDIRECT", "KEEP_UNCHANGED")
+    });
+    for path in [
+        "/healthz%2F..%2Fapi",
+        "/healthz%2f..%2fapi",
+        "/healthz%5C..%5Capi",
+        "/healthz\\..\\api",
+        "/healthz/%2e%2e/api",
+    ] {
+        let (status, seen) = rig.send("GET", path, &[]);
+        assert!(seen.is_none(), "{path} reached the upstream ({status})");
+        assert!(status == 401 || status == 400, "{path}: {status}");
+    }
+    let (status, seen) = rig.send(
+        "GET",
+        "/healthz%2F..%2Fapi",
+        &[("authorization", &bearer(&corp_token(json!({}))))],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(seen.unwrap().path, "/api");
 }

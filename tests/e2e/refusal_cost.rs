@@ -1,9 +1,10 @@
-//! Hardening, round 3: what a refused request may cost, and what its refusal
-//! leaves in the log and the stats, through real Envoy. The first two tests got
-//! a different answer before the fix they name: a `kid`-less token was tried
-//! against two RSA-4096 keys (5-9 ms of pure-Rust RSA-PSS per forgery), and a
-//! flood of malformed tokens spent the log budget a verified identity's refusal
-//! needed.
+//! What a refused request may cost, and what its refusal leaves in the log and
+//! the stats, through real Envoy (the findings named are issue 21's). The first
+//! two tests got a different answer before the fix they name: a `kid`-less token
+//! was tried against two RSA-4096 keys (5-9 ms of pure-Rust RSA-PSS per forgery),
+//! and a flood of malformed tokens spent the log budget a verified identity's
+//! refusal needed. Line separators and bidi controls a token or a request carries
+//! never reach the log raw.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,9 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::support::jwks_server::JwksServer;
 use crate::support::keys::{self, now, TestKey};
 use crate::support::prometheus;
-use crate::support::providers::{claims, AUD, CORP as ISSUER};
+use crate::support::providers::{bearer, claims, corp, corp_token, AUD, CORP as ISSUER};
 use crate::support::tls::Pki;
-use crate::support::{http, Envoy, Upstream};
+use crate::support::{http, Envoy, Rig, Upstream};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
@@ -372,4 +373,47 @@ fn the_wait_for_stats_counts_every_answer() {
     let table = prometheus::table(&series);
     assert_eq!(table.lines().count(), 3, "{table}");
     assert!(table.contains("reason=\"signature\"} 3"), "{table}");
+}
+
+/// Finding 10: U+2028, U+2029, NEL and bidi controls in `sub`, `azp` and
+/// `x-request-id` are replaced in the refusal's log line, as control characters are.
+#[test]
+fn line_separators_and_bidi_controls_never_reach_the_log_raw() {
+    let rig = Rig::new(&json!({"providers": [corp(json!({}))]}));
+    let shaping = [
+        '\u{2028}', '\u{2029}', '\u{85}', '\u{202e}', '\u{2066}', '\u{200f}',
+    ];
+    let sub = "eve\u{2028}audgate: allowed (corp) GET /admin\u{2029}\u{85}x";
+    let other = corp_token(
+        json!({"aud": "payments.svc", "sub": sub, "azp": "\u{202e}bew\u{2066}\u{200f}"}),
+    );
+    let (response, seen) = rig.request(
+        "GET",
+        "/orders",
+        &[
+            ("authorization", &bearer(&other)),
+            ("x-request-id", "req\u{2028}1\u{202e}"),
+        ],
+    );
+    assert_eq!(response.status, 403);
+    assert!(seen.is_none());
+    assert!(rig
+        .envoy
+        .wait_for_log("rejected (corp) 403", std::time::Duration::from_secs(5)));
+    let log = rig.envoy.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("rejected (corp) 403"))
+        .unwrap();
+    let raw: Vec<String> = shaping
+        .iter()
+        .filter(|c| line.contains(**c))
+        .map(|c| format!("U+{:04X}", u32::from(*c)))
+        .collect();
+    assert!(raw.is_empty(), "raw {raw:?} in the log line: {line:?}");
+    assert!(
+        line.contains("sub=\"eve_audgate: allowed (corp) GET /admin__x\""),
+        "{line}"
+    );
+    assert!(line.contains("client=\"_bew__\""), "{line}");
 }
