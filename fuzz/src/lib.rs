@@ -1,6 +1,6 @@
 //! The checks behind audgate's fuzz targets, as plain functions of the input bytes:
 //! `fuzz_targets/*.rs` hand them libFuzzer's inputs, and the main crate's
-//! `tests/fuzz_corpus.rs` (which includes this file) replays the committed corpus
+//! `tests/native/fuzz_corpus.rs` (which includes this file) replays the committed corpus
 //! and every saved crash (`fuzz/regressions/`) through them under `cargo test`.
 //!
 //! Each function panics when audgate breaks one of its promises on that input; a

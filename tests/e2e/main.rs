@@ -1,8 +1,9 @@
-//! The end-to-end tests, as one test binary: each runs the built module in real
-//! Envoy (`make build`, then the Envoy that tests/support/envoy.rs finds, or
-//! AUDGATE_ENVOY). `cargo test --test e2e` runs them, and `make test` runs them
+//! The end-to-end tests, as one test binary: the built module in real Envoy
+//! (`make build`, then the Envoy that tests/support/envoy.rs finds, or
+//! AUDGATE_ENVOY), and beside it what ships with it for Envoy (the container, the
+//! demo, the documented configurations and the bench's). `cargo test --test e2e` runs them, and `make test` runs them
 //! again in the oldest pip Envoy (`make test-compat`); `cargo test --test e2e
-//! key_sets` runs one module's tests. Tests run in parallel as in any test binary
+//! key_sets::` runs one module's tests. Tests run in parallel as in any test binary
 //! (one thread per core by default), each with its own Envoy on free ports.
 
 #[path = "../support/mod.rs"]

@@ -2,7 +2,7 @@
 //! logic natively, the CLI, the fuzz corpus, the signature backends, the shipped
 //! manifests and configurations, the built module's exports and image, and the
 //! test support itself. `cargo test --test native` runs them (the module must be
-//! built, `make build`); `cargo test --test native cli` runs one module's tests.
+//! built, `make build`); `cargo test --test native cli::` runs one module's tests.
 
 #[path = "../support/mod.rs"]
 mod support;

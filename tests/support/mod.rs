@@ -1,5 +1,8 @@
-//! Test support shared by the integration tests (`mod support;`): Envoy with
-//! `envoy/envoy.yaml`, a recording upstream, a small HTTP client, and test keys.
+//! Test support shared by the integration tests: Envoy with `envoy/envoy.yaml`, a
+//! recording upstream, a small HTTP client, test keys and the token table. Each
+//! test binary has it once (`#[path = "../support/mod.rs"] mod support;` in
+//! tests/native/main.rs and tests/e2e/main.rs, `mod support;` in tests/soak.rs),
+//! and its modules reach it as `crate::support`.
 #![allow(dead_code, unused_imports)]
 
 pub mod cases;
