@@ -196,11 +196,27 @@ fn assert_one_line_refusal(output: &Output, port: &str) {
     assert!(output.stdout.is_empty(), "no commands printed");
 }
 
+/// `addr`, bound here. While something else holds it, binding is tried again
+/// for up to 10 s: another checkout's test run on the same machine holds these
+/// ports for a moment in this very test, and a port it lets go of after this
+/// test found it taken would be free when the demo looks. `None` if it stays
+/// taken (a running `make run`), which is as good.
+fn hold(addr: &str) -> Option<TcpListener> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(listener) => return Some(listener),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => return None,
+        }
+    }
+}
+
 #[test]
 fn a_taken_port_is_named_in_one_line_without_a_panic() {
     // Held here, or already held by a running `make run`: taken either way.
-    let _envoy_port = TcpListener::bind("127.0.0.1:10000");
-    let _upstream_port = TcpListener::bind("127.0.0.1:10001");
+    let _envoy_port = hold("127.0.0.1:10000");
+    let _upstream_port = hold("127.0.0.1:10001");
 
     // `make run`'s check, before Envoy starts: Envoy's port and the demo's.
     let output = run_demo(&["--check-ports"]);
