@@ -36,7 +36,7 @@ fn text(output: &Output) -> String {
 /// `make image` as a user runs it, with the module already built (`-o build`)
 /// and the layout written to `layout`.
 fn make_image(layout: &Path, extra: &[&str]) -> Output {
-    Command::new("make")
+    example_bin::as_from_a_shell(&mut Command::new("make"))
         .args(["--no-print-directory", "-o", "build", "image"])
         .arg(format!("WASM={}", envoy::wasm_path().display()))
         .arg(format!("OCI_LAYOUT={}", layout.display()))
