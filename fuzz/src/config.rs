@@ -4,13 +4,13 @@
 
 use std::cell::RefCell;
 
-use audgate::policy::claim_rule::Want;
 use audgate::config::{Config, KeySource, MAX_PROVIDERS, MAX_PROVIDER_AUDIENCES};
 use audgate::decision::{decide, LocalKeys};
-use audgate::request::Request;
 use audgate::keys::jwks::{KeyKind, MAX_KEYS};
+use audgate::policy::claim_rule::Want;
 use audgate::policy::{Demand, PathMatch, Requirement};
 use audgate::rejection::Rejection;
+use audgate::request::Request;
 use audgate::token::cache::TokenCache;
 
 use super::fixture::{assert_same, fixture, owned, AUTHORITY};

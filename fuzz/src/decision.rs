@@ -22,9 +22,9 @@ use std::sync::OnceLock;
 
 use audgate::config::Config;
 use audgate::decision::{decide, Decision, LocalKeys, Verifier};
-use audgate::request::Request;
-use audgate::request::header_map::{serialize, HeaderMap};
 use audgate::keys::verify::RustCrypto;
+use audgate::request::header_map::{serialize, HeaderMap};
+use audgate::request::Request;
 use serde_json::Value;
 
 use super::fixture::{fixture, owned, AUTHORITY, TOKEN_CONFIG};

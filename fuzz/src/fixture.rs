@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 
 use audgate::config::Config;
 use audgate::decision::{decide, Decision, LocalKeys, Verifier};
+use audgate::keys::verify::RustCrypto;
 use audgate::request::Request;
 use audgate::token::cache::TokenCache;
-use audgate::keys::verify::RustCrypto;
 
 /// The token target's provider config (written by `cargo run --example fuzz_seeds`).
 pub(crate) const TOKEN_CONFIG: &str = include_str!("../fixtures/token_config.json");

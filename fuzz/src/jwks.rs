@@ -2,8 +2,8 @@
 //! fetched, and every usable key against the signature code (fuzz/README.md,
 //! `jwks`).
 
-use audgate::keys::jwks::{parse_jwks_bytes, KeyKind, Origin, ParsedJwks, SkipReason, MAX_KEYS};
 use audgate::keys::fetch_reply::{accept_body, FetchFailure, MAX_JWKS_BYTES};
+use audgate::keys::jwks::{parse_jwks_bytes, KeyKind, Origin, ParsedJwks, SkipReason, MAX_KEYS};
 use audgate::keys::verify::{RustCrypto, SignatureBackend};
 use serde_json::Value;
 

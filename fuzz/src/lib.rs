@@ -1,6 +1,6 @@
 //! The checks behind audgate's fuzz targets, as plain functions of the input bytes:
 //! `fuzz_targets/*.rs` hand them libFuzzer's inputs, and the main crate's
-//! `tests/fuzz_corpus.rs` (which includes this file, and so the modules below)
+//! `tests/native/fuzz_corpus.rs` (which includes this file, and so the modules below)
 //! replays the committed corpus and every saved crash (`fuzz/regressions/`)
 //! through them under `cargo test`; `examples/fuzz_seeds.rs` includes it too, for
 //! the decision target's seeds and dictionary.

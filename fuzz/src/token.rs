@@ -5,11 +5,11 @@
 use std::cell::RefCell;
 
 use audgate::decision::{decide, same_header_name, Decision, LocalKeys, Verifier};
-use audgate::request::Request;
-use audgate::rejection::Rejection;
-use audgate::token::MAX_TOKEN_BYTES;
-use audgate::token::cache::TokenCache;
 use audgate::keys::verify::HostNative;
+use audgate::rejection::Rejection;
+use audgate::request::Request;
+use audgate::token::cache::TokenCache;
+use audgate::token::MAX_TOKEN_BYTES;
 
 use super::fixture::{assert_same, fixture, owned, Fixture, AUTHORITY, PATH};
 

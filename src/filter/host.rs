@@ -6,8 +6,8 @@ use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 use super::abi::{self, Buffer, Map, CAS_MISMATCH};
-use crate::policy::caller::Peer;
 use crate::keys::host::{Callout, Callouts, NotSent, Reply, SetError, Shared, SharedData};
+use crate::policy::caller::Peer;
 
 thread_local! {
     /// The clock as last read by [`refresh_clock`] (0: not read yet).

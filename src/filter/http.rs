@@ -12,13 +12,13 @@ use super::host::{self, Proxy};
 use super::metrics::Metrics;
 use super::respond::{carry_out, pass, refuse};
 use super::vm::{verify_with, Held, Vm, VmKeys, MAX_HELD};
-use crate::policy::caller::KnownPeer;
-use crate::decision::{decide_with_peer, Decision};
-use crate::request::Request;
 use crate::decision::fast_path::cached_pass;
-use crate::request::header_map::HeaderMap;
+use crate::decision::{decide_with_peer, Decision};
 use crate::keys::fresh_keys::{decide_with_fresh_keys, KeyRefusal};
+use crate::policy::caller::KnownPeer;
 use crate::rejection::{HostFailure, Rejection};
+use crate::request::header_map::HeaderMap;
+use crate::request::Request;
 
 /// The request `context_id` ended: it is no longer held.
 pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {

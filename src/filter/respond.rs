@@ -7,15 +7,15 @@ use std::cell::RefCell;
 
 use super::host;
 use super::metrics::Metrics;
-use crate::decision::authenticate::said_only_of_verified;
-use crate::policy::caller::Peer;
 use crate::config::{Config, Mode};
+use crate::decision::authenticate::said_only_of_verified;
 use crate::decision::plan::{self, Change, Plan, Reply};
 use crate::decision::Decision;
-use crate::request::Request;
 use crate::log::budget::RefusalLog;
-use crate::rejection::{HostFailure, Rejection};
 use crate::log::who::Caller;
+use crate::policy::caller::Peer;
+use crate::rejection::{HostFailure, Rejection};
+use crate::request::Request;
 
 /// Carries out `decision`; `Continue` when the request should go upstream.
 /// A refusal (or, in audit mode, a would-be refusal) is logged at `warn` with who

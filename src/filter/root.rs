@@ -14,11 +14,11 @@ use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::Config;
 use crate::decision::{decide_with_peer, Decision};
-use crate::request::Request;
 use crate::keys::fetcher::{Fetched, Taken};
 use crate::keys::fresh_keys::still_held;
 use crate::keys::shared_state::create_records;
 use crate::rejection::{HostFailure, Rejection};
+use crate::request::Request;
 
 /// What a held request of a retired root is answered.
 const RETIRED: Rejection = Rejection::HostFailure(HostFailure::PluginRetired);

@@ -3,8 +3,8 @@
 //! and the requests held while keys are fetched. Shared by the root and HTTP
 //! contexts of the VM; never borrowed across a host call that can re-enter.
 
-use crate::policy::caller::KnownPeer;
 use crate::log::budget::RefusalLog;
+use crate::policy::caller::KnownPeer;
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -3,8 +3,8 @@
 
 use audgate::config::Config;
 use audgate::decision::{decide, Decision, KeyStore, Verifier};
-use audgate::extract::Request;
-use audgate::verify::SignatureBackend;
+use audgate::keys::verify::SignatureBackend;
+use audgate::request::Request;
 
 use super::keys::now;
 

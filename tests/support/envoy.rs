@@ -16,7 +16,6 @@ use super::http::{self, Response};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -159,7 +158,7 @@ impl EnvoyBuilder {
 
     /// Starts Envoy; `Err(log)` if it exits during start-up. Panics on timeout.
     pub fn try_start(self) -> Result<Envoy, String> {
-        let dir = temp_dir();
+        let dir = super::temp::dir("e2e");
         let template = self.template.unwrap_or_else(envoy_yaml::template);
         let yaml = envoy_yaml::render(
             &template,
@@ -374,15 +373,6 @@ fn read_log(dir: &Path) -> String {
     } else {
         format!("{log}\n[stdout/stderr]\n{output}")
     }
-}
-
-fn temp_dir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("audgate-e2e-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The last 60 lines.

@@ -11,7 +11,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use sha2::{Digest, Sha256};
@@ -46,13 +45,7 @@ pub struct Pki {
 impl Pki {
     /// A CA, a server certificate, and one client certificate per URI SAN.
     pub fn new(client_ids: &[&str]) -> Pki {
-        static MADE: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "audgate-pki-{}-{}",
-            std::process::id(),
-            MADE.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = super::temp::dir("pki");
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
             std::fs::write(&path, text).unwrap();

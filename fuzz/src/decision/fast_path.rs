@@ -5,15 +5,15 @@
 
 use std::cell::RefCell;
 
-use audgate::policy::caller::NoPeer;
 use audgate::config::{Config, KeySource};
-use audgate::decision::{decide_with_peer, KeyStore, Verifier};
-use audgate::request::Request;
 use audgate::decision::fast_path::cached_pass;
-use audgate::request::header_map::{serialize, HeaderMap};
+use audgate::decision::{decide_with_peer, KeyStore, Verifier};
 use audgate::keys::jwks::KeySet;
-use audgate::token::cache::TokenCache;
 use audgate::keys::verify::RustCrypto;
+use audgate::policy::caller::NoPeer;
+use audgate::request::header_map::{serialize, HeaderMap};
+use audgate::request::Request;
+use audgate::token::cache::TokenCache;
 
 use super::super::fixture::AUTHORITY;
 use super::case::Case;

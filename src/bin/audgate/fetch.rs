@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use audgate::config::{Provider, RemoteJwks};
 use audgate::keys::discovery::jwks_location;
-use audgate::keys::jwks::ParsedJwks;
 use audgate::keys::fetch_reply::{accept_body, check_reply, explain, FetchFailure, MAX_JWKS_BYTES};
+use audgate::keys::jwks::ParsedJwks;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 /// How long one fetch may take, connection included.

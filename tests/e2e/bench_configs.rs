@@ -1,0 +1,229 @@
+//! Keeps `make bench` honest without timing anything: each Envoy configuration in
+//! tests/bench/configs/ is what the templates give, starts, and answers as its name
+//! says. With a filter (native jwt_authn or audgate, cache on or off) a good RS256 or
+//! ES256 token gets 200, a token for another audience 403 and no token 401; with no
+//! filter everything gets 200. The tokens are minted here, with the same keys, issuer
+//! and audience as the bench's (tests/bench/bench.py).
+
+use crate::support::envoy::{envoy_bin, wasm_path};
+use crate::support::{http, keys, temp, TestKey};
+use serde_json::json;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ISSUER: &str = "https://issuer.bench.audgate.local";
+const AUDIENCE: &str = "orders.bench.svc";
+const OTHER_AUDIENCE: &str = "payments.bench.svc";
+/// The bench's keys: rsa-1 for RS256, ec256-1 for ES256.
+const KEYS: [TestKey; 2] = [TestKey::Rsa1, TestKey::Ec256];
+/// How the configurations name the module (relative to the repo root).
+const WASM_LINE: &str = "filename: \"target/wasm32-wasip1/release/audgate.wasm\"";
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn config_text(name: &str) -> String {
+    let path = manifest_dir().join(format!("tests/bench/configs/{name}.yaml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn token(key: TestKey, audience: &str) -> String {
+    let now = keys::now();
+    let claims = json!({
+        "iss": ISSUER, "aud": audience, "sub": "bench-smoke", "iat": now, "exp": now + 600,
+    });
+    keys::sign_default(key, claims)
+}
+
+/// Envoy on one bench configuration, `--concurrency 1`; killed on drop.
+struct BenchEnvoy {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl BenchEnvoy {
+    fn start(name: &str) -> BenchEnvoy {
+        let dir = temp::dir(&format!("bench-smoke-{name}"));
+        let mut yaml = config_text(name);
+        if yaml.contains(WASM_LINE) {
+            let module = wasm_path().to_string_lossy().into_owned();
+            yaml = yaml.replace(WASM_LINE, &format!("filename: {module:?}"));
+        }
+        std::fs::write(dir.join("envoy.yaml"), yaml).unwrap();
+        let output = File::create(dir.join("envoy.log")).unwrap();
+        let child = Command::new(envoy_bin())
+            .arg("-c")
+            .arg(dir.join("envoy.yaml"))
+            .arg("--admin-address-path")
+            .arg(dir.join("admin-address"))
+            .args([
+                "--use-dynamic-base-id",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "warn",
+            ])
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .expect("spawn envoy");
+        let mut envoy = BenchEnvoy {
+            child,
+            dir,
+            port: 0,
+        };
+        envoy.wait_ready();
+        envoy
+    }
+
+    /// Until the admin `/ready` is 200 and the `bench` listener has its port.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("envoy exited ({status}):\n{}", self.log());
+            }
+            if let Some(port) = self.admin_port().and_then(listener_port) {
+                self.port = port;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("envoy not ready in 30 s:\n{}", self.log());
+    }
+
+    fn admin_port(&self) -> Option<u16> {
+        let text = std::fs::read_to_string(self.dir.join("admin-address")).ok()?;
+        text.trim().rsplit(':').next()?.parse().ok()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    fn status(&self, token: Option<&str>) -> u16 {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| vec![("authorization", b)])
+            .unwrap_or_default();
+        http::get(self.port, "/", &headers).status
+    }
+}
+
+impl Drop for BenchEnvoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("envoy log kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The `bench` listener's port, once `/ready` answers 200.
+fn listener_port(admin_port: u16) -> Option<u16> {
+    let ready = http::try_request(admin_port, "GET", "/ready", &[], b"").ok()?;
+    if ready.status != 200 {
+        return None;
+    }
+    let response = http::try_request(admin_port, "GET", "/listeners?format=json", &[], b"").ok()?;
+    let listeners: serde_json::Value = serde_json::from_str(&response.body).ok()?;
+    let bench = listeners["listener_statuses"]
+        .as_array()?
+        .iter()
+        .find(|l| l["name"] == "bench")?;
+    let port = bench["local_address"]["socket_address"]["port_value"].as_u64()?;
+    u16::try_from(port).ok().filter(|p| *p != 0)
+}
+
+/// Good tokens 200; with a filter, another audience 403 and no token 401.
+fn assert_answers(name: &str, filtered: bool) {
+    let envoy = BenchEnvoy::start(name);
+    for key in KEYS {
+        let alg = key.default_alg();
+        let good = envoy.status(Some(&token(key, AUDIENCE)));
+        assert_eq!(good, 200, "{name}, {alg}: good token\n{}", envoy.log());
+        let other = envoy.status(Some(&token(key, OTHER_AUDIENCE)));
+        let none = envoy.status(None);
+        if filtered {
+            assert_eq!(other, 403, "{name}, {alg}: token for {OTHER_AUDIENCE}");
+            assert_eq!(none, 401, "{name}, {alg}: no token");
+        } else {
+            assert_eq!((other, none), (200, 200), "{name}: no filter, yet refused");
+        }
+    }
+}
+
+#[test]
+fn configs_match_the_templates() {
+    let output = Command::new("python3")
+        .arg(manifest_dir().join("tests/bench/bench.py"))
+        .args(["render", "--check"])
+        .env("BENCH_JWKS", keys::jwks(&KEYS).to_string())
+        .env_remove("AUDGATE_WASM")
+        .output()
+        .expect("run python3 tests/bench/bench.py");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn configs_are_what_their_names_say() {
+    let filters = ["envoy.filters.http.jwt_authn", "envoy.filters.http.wasm"];
+    let has = |name: &str, what: &str| config_text(name).contains(what);
+    assert!(!filters.iter().any(|f| has("none", f)));
+    for name in ["jwt_authn", "jwt_authn_cached"] {
+        assert!(has(name, filters[0]) && !has(name, filters[1]), "{name}");
+    }
+    for name in ["audgate", "audgate_nocache"] {
+        assert!(has(name, filters[1]) && !has(name, filters[0]), "{name}");
+        assert!(has(name, WASM_LINE), "{name}: module path");
+    }
+    assert!(!has("jwt_authn", "jwt_cache_config"));
+    assert!(has(
+        "jwt_authn_cached",
+        "jwt_cache_config: { jwt_cache_size: 1000 }"
+    ));
+    assert!(
+        !has("audgate", "\"token_cache_size\""),
+        "audgate: the default cache"
+    );
+    assert!(has("audgate_nocache", "\"token_cache_size\": 0"));
+}
+
+#[test]
+fn no_filter_passes_everything() {
+    assert_answers("none", false);
+}
+
+#[test]
+fn jwt_authn_default_answers() {
+    assert_answers("jwt_authn", true);
+}
+
+#[test]
+fn jwt_authn_cached_answers() {
+    assert_answers("jwt_authn_cached", true);
+}
+
+#[test]
+fn audgate_answers() {
+    assert_answers("audgate", true);
+}
+
+#[test]
+fn audgate_without_cache_answers() {
+    assert_answers("audgate_nocache", true);
+}

@@ -1,0 +1,22 @@
+//! The integration tests that need no Envoy, as one test binary: the decision
+//! logic natively, the CLI, the fuzz corpus, the signature backends, the shipped
+//! manifests and configurations, the built module's exports and image, and the
+//! test support itself. `cargo test --test native` runs them (the module must be
+//! built, `make build`); `cargo test --test native cli::` runs one module's tests.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod check_order;
+mod cli;
+mod decision_review;
+mod decision_table;
+mod deploy_manifests;
+mod envoy_yaml_demo;
+mod fast_path_differential;
+mod fuzz_corpus;
+mod image;
+mod key_lifecycle;
+mod module_exports;
+mod signature_backends;
+mod support_selftest;
