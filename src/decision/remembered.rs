@@ -32,7 +32,7 @@ pub fn recall(verifier: &Verifier<'_>, token: &str, provider: usize) -> Option<R
     let mut cache = verifier.cache?.try_borrow_mut().ok()?;
     let hit = cache.get(token, provider, generation, verifier.now)?;
     // Keys are looked up only for a hit: a refusal decided without keys never
-    // reaches for them (tests/check_order.rs).
+    // reaches for them (tests/native/check_order.rs).
     verifier.keys.key_set(provider)?;
     Some(Remembered {
         claims: Rc::clone(&hit.claims),

@@ -12,7 +12,7 @@
 //!
 //! A held request's body and trailers never let it through early: Envoy stops
 //! the whole request (`StopAllIterationAndWatermark`) while the headers are
-//! paused, whether or not body hooks exist (`tests/e2e_held_body.rs`).
+//! paused, whether or not body hooks exist (`tests/e2e/held_body.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::mem::MaybeUninit;

@@ -17,6 +17,7 @@ mod fast_path_differential;
 mod fuzz_corpus;
 mod image;
 mod key_lifecycle;
+mod layout;
 mod module_exports;
 mod signature_backends;
 mod support_selftest;
