@@ -9,7 +9,10 @@
 //!   Err, enforce mode         Respond(401/403/503, challenges, body)
 //! keys being fetched          Hold(Callout::Keys): decided again when they arrive
 //! ```
-//! Every action may also carry headers for the response the client gets.
+//! Every action may also carry headers for the response the client gets. Version 3
+//! adds what it needs as variants here (an introspection or token-exchange
+//! callout to hold for, a `DPoP` challenge beside `Bearer`, the 200 metadata
+//! document), not as a second path through the filter.
 
 use crate::config::{Mode, WOULD_REJECT_HEADER};
 use crate::decision::mutations::Mutations;
@@ -21,7 +24,10 @@ use crate::rejection::Rejection;
 pub struct Plan {
     /// What happens to the request.
     pub action: Action,
-    /// Headers added to the response the client gets, whatever the action.
+    /// Headers added to the response the client gets. The filter sends them with
+    /// a local answer; on `Continue` they need a response-headers callback, which
+    /// the first decision that sets them (CORS, `DPoP-Nonce`) brings. No decision
+    /// sets any yet.
     pub response_headers: Vec<(String, String)>,
 }
 
