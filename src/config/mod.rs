@@ -13,6 +13,7 @@ mod validate;
 use jsonwebtoken::Algorithm;
 
 pub use crate::keys::discovery::{discovery_uri, split_uri};
+use crate::keys::remote_sets::RemoteProvider;
 pub use crate::token::extract::HeaderSource;
 use crate::token::extract::TokenSources;
 pub use error::{ConfigError, Problem};
@@ -104,25 +105,8 @@ pub enum KeySource {
     Remote(RemoteJwks),
 }
 
-/// A validated `remote_jwks`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteJwks {
-    /// What is fetched first: the JWKS `uri`, or with `discovery` the issuer's
-    /// OpenID configuration document (`<issuer>/.well-known/openid-configuration`).
-    pub uri: String,
-    /// Its authority: the callout's `:authority`.
-    pub authority: String,
-    /// Its path and query: the callout's `:path`.
-    pub path: String,
-    /// `uri` is the discovery document, whose `jwks_uri` names the key set.
-    pub discovery: bool,
-    /// The Envoy cluster the callout goes through.
-    pub cluster: String,
-    /// Per-callout timeout, milliseconds. Defaults to 2000.
-    pub timeout_ms: u64,
-    /// How long fetched keys are used, seconds. Defaults to 300.
-    pub cache_duration_s: u64,
-}
+/// A validated `remote_jwks`: the key server the key sets fetch from.
+pub use crate::keys::remote_sets::KeyServer as RemoteJwks;
 
 /// One `claim_to_headers` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +115,23 @@ pub struct ClaimToHeader {
     pub claim: String,
     /// Request header it is copied to, lowercase.
     pub header: String,
+}
+
+impl Config {
+    /// Each provider's remote keys as the key sets see them (`None`: local keys).
+    pub fn remote_providers(&self) -> Vec<Option<RemoteProvider>> {
+        self.providers
+            .iter()
+            .map(|provider| match &provider.keys {
+                KeySource::Local(_) => None,
+                KeySource::Remote(server) => Some(RemoteProvider {
+                    name: provider.name.clone(),
+                    issuer: provider.issuer.clone(),
+                    server: server.clone(),
+                }),
+            })
+            .collect()
+    }
 }
 
 impl Provider {

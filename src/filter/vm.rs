@@ -13,7 +13,7 @@ use crate::decision::{KeyStore, Verifier};
 use crate::keys::fetcher::Fetcher;
 use crate::keys::fresh_keys::Hold;
 use crate::keys::jwks::KeySet;
-use crate::keys::remote_sets::{KeyServer, RemoteProvider, RemoteSets};
+use crate::keys::remote_sets::RemoteSets;
 use crate::keys::verify::{HostNative, RustCrypto};
 use crate::token::cache::TokenCache;
 
@@ -61,7 +61,7 @@ impl Vm {
     /// Fresh state for `config`; shared-data keys are prefixed by `plugin` (the
     /// plugin's name and root id), provider name and a tag of its JWKS settings.
     pub fn new(config: Rc<Config>, plugin: &str, host_verify: bool) -> Vm {
-        let sources = RemoteSets::group(plugin, &remote_providers(&config));
+        let sources = RemoteSets::group(plugin, &config.remote_providers());
         Vm {
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(RefusalLog::default())),
@@ -113,30 +113,6 @@ pub fn verify_with<T>(
             now,
         })
     }
-}
-
-/// Each provider's remote keys as the key sets see them (`None`: local keys).
-fn remote_providers(config: &Config) -> Vec<Option<RemoteProvider>> {
-    config
-        .providers
-        .iter()
-        .map(|provider| match &provider.keys {
-            KeySource::Local(_) => None,
-            KeySource::Remote(remote) => Some(RemoteProvider {
-                name: provider.name.clone(),
-                issuer: provider.issuer.clone(),
-                server: KeyServer {
-                    uri: remote.uri.clone(),
-                    authority: remote.authority.clone(),
-                    path: remote.path.clone(),
-                    discovery: remote.discovery,
-                    cluster: remote.cluster.clone(),
-                    timeout_ms: remote.timeout_ms,
-                    cache_duration_s: remote.cache_duration_s,
-                },
-            }),
-        })
-        .collect()
 }
 
 /// Key store over a VM's local and cached remote keys at one instant.

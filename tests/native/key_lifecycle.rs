@@ -18,13 +18,13 @@ use crate::support::cases::{claims, AUDIENCE, ISSUER};
 use crate::support::decide;
 use crate::support::fake_host::{FakeHost, Sent};
 use crate::support::keys::{self, now, TestKey};
-use audgate::config::{Config, KeySource};
+use audgate::config::Config;
 use audgate::decision::{self, Decision, KeyStore, Verifier};
 use audgate::keys::fetch_state::{encode, FetchState, KeysRecord, BACKOFF_MAX_MS};
 use audgate::keys::fetcher::{Fetched, Fetcher, Taken};
 use audgate::keys::fresh_keys::{decide_with_fresh_keys, still_held, Hold};
 use audgate::keys::host::{Reply, SharedData};
-use audgate::keys::remote_sets::{KeyServer, RemoteProvider, RemoteSets};
+use audgate::keys::remote_sets::{RemoteProvider, RemoteSets};
 use audgate::keys::shared_state::{create_records, read_state};
 use audgate::keys::verify::RustCrypto;
 use audgate::rejection::Rejection;
@@ -117,26 +117,7 @@ impl Proxy {
     /// `on_configure` does.
     fn new(config: Value) -> Proxy {
         let config = Config::from_json(config.to_string().as_bytes()).unwrap();
-        let providers = config
-            .providers
-            .iter()
-            .map(|provider| match &provider.keys {
-                KeySource::Local(_) => None,
-                KeySource::Remote(remote) => Some(RemoteProvider {
-                    name: provider.name.clone(),
-                    issuer: provider.issuer.clone(),
-                    server: KeyServer {
-                        uri: remote.uri.clone(),
-                        authority: remote.authority.clone(),
-                        path: remote.path.clone(),
-                        discovery: remote.discovery,
-                        cluster: remote.cluster.clone(),
-                        timeout_ms: remote.timeout_ms,
-                        cache_duration_s: remote.cache_duration_s,
-                    },
-                }),
-            })
-            .collect();
+        let providers = config.remote_providers();
         let proxy = Proxy {
             host: FakeHost::new(),
             config,
