@@ -24,8 +24,13 @@
 //! keys::fresh_keys   a refusal for missing keys or an unknown kid: re-read the
 //!                    shared keys, then wait (keys::wait) or refuse
 //! ```
+//! The outbound walk (being built, not yet configurable): `exchange` picks a
+//! request's destination, asks the token service for a token for it, judges the
+//! answer and says how long the token is used.
+//!
 //! Layers, depended on one way only: the leaves `request`, `token`, `policy`,
-//! `keys` (and `rejection`, `log`) ← `config` ← `decision` ← `filter` and the CLI.
+//! `keys`, `exchange` (and `rejection`, `log`) ← `config` ← `decision` ← `filter`
+//! and the CLI.
 //! Leaves take the compiled fields they need, never a `config` type. Everything
 //! but `filter` (wasm32 only, the thin proxy-wasm layer that implements
 //! `keys::host`'s traits over the ABI) is free of host calls and runs under plain
@@ -45,6 +50,7 @@
 
 pub mod config;
 pub mod decision;
+pub mod exchange;
 pub mod keys;
 pub mod log;
 pub mod policy;

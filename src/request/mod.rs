@@ -1,6 +1,7 @@
 //! The request: its headers, the host's header map, the path the upstream
-//! resolves, and HTTP token characters.
+//! resolves, HTTP token characters, and form bodies for the callouts it causes.
 
+pub mod form;
 pub mod header_map;
 mod headers;
 pub mod path;

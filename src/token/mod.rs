@@ -6,6 +6,7 @@ pub mod claims;
 pub mod extract;
 mod jws;
 pub mod strict_json;
+pub mod token68;
 pub mod typ;
 
 pub use jws::*;
