@@ -7,7 +7,9 @@
 //!   Ok                        Continue(changes)
 //!   Err, audit mode           Continue(changes + x-audgate-would-reject: CODE)
 //!   Err, enforce mode         Respond(401/403/503, challenges, body)
-//! keys being fetched          Hold(Callout::Keys): decided again when they arrive
+//! a callout under way         Hold(Callout): decided again when it answers
+//!                             (a request waiting for keys is still held by the
+//!                             filter from keys::fresh_keys, not through a Plan)
 //! ```
 //! Every action may also carry headers for the response the client gets. Version 3
 //! adds what it needs as variants here (an introspection or token-exchange
@@ -106,11 +108,6 @@ impl Plan {
             action,
             response_headers: Vec::new(),
         }
-    }
-
-    /// A refusal answered locally.
-    pub fn refuse(rejection: Rejection, authority: &str) -> Plan {
-        Plan::only(Action::Respond(Reply::refusal(rejection, authority)))
     }
 }
 
@@ -226,9 +223,7 @@ mod tests {
 
     #[test]
     fn a_503_carries_no_challenge() {
-        let Action::Respond(reply) = Plan::refuse(Rejection::KeysUnavailable, "svc").action else {
-            panic!()
-        };
+        let reply = Reply::refusal(Rejection::KeysUnavailable, "svc");
         assert_eq!(reply.status, 503);
         assert!(reply.challenges.is_empty());
     }

@@ -61,20 +61,24 @@ pub fn carry_out(
             }
         }
     }
-    let plan = Plan::of(&decision, config.mode, request.authority);
-    let (action, applied) = execute(&plan);
-    let verdict = applied
-        .map_err(Rejection::HostFailure)
-        .and(decision.verdict);
-    metrics.decision(verdict, decision.provider, decision.from_cache);
-    action
+    carried(
+        metrics,
+        &decision,
+        &Plan::of(&decision, config.mode, request.authority),
+    )
 }
 
 /// Carries out a pass decided without the full request view (a cache hit):
 /// counts it, makes its changes and lets it go on (a change the proxy
 /// refuses: 503).
 pub fn pass(metrics: &Metrics, decision: Decision) -> Action {
-    let (action, applied) = execute(&Plan::of(&decision, Mode::Enforce, ""));
+    carried(metrics, &decision, &Plan::of(&decision, Mode::Enforce, ""))
+}
+
+/// Carries out `decision`'s `plan` and counts the request once, for what it
+/// came to.
+fn carried(metrics: &Metrics, decision: &Decision, plan: &Plan) -> Action {
+    let (action, applied) = execute(plan);
     let verdict = applied
         .map_err(Rejection::HostFailure)
         .and(decision.verdict);
@@ -97,7 +101,7 @@ fn execute(plan: &Plan) -> (Action, Result<(), HostFailure>) {
             });
             if refused {
                 let failure = HostFailure::HeaderChangeRefused;
-                respond(&Reply::refusal(Rejection::HostFailure(failure), ""), &[]);
+                reject(Rejection::HostFailure(failure), "");
                 (Action::Pause, Err(failure))
             } else {
                 (Action::Continue, Ok(()))
