@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::cases::{two_providers_on, ADMIN_AUDIENCE as ADMIN};
 use crate::support::jwks_server::JwksServer;
 use crate::support::keys::{self, now, TestKey};
 use crate::support::upstream::Reply;
@@ -16,7 +17,6 @@ use serde_json::{json, Value};
 
 const ISSUER: &str = "http://idp.test";
 const AUD: &str = "orders.svc";
-const ADMIN: &str = "orders-admin.svc";
 
 fn token(key: TestKey, aud: &str) -> String {
     let now = now();
@@ -29,19 +29,6 @@ fn token(key: TestKey, aud: &str) -> String {
 fn status(envoy: &Envoy, key: TestKey, path: &str, aud: &str) -> u16 {
     let bearer = format!("Bearer {}", token(key, aud));
     http::get(envoy.port(), path, &[("authorization", &bearer)]).status
-}
-
-fn two_providers(remote: Value) -> Value {
-    json!({
-        "providers": [
-            {"name": "idp", "issuer": ISSUER, "audiences": [AUD], "remote_jwks": remote},
-            {"name": "idp-admin", "issuer": ISSUER, "audiences": [ADMIN], "remote_jwks": remote},
-        ],
-        "rules": [
-            {"match": {"prefix": "/admin"}, "requires": "idp-admin"},
-            {"match": {"prefix": "/"}, "requires": "idp"},
-        ],
-    })
 }
 
 fn start(config: &Value, port: u16, upstream: &Upstream) -> Envoy {
@@ -67,7 +54,7 @@ fn providers_on_one_key_set_share_each_refresh_and_see_a_rotation_together() {
     let jwks = JwksServer::start(keys::jwks(&[TestKey::Rsa1]));
     let upstream = Upstream::start();
     let remote = json!({"uri": "http://idp.test/keys", "cluster": "jwks", "cache_duration_s": 2});
-    let envoy = start(&two_providers(remote), jwks.port(), &upstream);
+    let envoy = start(&two_providers_on(ISSUER, remote), jwks.port(), &upstream);
     assert_eq!(status(&envoy, TestKey::Rsa1, "/orders", AUD), 200);
     assert_eq!(status(&envoy, TestKey::Rsa1, "/admin", ADMIN), 200);
     assert_eq!(jwks.fetches(), 1);
@@ -110,7 +97,11 @@ fn discovery_finds_the_keys_and_refuses_a_document_for_another_issuer_or_host() 
     let remote = json!({"discovery": true, "cluster": "jwks"});
     let upstream = Upstream::start();
     let (server, paths) = idp(json!({"issuer": ISSUER, "jwks_uri": "http://idp.test/oidc/jwks"}));
-    let envoy = start(&two_providers(remote.clone()), server.port(), &upstream);
+    let envoy = start(
+        &two_providers_on(ISSUER, remote.clone()),
+        server.port(),
+        &upstream,
+    );
     assert_eq!(status(&envoy, TestKey::Rsa1, "/orders", AUD), 200);
     assert_eq!(status(&envoy, TestKey::Rsa1, "/admin", ADMIN), 200);
     assert_eq!(
@@ -131,7 +122,11 @@ fn discovery_finds_the_keys_and_refuses_a_document_for_another_issuer_or_host() 
         ),
     ] {
         let (server, paths) = idp(document);
-        let envoy = start(&two_providers(remote.clone()), server.port(), &upstream);
+        let envoy = start(
+            &two_providers_on(ISSUER, remote.clone()),
+            server.port(),
+            &upstream,
+        );
         assert_eq!(status(&envoy, TestKey::Rsa1, "/orders", AUD), 503, "{said}");
         assert!(
             envoy.wait_for_log(said, Duration::from_secs(5)),
@@ -150,7 +145,7 @@ fn keys_come_back_within_a_second_or_so_of_the_key_servers_return() {
     let jwks = JwksServer::down(keys::jwks(&[TestKey::Rsa1]));
     let upstream = Upstream::start();
     let remote = json!({"uri": "http://idp.test/keys", "cluster": "jwks", "timeout_ms": 500});
-    let envoy = start(&two_providers(remote), jwks.port(), &upstream);
+    let envoy = start(&two_providers_on(ISSUER, remote), jwks.port(), &upstream);
     // Down long enough for the backoff to reach several seconds.
     let outage = Instant::now();
     while outage.elapsed() < Duration::from_secs(6) {

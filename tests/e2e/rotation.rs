@@ -12,7 +12,7 @@
 //! coming from several connections at once across the refetch, so some arrive
 //! just as it ends: each must be decided with the new keys or wait for them.
 
-use crate::support::cases::{claims, AUDIENCE, ISSUER};
+use crate::support::cases::{claims, two_providers_on, ADMIN_AUDIENCE as ADMIN, AUDIENCE, ISSUER};
 use crate::support::jwks_server::JwksServer;
 use crate::support::keys::{self, TestKey};
 use crate::support::{http, Envoy, Upstream};
@@ -21,22 +21,12 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "orders-admin.svc";
 const BEFORE: [TestKey; 2] = [TestKey::Rsa1, TestKey::Ec256];
 const AFTER: [TestKey; 3] = [TestKey::Rsa2, TestKey::Ec384, TestKey::Ed];
 
 fn config() -> Value {
     let remote = json!({"uri": "http://idp.test/keys", "cluster": "jwks", "cache_duration_s": 300});
-    json!({
-        "providers": [
-            {"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE], "remote_jwks": remote},
-            {"name": "idp-admin", "issuer": ISSUER, "audiences": [ADMIN], "remote_jwks": remote},
-        ],
-        "rules": [
-            {"match": {"prefix": "/admin"}, "requires": "idp-admin"},
-            {"match": {"prefix": "/"}, "requires": "idp"},
-        ],
-    })
+    two_providers_on(ISSUER, remote)
 }
 
 /// Status of a request on a new connection (so the kernel spreads them over the

@@ -14,7 +14,7 @@
 
 use std::cell::Cell;
 
-use crate::support::cases::{claims, AUDIENCE, ISSUER};
+use crate::support::cases::{claims, two_providers_on, ADMIN_AUDIENCE as ADMIN, AUDIENCE, ISSUER};
 use crate::support::decide;
 use crate::support::fake_host::{FakeHost, Sent};
 use crate::support::keys::{self, now, TestKey};
@@ -37,28 +37,12 @@ const PLUGIN: &str = "audgate/keys";
 const JITTER: u16 = 1000;
 /// The filter's tick.
 const TICK_MS: u64 = 100;
-const ADMIN: &str = "orders-admin.svc";
 
 /// One provider on a remote key set.
 fn one_provider(remote: Value) -> Value {
     json!({"providers": [
         {"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE], "remote_jwks": remote},
     ]})
-}
-
-/// Two providers on one remote key set, each on its own paths (e2e_rotation,
-/// e2e_key_sets).
-fn two_providers(remote: Value) -> Value {
-    json!({
-        "providers": [
-            {"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE], "remote_jwks": remote},
-            {"name": "idp-admin", "issuer": ISSUER, "audiences": [ADMIN], "remote_jwks": remote},
-        ],
-        "rules": [
-            {"match": {"prefix": "/admin"}, "requires": "idp-admin"},
-            {"match": {"prefix": "/"}, "requires": "idp"},
-        ],
-    })
 }
 
 /// A request: `GET <path>` with `Authorization: Bearer <token>`.
@@ -430,7 +414,7 @@ fn a_request_before_the_first_fetch_waits_for_it_and_one_fetch_serves_both_vms()
 /// and every new key then passes on both VMs with no further fetch.
 #[test]
 fn a_rotated_key_works_on_both_vms_with_one_refetch() {
-    let proxy = Proxy::new(two_providers(keys_at(2_000, 300)));
+    let proxy = Proxy::new(two_providers_on(ISSUER, keys_at(2_000, 300)));
     let before = [TestKey::Rsa1, TestKey::Ec256];
     let after = [TestKey::Rsa2, TestKey::Ec384, TestKey::Ed];
     let (mut a, mut b) = warmed_up(&proxy, &before);
@@ -729,7 +713,7 @@ fn keys_come_back_after_an_outage_past_the_backoff() {
 /// server's return the first request passes within about a second.
 #[test]
 fn under_traffic_keys_come_back_within_a_second_and_outages_cause_no_storm() {
-    let proxy = Proxy::new(two_providers(keys_at(500, 300)));
+    let proxy = Proxy::new(two_providers_on(ISSUER, keys_at(500, 300)));
     let (mut a, mut b) = (proxy.vm(), proxy.vm());
     let good = token(TestKey::Rsa1);
     let mut server_up = false;
@@ -860,7 +844,7 @@ fn a_flood_of_unknown_kids_causes_no_fetch_storm() {
 /// refetch.
 #[test]
 fn two_vms_and_two_providers_share_one_fetch_per_refresh() {
-    let proxy = Proxy::new(two_providers(keys_at(1_000, 2)));
+    let proxy = Proxy::new(two_providers_on(ISSUER, keys_at(1_000, 2)));
     let (mut a, mut b) = warmed_up(&proxy, &[TestKey::Rsa1]);
     let start = proxy.now();
     let mut fetches = vec![0];

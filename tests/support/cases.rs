@@ -10,6 +10,23 @@ use super::keys::{self, now, sign, sign_raw, sign_text, Signer, TestKey};
 pub const ISSUER: &str = "https://issuer.test";
 /// This service's audience in the table's provider.
 pub const AUDIENCE: &str = "orders.svc";
+/// The admin routes' audience in the tests of two providers on one key set.
+pub const ADMIN_AUDIENCE: &str = "orders-admin.svc";
+
+/// Two providers of `issuer` on one remote key set: `idp` for [`AUDIENCE`] on
+/// every path, `idp-admin` for [`ADMIN_AUDIENCE`] under `/admin`.
+pub fn two_providers_on(issuer: &str, remote: Value) -> Value {
+    json!({
+        "providers": [
+            {"name": "idp", "issuer": issuer, "audiences": [AUDIENCE], "remote_jwks": remote},
+            {"name": "idp-admin", "issuer": issuer, "audiences": [ADMIN_AUDIENCE], "remote_jwks": remote},
+        ],
+        "rules": [
+            {"match": {"prefix": "/admin"}, "requires": "idp-admin"},
+            {"match": {"prefix": "/"}, "requires": "idp"},
+        ],
+    })
+}
 
 /// One row: a token (or none), and the outcome the contract promises.
 pub struct Case {
