@@ -21,6 +21,7 @@ use crate::decision::mutations::{
 };
 use crate::decision::remembered::{recall, recheck, remember};
 pub use crate::decision::verifier::{LocalKeys, Verifier};
+use crate::keys::fresh_keys::KeyRefusal;
 pub use crate::keys::store::KeyStore;
 use crate::log::token_facts::TokenFacts;
 use crate::policy::caller::{NoPeer, Peer};
@@ -48,6 +49,14 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Its provider and, for a refusal a key fetch may change, what it lacks
+    /// (what [`decide_with_fresh_keys`] asks of it).
+    ///
+    /// [`decide_with_fresh_keys`]: crate::keys::fresh_keys::decide_with_fresh_keys
+    pub fn key_refusal(&self) -> KeyRefusal {
+        (self.provider, self.verdict.err().and_then(Rejection::lack))
+    }
+
     /// A pass decided by `provider`'s token (none: no token needed).
     pub(crate) fn pass(
         provider: Option<usize>,

@@ -14,9 +14,10 @@ use super::respond::{carry_out, pass, refuse};
 use super::vm::{verify_with, Held, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
 use crate::decision::{decide_with_peer, Decision};
-use crate::keys::fresh_keys::{decide_with_fresh_keys, KeyRefusal};
+use crate::keys::fresh_keys::decide_with_fresh_keys;
+use crate::keys::remote_sets::RemoteSets;
 use crate::policy::caller::KnownPeer;
-use crate::rejection::{HostFailure, Rejection};
+use crate::rejection::HostFailure;
 use crate::request::header_map::HeaderMap;
 use crate::request::Request;
 
@@ -60,19 +61,23 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
         };
         let vm = &mut *vm;
         let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
-        let decide_now = |sources: &_| {
+        let decide_now = |sources: &RemoteSets| {
             let request = Request::from_headers(&headers);
             let keys = VmKeys {
                 config,
-                sources,
-                now_ms,
+                remote: sources.at(now_ms),
             };
             verify_with(&keys, cache, host_verify, |verifier| {
                 decide_with_peer(config, &request, verifier, &peer)
             })
         };
-        let (decision, wait) =
-            decide_with_fresh_keys(&mut vm.sources, &Proxy, now_ms, decide_now, key_refusal);
+        let (decision, wait) = decide_with_fresh_keys(
+            &mut vm.sources,
+            &Proxy,
+            now_ms,
+            decide_now,
+            Decision::key_refusal,
+        );
         if let Some(hold) = wait.filter(|_| vm.held.len() < MAX_HELD) {
             log::debug!(
                 "audgate: request held for keys of provider {}",
@@ -96,11 +101,4 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
         &peer,
         decision,
     )
-}
-
-/// A decision's provider and, for a refusal a key fetch may change, what it
-/// lacks.
-fn key_refusal(decision: &Decision) -> KeyRefusal {
-    let lack = decision.verdict.err().and_then(Rejection::lack);
-    (decision.provider, lack)
 }

@@ -13,7 +13,7 @@ use crate::decision::{KeyStore, Verifier};
 use crate::keys::fetcher::Fetcher;
 use crate::keys::fresh_keys::Hold;
 use crate::keys::jwks::KeySet;
-use crate::keys::remote_sets::RemoteSets;
+use crate::keys::remote_sets::{RemoteKeys, RemoteSets};
 use crate::keys::verify::{HostNative, RustCrypto};
 use crate::token::cache::TokenCache;
 
@@ -78,8 +78,7 @@ impl Vm {
     pub fn with_verifier<T>(&self, now_ms: u64, decide: impl FnOnce(&Verifier<'_>) -> T) -> T {
         let keys = VmKeys {
             config: &self.config,
-            sources: &self.sources,
-            now_ms,
+            remote: self.sources.at(now_ms),
         };
         verify_with(&keys, &self.cache, self.host_verify, decide)
     }
@@ -93,7 +92,7 @@ pub fn verify_with<T>(
     host_verify: bool,
     decide: impl FnOnce(&Verifier<'_>) -> T,
 ) -> T {
-    let now = i64::try_from(keys.now_ms / 1000).unwrap_or(i64::MAX);
+    let now = i64::try_from(keys.remote.now_ms() / 1000).unwrap_or(i64::MAX);
     let cache = Some(cache);
     if host_verify {
         let host = HostNative {
@@ -115,25 +114,23 @@ pub fn verify_with<T>(
     }
 }
 
-/// Key store over a VM's local and cached remote keys at one instant.
+/// Key store over a VM's local keys and its remote keys at one instant.
 pub struct VmKeys<'a> {
     /// The configuration, which holds the local keys.
     pub config: &'a Config,
-    /// This VM's copies of the remote keys.
-    pub sources: &'a RemoteSets,
-    /// Now, Unix milliseconds.
-    pub now_ms: u64,
+    /// This VM's copies of the remote keys at that instant.
+    pub remote: RemoteKeys<'a>,
 }
 
 impl KeyStore for VmKeys<'_> {
     fn generation(&self, provider: usize) -> u64 {
-        self.sources.generation(provider)
+        self.remote.generation(provider)
     }
 
     fn key_set(&self, provider: usize) -> Option<&KeySet> {
         match &self.config.providers.get(provider)?.keys {
             KeySource::Local(set) => Some(set),
-            KeySource::Remote(_) => self.sources.usable_keys(provider, self.now_ms),
+            KeySource::Remote(_) => self.remote.key_set(provider),
         }
     }
 }

@@ -212,6 +212,13 @@ pub struct RemoteKeys<'a> {
     now_ms: u64,
 }
 
+impl RemoteKeys<'_> {
+    /// The instant it serves, Unix milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+}
+
 impl KeyStore for RemoteKeys<'_> {
     fn key_set(&self, provider: usize) -> Option<&KeySet> {
         self.sets.usable_keys(provider, self.now_ms)

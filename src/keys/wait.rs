@@ -75,19 +75,19 @@ pub fn on_refusal(state: FetchState, lack: Lack, now_ms: u64) -> KeyWait {
     asked.map_or(KeyWait::Answer, KeyWait::Ask)
 }
 
-/// A token named a `kid` the key set lacks ([`on_refusal`] for [`Lack::Kid`]).
-pub fn for_unknown_kid(state: FetchState, now_ms: u64) -> KeyWait {
-    on_refusal(state, Lack::Kid, now_ms)
-}
-
-/// A request found no usable keys ([`on_refusal`] for [`Lack::Keys`]).
-pub fn for_missing_keys(state: FetchState, now_ms: u64) -> KeyWait {
-    on_refusal(state, Lack::Keys, now_ms)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token named a `kid` the key set lacks ([`on_refusal`] for [`Lack::Kid`]).
+    pub fn for_unknown_kid(state: FetchState, now_ms: u64) -> KeyWait {
+        on_refusal(state, Lack::Kid, now_ms)
+    }
+
+    /// A request found no usable keys ([`on_refusal`] for [`Lack::Keys`]).
+    pub fn for_missing_keys(state: FetchState, now_ms: u64) -> KeyWait {
+        on_refusal(state, Lack::Keys, now_ms)
+    }
     use crate::keys::fetch_state::{Freshness, MIN_KID_REFETCH_MS, MIN_WANTED_GAP_MS};
 
     const FRESH: Freshness = Freshness {

@@ -210,16 +210,12 @@ impl Vm<'_> {
     fn request(&mut self, request: &Bearer) -> Answer {
         let (config, now_ms) = (&self.proxy.config, self.proxy.now());
         let decide_now = |sets: &RemoteSets| request.decide(config, &sets.at(now_ms));
-        let refusal = |decision: &Decision| {
-            let lack = decision.verdict.err().and_then(Rejection::lack);
-            (decision.provider, lack)
-        };
         let (decision, hold) = decide_with_fresh_keys(
             &mut self.sets,
             &self.proxy.host,
             now_ms,
             decide_now,
-            refusal,
+            Decision::key_refusal,
         );
         match hold {
             Some(hold) => {
