@@ -47,6 +47,17 @@ pub enum Rejection {
     /// The proxy failed the filter: the request cannot be judged or changed as
     /// decided, so it is answered 503 rather than passed on.
     HostFailure(HostFailure),
+    /// The token service refused to exchange the outbound request's token (a 400
+    /// with an OAuth error): the token is no good for the next hop.
+    ExchangeRefused,
+    /// The token exchange failed: the token service refused this workload's
+    /// client, could not be reached, timed out or answered something unusable.
+    ExchangeFailed,
+    /// An outbound token on its way to a destination no `exchange.destinations`
+    /// entry matches, with `unmatched: refuse`.
+    ExchangeUnmatched,
+    /// An outbound request without a token to a destination that `requires_token`.
+    ExchangeMissing,
 }
 
 /// What the proxy failed to do for a request ([`Rejection::HostFailure`]).
@@ -91,13 +102,16 @@ pub enum Challenge {
     InvalidAudience,
     /// `error="insufficient_scope"`.
     InsufficientScope,
+    /// A 403 with no challenge: the caller is the proxy's own application, not
+    /// an OAuth client of the destination (an outbound refusal).
+    Forbidden,
     /// No challenge at all (503).
     None,
 }
 
 impl Rejection {
     /// Every value [`Rejection::code`] can take.
-    pub const CODES: [&'static str; 12] = [
+    pub const CODES: [&'static str; 16] = [
         "missing",
         "malformed",
         "signature",
@@ -110,13 +124,17 @@ impl Rejection {
         "claims",
         "keys_unavailable",
         "host_failure",
+        "exchange",
+        "exchange_refused",
+        "exchange_unmatched",
+        "exchange_missing",
     ];
 
     /// HTTP status of the local reply.
     pub fn status(self) -> u32 {
         match self.challenge() {
             Challenge::Bare | Challenge::InvalidToken => 401,
-            Challenge::InvalidAudience | Challenge::InsufficientScope => 403,
+            Challenge::InvalidAudience | Challenge::InsufficientScope | Challenge::Forbidden => 403,
             Challenge::None => 503,
         }
     }
@@ -137,10 +155,14 @@ impl Rejection {
             | Rejection::Caller
             | Rejection::Expired
             | Rejection::NotYetValid
-            | Rejection::TooLongLived => Challenge::InvalidToken,
+            | Rejection::TooLongLived
+            | Rejection::ExchangeRefused => Challenge::InvalidToken,
             Rejection::AudienceNotAllowed => Challenge::InvalidAudience,
             Rejection::ClaimsNotMet => Challenge::InsufficientScope,
-            Rejection::KeysUnavailable | Rejection::HostFailure(_) => Challenge::None,
+            Rejection::ExchangeUnmatched | Rejection::ExchangeMissing => Challenge::Forbidden,
+            Rejection::KeysUnavailable | Rejection::HostFailure(_) | Rejection::ExchangeFailed => {
+                Challenge::None
+            }
         }
     }
 
@@ -163,6 +185,10 @@ impl Rejection {
             Rejection::ClaimsNotMet => "claims",
             Rejection::KeysUnavailable => "keys_unavailable",
             Rejection::HostFailure(_) => "host_failure",
+            Rejection::ExchangeFailed => "exchange",
+            Rejection::ExchangeRefused => "exchange_refused",
+            Rejection::ExchangeUnmatched => "exchange_unmatched",
+            Rejection::ExchangeMissing => "exchange_missing",
         }
     }
 
@@ -190,7 +216,7 @@ impl Rejection {
             Challenge::InsufficientScope => Some(format!(
                 "Bearer realm=\"{realm}\", error=\"insufficient_scope\""
             )),
-            Challenge::None => None,
+            Challenge::Forbidden | Challenge::None => None,
         }
     }
 }
@@ -216,6 +242,14 @@ impl fmt::Display for Rejection {
             Rejection::ClaimsNotMet => f.write_str("required claims not met"),
             Rejection::KeysUnavailable => f.write_str("signing keys unavailable"),
             Rejection::HostFailure(what) => write!(f, "proxy failure: {what}"),
+            Rejection::ExchangeRefused => {
+                f.write_str("the token service refused to exchange the token")
+            }
+            Rejection::ExchangeFailed => f.write_str("token exchange failed"),
+            Rejection::ExchangeUnmatched => {
+                f.write_str("no token exchange is configured for this destination")
+            }
+            Rejection::ExchangeMissing => f.write_str("this destination requires a token"),
         }
     }
 }
@@ -238,7 +272,11 @@ fn quoted(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [Rejection; 23] = [
+    const ALL: [Rejection; 27] = [
+        Rejection::ExchangeRefused,
+        Rejection::ExchangeFailed,
+        Rejection::ExchangeUnmatched,
+        Rejection::ExchangeMissing,
         Rejection::WrongType,
         Rejection::Caller,
         Rejection::Missing,
@@ -313,6 +351,23 @@ mod tests {
             "proxy failure: request header change refused"
         );
         assert_eq!(refused.lack(), None, "no key fetch changes it");
+    }
+
+    #[test]
+    fn outbound_refusals_of_the_contract() {
+        assert_eq!(Rejection::ExchangeRefused.status(), 401);
+        assert_eq!(
+            Rejection::ExchangeRefused
+                .www_authenticate("svc")
+                .as_deref(),
+            Some("Bearer realm=\"svc\", error=\"invalid_token\"")
+        );
+        assert_eq!(Rejection::ExchangeFailed.status(), 503);
+        assert_eq!(Rejection::ExchangeFailed.www_authenticate("svc"), None);
+        for forbidden in [Rejection::ExchangeUnmatched, Rejection::ExchangeMissing] {
+            assert_eq!(forbidden.status(), 403);
+            assert_eq!(forbidden.www_authenticate("svc"), None);
+        }
     }
 
     #[test]

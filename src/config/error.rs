@@ -117,6 +117,26 @@ pub enum Problem {
     UriWithDiscovery,
     /// `discovery: true` with an `issuer` that is not an absolute http(s) URI.
     IssuerNotUri,
+    /// Neither `providers` nor `exchange` is given.
+    NothingConfigured,
+    /// Not one of the words the field takes (listed).
+    OneOf(&'static [&'static str]),
+    /// Not an environment variable name.
+    EnvName,
+    /// The VM's environment has no such variable, or it is empty.
+    EnvMissing(String),
+    /// `client_secret_env` without `client_id`.
+    SecretWithoutClientId,
+    /// A destination needs exactly one of `hosts` and `clusters`.
+    DestinationMatch,
+    /// A destination needs `audience`, `resource` or both.
+    DestinationTarget,
+    /// Not a host name, optionally with `:port`.
+    InvalidHost,
+    /// Not an absolute URI.
+    NotAbsoluteUri,
+    /// A value with a character that cannot go into a form field or header.
+    ControlCharacter,
 }
 
 /// The kind of value a field takes.
@@ -327,6 +347,38 @@ impl fmt::Display for Problem {
             Problem::IssuerNotUri => f.write_str(
                 "discovery needs an issuer that is an absolute https URI (its /.well-known/openid-configuration is fetched)",
             ),
+            Problem::NothingConfigured => f.write_str(
+                "is required: give providers (tokens this workload receives), exchange (tokens it sends on), or both",
+            ),
+            Problem::OneOf(words) => {
+                let quoted: Vec<String> = words.iter().map(|word| format!("\"{word}\"")).collect();
+                write!(f, "must be one of {}", quoted.join(", "))
+            }
+            Problem::EnvName => f.write_str(
+                "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*): the secret itself never goes into the plugin configuration",
+            ),
+            Problem::EnvMissing(name) => write!(
+                f,
+                "the VM's environment has no variable {name} (or it is empty): set it in vm_config.environment_variables (Istio: WasmPlugin spec.vmConfig.env, valueFrom: HOST with a Kubernetes Secret)"
+            ),
+            Problem::SecretWithoutClientId => {
+                f.write_str("needs client_id: the secret is this client's")
+            }
+            Problem::DestinationMatch => f.write_str(
+                "exactly one of hosts (the request's :authority) and clusters (the cluster Envoy's route chose)",
+            ),
+            Problem::DestinationTarget => f.write_str(
+                "needs audience, resource or both: what the exchanged token is asked for",
+            ),
+            Problem::InvalidHost => {
+                f.write_str("must be a host name, optionally with :port (e.g. payments.shop.svc:8080)")
+            }
+            Problem::NotAbsoluteUri => {
+                f.write_str("must be an absolute URI (scheme:rest, no fragment), e.g. https://payments.example")
+            }
+            Problem::ControlCharacter => {
+                f.write_str("must be printable text without control characters")
+            }
             Problem::UnknownPathVariable(name) => write!(
                 f,
                 "${{path.{name}}}: the rule's match.template has no variable {{{name}}}"

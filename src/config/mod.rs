@@ -3,6 +3,7 @@
 //! [`ConfigError`] that names the offending field.
 
 mod error;
+mod exchange;
 mod key_source;
 mod provider;
 mod raw;
@@ -12,11 +13,13 @@ mod validate;
 
 use jsonwebtoken::Algorithm;
 
+use crate::exchange::settings::Exchange;
 pub use crate::keys::discovery::{discovery_uri, split_uri};
 use crate::keys::remote_sets::RemoteProvider;
 pub use crate::token::extract::HeaderSource;
 use crate::token::extract::TokenSources;
 pub use error::{ConfigError, Problem};
+pub use exchange::{Lookups, MAX_DESTINATIONS, MAX_DESTINATION_NAMES};
 
 use crate::keys::jwks::KeySet;
 use crate::policy::caller::CallerRule;
@@ -48,6 +51,8 @@ pub struct Config {
     pub bypass_cors_preflight: bool,
     /// Request headers the filter writes; any copy a client sent is removed first.
     pub output_headers: Vec<String>,
+    /// Outbound token exchange, when configured.
+    pub exchange: Option<Exchange>,
 }
 
 /// Whether rejections are enforced or only reported.
@@ -149,7 +154,13 @@ impl Config {
     /// Parses and validates the plugin configuration JSON; a `${node.KEY}`
     /// placeholder is refused (there is no node metadata to fill it from).
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
-        validate::compile(bytes, &|_| None)
+        Config::from_json_in(
+            bytes,
+            &Lookups {
+                node: &|_| None,
+                env: &|_| None,
+            },
+        )
     }
 
     /// As [`Config::from_json`], filling `${node.KEY}` from `node` (the proxy's
@@ -158,7 +169,19 @@ impl Config {
         bytes: &[u8],
         node: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        validate::compile(bytes, node)
+        Config::from_json_in(
+            bytes,
+            &Lookups {
+                node,
+                env: &|_| None,
+            },
+        )
+    }
+
+    /// As [`Config::from_json`], filling `${node.KEY}` from the node metadata and
+    /// reading `*_env` secrets from the VM's environment, as `lookups` answers.
+    pub fn from_json_in(bytes: &[u8], lookups: &Lookups<'_>) -> Result<Config, ConfigError> {
+        validate::compile(bytes, lookups)
     }
 }
 

@@ -207,7 +207,7 @@ fn compile_algorithms(
     Ok(algorithms)
 }
 
-fn compile_header_sources(
+pub(super) fn compile_header_sources(
     field: &str,
     raw: Option<Vec<super::raw::RawHeaderSource>>,
 ) -> Result<Vec<HeaderSource>, ConfigError> {

@@ -10,7 +10,9 @@ use serde_json::Value;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub providers: Vec<RawProvider>,
+    /// Left out only beside `exchange`; `null` is still refused as not a list.
+    #[serde(default, deserialize_with = "present")]
+    pub providers: Option<Vec<RawProvider>>,
     #[serde(default)]
     pub rules: Option<Vec<RawRule>>,
     #[serde(default)]
@@ -19,6 +21,61 @@ pub struct RawConfig {
     pub token_cache_size: Option<u64>,
     #[serde(default)]
     pub bypass_cors_preflight: Option<bool>,
+    #[serde(default)]
+    pub exchange: Option<RawExchange>,
+}
+
+/// `exchange`: outbound tokens swapped at a token service (RFC 8693).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExchange {
+    pub token_endpoint: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub subject_token_type: Option<String>,
+    #[serde(default)]
+    pub from_headers: Option<Vec<RawHeaderSource>>,
+    pub destinations: Vec<RawDestination>,
+    /// Read by the exchange compiler (its error names the three values).
+    #[serde(default)]
+    pub unmatched: Option<String>,
+    #[serde(default)]
+    pub cache_size: Option<u64>,
+}
+
+/// One `exchange.destinations` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub clusters: Option<Vec<String>>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub requires_token: Option<bool>,
+}
+
+/// A field that may be left out but, when given, must hold a `T` (not `null`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// `enforce` or `audit`.

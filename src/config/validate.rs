@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::error::{fail, in_range};
+use super::error::{fail, in_range, Expected};
+use super::exchange::{compile_exchange, Lookups};
 use super::provider::compile_provider;
 use super::raw::{RawConfig, RawMode};
 use super::rules::{compile_rule, Context};
@@ -11,30 +12,61 @@ use super::shape::shape_error;
 use super::{Config, ConfigError, Mode, Problem, MAX_PROVIDERS, WOULD_REJECT_HEADER};
 use crate::policy::requirement::{Demand, Requirement};
 
-/// Parses the JSON text and validates it; `node` answers `${node.KEY}`.
-pub fn compile(bytes: &[u8], node: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+/// Parses the JSON text and validates it; `lookups` answers `${node.KEY}` and
+/// the `*_env` secrets.
+pub fn compile(bytes: &[u8], lookups: &Lookups<'_>) -> Result<Config, ConfigError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ConfigError {
         field: "configuration".into(),
         problem: Problem::NotUtf8,
     })?;
+    not_an_object(text)?;
     let deserializer = &mut serde_json::Deserializer::from_str(text);
     let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(shape_error)?;
-    compile_raw(raw, node)
+    compile_raw(raw, lookups)
 }
 
-fn compile_raw(
-    raw: RawConfig,
-    node: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
-    if raw.providers.is_empty() {
-        return fail("providers", Problem::Empty);
+/// A configuration that is JSON but not an object (the parser would read a list
+/// as the object's fields in order).
+fn not_an_object(text: &str) -> Result<(), ConfigError> {
+    if text.trim_start().starts_with('{') {
+        return Ok(());
     }
-    if raw.providers.len() > MAX_PROVIDERS {
+    let found = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(_)) => "a list",
+        Ok(serde_json::Value::String(_)) => "a string",
+        Ok(serde_json::Value::Number(_)) => "a number",
+        Ok(serde_json::Value::Bool(_)) => "true or false",
+        Ok(serde_json::Value::Null) => "null",
+        // Not JSON, or an object after all: the parser says what is wrong.
+        Ok(serde_json::Value::Object(_)) | Err(_) => return Ok(()),
+    };
+    fail(
+        "configuration",
+        Problem::WrongType {
+            expected: Expected::Object,
+            found: found.to_owned(),
+        },
+    )
+}
+
+fn compile_raw(raw: RawConfig, lookups: &Lookups<'_>) -> Result<Config, ConfigError> {
+    let node = lookups.node;
+    // `providers` may be left out (or empty) only when `exchange` is given.
+    let raw_providers = match (raw.providers, &raw.exchange) {
+        (None, None) => return fail("providers", Problem::NothingConfigured),
+        (Some(list), None) if list.is_empty() => return fail("providers", Problem::Empty),
+        (list, _) => list.unwrap_or_default(),
+    };
+    if raw_providers.len() > MAX_PROVIDERS {
         return fail("providers", Problem::TooMany { max: MAX_PROVIDERS });
     }
-    let mut providers = Vec::with_capacity(raw.providers.len());
+    let exchange = match raw.exchange {
+        Some(raw) => Some(compile_exchange(raw, lookups)?),
+        None => None,
+    };
+    let mut providers = Vec::with_capacity(raw_providers.len());
     let mut index_of = BTreeMap::new();
-    for (index, raw_provider) in raw.providers.into_iter().enumerate() {
+    for (index, raw_provider) in raw_providers.into_iter().enumerate() {
         let field = format!("providers[{index}]");
         let provider = compile_provider(&field, raw_provider, node)?;
         if index_of.insert(provider.name.clone(), index).is_some() {
@@ -73,5 +105,6 @@ fn compile_raw(
         token_cache_size: usize::try_from(token_cache_size).unwrap_or(usize::MAX),
         bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(false),
         output_headers,
+        exchange,
     })
 }

@@ -9,3 +9,5 @@ pub mod answer;
 pub mod destination;
 pub mod grant;
 pub mod lifetime;
+pub mod outbound;
+pub mod settings;

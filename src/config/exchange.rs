@@ -1,0 +1,278 @@
+//! The `exchange` section, raw → compiled: the token endpoint and its cluster,
+//! the client's authentication (its secret read from the VM's environment,
+//! never from the configuration), where the outbound token is, and the
+//! destination table.
+
+use std::time::Duration;
+
+use super::error::{fail, in_range};
+use super::provider::compile_header_sources;
+use super::raw::{RawDestination, RawExchange};
+use super::{ConfigError, Problem};
+use crate::exchange::destination::{host_name, Destination, Matcher};
+use crate::exchange::grant::{ClientAuth, ACCESS_TOKEN_TYPE};
+use crate::exchange::settings::{Exchange, Unmatched};
+use crate::keys::discovery::split_uri;
+use crate::policy::placeholder::fill_node;
+
+/// Most destinations of one `exchange`.
+pub const MAX_DESTINATIONS: usize = 64;
+/// Most `hosts` or `clusters` of one destination.
+pub const MAX_DESTINATION_NAMES: usize = 16;
+const UNMATCHED: &[&str] = &["remove", "refuse", "forward"];
+
+/// What the configuration reads from where it runs: `${node.KEY}` from the node
+/// metadata, `*_env` secrets from the VM's environment.
+pub struct Lookups<'a> {
+    /// The proxy's node metadata.
+    pub node: &'a dyn Fn(&str) -> Option<String>,
+    /// The VM's environment.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+pub(super) fn compile_exchange(
+    raw: RawExchange,
+    lookups: &Lookups<'_>,
+) -> Result<Exchange, ConfigError> {
+    let field = "exchange";
+    let Some((authority, path)) = split_uri(&raw.token_endpoint) else {
+        return fail(format!("{field}.token_endpoint"), Problem::InvalidUri);
+    };
+    if raw.cluster.is_empty() {
+        return fail(format!("{field}.cluster"), Problem::Empty);
+    }
+    let timeout_ms = in_range(
+        &format!("{field}.timeout_ms"),
+        raw.timeout_ms,
+        2000,
+        1,
+        60_000,
+    )?;
+    let client = client_auth(raw.client_id, raw.client_secret_env, lookups.env)?;
+    let subject_token_type = match raw.subject_token_type {
+        None => ACCESS_TOKEN_TYPE.to_owned(),
+        Some(text) => printable(&format!("{field}.subject_token_type"), text)?,
+    };
+    let from_headers = compile_header_sources(field, raw.from_headers)?;
+    if from_headers.is_empty() {
+        return fail(format!("{field}.from_headers"), Problem::Empty);
+    }
+    let destinations = compile_destinations(raw.destinations, lookups.node)?;
+    let unmatched = match raw.unmatched.as_deref() {
+        None | Some("remove") => Unmatched::Remove,
+        Some("refuse") => Unmatched::Refuse,
+        Some("forward") => Unmatched::Forward,
+        Some(_) => return fail(format!("{field}.unmatched"), Problem::OneOf(UNMATCHED)),
+    };
+    let cache_size = in_range(
+        &format!("{field}.cache_size"),
+        raw.cache_size,
+        1000,
+        0,
+        100_000,
+    )?;
+    Ok(Exchange {
+        token_endpoint: raw.token_endpoint,
+        authority,
+        path,
+        cluster: raw.cluster,
+        timeout: Duration::from_millis(timeout_ms),
+        client,
+        subject_token_type,
+        from_headers,
+        destinations,
+        unmatched,
+        cache_size: usize::try_from(cache_size).unwrap_or(usize::MAX),
+    })
+}
+
+/// `client_id` alone (the cluster's client certificate authenticates it), with
+/// a secret from the environment variable `secret_env` (HTTP Basic), or neither.
+fn client_auth(
+    client_id: Option<String>,
+    secret_env: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClientAuth, ConfigError> {
+    let client_id = match client_id {
+        Some(id) if id.is_empty() => return fail("exchange.client_id", Problem::Empty),
+        Some(id) => Some(printable("exchange.client_id", id)?),
+        None => None,
+    };
+    let Some(name) = secret_env else {
+        return Ok(client_id.map_or(ClientAuth::None, ClientAuth::ClientId));
+    };
+    let field = "exchange.client_secret_env";
+    if !is_env_name(&name) {
+        return fail(field, Problem::EnvName);
+    }
+    let Some(client_id) = client_id else {
+        return fail(field, Problem::SecretWithoutClientId);
+    };
+    match env(&name) {
+        Some(secret) if !secret.is_empty() => Ok(ClientAuth::Basic { client_id, secret }),
+        _ => fail(field, Problem::EnvMissing(name)),
+    }
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`, at most 128 characters.
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first = bytes.next();
+    name.len() <= 128
+        && first.is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn compile_destinations(
+    raw: Vec<RawDestination>,
+    node: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Destination>, ConfigError> {
+    let field = "exchange.destinations";
+    if raw.is_empty() {
+        return fail(field, Problem::Empty);
+    }
+    if raw.len() > MAX_DESTINATIONS {
+        return fail(
+            field,
+            Problem::TooMany {
+                max: MAX_DESTINATIONS,
+            },
+        );
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(index, entry)| compile_destination(&format!("{field}[{index}]"), entry, node))
+        .collect()
+}
+
+fn compile_destination(
+    field: &str,
+    raw: RawDestination,
+    node: &dyn Fn(&str) -> Option<String>,
+) -> Result<Destination, ConfigError> {
+    let matcher = match (raw.hosts, raw.clusters) {
+        (Some(hosts), None) => Matcher::Hosts(
+            names(&format!("{field}.hosts"), hosts)?
+                .into_iter()
+                .enumerate()
+                .map(|(index, host)| {
+                    valid_host(&host)
+                        .then(|| host_name(&host))
+                        .flatten()
+                        .ok_or_else(|| ConfigError {
+                            field: format!("{field}.hosts[{index}]"),
+                            problem: Problem::InvalidHost,
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (None, Some(clusters)) => Matcher::Clusters(names(&format!("{field}.clusters"), clusters)?),
+        _ => return fail(field, Problem::DestinationMatch),
+    };
+    let prefix = raw.prefix.unwrap_or_else(|| "/".to_owned());
+    if !prefix.starts_with('/') {
+        return fail(format!("{field}.prefix"), Problem::InvalidPath);
+    }
+    let audience = match raw.audience {
+        None => None,
+        Some(text) => {
+            let path = format!("{field}.audience");
+            if text.is_empty() {
+                return fail(path, Problem::Empty);
+            }
+            let filled = fill_node(&text, node).map_err(|error| ConfigError {
+                field: path.clone(),
+                problem: Problem::Placeholder(error),
+            })?;
+            Some(printable(&path, filled)?)
+        }
+    };
+    let resource = match raw.resource {
+        None => None,
+        Some(text) if is_absolute_uri(&text) => Some(text),
+        Some(_) => return fail(format!("{field}.resource"), Problem::NotAbsoluteUri),
+    };
+    if audience.is_none() && resource.is_none() {
+        return fail(field, Problem::DestinationTarget);
+    }
+    let scope = match raw.scope {
+        None => None,
+        Some(text) if text.split(' ').all(|word| !word.is_empty()) => {
+            Some(printable(&format!("{field}.scope"), text)?)
+        }
+        Some(_) => return fail(format!("{field}.scope"), Problem::BadValue),
+    };
+    Ok(Destination {
+        matcher,
+        prefix,
+        audience,
+        resource,
+        scope,
+        requires_token: raw.requires_token.unwrap_or(false),
+    })
+}
+
+/// 1..16 non-empty names.
+fn names(field: &str, names: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    if names.is_empty() {
+        return fail(field, Problem::Empty);
+    }
+    if names.len() > MAX_DESTINATION_NAMES {
+        return fail(
+            field,
+            Problem::TooMany {
+                max: MAX_DESTINATION_NAMES,
+            },
+        );
+    }
+    if let Some(index) = names.iter().position(String::is_empty) {
+        return fail(format!("{field}[{index}]"), Problem::Empty);
+    }
+    Ok(names)
+}
+
+/// A host name or address as `:authority` carries it: letters, digits, `-`,
+/// `.`, `_`, or a bracketed IPv6 address; then perhaps `:port`.
+fn valid_host(text: &str) -> bool {
+    let host = match text.strip_prefix('[') {
+        Some(v6) => {
+            return v6.split_once(']').is_some_and(|(address, _)| {
+                !address.is_empty()
+                    && address
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            })
+        }
+        None => text.rsplit_once(':').map_or(text, |(host, _)| host),
+    };
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+/// `scheme:rest` with a scheme of RFC 3986 characters and no fragment, spaces or
+/// control characters.
+fn is_absolute_uri(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let mut scheme_bytes = scheme.bytes();
+    scheme_bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme_bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !rest.is_empty()
+        && !text.contains('#')
+        && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `text` when it has no control character (it goes into a form field).
+fn printable(field: &str, text: String) -> Result<String, ConfigError> {
+    if text.chars().any(char::is_control) {
+        return fail(field, Problem::ControlCharacter);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+#[path = "exchange_tests.rs"]
+mod tests;

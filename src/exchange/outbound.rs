@@ -1,0 +1,180 @@
+//! What the exchange does with one outbound request, before any callout: which
+//! destination it goes to, which token it carries, and so whether that token is
+//! exchanged, removed, refused or (only with `unmatched: forward`) passed on.
+//! Pure: the inbound decision, when there is one, arrives as an [`Inbound`].
+
+use crate::exchange::destination::destination_for;
+use crate::exchange::settings::{Exchange, Unmatched};
+use crate::rejection::Rejection;
+use crate::request::{same_header_name, Request};
+use crate::token::token68::is_token68;
+
+/// The DPoP proof header: it goes wherever its token goes.
+pub const DPOP_HEADER: &str = "dpop";
+
+/// What the inbound decision left for the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound<'t> {
+    /// No inbound decision (a sidecar's outbound plugin): the token is read,
+    /// unverified, from `exchange.from_headers`.
+    Unverified,
+    /// The inbound decision passed with this verified token.
+    Verified(&'t str),
+    /// The inbound decision passed without a verified token (`requires: none`,
+    /// `allow_missing` with no token): no token goes on.
+    NoToken,
+    /// Audit mode would have refused it: it goes on without any token.
+    WouldReject,
+}
+
+/// What happens to the outbound request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// It goes on after these headers are removed (perhaps none).
+    Go {
+        /// Headers removed: the token's and the DPoP proof's.
+        remove: Vec<String>,
+    },
+    /// Its token is exchanged for one minted for the destination; these
+    /// headers are removed and `authorization: Bearer <new>` set.
+    Exchange {
+        /// The subject token (never logged).
+        subject: String,
+        /// Headers removed before the new token is set.
+        remove: Vec<String>,
+    },
+    /// It is refused (`exchange_unmatched`, `exchange_missing`).
+    Refuse(Rejection),
+}
+
+/// The outbound request's destination and step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// Index of the destination it goes to; `None`: no entry matches.
+    pub destination: Option<usize>,
+    /// What happens to it.
+    pub step: Step,
+    /// A token was on its way to an unmatched destination (the `unmatched` stat).
+    pub unmatched: bool,
+}
+
+/// The token an outbound request carries, as the exchange sees it.
+enum Carried<'t> {
+    /// None at all.
+    Nothing,
+    /// One the exchange can send to the token service.
+    Token(&'t str),
+    /// A credential it cannot exchange: another scheme (`DPoP`, `Basic`), a
+    /// repeated header, an empty or non-token68 value.
+    Unexchangeable,
+}
+
+/// The step for `request`, routed to `cluster`, under `exchange`.
+pub fn outbound(
+    exchange: &Exchange,
+    request: &Request<'_>,
+    cluster: Option<&str>,
+    inbound: Inbound<'_>,
+) -> Outbound {
+    let destination = destination_for(
+        &exchange.destinations,
+        request.authority,
+        cluster,
+        request.path,
+    );
+    let index = destination.map(|(index, _)| index);
+    let requires_token = destination.is_some_and(|(_, entry)| entry.requires_token);
+    let carried = match inbound {
+        Inbound::Unverified => carried(exchange, request),
+        Inbound::Verified(token) => Carried::Token(token),
+        Inbound::NoToken | Inbound::WouldReject => Carried::Nothing,
+    };
+    let remove = || token_headers(exchange, request);
+    let go = |remove: Vec<String>| Step::Go { remove };
+    let (step, unmatched) = match (destination, carried) {
+        // No token goes on: any the request carried is removed.
+        (_, Carried::Nothing) if inbound == Inbound::WouldReject => (go(remove()), false),
+        (_, Carried::Nothing) if requires_token => {
+            (Step::Refuse(Rejection::ExchangeMissing), false)
+        }
+        (_, Carried::Nothing) if inbound == Inbound::NoToken => (go(remove()), false),
+        (_, Carried::Nothing) => (go(Vec::new()), false),
+        (Some(_), Carried::Token(token)) => (
+            Step::Exchange {
+                subject: token.to_owned(),
+                remove: remove(),
+            },
+            false,
+        ),
+        (None, Carried::Token(_)) | (_, Carried::Unexchangeable) => {
+            let step = match exchange.unmatched {
+                Unmatched::Remove => go(remove()),
+                Unmatched::Refuse => Step::Refuse(Rejection::ExchangeUnmatched),
+                Unmatched::Forward => go(Vec::new()),
+            };
+            (step, true)
+        }
+    };
+    Outbound {
+        destination: index,
+        step,
+        unmatched,
+    }
+}
+
+/// The token in `exchange.from_headers` (first source that has one), or what
+/// else sits there or in `authorization`.
+fn carried<'r>(exchange: &Exchange, request: &Request<'r>) -> Carried<'r> {
+    let mut seen_other = false;
+    for source in &exchange.from_headers {
+        let mut values = request
+            .headers
+            .iter()
+            .filter(|(name, _)| *name == source.name)
+            .map(|(_, value)| value.as_str());
+        let Some(value) = values.next() else {
+            continue;
+        };
+        if values.next().is_some() {
+            return Carried::Unexchangeable;
+        }
+        let token = value
+            .get(..source.value_prefix.len())
+            .filter(|prefix| prefix.eq_ignore_ascii_case(&source.value_prefix))
+            .and_then(|_| value.get(source.value_prefix.len()..))
+            .map(str::trim);
+        match token {
+            Some(token) if is_token68(token) => return Carried::Token(token),
+            _ => seen_other = true,
+        }
+    }
+    if seen_other || request.has_header("authorization") {
+        Carried::Unexchangeable
+    } else {
+        Carried::Nothing
+    }
+}
+
+/// Every header of `request` that holds an outbound credential: the
+/// `from_headers`, `authorization` and the DPoP proof, in any spelling a
+/// server may read as one of them (case, `_` for `-`).
+fn token_headers(exchange: &Exchange, request: &Request<'_>) -> Vec<String> {
+    let named = exchange
+        .from_headers
+        .iter()
+        .map(|source| source.name.as_str())
+        .chain(["authorization", DPOP_HEADER]);
+    let wanted: Vec<&str> = named.collect();
+    let mut remove: Vec<String> = Vec::new();
+    for (name, _) in request.headers {
+        let credential = wanted.iter().any(|wanted| same_header_name(name, wanted));
+        if credential && !name.starts_with(':') && !remove.contains(name) {
+            remove.push(name.clone());
+        }
+    }
+    remove
+}
+
+#[cfg(test)]
+#[path = "outbound_tests.rs"]
+mod tests;
