@@ -20,4 +20,5 @@ mod key_lifecycle;
 mod layout;
 mod module_exports;
 mod signature_backends;
+mod sts;
 mod support_selftest;

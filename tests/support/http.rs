@@ -36,6 +36,38 @@ pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     request(port, "GET", path, headers, b"")
 }
 
+/// `POST path` with `fields` as an `application/x-www-form-urlencoded` body
+/// (each name and value [`form_encode`]d) and the given extra headers.
+pub fn post_form(
+    port: u16,
+    path: &str,
+    fields: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Response {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value)))
+        .collect();
+    let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    request(port, "POST", path, &all, body.join("&").as_bytes())
+}
+
+/// One name or value form-urlencoded: ASCII letters, digits and `-._*` as they
+/// are, a space as `+`, every other byte as `%XX`.
+pub fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b' ' => out.push('+'),
+            b'-' | b'.' | b'_' | b'*' => out.push(byte as char),
+            _ if byte.is_ascii_alphanumeric() => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 /// Any method, with a body (sent with `content-length` when non-empty).
 /// `host` defaults to `127.0.0.1:port` unless given in `headers`. Panics on I/O errors.
 pub fn request(

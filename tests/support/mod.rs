@@ -18,6 +18,7 @@ pub mod manifests;
 pub mod prometheus;
 pub mod providers;
 pub mod rig;
+pub mod sts;
 pub mod temp;
 pub mod tls;
 pub mod upstream;

@@ -108,6 +108,23 @@ impl Upstream {
         listener: TcpListener,
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
     ) -> Upstream {
+        Upstream::serve_with(listener, true, handler)
+    }
+
+    /// `serve_on` keeping no requests (`requests` stays empty): for servers whose
+    /// requests carry tokens or secrets that must not linger in a log.
+    pub fn serve_on_unrecorded(
+        listener: TcpListener,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
+        Upstream::serve_with(listener, false, handler)
+    }
+
+    fn serve_with(
+        listener: TcpListener,
+        record: bool,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -128,7 +145,8 @@ impl Upstream {
                 conns2.lock().unwrap().insert(id, clone);
                 let (log, handler, conns) = (log2.clone(), handler.clone(), conns2.clone());
                 std::thread::spawn(move || {
-                    serve_connection(stream, &log, &*handler);
+                    let log = record.then_some(&*log);
+                    serve_connection(stream, log, &*handler);
                     if let Some(conn) = conns.lock().unwrap().remove(&id) {
                         let _ = conn.shutdown(Shutdown::Both);
                     }
@@ -178,8 +196,9 @@ impl Drop for Upstream {
     }
 }
 
-/// Serves requests on one connection until the peer closes it or asks to.
-fn serve_connection(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
+/// Serves requests on one connection until the peer closes it or asks to,
+/// recording each in `log` if given.
+fn serve_connection(stream: TcpStream, log: Option<&Mutex<Vec<Request>>>, handler: &Handler) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -189,7 +208,9 @@ fn serve_connection(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Hand
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let reply = handler(&request);
-        log.lock().unwrap().push(request);
+        if let Some(log) = log {
+            log.lock().unwrap().push(request);
+        }
         if writer.write_all(&encode(&reply)).is_err() || close {
             return;
         }
