@@ -26,11 +26,13 @@
 //! ```
 //! The outbound walk (being built, not yet configurable): `exchange` picks a
 //! request's destination, asks the token service for a token for it, judges the
-//! answer and says how long the token is used.
+//! answer, says how long the token is used and remembers it
+//! (`exchange::remembered`).
 //!
 //! Layers, depended on one way only: the leaves `request`, `token`, `policy`,
-//! `keys`, `exchange` (and `rejection`, `log`) ← `config` ← `decision` ← `filter`
-//! and the CLI.
+//! `keys`, `exchange` (and `rejection`, `log`, and `clock`: the CLOCK-evicted map
+//! under `token::cache` and `exchange::remembered`) ← `config` ← `decision` ←
+//! `filter` and the CLI.
 //! Leaves take the compiled fields they need, never a `config` type. Everything
 //! but `filter` (wasm32 only, the thin proxy-wasm layer that implements
 //! `keys::host`'s traits over the ABI) is free of host calls and runs under plain
@@ -48,6 +50,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod exchange;
