@@ -137,6 +137,8 @@ pub enum Problem {
     NotAbsoluteUri,
     /// A value with a character that cannot go into a form field or header.
     ControlCharacter,
+    /// A cluster name with `;` or a control character (it names a stat tag).
+    ClusterName,
 }
 
 /// The kind of value a field takes.
@@ -376,6 +378,9 @@ impl fmt::Display for Problem {
             Problem::NotAbsoluteUri => {
                 f.write_str("must be an absolute URI (scheme:rest, no fragment), e.g. https://payments.example")
             }
+            Problem::ClusterName => f.write_str(
+                "must be an Envoy cluster name without ';' or control characters",
+            ),
             Problem::ControlCharacter => {
                 f.write_str("must be printable text without control characters")
             }

@@ -166,7 +166,16 @@ fn compile_destination(
                 })
                 .collect::<Result<_, _>>()?,
         ),
-        (None, Some(clusters)) => Matcher::Clusters(names(&format!("{field}.clusters"), clusters)?),
+        (None, Some(clusters)) => {
+            let clusters = names(&format!("{field}.clusters"), clusters)?;
+            if let Some(index) = clusters
+                .iter()
+                .position(|name| name.contains(';') || name.chars().any(char::is_control))
+            {
+                return fail(format!("{field}.clusters[{index}]"), Problem::ClusterName);
+            }
+            Matcher::Clusters(clusters)
+        }
         _ => return fail(field, Problem::DestinationMatch),
     };
     let prefix = raw.prefix.unwrap_or_else(|| "/".to_owned());

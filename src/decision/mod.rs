@@ -5,6 +5,7 @@
 pub mod authenticate;
 pub mod fast_path;
 pub mod mutations;
+pub mod onward;
 pub mod plan;
 pub mod remembered;
 mod verifier;

@@ -163,6 +163,18 @@ pub(crate) fn remove_token(
     if provider.forward {
         return;
     }
+    remove_found(locations, path, headers, mutations);
+}
+
+/// Removes a token from `locations` of the request of `path` and `headers`,
+/// whatever its provider's `forward` says (a token exchanged at a gateway never
+/// goes on).
+pub(crate) fn remove_found(
+    locations: &[Location],
+    path: &str,
+    headers: &impl HeaderValues,
+    mutations: &mut Mutations,
+) {
     let mut params = Vec::new();
     for location in locations {
         match location {

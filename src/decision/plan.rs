@@ -55,13 +55,33 @@ pub enum Change {
 }
 
 /// What a held request waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Callout {
     /// The key set of this provider (by index) being fetched.
     Keys {
         /// The provider whose keys the decision needs.
         provider: usize,
     },
+    /// The exchange of the request's token for one minted for a destination.
+    Exchange {
+        /// Index of the destination in `exchange.destinations`.
+        destination: usize,
+        /// What the exchanged token is remembered under (a SHA-256 of the
+        /// subject token and the destination).
+        key: [u8; 32],
+        /// The token to exchange.
+        subject: Subject,
+    },
+}
+
+/// A subject token on its way to the token service: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Subject(pub String);
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subject(<redacted>)")
+    }
 }
 
 /// A local answer.

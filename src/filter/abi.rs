@@ -287,7 +287,12 @@ pub fn send_local_response(
 }
 
 /// Sends a callout through `cluster`; the host's token for it.
-pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Result<u32, Status> {
+pub fn http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u32,
+) -> Result<u32, Status> {
     let headers = serialize_map(headers);
     let trailers = serialize_map(&[]);
     let mut token = 0u32;
@@ -298,8 +303,12 @@ pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Re
             cluster.len(),
             headers.as_ptr(),
             headers.len(),
-            null(),
-            0,
+            if body.is_empty() {
+                null()
+            } else {
+                body.as_ptr()
+            },
+            body.len(),
             trailers.as_ptr(),
             trailers.len(),
             timeout_ms,

@@ -210,15 +210,28 @@ impl Callouts for Proxy {
     /// A GET through the callout's cluster; the reply lands in the calling root
     /// context.
     fn dispatch(&self, callout: &Callout<'_>) -> Result<u32, NotSent> {
-        let headers = [
-            (":method", "GET"),
+        let method = if callout.form.is_some() {
+            "POST"
+        } else {
+            "GET"
+        };
+        let mut headers = vec![
+            (":method", method),
             (":path", callout.path),
             (":authority", callout.authority),
             ("accept", "application/json"),
             ("user-agent", "audgate"),
         ];
+        let mut body: &[u8] = &[];
+        let length = callout.form.map(|form| form.body.len().to_string());
+        if let (Some(form), Some(length)) = (&callout.form, &length) {
+            headers.push(("content-type", "application/x-www-form-urlencoded"));
+            headers.push(("content-length", length));
+            headers.extend(form.authorization.map(|value| ("authorization", value)));
+            body = form.body.as_bytes();
+        }
         let timeout_ms = u32::try_from(callout.timeout.as_millis()).unwrap_or(u32::MAX);
-        abi::http_call(callout.cluster, &headers, timeout_ms).map_err(NotSent)
+        abi::http_call(callout.cluster, &headers, body, timeout_ms).map_err(NotSent)
     }
 }
 

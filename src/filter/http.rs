@@ -10,10 +10,12 @@ use std::rc::Rc;
 use super::abi::Action;
 use super::host::{self, Proxy};
 use super::metrics::Metrics;
+use super::outbound::{plan, routed_cluster, Held};
 use super::respond::{carry_out, pass, refuse};
-use super::vm::{verify_with, Held, Vm, VmKeys, MAX_HELD};
+use super::vm::{verify_with, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
-use crate::decision::{decide_with_peer, Decision};
+use crate::decision::onward::Onward;
+use crate::decision::{decide_with_peer, Decision, Mutations};
 use crate::keys::fresh_keys::decide_with_fresh_keys;
 use crate::keys::remote_sets::RemoteSets;
 use crate::policy::caller::KnownPeer;
@@ -44,8 +46,12 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
     if now_ms == 0 {
         return refuse(Some(metrics), HostFailure::NoClock);
     }
-    // A cache hit that needs nothing more is answered from the borrowed headers.
+    // A cache hit that needs nothing more is answered from the borrowed headers
+    // (never with `exchange`: the token's way out needs the whole request).
     let hit = vm_cell.try_borrow().ok().and_then(|vm| {
+        if vm.config.exchange.is_some() {
+            return None;
+        }
         vm.with_verifier(now_ms, |verifier| cached_pass(&vm.config, &map, verifier))
     });
     if let Some(decision) = hit {
@@ -55,43 +61,87 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
     let peer = host::HostPeer::default();
     // Decided under one borrow, carried out with none: answering a request can
     // make the host call its `on_done`, which borrows the VM state itself.
-    let (decision, config, budget) = {
+    let (decision, onward, config, budget) = {
         let Ok(mut vm) = vm_cell.try_borrow_mut() else {
             return refuse(Some(metrics), HostFailure::StateBusy);
         };
         let vm = &mut *vm;
-        let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
-        let decide_now = |sources: &RemoteSets| {
-            let request = Request::from_headers(&headers);
-            let keys = VmKeys {
-                config,
-                remote: sources.at(now_ms),
-            };
-            verify_with(&keys, cache, host_verify, |verifier| {
-                decide_with_peer(config, &request, verifier, &peer)
-            })
-        };
-        let (decision, wait) = decide_with_fresh_keys(
-            &mut vm.sources,
-            &Proxy,
-            now_ms,
-            decide_now,
-            Decision::key_refusal,
-        );
-        if let Some(hold) = wait.filter(|_| vm.held.len() < MAX_HELD) {
-            log::debug!(
-                "audgate: request held for keys of provider {}",
-                hold.provider
-            );
-            vm.held.push(Held {
+        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        if vm.config.providers.is_empty() {
+            // Only `exchange`: no inbound decision, the token goes out unverified.
+            let decision = Decision::pass(None, Mutations::default(), false);
+            let cluster = routed_cluster(vm.config.exchange.as_ref());
+            let known = KnownPeer::default();
+            let held = Held {
                 context_id,
-                hold,
-                headers,
-                peer: KnownPeer::of(&peer),
-            });
-            return Action::Pause;
+                headers: &headers,
+                peer: &known,
+                cluster: cluster.as_deref(),
+            };
+            let Some(onward) = plan(vm, &held, &decision, now_s) else {
+                return Action::Pause;
+            };
+            (
+                decision,
+                onward,
+                Rc::clone(&vm.config),
+                Rc::clone(&vm.log_budget),
+            )
+        } else {
+            let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
+            let decide_now = |sources: &RemoteSets| {
+                let request = Request::from_headers(&headers);
+                let keys = VmKeys {
+                    config,
+                    remote: sources.at(now_ms),
+                };
+                verify_with(&keys, cache, host_verify, |verifier| {
+                    decide_with_peer(config, &request, verifier, &peer)
+                })
+            };
+            let (decision, wait) = decide_with_fresh_keys(
+                &mut vm.sources,
+                &Proxy,
+                now_ms,
+                decide_now,
+                Decision::key_refusal,
+            );
+            if let Some(hold) = wait.filter(|_| vm.held.len() < MAX_HELD) {
+                log::debug!(
+                    "audgate: request held for keys of provider {}",
+                    hold.provider
+                );
+                vm.held.push(HeldForKeys {
+                    context_id,
+                    hold,
+                    headers,
+                    peer: KnownPeer::of(&peer),
+                });
+                return Action::Pause;
+            }
+            let onward = if vm.config.exchange.is_some() {
+                let known = KnownPeer::of(&peer);
+                let cluster = routed_cluster(vm.config.exchange.as_ref());
+                let held = Held {
+                    context_id,
+                    headers: &headers,
+                    peer: &known,
+                    cluster: cluster.as_deref(),
+                };
+                let Some(onward) = plan(vm, &held, &decision, now_s) else {
+                    return Action::Pause;
+                };
+                onward
+            } else {
+                Onward::inbound(&vm.config, &Request::from_headers(&headers), &decision)
+            };
+            (
+                decision,
+                onward,
+                Rc::clone(&vm.config),
+                Rc::clone(&vm.log_budget),
+            )
         }
-        (decision, Rc::clone(&vm.config), Rc::clone(&vm.log_budget))
     };
     carry_out(
         &config,
@@ -100,5 +150,6 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
         &Request::from_headers(&headers),
         &peer,
         decision,
+        onward,
     )
 }

@@ -8,6 +8,7 @@
 //! provider=.=<provider>;.;result=.=hit|miss;.;audgate_token_cache_total
 //! jwks=.=<key set>;.;result=.=success|failure;.;audgate_jwks_fetches_total
 //! jwks=.=<key set>;.;audgate_jwks_age_seconds                          (gauge)
+//! destination=.=<destination>;.;result=.=<result>;.;audgate_exchanges_total
 //! ```
 //!
 //! The `stats_tags` of `envoy/envoy.yaml` (Istio: `extraStatTags`) take each
@@ -26,6 +27,12 @@
 //! - `jwks`: a remote key set, named by the first provider that uses it (several
 //!   providers with the same `remote_jwks` share one fetch, so one series).
 //!
+//! - `destination`: an `exchange.destinations` entry, named by its first host or
+//!   cluster; `none` for a token bound for a destination no entry matches
+//!   (result `unmatched`). Results: `cache_hit` (a request served with a token at
+//!   hand, its own callout spared), `exchanged`, `refused`, `failed` (one per
+//!   callout to the token service).
+//!
 //! Every request counts once in `audgate_requests_total`, and a request allowed
 //! by a provider once more in `audgate_token_cache_total`. There is no totals
 //! series: sum over the labels. Counts are kept in the VM's memory and added to
@@ -43,6 +50,9 @@ use crate::rejection::Rejection;
 /// The `provider` value of a request no provider decided.
 pub const NO_PROVIDER: &str = "none";
 
+/// The `destination` value of a token bound for no destination entry.
+pub const NO_DESTINATION: &str = "none";
+
 /// The `reason` value of an allowed request.
 pub const NO_REASON: &str = "none";
 
@@ -56,6 +66,18 @@ pub struct Metrics {
     cache: Vec<Cache>,
     /// One per remote key set; defined by [`Metrics::define_key_sets`].
     key_sets: OnceCell<Vec<KeySet>>,
+    /// By destination index, when `exchange` is configured.
+    exchanges: Vec<Exchanges>,
+    /// Tokens bound for no destination entry.
+    unmatched: Option<Counter>,
+}
+
+/// `audgate_exchanges_total` counters of one destination.
+struct Exchanges {
+    cache_hit: Counter,
+    exchanged: Counter,
+    refused: Counter,
+    failed: Counter,
 }
 
 /// A counter: its id, and what was counted since the last flush.
@@ -145,6 +167,12 @@ fn cache_counter(provider: &str, result: &str) -> Counter {
     ))
 }
 
+fn exchange_counter(destination: &str, result: &str) -> Counter {
+    counter(&format!(
+        "destination=.={destination};.;result=.={result};.;audgate_exchanges_total"
+    ))
+}
+
 fn fetch_counter(jwks: &str, result: &str) -> Counter {
     counter(&format!(
         "jwks=.={jwks};.;result=.={result};.;audgate_jwks_fetches_total"
@@ -174,6 +202,50 @@ impl Metrics {
                 })
                 .collect(),
             key_sets: OnceCell::new(),
+            exchanges: config
+                .exchange
+                .iter()
+                .flat_map(|exchange| &exchange.destinations)
+                .map(|destination| {
+                    let label = destination.label();
+                    Exchanges {
+                        cache_hit: exchange_counter(label, "cache_hit"),
+                        exchanged: exchange_counter(label, "exchanged"),
+                        refused: exchange_counter(label, "refused"),
+                        failed: exchange_counter(label, "failed"),
+                    }
+                })
+                .collect(),
+            unmatched: config
+                .exchange
+                .as_ref()
+                .map(|_| exchange_counter(NO_DESTINATION, "unmatched")),
+        }
+    }
+
+    /// Counts one request served with a token at hand for `destination`.
+    pub fn exchange_hit(&self, destination: usize) {
+        if let Some(counters) = self.exchanges.get(destination) {
+            counters.cache_hit.bump();
+        }
+    }
+
+    /// Counts one token bound for no destination entry.
+    pub fn exchange_unmatched(&self) {
+        if let Some(counter) = &self.unmatched {
+            counter.bump();
+        }
+    }
+
+    /// Counts one callout for `destination` that ended with `result`
+    /// (`exchanged`, `refused` or `failed`).
+    pub fn exchange_callout(&self, destination: usize, result: &str) {
+        if let Some(counters) = self.exchanges.get(destination) {
+            match result {
+                "exchanged" => counters.exchanged.bump(),
+                "refused" => counters.refused.bump(),
+                _ => counters.failed.bump(),
+            }
         }
     }
 
@@ -279,6 +351,15 @@ impl Metrics {
         for set in self.key_sets.get().into_iter().flatten() {
             set.success.flush();
             set.failure.flush();
+        }
+        for counters in &self.exchanges {
+            counters.cache_hit.flush();
+            counters.exchanged.flush();
+            counters.refused.flush();
+            counters.failed.flush();
+        }
+        if let Some(counter) = &self.unmatched {
+            counter.flush();
         }
     }
 }

@@ -22,6 +22,7 @@ mod host;
 mod http;
 mod logger;
 mod metrics;
+mod outbound;
 mod respond;
 mod root;
 mod vm;

@@ -9,6 +9,7 @@ use super::host;
 use super::metrics::Metrics;
 use crate::config::{Config, Mode};
 use crate::decision::authenticate::said_only_of_verified;
+use crate::decision::onward::Onward;
 use crate::decision::plan::{self, Change, Plan, Reply};
 use crate::decision::Decision;
 use crate::log::budget::RefusalLog;
@@ -29,12 +30,26 @@ pub fn carry_out(
     budget: &RefCell<RefusalLog>,
     request: &Request<'_>,
     peer: &dyn Peer,
-    decision: Decision,
+    mut decision: Decision,
+    onward: Onward,
 ) -> Action {
     let provider = decision
         .provider
         .and_then(|index| config.providers.get(index))
         .map_or("-", |provider| provider.name.as_str());
+    if let Some(rejection) = onward.refusal {
+        // The exchange refused what the inbound decision let through.
+        decision.verdict = Err(rejection);
+        decision.provider = None;
+        log::warn!(
+            "audgate: rejected outbound request to {} {} [{}]: {rejection}; {}",
+            request.authority,
+            rejection.status(),
+            rejection.code(),
+            Caller::of(request, peer),
+        );
+        return carried(metrics, &decision, &onward.plan);
+    }
     match decision.verdict {
         Ok(()) => log::debug!("audgate: allowed ({provider})"),
         Err(rejection) => {
@@ -61,11 +76,7 @@ pub fn carry_out(
             }
         }
     }
-    carried(
-        metrics,
-        &decision,
-        &Plan::of(&decision, config.mode, request.authority),
-    )
+    carried(metrics, &decision, &onward.plan)
 }
 
 /// Carries out a pass decided without the full request view (a cache hit):
@@ -111,8 +122,13 @@ fn execute(plan: &Plan) -> (Action, Result<(), HostFailure>) {
             respond(reply, &plan.response_headers);
             (Action::Pause, Ok(()))
         }
-        // A held request is kept by the caller (http.rs), never planned here.
-        plan::Action::Hold(_) => (Action::Pause, Ok(())),
+        // A held request is kept by the caller (http.rs, outbound.rs); one
+        // planned as held here has nothing to wait for: it never goes on.
+        plan::Action::Hold(_) => {
+            let failure = HostFailure::StateBusy;
+            reject(Rejection::HostFailure(failure), "");
+            (Action::Pause, Err(failure))
+        }
     }
 }
 

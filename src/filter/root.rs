@@ -10,9 +10,11 @@ use super::abi::Action;
 use super::foreign;
 use super::host::{self, Proxy};
 use super::metrics::Metrics;
+use super::outbound::{land_reply, plan, routed_cluster, Held as Waits, Settled};
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::Config;
+use crate::decision::onward::Onward;
 use crate::decision::{decide_with_peer, Decision};
 use crate::keys::fetcher::{Fetched, Taken};
 use crate::keys::fresh_keys::still_held;
@@ -78,24 +80,33 @@ impl AudgateRoot {
                 vm.metrics
                     .decision(refused, Some(request.hold.provider), false);
             }
+            let waiting = std::mem::take(&mut vm.waiting);
+            for _ in &waiting {
+                vm.metrics.decision(Err(RETIRED), None, false);
+            }
+            vm.flights.abandon();
             vm.metrics.flush();
-            held
+            held.into_iter()
+                .map(|request| request.context_id)
+                .chain(waiting.into_iter().map(|request| request.context_id))
+                .collect::<Vec<u32>>()
         };
-        for request in held {
-            if host::enter_context(request.context_id) {
+        for context_id in held {
+            if host::enter_context(context_id) {
                 reject(RETIRED, "");
             }
         }
         host::enter_context(self.context_id);
     }
 
-    /// Takes the reply of callout `token_id`.
+    /// Takes the reply of callout `token_id`: a key fetch's (then held requests
+    /// are settled) or an exchange's (then the requests waiting on it are).
     pub fn on_http_call_response(&self, token_id: u32, body_size: usize) {
         let Some(vm_cell) = self.vm.clone() else {
             return;
         };
         let now_ms = host::refresh_clock();
-        {
+        let landed = {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
@@ -110,12 +121,55 @@ impl AudgateRoot {
                 reply,
             );
             match taken {
-                Taken::NotOurs => return,
-                Taken::Reply(fetched) => count_fetches(vm, fetched),
+                Taken::Reply(fetched) => {
+                    count_fetches(vm, fetched);
+                    None
+                }
+                Taken::NotOurs => {
+                    let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+                    let reply = || host::call_reply(body_size);
+                    Some(land_reply(vm, token_id, reply, now_s))
+                }
+            }
+        };
+        match landed {
+            None => self.settle_held(&vm_cell, now_ms),
+            Some(None) => return,
+            Some(Some(settled)) => self.carry_out_settled(&vm_cell, settled),
+        }
+        host::refresh_clock();
+    }
+
+    /// Answers or resumes each request a landed exchange settled.
+    fn carry_out_settled(&self, vm_cell: &Rc<RefCell<Vm>>, settled: Vec<Settled>) {
+        let Some((config, metrics, budget)) = vm_cell.try_borrow().ok().map(|vm| {
+            (
+                Rc::clone(&vm.config),
+                Rc::clone(&vm.metrics),
+                Rc::clone(&vm.log_budget),
+            )
+        }) else {
+            return;
+        };
+        for Settled { waiting, onward } in settled {
+            if !host::enter_context(waiting.context_id) {
+                continue;
+            }
+            let request = Request::from_headers(&waiting.headers);
+            let action = carry_out(
+                &config,
+                &metrics,
+                &budget,
+                &request,
+                &waiting.peer,
+                waiting.decision,
+                onward,
+            );
+            if action == Action::Continue {
+                host::resume_request();
             }
         }
-        self.settle_held(&vm_cell, now_ms);
-        host::refresh_clock();
+        host::enter_context(self.context_id);
     }
 
     /// Parses the plugin configuration; false refuses it.
@@ -237,7 +291,7 @@ impl AudgateRoot {
                 return;
             }
             let config = Rc::clone(&vm.config);
-            let settled: Vec<(Held, Decision)> = ready
+            let decided: Vec<(Held, Decision)> = ready
                 .into_iter()
                 .map(|held| {
                     let request = Request::from_headers(&held.headers);
@@ -247,6 +301,27 @@ impl AudgateRoot {
                     (held, decision)
                 })
                 .collect();
+            // With `exchange`, a request now decided may go on to wait for its
+            // token's exchange (then it is held again, by the exchange).
+            let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+            let settled: Vec<(Held, Decision, Onward)> = decided
+                .into_iter()
+                .filter_map(|(held, decision)| {
+                    let onward = if config.exchange.is_some() {
+                        let cluster = routed_cluster(config.exchange.as_ref());
+                        let waiting = Waits {
+                            context_id: held.context_id,
+                            headers: &held.headers,
+                            peer: &held.peer,
+                            cluster: cluster.as_deref(),
+                        };
+                        plan(vm, &waiting, &decision, now_s)?
+                    } else {
+                        Onward::inbound(&config, &Request::from_headers(&held.headers), &decision)
+                    };
+                    Some((held, decision, onward))
+                })
+                .collect();
             (
                 config,
                 Rc::clone(&vm.metrics),
@@ -254,12 +329,14 @@ impl AudgateRoot {
                 settled,
             )
         };
-        for (held, decision) in settled {
+        for (held, decision, onward) in settled {
             if !host::enter_context(held.context_id) {
                 continue;
             }
             let request = Request::from_headers(&held.headers);
-            let action = carry_out(&config, &metrics, &budget, &request, &held.peer, decision);
+            let action = carry_out(
+                &config, &metrics, &budget, &request, &held.peer, decision, onward,
+            );
             if action == Action::Continue {
                 host::resume_request();
             }

@@ -9,7 +9,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::config::{Config, KeySource};
+use crate::decision::Decision;
 use crate::decision::{KeyStore, Verifier};
+use crate::exchange::flights::Flights;
+use crate::exchange::remembered::ExchangeCache;
 use crate::keys::fetcher::Fetcher;
 use crate::keys::fresh_keys::Hold;
 use crate::keys::jwks::KeySet;
@@ -43,6 +46,28 @@ pub struct Vm {
     pub metrics: Rc<Metrics>,
     /// Refusal log lines this worker may still write this second.
     pub log_budget: Rc<RefCell<RefusalLog>>,
+    /// Exchanged tokens remembered by this VM (`exchange.cache_size`).
+    pub exchanged: ExchangeCache,
+    /// This VM's exchanges under way.
+    pub flights: Flights,
+    /// Requests paused until their token's exchange lands.
+    pub waiting: Vec<Waiting>,
+}
+
+/// A request paused until the exchange of its token lands.
+pub struct Waiting {
+    /// The HTTP context to resume or answer.
+    pub context_id: u32,
+    /// The exchange it waits for.
+    pub key: [u8; 32],
+    /// Its request headers, pseudo-headers included.
+    pub headers: Vec<(String, String)>,
+    /// Its downstream TLS peer, read when it was held.
+    pub peer: KnownPeer,
+    /// Its inbound decision (a pass).
+    pub decision: Decision,
+    /// The cluster Envoy's route chose for it, when a destination needs it.
+    pub cluster: Option<String>,
 }
 
 /// A request paused until its provider's keys change or a fetch ends.
@@ -66,6 +91,14 @@ impl Vm {
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(RefusalLog::default())),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),
+            exchanged: ExchangeCache::new(
+                config
+                    .exchange
+                    .as_ref()
+                    .map_or(0, |exchange| exchange.cache_size),
+            ),
+            flights: Flights::default(),
+            waiting: Vec::new(),
             config,
             sources,
             held: Vec::new(),

@@ -180,6 +180,7 @@ impl Fetcher {
             authority: &server.authority,
             path,
             timeout: Duration::from_millis(server.timeout_ms),
+            form: None,
         };
         match at.host.dispatch(&callout) {
             Ok(id) => {

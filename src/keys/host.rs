@@ -35,7 +35,7 @@ pub trait SharedData {
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError>;
 }
 
-/// A GET the host is asked to send.
+/// A request the host is asked to send: a GET, or a form POST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Callout<'a> {
     /// The cluster it goes through.
@@ -46,6 +46,33 @@ pub struct Callout<'a> {
     pub path: &'a str,
     /// How long the host waits for the reply.
     pub timeout: Duration,
+    /// A form to POST; `None`: a GET.
+    pub form: Option<FormPost<'a>>,
+}
+
+/// An `application/x-www-form-urlencoded` POST body and its `authorization`.
+/// It may hold a token and a client secret: its `Debug` shows neither.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FormPost<'a> {
+    /// The form body.
+    pub body: &'a str,
+    /// `authorization` (HTTP Basic client credentials), if any.
+    pub authorization: Option<&'a str>,
+}
+
+impl fmt::Debug for FormPost<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FormPost {{ {} bytes, authorization: {} }}",
+            self.body.len(),
+            if self.authorization.is_some() {
+                "<redacted>"
+            } else {
+                "none"
+            }
+        )
+    }
 }
 
 /// The host would not send a callout (no such cluster, or it cannot be used),

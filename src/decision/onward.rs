@@ -1,0 +1,156 @@
+//! The whole plan for a request when `exchange` is configured: the inbound
+//! decision's plan (if the configuration has providers), then what the exchange
+//! does with the token on its way out, as the contract's table says. A request
+//! whose token must first be exchanged is planned as a hold for that callout;
+//! when it lands, the request is planned again and finds the answer in
+//! [`ExchangedTokens`].
+
+use crate::config::{Config, Mode};
+use crate::decision::mutations::remove_found;
+use crate::decision::plan::{Action, Callout, Change, Plan, Reply, Subject};
+use crate::decision::Decision;
+pub use crate::exchange::landing::Recalled;
+use crate::exchange::outbound::{outbound, Inbound, Step};
+use crate::exchange::remembered::ExchangeCache;
+use crate::rejection::Rejection;
+use crate::request::Request;
+use crate::token::extract::extract;
+
+/// Exchanged tokens at hand: the worker's cache, and the outcome of a callout
+/// that just landed (also when it failed, or its token is not to be kept).
+pub trait ExchangedTokens {
+    /// What the exchange under `key` came to, if it is known now.
+    fn recall(&mut self, key: &[u8; 32]) -> Option<Recalled>;
+}
+
+/// What the exchange did with a request, for its stat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchanged {
+    /// The destination's token was at hand (cached, or a shared callout's).
+    CacheHit(usize),
+    /// A token went to a destination no entry matches.
+    Unmatched,
+}
+
+/// A request's plan, the refusal it counts as, and what the exchange did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Onward {
+    /// What the filter does.
+    pub plan: Plan,
+    /// The outbound refusal, when the exchange refused what the inbound
+    /// decision let through.
+    pub refusal: Option<Rejection>,
+    /// What the exchange did, for its stat.
+    pub exchanged: Option<Exchanged>,
+}
+
+impl Onward {
+    /// The plan of `decision` alone (no `exchange`).
+    pub fn inbound(config: &Config, request: &Request<'_>, decision: &Decision) -> Onward {
+        Onward {
+            plan: Plan::of(decision, config.mode, request.authority),
+            refusal: None,
+            exchanged: None,
+        }
+    }
+}
+
+/// The plan for `request` after its inbound `decision` (a pass when the
+/// configuration has no providers), routed to `cluster`, with `tokens` at hand.
+pub fn onward(
+    config: &Config,
+    request: &Request<'_>,
+    decision: &Decision,
+    cluster: Option<&str>,
+    tokens: &mut dyn ExchangedTokens,
+) -> Onward {
+    let inbound_only = |plan: Plan| Onward {
+        plan,
+        refusal: None,
+        exchanged: None,
+    };
+    let Some(exchange) = &config.exchange else {
+        return Onward::inbound(config, request, decision);
+    };
+    let verified = verified_token(config, request, decision);
+    let inbound = match (decision.verdict, config.mode) {
+        (Err(_), Mode::Enforce) => {
+            return inbound_only(Plan::of(decision, config.mode, request.authority));
+        }
+        (Err(_), Mode::Audit) => Inbound::WouldReject,
+        (Ok(()), _) if config.providers.is_empty() => Inbound::Unverified,
+        (Ok(()), _) => match &verified {
+            Some((token, _)) => Inbound::Verified(token),
+            None => Inbound::NoToken,
+        },
+    };
+    let outbound = outbound(exchange, request, cluster, inbound);
+    let exchanged = outbound.unmatched.then_some(Exchanged::Unmatched);
+    let refuse = |rejection: Rejection| Onward {
+        plan: Plan::only(Action::Respond(Reply::refusal(
+            rejection,
+            request.authority,
+        ))),
+        refusal: Some(rejection),
+        exchanged,
+    };
+    let (remove, subject) = match outbound.step {
+        Step::Refuse(rejection) => return refuse(rejection),
+        Step::Go { remove } => (remove, None),
+        Step::Exchange { subject, remove } => (remove, Some(subject)),
+    };
+    // An exchanged token leaves nowhere, whatever its provider's `forward` says.
+    let mut decision = decision.clone();
+    if let (Some(_), Some((_, locations))) = (&subject, &verified) {
+        remove_found(locations, request.path, request, &mut decision.mutations);
+    }
+    let mut plan = Plan::of(&decision, config.mode, request.authority);
+    let Action::Continue(changes) = &mut plan.action else {
+        return inbound_only(plan);
+    };
+    changes.extend(remove.into_iter().map(Change::Remove));
+    let (Some(subject), Some(destination)) = (subject, outbound.destination) else {
+        return Onward {
+            plan,
+            refusal: None,
+            exchanged,
+        };
+    };
+    let key = ExchangeCache::key(&subject, destination);
+    match tokens.recall(&key) {
+        Some(Recalled::Token(token)) => {
+            changes.push(Change::Set(
+                "authorization".to_owned(),
+                format!("Bearer {token}"),
+            ));
+            Onward {
+                plan,
+                refusal: None,
+                exchanged: Some(Exchanged::CacheHit(destination)),
+            }
+        }
+        Some(Recalled::Refused) => refuse(Rejection::ExchangeRefused),
+        Some(Recalled::Failed) => refuse(Rejection::ExchangeFailed),
+        None => inbound_only(Plan::only(Action::Hold(Callout::Exchange {
+            destination,
+            key,
+            subject: Subject(subject),
+        }))),
+    }
+}
+
+/// The token the inbound decision verified, and where it was.
+fn verified_token(
+    config: &Config,
+    request: &Request<'_>,
+    decision: &Decision,
+) -> Option<(String, Vec<crate::token::extract::Location>)> {
+    decision.verdict.ok()?;
+    let provider = config.providers.get(decision.provider?)?;
+    let found = extract(provider.token_sources(), request).ok()??;
+    Some((found.token, found.locations))
+}
+
+#[cfg(test)]
+#[path = "onward_tests.rs"]
+mod tests;
