@@ -13,7 +13,7 @@ use super::metrics::Metrics;
 use super::outbound::{land_reply, plan, routed_cluster, Held as Waits, Settled};
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
-use crate::config::Config;
+use crate::config::{Config, Lookups};
 use crate::decision::onward::Onward;
 use crate::decision::{decide_with_peer, Decision};
 use crate::keys::fetcher::{Fetched, Taken};
@@ -178,8 +178,14 @@ impl AudgateRoot {
         // cost nothing unless Envoy's wasm log level asks for them.
         log::set_max_level(host::log_level());
         host::refresh_clock();
-        let node = host::node_metadata;
-        let config = match Config::from_json_with_node(&host::plugin_configuration(), &node) {
+        // Secrets (`*_env`) come from the VM's environment: Envoy's
+        // `vm_config.environment_variables`, Istio's `vmConfig.env`.
+        let env = |name: &str| std::env::var(name).ok();
+        let lookups = Lookups {
+            node: &host::node_metadata,
+            env: &env,
+        };
+        let config = match Config::from_json_in(&host::plugin_configuration(), &lookups) {
             Ok(config) => config,
             Err(error) => {
                 log::error!("audgate: invalid plugin configuration: {error}");

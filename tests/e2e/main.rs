@@ -19,6 +19,7 @@ mod container;
 mod demo;
 mod deploy_docs;
 mod docs_examples;
+mod exchange_chain;
 mod harness;
 mod held_body;
 mod istio_workloads;

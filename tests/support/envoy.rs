@@ -38,6 +38,7 @@ pub struct EnvoyBuilder {
     jwks_port: u16,
     concurrency: u32,
     template: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Envoy {
@@ -62,7 +63,20 @@ impl Envoy {
             jwks_port: 1, // nothing listens there unless a test says so
             concurrency: 1,
             template: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Options for envoy/outbound.yaml, the caller's side: its `payments`
+    /// cluster points at `callee_port`, its `sts` cluster at `sts_port`.
+    pub fn outbound(
+        plugin_config: &serde_json::Value,
+        callee_port: u16,
+        sts_port: u16,
+    ) -> EnvoyBuilder {
+        Envoy::builder(plugin_config, callee_port)
+            .template(&envoy_yaml::outbound_template())
+            .jwks_port(sts_port)
     }
 
     /// The `audgate` listener's port.
@@ -142,6 +156,12 @@ impl EnvoyBuilder {
         self
     }
 
+    /// Sets `name=value` in Envoy's environment (a VM's `host_env_keys` copy it).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Render this envoy.yaml text instead of `envoy/envoy.yaml` (it must keep
     /// the markers `envoy_yaml::render` replaces), e.g. with the wasm filter's
     /// `name`, `root_id` and `vm_id` as Istio sets them.
@@ -172,7 +192,7 @@ impl EnvoyBuilder {
             },
         );
         std::fs::write(dir.join("envoy.yaml"), yaml).unwrap();
-        let child = spawn(&dir, self.concurrency);
+        let child = spawn(&dir, self.concurrency, &self.env);
         let mut envoy = Envoy {
             child,
             dir,
@@ -298,7 +318,7 @@ pub fn envoy_bin() -> PathBuf {
     path
 }
 
-fn spawn(dir: &Path, concurrency: u32) -> Child {
+fn spawn(dir: &Path, concurrency: u32, env: &[(String, String)]) -> Child {
     let output = File::create(dir.join("stdout.log")).unwrap();
     Command::new(envoy_bin())
         .arg("-c")
@@ -318,6 +338,7 @@ fn spawn(dir: &Path, concurrency: u32) -> Child {
         .args(flush_min_size_args())
         .arg("--log-path")
         .arg(dir.join("envoy.log"))
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(output.try_clone().unwrap())
         .stderr(output)

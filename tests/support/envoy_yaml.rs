@@ -17,6 +17,44 @@ pub const LISTENER_MARKER: &str = "port_value: 10000";
 pub const UPSTREAM_MARKER: &str = "port_value: 10001";
 pub const JWKS_MARKER: &str = "port_value: 10002";
 pub const ADMIN_MARKER: &str = "port_value: 9901";
+
+/// The port lines of one Envoy file that rendering rewrites.
+#[derive(Clone, Copy, Debug)]
+pub struct Markers {
+    pub listener: &'static str,
+    pub upstream: &'static str,
+    /// The third cluster: `jwks` in envoy.yaml, `sts` in outbound.yaml.
+    pub jwks: &'static str,
+    pub admin: &'static str,
+}
+
+/// envoy/envoy.yaml: the callee's side.
+pub const INBOUND: Markers = Markers {
+    listener: LISTENER_MARKER,
+    upstream: UPSTREAM_MARKER,
+    jwks: JWKS_MARKER,
+    admin: ADMIN_MARKER,
+};
+
+/// envoy/outbound.yaml: the caller's side (its upstream is the callee, its
+/// third cluster the token service).
+pub const OUTBOUND: Markers = Markers {
+    listener: "port_value: 10010",
+    upstream: "port_value: 10000",
+    jwks: "port_value: 10003",
+    admin: "port_value: 9902",
+};
+
+impl Markers {
+    /// The markers of `template`: outbound.yaml's when it has its listener line.
+    pub fn of(template: &str) -> Markers {
+        if template.contains(OUTBOUND.listener) {
+            OUTBOUND
+        } else {
+            INBOUND
+        }
+    }
+}
 pub const WASM_MARKER: &str = "filename: target/wasm32-wasip1/release/audgate.wasm";
 /// The plugin configuration: a block scalar opened by this line.
 pub const CONFIG_MARKER: &str = "value: |";
@@ -44,24 +82,32 @@ pub fn template() -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
+/// envoy/outbound.yaml of this crate.
+pub fn outbound_template() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/outbound.yaml");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
 /// `template` with every substitution made.
 pub fn render(template: &str, s: &Substitutions) -> String {
+    let markers = Markers::of(template);
     let wasm = format!("filename: {}", quoted(&s.wasm_path.to_string_lossy()));
     let mut yaml = template.to_string();
+    // The listener first: outbound.yaml's upstream marker is envoy.yaml's listener's.
     yaml = replace_once(
         &yaml,
-        LISTENER_MARKER,
+        markers.listener,
         &format!("port_value: {}", s.listener_port),
     );
     yaml = replace_once(
         &yaml,
-        UPSTREAM_MARKER,
+        markers.upstream,
         &format!("port_value: {}", s.upstream_port),
     );
-    yaml = replace_once(&yaml, JWKS_MARKER, &format!("port_value: {}", s.jwks_port));
+    yaml = replace_once(&yaml, markers.jwks, &format!("port_value: {}", s.jwks_port));
     yaml = replace_once(
         &yaml,
-        ADMIN_MARKER,
+        markers.admin,
         &format!("port_value: {}", s.admin_port),
     );
     yaml = replace_once(&yaml, WASM_MARKER, &wasm);

@@ -6,6 +6,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cases;
+pub mod chain;
 pub mod decide;
 pub mod envoy;
 pub mod envoy_yaml;
