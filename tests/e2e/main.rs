@@ -20,6 +20,7 @@ mod demo;
 mod deploy_docs;
 mod docs_examples;
 mod exchange_chain;
+mod exchange_failures;
 mod harness;
 mod held_body;
 mod istio_workloads;
