@@ -29,6 +29,12 @@ pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
         if !vm.held.is_empty() {
             vm.held.retain(|held| held.context_id != context_id);
         }
+        // Its exchange goes on (the worker's, not the request's): it serves
+        // the others waiting for it and the cache.
+        if !vm.waiting.is_empty() {
+            vm.waiting
+                .retain(|waiting| waiting.context_id != context_id);
+        }
     }
 }
 

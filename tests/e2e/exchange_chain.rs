@@ -8,23 +8,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::chain::{
-    shipped_outbound_config, sts_settings, subject_token, verified_payload, Chain, CLIENT_ID,
-    CLIENT_SECRET, PAYMENTS,
+    assert_never_forwarded, shipped_outbound_config, sts_settings, subject_token, verified_payload,
+    Chain, CLIENT_ID, CLIENT_SECRET, PAYMENTS,
 };
 use crate::support::sts::sha256_hex;
-use crate::support::Upstream;
-
-/// No request the upstream saw carries `token`, in any header.
-pub fn assert_never_forwarded(upstream: &Upstream, token: &str) {
-    for request in upstream.requests() {
-        for (name, value) in &request.headers {
-            assert!(
-                !value.contains(token),
-                "the original token reached the upstream in {name}"
-            );
-        }
-    }
-}
 
 #[test]
 fn a_token_for_orders_reaches_payments_as_a_token_for_payments() {

@@ -21,6 +21,8 @@ mod deploy_docs;
 mod docs_examples;
 mod exchange_chain;
 mod exchange_failures;
+mod exchange_gateway;
+mod exchange_one_vm;
 mod harness;
 mod held_body;
 mod istio_workloads;

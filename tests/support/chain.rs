@@ -134,3 +134,19 @@ pub fn verified_payload(request: &super::Request) -> Value {
         .expect("the callee verified a token and passed its payload");
     serde_json::from_slice(&keys::b64_decode(payload)).unwrap()
 }
+
+/// No request `upstream` saw carries `token`, in any header, path or body.
+pub fn assert_never_forwarded(upstream: &Upstream, token: &str) {
+    for request in upstream.requests() {
+        for (name, value) in &request.headers {
+            assert!(
+                !value.contains(token),
+                "the original token reached the upstream in {name}"
+            );
+        }
+        assert!(
+            !request.path.contains(token),
+            "the original token reached the upstream in the path"
+        );
+    }
+}
