@@ -188,3 +188,27 @@ fn a_missing_secret_refuses_the_configuration_at_start_up() {
     assert!(log.contains("exchange.client_secret_env"), "{log}");
     assert!(log.contains("AUDGATE_STS_SECRET"), "{log}");
 }
+
+#[test]
+fn a_body_sent_while_the_exchange_is_under_way_does_not_carry_the_request_out() {
+    let chain = Chain::start(&shipped_outbound_config(), sts_settings());
+    chain.sts.stall(Duration::from_millis(800));
+    chain.sts.refuse("invalid_grant");
+    let token = subject_token(json!({}));
+    let response = crate::support::http::request(
+        chain.caller.port(),
+        "POST",
+        "/charge",
+        &[
+            ("host", PAYMENTS),
+            ("authorization", &format!("Bearer {token}")),
+            ("content-type", "application/json"),
+        ],
+        br#"{"amount": 5}"#,
+    );
+    assert_eq!(response.status, 401);
+    assert!(
+        chain.upstream.requests().is_empty(),
+        "neither headers nor body went on"
+    );
+}
