@@ -1,8 +1,9 @@
 //! A request's headers: read once (one host call), answered from them directly
 //! when the token is a cache hit that needs nothing more ([`cached_pass`]),
-//! else decided in full and either carried out or, when a remote provider's
-//! keys are not there yet (or a `kid` is unknown and a refetch is allowed),
-//! held for the root context to settle.
+//! else decided in full and either carried out or held for the root context to
+//! settle: when a remote provider's keys are not there yet (or a `kid` is
+//! unknown and a refetch is allowed), or when its token must first be
+//! exchanged for its destination (`exchange`, [`super::outbound`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,11 +11,10 @@ use std::rc::Rc;
 use super::abi::Action;
 use super::host::{self, Proxy};
 use super::metrics::Metrics;
-use super::outbound::{plan, routed_cluster, Held};
+use super::outbound::{plan, Outgoing};
 use super::respond::{carry_out, pass, refuse};
 use super::vm::{verify_with, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
-use crate::decision::onward::Onward;
 use crate::decision::{decide_with_peer, Decision, Mutations};
 use crate::keys::fresh_keys::decide_with_fresh_keys;
 use crate::keys::remote_sets::RemoteSets;
@@ -23,7 +23,7 @@ use crate::rejection::HostFailure;
 use crate::request::header_map::HeaderMap;
 use crate::request::Request;
 
-/// The request `context_id` ended: it is no longer held.
+/// The request `context_id` ended: it is no longer held or waiting.
 pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
     if let Ok(mut vm) = vm_cell.try_borrow_mut() {
         if !vm.held.is_empty() {
@@ -72,82 +72,30 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
             return refuse(Some(metrics), HostFailure::StateBusy);
         };
         let vm = &mut *vm;
-        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        if vm.config.providers.is_empty() {
+        let decision = if vm.config.providers.is_empty() {
             // Only `exchange`: no inbound decision, the token goes out unverified.
-            let decision = Decision::pass(None, Mutations::default(), false);
-            let cluster = routed_cluster(vm.config.exchange.as_ref());
-            let known = KnownPeer::default();
-            let held = Held {
-                context_id,
-                headers: &headers,
-                peer: &known,
-                cluster: cluster.as_deref(),
-            };
-            let Some(onward) = plan(vm, &held, &decision, now_s) else {
-                return Action::Pause;
-            };
-            (
-                decision,
-                onward,
-                Rc::clone(&vm.config),
-                Rc::clone(&vm.log_budget),
-            )
+            Decision::pass(None, Mutations::default(), false)
         } else {
-            let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
-            let decide_now = |sources: &RemoteSets| {
-                let request = Request::from_headers(&headers);
-                let keys = VmKeys {
-                    config,
-                    remote: sources.at(now_ms),
-                };
-                verify_with(&keys, cache, host_verify, |verifier| {
-                    decide_with_peer(config, &request, verifier, &peer)
-                })
-            };
-            let (decision, wait) = decide_with_fresh_keys(
-                &mut vm.sources,
-                &Proxy,
-                now_ms,
-                decide_now,
-                Decision::key_refusal,
-            );
-            if let Some(hold) = wait.filter(|_| vm.held.len() < MAX_HELD) {
-                log::debug!(
-                    "audgate: request held for keys of provider {}",
-                    hold.provider
-                );
-                vm.held.push(HeldForKeys {
-                    context_id,
-                    hold,
-                    headers,
-                    peer: KnownPeer::of(&peer),
-                });
-                return Action::Pause;
+            match decide_inbound(vm, context_id, &headers, &peer, now_ms) {
+                Some(decision) => decision,
+                None => return Action::Pause,
             }
-            let onward = if vm.config.exchange.is_some() {
-                let known = KnownPeer::of(&peer);
-                let cluster = routed_cluster(vm.config.exchange.as_ref());
-                let held = Held {
-                    context_id,
-                    headers: &headers,
-                    peer: &known,
-                    cluster: cluster.as_deref(),
-                };
-                let Some(onward) = plan(vm, &held, &decision, now_s) else {
-                    return Action::Pause;
-                };
-                onward
-            } else {
-                Onward::inbound(&vm.config, &Request::from_headers(&headers), &decision)
-            };
-            (
-                decision,
-                onward,
-                Rc::clone(&vm.config),
-                Rc::clone(&vm.log_budget),
-            )
-        }
+        };
+        let outgoing = Outgoing {
+            context_id,
+            headers: &headers,
+            peer: &peer,
+        };
+        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        let Some(onward) = plan(vm, &outgoing, &decision, now_s) else {
+            return Action::Pause;
+        };
+        (
+            decision,
+            onward,
+            Rc::clone(&vm.config),
+            Rc::clone(&vm.log_budget),
+        )
     };
     carry_out(
         &config,
@@ -158,4 +106,47 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
         decision,
         onward,
     )
+}
+
+/// The inbound decision on `headers`, or `None` when the request is held until
+/// its provider's keys arrive.
+fn decide_inbound(
+    vm: &mut Vm,
+    context_id: u32,
+    headers: &[(String, String)],
+    peer: &host::HostPeer,
+    now_ms: u64,
+) -> Option<Decision> {
+    let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
+    let decide_now = |sources: &RemoteSets| {
+        let request = Request::from_headers(headers);
+        let keys = VmKeys {
+            config,
+            remote: sources.at(now_ms),
+        };
+        verify_with(&keys, cache, host_verify, |verifier| {
+            decide_with_peer(config, &request, verifier, peer)
+        })
+    };
+    let (decision, wait) = decide_with_fresh_keys(
+        &mut vm.sources,
+        &Proxy,
+        now_ms,
+        decide_now,
+        Decision::key_refusal,
+    );
+    let Some(hold) = wait.filter(|_| vm.held.len() < MAX_HELD) else {
+        return Some(decision);
+    };
+    log::debug!(
+        "audgate: request held for keys of provider {}",
+        hold.provider
+    );
+    vm.held.push(HeldForKeys {
+        context_id,
+        hold,
+        headers: headers.to_vec(),
+        peer: KnownPeer::of(peer),
+    });
+    None
 }

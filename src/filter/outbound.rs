@@ -14,7 +14,7 @@ use crate::exchange::landing::{land, Landed};
 use crate::exchange::remembered::ExchangeCache;
 use crate::exchange::settings::Exchange;
 use crate::keys::host::Reply as CallReply;
-use crate::policy::caller::KnownPeer;
+use crate::policy::caller::{KnownPeer, Peer};
 use crate::rejection::Rejection;
 use crate::request::Request;
 
@@ -46,7 +46,7 @@ impl ExchangedTokens for AtHand<'_> {
 
 /// The cluster Envoy's route chose, read only when a destination matches by
 /// cluster.
-pub fn routed_cluster(exchange: Option<&Exchange>) -> Option<String> {
+fn routed_cluster(exchange: Option<&Exchange>) -> Option<String> {
     let by_cluster = exchange?
         .destinations
         .iter()
@@ -58,30 +58,37 @@ pub fn routed_cluster(exchange: Option<&Exchange>) -> Option<String> {
     }
 }
 
-/// A request held for an exchange, as [`plan`] is given it.
-pub struct Held<'a> {
+/// A request as [`plan`] is given it.
+pub struct Outgoing<'a> {
     /// Its HTTP context.
     pub context_id: u32,
     /// Its headers.
     pub headers: &'a [(String, String)],
-    /// Its TLS peer.
-    pub peer: &'a KnownPeer,
-    /// The cluster its route chose, if read.
-    pub cluster: Option<&'a str>,
+    /// Its TLS peer (read only if it is held).
+    pub peer: &'a dyn Peer,
 }
 
 /// The plan for a request after its inbound `decision`. A request whose token
 /// must be exchanged first joins or starts that exchange and is held (`None`);
 /// one that cannot wait is answered 503 `exchange`.
-pub fn plan(vm: &mut Vm, request: &Held<'_>, decision: &Decision, now_s: i64) -> Option<Onward> {
+pub fn plan(
+    vm: &mut Vm,
+    request: &Outgoing<'_>,
+    decision: &Decision,
+    now_s: i64,
+) -> Option<Onward> {
     let config = std::rc::Rc::clone(&vm.config);
     let view = Request::from_headers(request.headers);
+    if config.exchange.is_none() {
+        return Some(Onward::inbound(&config, &view, decision));
+    }
+    let cluster = routed_cluster(config.exchange.as_ref());
     let mut at_hand = AtHand {
         cache: &mut vm.exchanged,
         landed: None,
         now: now_s,
     };
-    let planned = onward(&config, &view, decision, request.cluster, &mut at_hand);
+    let planned = onward(&config, &view, decision, cluster.as_deref(), &mut at_hand);
     if let Some(exchanged) = planned.exchanged {
         count(vm, exchanged);
     }
@@ -113,9 +120,9 @@ pub fn plan(vm: &mut Vm, request: &Held<'_>, decision: &Decision, now_s: i64) ->
                 context_id: request.context_id,
                 key: *key,
                 headers: request.headers.to_vec(),
-                peer: request.peer.clone(),
+                peer: KnownPeer::of(request.peer),
                 decision: decision.clone(),
-                cluster: request.cluster.map(str::to_owned),
+                cluster,
             });
             None
         }

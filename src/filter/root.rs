@@ -10,7 +10,7 @@ use super::abi::Action;
 use super::foreign;
 use super::host::{self, Proxy};
 use super::metrics::Metrics;
-use super::outbound::{land_reply, plan, routed_cluster, Held as Waits, Settled};
+use super::outbound::{land_reply, plan, Outgoing, Settled};
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::{Config, Lookups};
@@ -313,18 +313,12 @@ impl AudgateRoot {
             let settled: Vec<(Held, Decision, Onward)> = decided
                 .into_iter()
                 .filter_map(|(held, decision)| {
-                    let onward = if config.exchange.is_some() {
-                        let cluster = routed_cluster(config.exchange.as_ref());
-                        let waiting = Waits {
-                            context_id: held.context_id,
-                            headers: &held.headers,
-                            peer: &held.peer,
-                            cluster: cluster.as_deref(),
-                        };
-                        plan(vm, &waiting, &decision, now_s)?
-                    } else {
-                        Onward::inbound(&config, &Request::from_headers(&held.headers), &decision)
+                    let outgoing = Outgoing {
+                        context_id: held.context_id,
+                        headers: &held.headers,
+                        peer: &held.peer,
                     };
+                    let onward = plan(vm, &outgoing, &decision, now_s)?;
                     Some((held, decision, onward))
                 })
                 .collect();
