@@ -148,7 +148,23 @@ fn carried<'r>(exchange: &Exchange, request: &Request<'r>) -> Carried<'r> {
             _ => seen_other = true,
         }
     }
-    if seen_other || request.has_header("authorization") {
+    // A credential under another spelling of a token header (`x_api_token`,
+    // read as `x-api-token` by CGI-style servers) is one too.
+    let is_read = |name: &str| {
+        exchange
+            .from_headers
+            .iter()
+            .any(|source| source.name == name)
+    };
+    let other_spelling = request.headers.iter().any(|(name, _)| {
+        !is_read(name)
+            && (same_header_name(name, "authorization")
+                || exchange
+                    .from_headers
+                    .iter()
+                    .any(|source| same_header_name(name, &source.name)))
+    });
+    if seen_other || other_spelling {
         Carried::Unexchangeable
     } else {
         Carried::Nothing

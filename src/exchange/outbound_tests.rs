@@ -306,3 +306,26 @@ fn clusters_pick_the_destination_at_a_gateway() {
     assert_eq!(other.destination, None);
     assert!(other.unmatched);
 }
+
+#[test]
+fn a_token_under_another_spelling_of_its_header_is_never_passed_on() {
+    let mut exchange = settings(Unmatched::Remove);
+    exchange.from_headers = vec![HeaderSource {
+        name: "x-api-token".into(),
+        value_prefix: String::new(),
+    }];
+    let headers = headers("payments", &[("x_api_token", "tok")]);
+    let found = outbound(
+        &exchange,
+        &Request::from_headers(&headers),
+        None,
+        Inbound::Unverified,
+    );
+    assert!(found.unmatched);
+    assert_eq!(
+        found.step,
+        Step::Go {
+            remove: vec!["x_api_token".into()]
+        }
+    );
+}

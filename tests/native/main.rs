@@ -19,6 +19,7 @@ mod image;
 mod key_lifecycle;
 mod layout;
 mod module_exports;
+mod outbound_invariant;
 mod signature_backends;
 mod sts;
 mod support_selftest;
