@@ -24,10 +24,20 @@
 //! keys::fresh_keys   a refusal for missing keys or an unknown kid: re-read the
 //!                    shared keys, then wait (keys::wait) or refuse
 //! ```
-//! The outbound walk (being built, not yet configurable): `exchange` picks a
-//! request's destination, asks the token service for a token for it, judges the
-//! answer, says how long the token is used and remembers it
-//! (`exchange::remembered`).
+//! The outbound walk (`exchange`: a token on its way out is swapped for one
+//! minted for its destination):
+//! ```text
+//! Decision (or none, at a sidecar's outbound side) ──decision::onward──▶ Plan
+//!   exchange::outbound   the destination (hosts, clusters) and the token's fate:
+//!                        exchanged, removed, refused or (forward) passed on
+//!   exchange::remembered an exchanged token at hand → Continue with it
+//!   otherwise            Hold(Callout::Exchange): exchange::depart joins the flight
+//!                        for the same token and destination (exchange::flights) or
+//!                        sends the RFC 8693 form (exchange::grant); the answer is
+//!                        judged (exchange::answer, exchange::landing), kept for its
+//!                        life (exchange::lifetime) and every waiting request is
+//!                        planned again
+//! ```
 //!
 //! Layers, depended on one way only: the leaves `request`, `token`, `policy`,
 //! `keys`, `exchange` (and `rejection`, `log`, and `clock`: the CLOCK-evicted map
