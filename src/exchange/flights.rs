@@ -55,6 +55,17 @@ impl Flights {
         Some(self.flights.swap_remove(position))
     }
 
+    /// The flights sent before `cutoff` (Unix seconds), no longer under way:
+    /// their reply is overdue (the host times a callout out and answers 504, so
+    /// only a reply the filter could not take is ever this late).
+    pub fn overdue(&mut self, cutoff: i64) -> Vec<Flight> {
+        let (late, on_time): (Vec<Flight>, Vec<Flight>) = std::mem::take(&mut self.flights)
+            .into_iter()
+            .partition(|flight| flight.sent_at < cutoff);
+        self.flights = on_time;
+        late
+    }
+
     /// Every flight, no longer under way (the plugin is retired).
     pub fn abandon(&mut self) -> Vec<Flight> {
         std::mem::take(&mut self.flights)
@@ -100,6 +111,24 @@ mod tests {
             None,
             "another callout's reply is not ours"
         );
+    }
+
+    #[test]
+    fn overdue_flights_are_given_up() {
+        let mut flights = Flights::default();
+        flights.depart(Flight {
+            sent_at: 10,
+            ..flight(1, 1)
+        });
+        flights.depart(Flight {
+            sent_at: 20,
+            ..flight(2, 2)
+        });
+        let late = flights.overdue(15);
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].key, [1; 32]);
+        assert!(flights.under_way(&[2; 32]));
+        assert!(flights.overdue(15).is_empty());
     }
 
     #[test]

@@ -172,6 +172,38 @@ pub struct Settled {
     pub onward: Onward,
 }
 
+/// Gives up the flights whose reply is overdue (sent more than their timeout
+/// and 5 s ago: a reply the filter could not take): the requests waiting on
+/// them are answered 503 `exchange`, and the next request starts afresh.
+pub fn give_up_overdue(vm: &mut Vm, now_s: i64) -> Vec<Settled> {
+    let config = std::rc::Rc::clone(&vm.config);
+    let Some(exchange) = config.exchange.as_ref() else {
+        return Vec::new();
+    };
+    let patience = i64::try_from(exchange.timeout.as_secs()).unwrap_or(i64::MAX);
+    let cutoff = now_s.saturating_sub(patience.saturating_add(5));
+    let overdue = vm.flights.overdue(cutoff);
+    let mut settled = Vec::new();
+    for flight in overdue {
+        log::warn!(
+            "audgate: exchange for destination {} given up: no reply taken",
+            flight.destination
+        );
+        vm.metrics.exchange_callout(flight.destination, "failed");
+        let (ready, keep): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut vm.waiting)
+            .into_iter()
+            .partition(|waiting| waiting.key == flight.key);
+        vm.waiting = keep;
+        let authority =
+            |waiting: &Waiting| Request::from_headers(&waiting.headers).authority.to_owned();
+        settled.extend(ready.into_iter().map(|waiting| Settled {
+            onward: refused(Rejection::ExchangeFailed, &authority(&waiting)),
+            waiting,
+        }));
+    }
+    settled
+}
+
 /// Takes callout `call_id`'s reply if it answers one of this VM's flights:
 /// judges it, keeps the token, counts and logs it, and plans every request
 /// that waits on it. `None`: not an exchange's callout.

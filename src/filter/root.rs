@@ -10,7 +10,7 @@ use super::abi::Action;
 use super::foreign;
 use super::host::{self, Proxy};
 use super::metrics::Metrics;
-use super::outbound::{land_reply, plan, Outgoing, Settled};
+use super::outbound::{give_up_overdue, land_reply, plan, Outgoing, Settled};
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::{Config, Lookups};
@@ -253,6 +253,15 @@ impl AudgateRoot {
                 return;
             };
             vm.metrics.flush();
+            if !vm.flights.is_empty() {
+                let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+                let given_up = give_up_overdue(&mut vm, now_s);
+                if !given_up.is_empty() {
+                    drop(vm);
+                    self.carry_out_settled(&vm_cell, given_up);
+                    return;
+                }
+            }
             if vm.sources.is_empty() {
                 return;
             }
