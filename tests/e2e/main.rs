@@ -19,6 +19,7 @@ mod container;
 mod demo;
 mod deploy_docs;
 mod docs_examples;
+mod docs_exchange;
 mod exchange_chain;
 mod exchange_failures;
 mod exchange_gateway;

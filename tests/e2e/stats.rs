@@ -4,7 +4,8 @@
 //! providers whose names differ only in `-`/`_` kept apart, token-cache hits and
 //! misses, one fetch series and one key-age gauge for a key set two providers
 //! share, and none for local keys. The same labels come out of the stats_config
-//! that Istio's bootstrap writes for the `extraStatTags` docs/configuration.md lists.
+//! that Istio's bootstrap writes for the `extraStatTags` docs/configuration.md lists,
+//! the exchange's `destination` among them.
 //! Also: plain `/stats` shows the tagged names; refusal log lines carry kid, iss, aud.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,16 +17,19 @@ use crate::support::keys::{self, TestKey};
 use crate::support::{envoy_yaml, http, Envoy, Upstream};
 use serde_json::{json, Value};
 
-/// The audgate series families, as Prometheus names them.
-const FAMILIES: [&str; 4] = [
+/// The audgate series families, as Prometheus names them (the exchange's only
+/// with `exchange`).
+const FAMILIES: [&str; 5] = [
     "audgate_requests_total",
     "audgate_token_cache_total",
     "audgate_jwks_fetches_total",
     "audgate_jwks_age_seconds",
+    "audgate_exchanges_total",
 ];
 
-/// Every reason a refusal can count under (src/rejection.rs `Rejection::CODES`).
-const REASONS: [&str; 12] = [
+/// Every reason a refusal can count under (src/rejection.rs `Rejection::CODES`),
+/// the exchange's outbound reasons included: each is defined for every provider.
+const REASONS: [&str; 16] = [
     "missing",
     "malformed",
     "signature",
@@ -38,6 +42,10 @@ const REASONS: [&str; 12] = [
     "claims",
     "keys_unavailable",
     "host_failure",
+    "exchange",
+    "exchange_refused",
+    "exchange_unmatched",
+    "exchange_missing",
 ];
 
 const OTHER_ISSUER: &str = "https://issuer-b.test";
@@ -515,7 +523,14 @@ fn istio_extra_stat_tags_in_the_docs_give_the_same_labels() {
         let names: BTreeSet<&str> = tags.iter().map(String::as_str).collect();
         assert_eq!(
             names,
-            BTreeSet::from(["provider", "jwks", "outcome", "reason", "result"]),
+            BTreeSet::from([
+                "provider",
+                "jwks",
+                "outcome",
+                "reason",
+                "result",
+                "destination"
+            ]),
             "{tags:?}"
         );
     }
@@ -534,7 +549,12 @@ fn istio_extra_stat_tags_in_the_docs_give_the_same_labels() {
     ], "rules": [
         {"match": {"prefix": "/a"}, "requires": "corp-idp"},
         {"match": {"prefix": "/b"}, "requires": "corp_idp"},
-    ]});
+    ], "exchange": {
+        // A destination named by an Istio cluster; the routes here go elsewhere,
+        // so the verified tokens are removed and counted `unmatched`.
+        "token_endpoint": "http://sts.test/token", "cluster": "jwks",
+        "destinations": [{"clusters": [ISTIO_CLUSTER], "audience": "payments.shop.svc"}],
+    }});
     let envoy = Envoy::builder(&config, upstream.port())
         .jwks_port(jwks.port())
         .template(&template)
@@ -575,7 +595,19 @@ fn istio_extra_stat_tags_in_the_docs_give_the_same_labels() {
     );
     let age = [("jwks", "corp-idp")];
     assert!(value(&samples, "audgate_jwks_age_seconds", &age).is_some());
+    let exchanges = |destination: &str, result: &str| {
+        let labels = [("destination", destination), ("result", result)];
+        value(&samples, "audgate_exchanges_total", &labels)
+    };
+    assert_eq!(exchanges("none", "unmatched"), Some(2));
+    for result in ["cache_hit", "exchanged", "refused", "failed"] {
+        assert_eq!(exchanges(ISTIO_CLUSTER, result), Some(0), "{result}");
+    }
+    assert_eq!(family(&samples, "audgate_exchanges_total").len(), 5);
 }
+
+/// An Istio cluster name as a destination: `|` stays inside one label value.
+const ISTIO_CLUSTER: &str = "outbound|8080||payments.shop.svc.cluster.local";
 
 #[test]
 fn the_sample_parser_reads_labels_and_values() {
