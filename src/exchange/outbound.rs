@@ -108,6 +108,9 @@ pub fn outbound(
         ),
         (None, Carried::Token(_)) | (_, Carried::Unexchangeable) => {
             let step = match exchange.unmatched {
+                // Removed, it leaves the request without a token: a destination
+                // that requires one refuses it as it refuses a request with none.
+                Unmatched::Remove if requires_token => Step::Refuse(Rejection::ExchangeMissing),
                 Unmatched::Remove => go(remove()),
                 Unmatched::Refuse => Step::Refuse(Rejection::ExchangeUnmatched),
                 Unmatched::Forward => go(Vec::new()),

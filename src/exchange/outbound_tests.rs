@@ -329,3 +329,22 @@ fn a_token_under_another_spelling_of_its_header_is_never_passed_on() {
         }
     );
 }
+
+#[test]
+fn a_removed_credential_leaves_a_requires_token_destination_without_one() {
+    let found = step(
+        Unmatched::Remove,
+        "ledger",
+        &[("authorization", "DPoP abc")],
+        Inbound::Unverified,
+    );
+    assert!(found.unmatched);
+    assert_eq!(found.step, Step::Refuse(Rejection::ExchangeMissing));
+    let forwarded = step(
+        Unmatched::Forward,
+        "ledger",
+        &[("authorization", "DPoP abc")],
+        Inbound::Unverified,
+    );
+    assert_eq!(forwarded.step, Step::Go { remove: vec![] });
+}

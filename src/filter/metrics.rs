@@ -70,6 +70,9 @@ pub struct Metrics {
     exchanges: Vec<Exchanges>,
     /// Tokens bound for no destination entry.
     unmatched: Option<Counter>,
+    /// Outbound refusals (`exchange…` reasons) under provider `none` and
+    /// outcome `denied` in either mode: audit mode does not apply to them.
+    outbound: Vec<(&'static str, Counter)>,
 }
 
 /// `audgate_exchanges_total` counters of one destination.
@@ -220,6 +223,21 @@ impl Metrics {
                 .exchange
                 .as_ref()
                 .map(|_| exchange_counter(NO_DESTINATION, "unmatched")),
+            outbound: config
+                .exchange
+                .iter()
+                .flat_map(|_| Rejection::CODES)
+                .filter(|code| code.starts_with("exchange"))
+                .map(|code| (code, request_counter(NO_PROVIDER, "denied", code)))
+                .collect(),
+        }
+    }
+
+    /// Counts one request the exchange refused (in either mode).
+    pub fn outbound_refusal(&self, rejection: Rejection) {
+        let code = rejection.code();
+        if let Some((_, counter)) = self.outbound.iter().find(|(name, _)| *name == code) {
+            counter.bump();
         }
     }
 
@@ -359,6 +377,9 @@ impl Metrics {
             counters.failed.flush();
         }
         if let Some(counter) = &self.unmatched {
+            counter.flush();
+        }
+        for (_, counter) in &self.outbound {
             counter.flush();
         }
     }

@@ -41,14 +41,26 @@ pub fn carry_out(
         // The exchange refused what the inbound decision let through.
         decision.verdict = Err(rejection);
         decision.provider = None;
-        log::warn!(
-            "audgate: rejected outbound request to {} {} [{}]: {rejection}; {}",
-            request.authority,
-            rejection.status(),
-            rejection.code(),
-            Caller::of(request, peer),
-        );
-        return carried(metrics, &decision, &onward.plan);
+        let admitted = budget
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut budget| budget.admit(host::now_s(), false));
+        if let Some(suppressed) = admitted {
+            log::warn!(
+                "audgate: rejected outbound request to {} {} [{}]: {rejection}; {}{}",
+                request.authority,
+                rejection.status(),
+                rejection.code(),
+                Caller::of(request, peer),
+                suppressed_note(suppressed),
+            );
+        }
+        metrics.outbound_refusal(rejection);
+        let (action, applied) = execute(&onward.plan);
+        if let Err(failure) = applied {
+            metrics.decision(Err(Rejection::HostFailure(failure)), None, false);
+        }
+        return action;
     }
     match decision.verdict {
         Ok(()) => log::debug!("audgate: allowed ({provider})"),
@@ -63,11 +75,7 @@ pub fn carry_out(
                 };
                 let caller = Caller::of(request, peer);
                 let facts = decision.facts.clone().unwrap_or_default();
-                let more = if suppressed > 0 {
-                    format!(" ({suppressed} similar lines suppressed)")
-                } else {
-                    String::new()
-                };
+                let more = suppressed_note(suppressed);
                 log::warn!(
                     "audgate: {verb} ({provider}) {} [{}]: {rejection}; {caller} {facts}{more}",
                     rejection.status(),
@@ -77,6 +85,15 @@ pub fn carry_out(
         }
     }
     carried(metrics, &decision, &onward.plan)
+}
+
+/// " (N similar lines suppressed)" when N > 0.
+fn suppressed_note(suppressed: u64) -> String {
+    if suppressed > 0 {
+        format!(" ({suppressed} similar lines suppressed)")
+    } else {
+        String::new()
+    }
 }
 
 /// Carries out a pass decided without the full request view (a cache hit):

@@ -207,4 +207,13 @@ fn audit_never_exchanges_what_it_would_refuse() {
     for token in [&wrong, &good, &other] {
         assert_never_forwarded(&gateway.payments, token);
     }
+    let stats = gateway
+        .envoy
+        .admin_until("/stats?filter=audgate_requests", |body| {
+            body.contains("reason=.=exchange_refused;.;audgate_requests_total: 1")
+        });
+    assert!(
+        stats.contains("provider=.=none;.;outcome=.=denied;.;reason=.=exchange_refused;.;audgate_requests_total: 1"),
+        "an outbound refusal is a refusal in audit mode too: {stats}"
+    );
 }
