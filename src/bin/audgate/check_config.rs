@@ -1,14 +1,20 @@
 //! `audgate check-config [--node KEY=VALUE]... FILE...`: validates each
 //! configuration in the files as the filter's `on_configure` would, printing the
 //! offending field of each refused one. `${node.KEY}` audiences are filled from
-//! `--node`, or else with `<KEY>` so that the rest can still be checked.
+//! `--node`, or else with `<KEY>` so that the rest can still be checked. A
+//! client secret's environment variable is the VM's, not here: it is named,
+//! never read, and the configuration checked with a placeholder.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use audgate::config::{Config, KeySource, Problem};
+use audgate::config::{Config, KeySource, Lookups, Problem};
 
+use crate::destination_table;
 use crate::plugin_file::{self, Found};
+
+/// What a `client_secret_env` variable stands for offline: never a real secret.
+const PLACEHOLDER_SECRET: &str = "<not checked>";
 
 /// Runs the command; `Ok(false)` when any configuration is refused.
 pub fn run(args: &[String]) -> Result<bool, String> {
@@ -81,10 +87,25 @@ fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String
             Some(format!("<{key}>"))
         })
     };
-    match Config::from_json_with_node(json.as_bytes(), &metadata) {
+    let secret_envs = RefCell::new(Vec::<String>::new());
+    let env = |name: &str| {
+        secret_envs.borrow_mut().push(name.to_owned());
+        Some(PLACEHOLDER_SECRET.to_owned())
+    };
+    let lookups = Lookups {
+        node: &metadata,
+        env: &env,
+    };
+    match Config::from_json_in(json.as_bytes(), &lookups) {
         Ok(config) => {
+            let exchange = config.exchange.as_ref().map_or(String::new(), |exchange| {
+                format!(
+                    ", exchange to {} destination(s)",
+                    exchange.destinations.len()
+                )
+            });
             outln!(
-                "{label}: valid ({} provider(s), {} rule(s))",
+                "{label}: valid ({} provider(s), {} rule(s){exchange})",
                 config.providers.len(),
                 config.rules.len()
             );
@@ -106,6 +127,18 @@ fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String
                 );
                 if let Some(warning) = discovery_warning(provider) {
                     outln!("{label}: warning: provider {}: {warning}", provider.name);
+                }
+            }
+            if let Some(exchange) = &config.exchange {
+                let secret_env = secret_envs.borrow().first().cloned();
+                for line in destination_table::settings(exchange, secret_env.as_deref()) {
+                    outln!("{label}: exchange: {line}");
+                }
+                for (index, destination) in exchange.destinations.iter().enumerate() {
+                    outln!(
+                        "{label}: exchange {}",
+                        destination_table::row(index, destination)
+                    );
                 }
             }
             true

@@ -1,9 +1,10 @@
-//! Key sets over http and https for `audgate verify`: a `--jwks` URL, or a
-//! provider's `remote_jwks` as the filter fetches it (its `uri`; with
+//! HTTP and HTTPS for the CLI. Key sets for `audgate verify`: a `--jwks` URL, or
+//! a provider's `remote_jwks` as the filter fetches it (its `uri`; with
 //! `discovery: true` the issuer's OpenID configuration first, whose `issuer` must
 //! be the provider's and whose `jwks_uri` must be on the issuer's host). Bodies
 //! are read and judged by the filter's own code, so a failure reads as the
-//! filter's log would put it.
+//! filter's log would put it. Token exchanges for `audgate exchange`: a form
+//! POSTed, its answer read for the filter's judge.
 
 use std::time::Duration;
 
@@ -19,6 +20,18 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// An HTTP client that trusts the webpki roots, or only the `--cacert` ones.
 pub struct Fetcher {
     agent: ureq::Agent,
+    /// How long one request may take, connection included.
+    timeout: Duration,
+}
+
+/// Why a POST has no answer to judge.
+pub enum Unanswered {
+    /// No connection, or it broke: why, in words.
+    Unreachable(String),
+    /// No answer within the timeout.
+    TimedOut,
+    /// A body over the limit.
+    TooLarge,
 }
 
 /// A key set, and where it came from (for the user).
@@ -33,6 +46,11 @@ impl Fetcher {
     /// A client; `cacert` is a PEM file of the CA certificates to trust instead
     /// of the usual roots.
     pub fn new(cacert: Option<&str>) -> Result<Fetcher, String> {
+        Fetcher::with_timeout(cacert, TIMEOUT)
+    }
+
+    /// As [`Fetcher::new`], each request given `timeout`.
+    pub fn with_timeout(cacert: Option<&str>, timeout: Duration) -> Result<Fetcher, String> {
         let mut tls = TlsConfig::builder();
         if let Some(path) = cacert {
             let pem = std::fs::read(path).map_err(|e| format!("--cacert {path}: {e}"))?;
@@ -50,7 +68,7 @@ impl Fetcher {
             tls = tls.root_certs(RootCerts::new_with_certs(&certs));
         }
         let config = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
+            .timeout_global(Some(timeout))
             .http_status_as_error(false)
             // Envoy's callout follows no redirect either.
             .max_redirects(0)
@@ -58,7 +76,44 @@ impl Fetcher {
             .build();
         Ok(Fetcher {
             agent: config.into(),
+            timeout,
         })
+    }
+
+    /// POSTs the form `body` (with `authorization`, when given) to `url`: the
+    /// status and at most `limit` bytes of body.
+    pub fn post_form(
+        &self,
+        url: &str,
+        body: &str,
+        authorization: Option<&str>,
+        limit: usize,
+    ) -> Result<(u16, Vec<u8>), Unanswered> {
+        let mut request = self
+            .agent
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let unanswered = |error: ureq::Error| match error {
+            ureq::Error::Timeout(_) => Unanswered::TimedOut,
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                Unanswered::TimedOut
+            }
+            ureq::Error::BodyExceedsLimit(_) => Unanswered::TooLarge,
+            other => Unanswered::Unreachable(in_words(&other, self.timeout)),
+        };
+        let mut response = request.send(body).map_err(unanswered)?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(limit as u64)
+            .read_to_vec()
+            .map_err(unanswered)?;
+        Ok((status, body))
     }
 
     /// The body of `url`, with its status; an error says why there is none.
@@ -68,14 +123,16 @@ impl Fetcher {
             .get(url)
             .header("accept", "application/json")
             .call()
-            .map_err(|error| format!("could not fetch {url}: {}", in_words(&error)))?;
+            .map_err(|error| {
+                format!("could not fetch {url}: {}", in_words(&error, self.timeout))
+            })?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_JWKS_BYTES as u64 + 1)
             .read_to_vec()
-            .map_err(|error| format!("could not read {url}: {}", in_words(&error)))?;
+            .map_err(|error| format!("could not read {url}: {}", in_words(&error, self.timeout)))?;
         Ok((status, body))
     }
 
@@ -119,14 +176,18 @@ impl Fetcher {
 }
 
 /// A transport error as a sentence's end: "connection refused", "timed out".
-fn in_words(error: &ureq::Error) -> String {
+fn in_words(error: &ureq::Error, timeout: Duration) -> String {
+    let late = || match timeout.subsec_millis() {
+        0 => format!("no answer within {}s", timeout.as_secs()),
+        _ => format!("no answer within {} ms", timeout.as_millis()),
+    };
     match error {
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-            std::io::ErrorKind::TimedOut => format!("no answer within {}s", TIMEOUT.as_secs()),
+            std::io::ErrorKind::TimedOut => late(),
             _ => io.to_string(),
         },
-        ureq::Error::Timeout(_) => format!("no answer within {}s", TIMEOUT.as_secs()),
+        ureq::Error::Timeout(_) => late(),
         ureq::Error::HostNotFound => "host not found (DNS)".into(),
         ureq::Error::BodyExceedsLimit(_) => {
             format!("body over the {MAX_JWKS_BYTES} bytes the filter reads")

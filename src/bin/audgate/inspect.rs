@@ -1,5 +1,6 @@
 //! `audgate inspect TOKEN`: the header and claims of a token, decoded but NOT
-//! verified, with its times as dates and relative to now.
+//! verified, with its times as dates and relative to now (`exchange` prints the
+//! token it was issued so too).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,11 +19,20 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         return Err("inspect takes one TOKEN".into());
     };
     let raw = token_argument(arg)?;
-    let parsed = match token::parse(&raw) {
+    Ok(print_decoded(
+        &raw,
+        "UNVERIFIED: decoded only; neither signature nor claims are checked here",
+    ))
+}
+
+/// Prints `heading`, then `raw`'s header, claims, times and signature size,
+/// decoded only; when it is not a well-formed JWS, says so instead and is false.
+pub fn print_decoded(raw: &str, heading: &str) -> bool {
+    let parsed = match token::parse(raw) {
         Ok(parsed) => parsed,
         Err(error) => {
             outln!("not a well-formed JWS: {error}");
-            return Ok(false);
+            return false;
         }
     };
     let header = raw
@@ -31,13 +41,10 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
         .and_then(|json| parse_object(&json).ok())
         .unwrap_or_default();
-    outln!("UNVERIFIED: decoded only; neither signature nor claims are checked here");
+    outln!("{heading}");
     outln!("header:\n{}", pretty(&header));
     outln!("claims:\n{}", pretty(&parsed.claims));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = now();
     let times: Vec<(&str, i64)> = ["iat", "nbf", "exp"]
         .into_iter()
         .filter_map(|name| Some((name, parsed.claims.get(name)?.as_f64()?.floor() as i64)))
@@ -49,7 +56,15 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         }
     }
     outln!("signature: {} bytes (not shown)", parsed.signature.len());
-    Ok(true)
+    true
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn pretty(map: &Map<String, Value>) -> String {

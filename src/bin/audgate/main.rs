@@ -7,13 +7,17 @@
 //! audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
 //!                [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
 //!                                           what the filter would do with the request
+//! audgate exchange --config FILE --token TOKEN (--host HOST[:PORT] | --cluster NAME)
+//!                  [--path PATH] [--sts URL] [--cacert FILE]
+//!                                           one outbound token exchange, as the filter makes it
 //! audgate mint (--key FILE | --demo) --iss ISS --aud AUD [...]
 //!                                           sign a token, for local testing only
 //! audgate --version
 //! ```
 //! Exit status: 0 on success (valid config, token decoded, request goes upstream,
-//! audit mode's would-reject included), 1 when the config is refused or the filter
-//! would refuse the request, 2 on usage errors. `audgate verify --help` and
+//! audit mode's would-reject included, token exchanged), 1 when the config is
+//! refused, the filter would refuse the request or the exchange gives no token, 2
+//! on usage errors. `audgate verify --help`, `audgate exchange --help` and
 //! `audgate mint --help` explain those commands' options and output. A closed
 //! standard output (`audgate ... | head`) ends the printing, not the command.
 
@@ -33,6 +37,8 @@ macro_rules! errln {
 }
 
 mod check_config;
+mod destination_table;
+mod exchange_cmd;
 mod fetch;
 mod flags;
 mod inspect;
@@ -63,18 +69,23 @@ const USAGE: &str = "usage:
   audgate inspect TOKEN
   audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
                  [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
+  audgate exchange --config FILE --token TOKEN (--host HOST[:PORT] | --cluster NAME)
+                   [--path PATH] [--sts URL] [--cacert FILE]
   audgate mint (--key FILE | --demo) [--iss ISS] [--aud AUD]... [--sub SUB] [--ttl 1h] ...
   audgate --version
 check-config validates each plugin configuration in the files (JSON, Istio WasmPlugin
 YAML with its spec fields, Envoy YAML), fills ${node.KEY} audiences from --node (as
 a proxy does from its node metadata), or else with <KEY>, and prints each
-provider's audiences.
+provider's audiences and the exchange section's destination table (a client
+secret's variable is the VM's: named, not read).
 TOKEN may be '-' to read it from standard input; a leading 'Bearer ' is ignored.
 'audgate verify --help' explains verify's options, its output and exit status;
-'audgate mint --help' the options of mint (tokens for local testing only).
-Exit status: 0 on success (config valid, token decoded, request goes upstream),
-1 when check-config finds a refused config or the filter would refuse verify's
-request, 2 on usage errors.";
+'audgate exchange --help' those of exchange (one token exchange at the token
+service, as the filter makes it); 'audgate mint --help' the options of mint
+(tokens for local testing only).
+Exit status: 0 on success (config valid, token decoded, request goes upstream,
+token exchanged), 1 when check-config finds a refused config, the filter would
+refuse verify's request or exchange gets no token, 2 on usage errors.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -87,6 +98,7 @@ fn main() -> ExitCode {
         Some("check-config") => check_config::run(&args[1..]),
         Some("inspect") => inspect::run(&args[1..]),
         Some("verify") => verify_cmd::run(&args[1..]),
+        Some("exchange") => exchange_cmd::run(&args[1..]),
         Some("mint") => mint::run(&args[1..]),
         Some("-V" | "--version" | "version") => {
             outln!("audgate {}", env!("CARGO_PKG_VERSION"));

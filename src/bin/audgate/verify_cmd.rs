@@ -161,7 +161,7 @@ fn method(text: &str) -> Result<String, String> {
 }
 
 /// `--path`: what Envoy accepts as `:path`, starting with `/`.
-fn path(text: &str) -> Result<String, String> {
+pub(crate) fn path(text: &str) -> Result<String, String> {
     if !text.starts_with('/') {
         return Err(format!(
             "--path {text}: a path starts with '/', e.g. --path '/orders/7?limit=5'"
