@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::docs_examples::{checked_config, examples, with_local_keys};
-use crate::exchange_chain::assert_never_forwarded;
+use crate::support::chain::assert_never_forwarded;
 use crate::support::envoy_yaml;
 use crate::support::keys::{self, now, TestKey};
 use crate::support::prometheus;
@@ -251,11 +251,18 @@ fn sidecar_example_exchanges_removes_and_refuses_as_the_tables_say() {
         assert_eq!(arrived.header("authorization"), None, "{host}{path}");
         assert_eq!(arrived.header("dpop"), None, "{host}{path}");
     }
-    // A credential it cannot exchange: removed, even on its way to payments.
+    // A credential it cannot exchange: removed, which leaves payments (it
+    // requires a token) without one: refused, and nothing arrives.
     for credential in ["Basic b3JkZXJzOnB3", "DPoP abc.def.ghi"] {
+        let before = out.upstream.requests().len();
         let response = out.call("payments", "/charge", &[("authorization", credential)]);
-        assert_eq!(response.status, 200, "{credential}");
-        assert_eq!(out.arrived().header("authorization"), None, "{credential}");
+        assert_eq!(response.status, 403, "{credential}");
+        assert!(
+            response.body.contains("requires a token"),
+            "{credential}: {}",
+            response.body
+        );
+        assert_eq!(out.upstream.requests().len(), before, "{credential}");
     }
     // No token: as it is, except to payments, which requires one.
     assert_eq!(

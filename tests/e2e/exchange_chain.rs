@@ -68,7 +68,10 @@ fn an_exchanged_token_is_used_again_while_fresh_and_counted() {
     let stats = chain
         .caller
         .admin_until("/stats?filter=audgate_exchanges", |body| {
+            // Both counts: stats are flushed on the tick, so the first may be
+            // there a tick before the second.
             body.contains("result=.=cache_hit;.;audgate_exchanges_total: 4")
+                && body.contains("result=.=exchanged;.;audgate_exchanges_total: 2")
         });
     assert!(
         stats.contains(&format!(
