@@ -496,3 +496,50 @@ fn check_config_names_the_field_of_a_bad_exchange_section() {
         );
     }
 }
+
+#[test]
+fn check_config_warns_when_a_plugins_mode_does_not_fit_what_it_does() {
+    let plugin = |mode: Option<&str>, config: &str| {
+        let matcher = mode.map_or(String::new(), |mode| {
+            format!("  match: [{{mode: {mode}}}]\n")
+        });
+        format!(
+            "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{name: p, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: orders}}}}\n  url: oci://ghcr.io/example/audgate:1.0.0\n  phase: AUTHN\n{matcher}  pluginConfig:\n{config}"
+        )
+    };
+    let exchange = "    exchange:\n      token_endpoint: https://sts.example.com/token\n      cluster: sts\n      destinations: [{hosts: [payments.shop.svc], audience: payments}]\n";
+    let providers = "    providers:\n    - name: idp\n      issuer: https://idp.example\n      audiences: [orders]\n      remote_jwks: {uri: https://idp.example/jwks, cluster: idp}\n";
+    let cases = [
+        (
+            Some("SERVER"),
+            exchange.to_owned(),
+            Some("use mode: CLIENT"),
+        ),
+        (
+            None,
+            exchange.to_owned(),
+            Some("an exchange plugin wants match: [{mode: CLIENT}]"),
+        ),
+        (Some("CLIENT"), exchange.to_owned(), None),
+        (
+            Some("CLIENT"),
+            providers.to_owned(),
+            Some("not the requests it receives; use SERVER"),
+        ),
+        (Some("SERVER"), providers.to_owned(), None),
+        (
+            Some("CLIENT"),
+            format!("{providers}{exchange}"),
+            Some("give the inbound check a SERVER plugin"),
+        ),
+    ];
+    for (index, (mode, config, warning)) in cases.into_iter().enumerate() {
+        let path = temp_file(&format!("mode{index}.yaml"), &plugin(mode, &config));
+        let (code, text) = said(&audgate(&["check-config", &path], None), &[]);
+        assert_eq!(code, Some(0), "{mode:?}: {text}");
+        match warning {
+            Some(warning) => assert!(text.contains(warning), "{mode:?}: {text}"),
+            None => assert!(!text.contains("warning: spec.match"), "{mode:?}: {text}"),
+        }
+    }
+}

@@ -237,7 +237,19 @@ fn check_spec(spec: &Value, found: &mut Found) {
                 .into(),
         );
     }
+    let plugin = spec.get("pluginConfig");
+    let exchanges = plugin.is_some_and(|config| config.get("exchange").is_some());
+    let verifies = plugin
+        .and_then(|config| config.get("providers"))
+        .and_then(Value::as_array)
+        .is_some_and(|providers| !providers.is_empty());
     match spec.get("match") {
+        None if exchanges => found.warnings.push(
+            "spec.match: not set: the plugin runs on the requests this workload receives too, \
+             and exchange then swaps their tokens; an exchange plugin wants \
+             match: [{mode: CLIENT}]"
+                .into(),
+        ),
         None => {}
         Some(Value::Array(selectors)) => {
             for (index, selector) in selectors.iter().enumerate() {
@@ -248,18 +260,39 @@ fn check_spec(spec: &Value, found: &mut Found) {
                         .push(format!("{at}: must be an object, e.g. {{mode: SERVER}}"));
                     continue;
                 }
-                if enum_value(selector, &at, &MODE, &mut found.errors).as_deref() == Some("CLIENT")
-                {
-                    found.warnings.push(format!(
-                        "{at}.mode: CLIENT: audgate then checks the calls this workload makes, \
-                         not the requests it receives; use SERVER"
-                    ));
+                let mode = enum_value(selector, &at, &MODE, &mut found.errors);
+                if let Some(warning) = mode_warning(&at, mode.as_deref(), exchanges, verifies) {
+                    found.warnings.push(warning);
                 }
             }
         }
         Some(_) => found
             .errors
             .push("spec.match: must be a list, e.g. [{mode: SERVER}]".into()),
+    }
+}
+
+/// What is odd about `mode` for a plugin that exchanges outbound tokens
+/// (`exchanges`) and/or verifies inbound ones (`verifies`).
+fn mode_warning(at: &str, mode: Option<&str>, exchanges: bool, verifies: bool) -> Option<String> {
+    let client = mode == Some("CLIENT");
+    match (exchanges, verifies) {
+        (false, _) if client => Some(format!(
+            "{at}.mode: CLIENT: audgate then checks the calls this workload makes, \
+             not the requests it receives; use SERVER"
+        )),
+        (true, false) if !client => Some(format!(
+            "{at}.mode: {}: exchange swaps the tokens of calls this workload makes; \
+             on requests it receives it would swap theirs: use mode: CLIENT (and a \
+             SERVER plugin of its own for the inbound check)",
+            mode.unwrap_or("not set")
+        )),
+        (true, true) if client => Some(format!(
+            "{at}.mode: CLIENT: providers then check the calls this workload makes, \
+             not the requests it receives: give the inbound check a SERVER plugin of its \
+             own (providers and exchange together are a gateway's form)"
+        )),
+        _ => None,
     }
 }
 
