@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::{Config, Provider};
 use crate::decision::authenticate::Verified;
+use crate::policy::claim_rule::lookup;
 use crate::policy::Demand;
 use crate::request::path::ResolvedPath;
 use crate::request::{same_header_name, HeaderValues, Request};
@@ -135,10 +136,21 @@ pub(crate) fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(Stri
         headers.push((header.clone(), verified.token.payload_b64.to_owned()));
     }
     for entry in &provider.claim_to_headers {
-        let value = match verified.token.claims.get(&entry.claim) {
+        let value = match lookup(&verified.token.claims, &entry.claim) {
             Some(Value::String(text)) => text.clone(),
             Some(Value::Number(number)) => number.to_string(),
             Some(Value::Bool(flag)) => flag.to_string(),
+            Some(Value::Array(items)) => match joined(items) {
+                Some(joined) => joined,
+                None => {
+                    log::warn!(
+                        "audgate: claim {} not copied to {}: an element is not a string, or holds ',' or a control character",
+                        entry.claim,
+                        entry.header
+                    );
+                    continue;
+                }
+            },
             _ => continue,
         };
         if value
@@ -149,6 +161,19 @@ pub(crate) fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(Stri
         }
     }
     headers
+}
+
+/// An array of strings joined with `,`; `None` when an element is not a string
+/// or holds `,` or a control character (the joined value would mislead).
+fn joined(items: &[Value]) -> Option<String> {
+    let words: Option<Vec<&str>> = items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .filter(|text| !text.contains(',') && !text.chars().any(char::is_control))
+        })
+        .collect();
+    Some(words?.join(","))
 }
 
 /// Removes the token from where `provider` found it in the request of `path`

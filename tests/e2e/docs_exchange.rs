@@ -766,6 +766,11 @@ fn worked_example_frontend_orders_payments() {
     assert_eq!(claims["act"], json!({"sub": "orders"}));
     assert_eq!(claims["scope"], "payments:charge");
     assert_eq!(charged.header("x-user"), Some("alice"));
+    assert_eq!(
+        charged.header("x-acting"),
+        Some("orders"),
+        "act.sub, by its path"
+    );
     assert_never_forwarded(&payments_app, &frontend);
     let asked = &sts.requests()[0];
     assert!(asked.basic);

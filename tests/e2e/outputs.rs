@@ -19,12 +19,17 @@ fn outputs_reach_the_upstream_and_client_copies_never_do() {
         {"claim": "tier", "header": "x-tier"},
         {"claim": "admin", "header": "x-admin"},
         {"claim": "roles", "header": "x-roles"},
+        {"claim": "act.sub", "header": "x-acting"},
+        {"claim": "groups", "header": "x-groups"},
     ]);
     let rig = Rig::new(&json!({
         "providers": [provider],
         "rules": [{"match": {"path": "/healthz"}, "requires": "none"}],
     }));
-    let token = corp_token(json!({"tier": 3, "admin": false, "roles": ["a"]}));
+    let token = corp_token(json!({
+        "tier": 3, "admin": false, "roles": ["a", "b"],
+        "act": {"sub": "orders"}, "groups": ["ok", "a,b"],
+    }));
     let forged = [
         ("x-jwt-payload", "eyJmb3JnZWQiOnRydWV9"),
         ("x-user", "root"),
@@ -44,9 +49,19 @@ fn outputs_reach_the_upstream_and_client_copies_never_do() {
     assert_eq!(seen.header("x-tier"), Some("3"));
     assert_eq!(seen.header("x-admin"), Some("false"));
     assert_eq!(
-        seen.header("x-roles"),
+        seen.headers_named("x-roles"),
+        vec!["a,b"],
+        "an array of strings is joined, and the forged copy is gone"
+    );
+    assert_eq!(
+        seen.header("x-acting"),
+        Some("orders"),
+        "a nested claim by its path"
+    );
+    assert_eq!(
+        seen.header("x-groups"),
         None,
-        "arrays are not copied, and the forged copy is gone"
+        "an element holding ',' sets nothing"
     );
     // a route that checks nothing still strips forged outputs
     let (status, seen) = rig.send("GET", "/healthz", &forged);
