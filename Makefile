@@ -122,8 +122,12 @@ lint:
 # to a few percent) and interleaved rounds (one configuration after another:
 # requests/s, p99, RSS, start-up to /ready); then the CPU-burn loads (forgeries
 # refused with 401; `python3 tests/bench/bench.py attack` runs only those,
-# BENCH_BASELINE_WASM adds a module to compare). About 13 minutes on an idle 2-core
-# machine; BENCH_QUICK=1 for a smoke run of about 2 minutes; BENCH_ROUNDS,
+# BENCH_BASELINE_WASM adds a module to compare); and the outbound token exchange
+# (issue 23) against a token service the bench runs itself: a request whose exchange
+# is cached against audgate's cached verification (paired), a token's first request
+# against one STS round trip, and the STS callouts for 100 tokens x 3 destinations
+# (`python3 tests/bench/bench.py exchange` runs only the last two). About 15 minutes
+# on an idle 2-core machine; BENCH_QUICK=1 for a smoke run of about 2 minutes; BENCH_ROUNDS,
 # BENCH_SECONDS, BENCH_PAIRED_REPEATS, BENCH_PAIRED_SECONDS to change it (all in
 # tests/bench/bench.py's header). Writes tests/bench/results.json, BENCHMARKS.md
 # (with the issue-16 targets, pass/fail and spread) and docs/bench.svg. Installs wrk

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: CPU per request, requests/s, latency, memory and start-up of one
 Envoy worker with audgate, with Envoy's native jwt_authn (default and with its JWT
-cache), with an empty wasm filter (the floor) and with no filter.
+cache), with an empty wasm filter (the floor) and with no filter; and audgate's
+outbound token exchange (issue 23) against a token service the bench runs itself.
 
     python3 tests/bench/bench.py [run]   the benchmark (what `make bench` runs)
     python3 tests/bench/bench.py check   every configuration answers as it should
@@ -15,6 +16,10 @@ cache), with an empty wasm filter (the floor) and with no filter.
                                          kid-less PS512 forgeries against 4 RSA keys
                                          and malformed tokens, each refused (401);
                                          merged into results.json and BENCHMARKS.md
+    python3 tests/bench/bench.py exchange
+                                         only the exchange's first-request and
+                                         callout figures (also part of `run`), merged
+                                         likewise
 
 Run from anywhere; paths are relative to the repo root. Needs the release module
 (`make build`), the token example (`cargo build --release --example bench_tokens`),
@@ -31,14 +36,15 @@ Two methods, every configuration behind one route that Envoy answers itself
 (`-t1 -c16`) pinned to the other:
 
 - Paired runs (CPU per request; what the throughput targets are read from): for each
-  comparison (PAIRED_GROUPS: audgate with its cache against no filter, the floors and
-  jwt_authn with its cache; token_cache_size 0 against no filter, the floor and
-  jwt_authn without), its configurations' Envoys at the same time, all pinned to the
-  same core, each with its own wrk on the other core. After a warm-up, each Envoy's
-  CPU time (utime + stime of /proc/PID/stat, all threads) over the same interval,
-  divided by the requests it answered in that interval (its admin counters).
-  Whatever else the machine does then hits every configuration alike, so the ratios
-  hold to a few percent where one-after-another runs drift by more. Repeated
+  comparison (PAIRED_GROUPS: audgate with its cache against no filter, the floors,
+  jwt_authn with its cache and the exchange with its; token_cache_size 0 against no
+  filter, the floor and jwt_authn without), its configurations' Envoys at the same
+  time, all pinned to the same core, each with its own wrk on the other core. After
+  a warm-up, each Envoy's CPU time (utime + stime of /proc/PID/stat, all threads)
+  over the same interval, divided by the requests it answered in that interval (its
+  admin counters). Whatever else the machine does then hits every configuration
+  alike, so the ratios hold to a few percent where one-after-another runs drift by
+  more. Repeated
   BENCH_PAIRED_REPEATS times (each repeat starts the Envoys and wrks in another
   order); each repeat gives one ratio per pair: the median and range over repeats.
 - Interleaved rounds (requests/s, latency, memory, start-up): for each round, for
@@ -46,14 +52,33 @@ Two methods, every configuration behind one route that Envoy answers itself
   /ready, check the answers, warm up, measure, read VmRSS, stop. Ratios are of the
   medians over rounds, with the range of the ratios within each round.
 
+The exchange (issue 23): `audgate_exchange` is audgate with `exchange` only, three
+destinations (EXCHANGE_DESTINATIONS, a host and audience each) and a `sts` cluster to
+the bench's token service (TokenService: Python's http.server in a thread of this
+process, answering every RFC 8693 POST with a new opaque token, `expires_in` 3600,
+verifying nothing; it counts the POSTs). Its load is audgate's (the same tokens) with
+`Host:` the first destination; it is in the paired comparison of audgate's cache, so
+"exchange cached ÷ audgate cached" (Envoy CPU per request, target ≤ 1.1) comes from the
+same runs. Before its warm-up every token of the load is sent once (its STS round
+trip: exactly one callout per token, or the bench fails), so the measured interval is
+all cache hits: the STS's POSTs over the interval and the filter's `exchanged` counter
+(audgate_exchanges_total) are recorded, and a warning printed if either grew. Then, on
+fresh Envoys (exchange_phase): the first request of each of 50 fresh tokens against a
+POST straight to the STS and the token's second request (medians, ms); and 100 tokens
+× 3 destinations × 5 requests from 16 concurrent clients (the STS slowed to 10 ms an
+answer, so that a pair's requests overlap its callout): the STS must see exactly 300
+callouts, else the bench fails.
+
 Before timing, every Envoy is checked: a good token gets 200 and (for the JWT
 filters) a token for another audience gets 403 and no token 401; the floor lets
-everything through and logs its first request (so it is seen to run). A run in which
-wrk saw anything but 2xx, a socket error, or Envoy counted a 4xx/5xx, fails the
-bench; before each run the harness waits (a while) for both cores to be idle, and an
-interleaved run in which other processes took over 10% of either core is repeated.
+everything through and logs its first request (so it is seen to run); the exchange
+sends a token to its destination (200 after one callout, again 200 with none), no
+token and a token to another host (200, no callout), and reads its counters. A run
+in which wrk saw anything but 2xx, a socket error, or Envoy counted a 4xx/5xx, fails
+the bench; before each run the harness waits (a while) for both cores to be idle, and
+an interleaved run in which other processes took over 10% of either core is repeated.
 
-Default `make bench`: about 13 minutes on an idle 2-core machine. BENCH_QUICK=1 (a
+Default `make bench`: about 15 minutes on an idle 2-core machine. BENCH_QUICK=1 (a
 smoke run, about 2 minutes): 1 round of 1 s, 2 paired repeats of 3 s on one load, no
 repeats of disturbed runs, at most 3 s of waiting for idle cores.
 
@@ -63,7 +88,8 @@ Environment:
     BENCH_PAIRED_REPEATS  paired repeats per load and comparison (5; 0: none)
     BENCH_PAIRED_SECONDS  measured interval of a paired run (8)
     BENCH_PAIRED_LOADS    loads of the paired runs (the cycled ones of BENCH_LOADS)
-    BENCH_TOKENS    tokens in the cycled loads (1000)
+    BENCH_TOKENS    tokens in the cycled loads (1000; the caches, audgate's and the
+                    exchange's, hold 1000: with more, they miss while measuring)
     BENCH_CONNECTIONS  wrk connections (16)
     BENCH_RETRIES   repeats of a run disturbed by other processes on its cores (2)
     BENCH_QUIET_WAIT  seconds to wait, before each run, for the cores to be idle (30)
@@ -78,14 +104,20 @@ Environment:
     CARGO_TARGET_DIR  where cargo put the module and the example (target); the floor
                     modules go to its bench-floor/
 
-Writes tests/bench/results.json, BENCHMARKS.md and docs/bench.svg (run only).
+Writes tests/bench/results.json, BENCHMARKS.md and docs/bench.svg (run only). Say
+BENCH_CONFIGS=none,audgate,audgate_exchange for the exchange's row alone (with
+no filter and audgate in its paired comparison).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime
+import hashlib
 import http.client
+import http.server
+import itertools
 import json
 import os
 import platform
@@ -97,7 +129,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +165,29 @@ P99_VS_JWT_AUTHN = 1.2
 RSS_MARGIN_MIB = 38
 MODULE_LIMIT_BYTES = 716_800
 STARTUP_LIMIT_S = 1.2
+# Issue 23: the outbound token exchange. `audgate_exchange` has `exchange` only, with
+# three destinations (a host and its audience each); wrk's requests go to the first
+# (`Host`), the callout count to all three.
+EXCHANGE_DESTINATIONS = ("payments.bench.svc", "ledger.bench.svc", "shipping.bench.svc")
+EXCHANGE_UNMATCHED_HOST = "elsewhere.bench.svc"
+STS_TOKEN_ENDPOINT = "http://sts.bench.audgate.local/token"
+# The line of the rendered config that names the STS's port: the harness (and
+# tests/e2e/bench_configs.rs) replace its port with their STS's.
+STS_LINE = "socket_address: { address: 127.0.0.1, port_value: 10003 }  # sts"
+STS_EXPIRES_IN_S = 3600
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+# Issue 23's targets: a request whose exchange is cached costs at most this × a
+# cached inbound verification (paired, Envoy CPU per request); one STS callout per
+# token and destination (EXCHANGE_CALLOUT_TOKENS × the destinations, one worker).
+EXCHANGE_VS_AUDGATE = 1.1
+EXCHANGE_FIRST_REQUESTS = 50  # fresh tokens timed one after another
+EXCHANGE_CALLOUT_TOKENS = 100
+EXCHANGE_CALLOUT_REPEATS = 5  # requests per token and destination
+EXCHANGE_CALLOUT_CLIENTS = 16  # concurrent clients (as wrk's connections)
+EXCHANGE_CALLOUT_STS_DELAY_MS = 10  # so that a token's concurrent requests overlap its callout
+EXCHANGE_PRIME_CLIENTS = 8
+EXCHANGE_TARGET = "exchange cached: CPU/req"
 
 
 class BenchError(Exception):
@@ -141,7 +198,7 @@ class BenchError(Exception):
 class Config:
     name: str
     label: str
-    kind: str  # "none", "floor", "jwt_authn" or "audgate"
+    kind: str  # "none", "floor", "jwt_authn", "audgate" or "exchange"
 
 
 @dataclass(frozen=True)
@@ -160,6 +217,7 @@ CONFIGS = [
     Config("jwt_authn_cached", f"jwt_authn + jwt_cache_config ({JWT_CACHE_SIZE})", "jwt_authn"),
     Config("audgate", "audgate (token_cache_size 1000, default)", "audgate"),
     Config("audgate_nocache", "audgate, token_cache_size 0", "audgate"),
+    Config("audgate_exchange", "audgate, exchange only (exchanged token cached)", "exchange"),
 ]
 # The floor modules: file in target/bench-floor/, rustc flags, the line the module
 # logs (at warn) on its first request.
@@ -184,8 +242,8 @@ BASES = {
 # Every figure is read against no filter, the floor and jwt_authn like for like (with
 # its cache for audgate's cache, without for token_cache_size 0).
 PAIRED_GROUPS = {
-    "cached": ("audgate with its token cache",
-               ["none", "floor", "floor_headers", "jwt_authn_cached", "audgate"]),
+    "cached": ("audgate with its token cache (and the exchange with its)",
+               ["none", "floor", "floor_headers", "jwt_authn_cached", "audgate", "audgate_exchange"]),
     "new": ("every token verified (no cache)", ["none", "floor", "jwt_authn", "audgate_nocache"]),
 }
 
@@ -447,6 +505,19 @@ def plugin_config(jwks: dict, cache_size: int | None) -> dict:
     return config
 
 
+def exchange_config() -> dict:
+    """`audgate_exchange`'s plugin configuration: `exchange` only (no providers: the
+    token is not verified, only exchanged), anonymous at the bench STS, defaults
+    otherwise (cache_size 1000, timeout 2 s, unmatched tokens removed)."""
+    return {
+        "exchange": {
+            "token_endpoint": STS_TOKEN_ENDPOINT,
+            "cluster": "sts",
+            "destinations": [{"hosts": [host], "audience": host} for host in EXCHANGE_DESTINATIONS],
+        }
+    }
+
+
 def filter_yaml(config: Config, jwks: dict, wasm: str, floor: str) -> str:
     if config.kind == "none":
         return "# (no HTTP filter before the router)"
@@ -466,10 +537,12 @@ def filter_yaml(config: Config, jwks: dict, wasm: str, floor: str) -> str:
                 "JWT_CACHE": cache,
             },
         ).rstrip()
-    cache_size = 0 if config.name == "audgate_nocache" else None
+    if config.kind == "exchange":
+        plugin = exchange_config()
+    else:
+        plugin = plugin_config(jwks, 0 if config.name == "audgate_nocache" else None)
     return fill(
-        template("audgate.yaml"),
-        {"WASM": wasm, "PLUGIN_CONFIG": json.dumps(plugin_config(jwks, cache_size), indent=2)},
+        template("audgate.yaml"), {"WASM": wasm, "PLUGIN_CONFIG": json.dumps(plugin, indent=2)}
     ).rstrip()
 
 
@@ -480,8 +553,10 @@ def render(config: Config, jwks: dict, wasm: str, floor: str = "") -> str:
         f"{config.label}. Generated by tests/bench/bench.py from "
         "tests/bench/templates/; edit those, not this file."
     )
+    clusters = template("sts_cluster.yaml").rstrip() if config.kind == "exchange" else ""
     return fill(
-        template("envoy.yaml"), {"NOTE": note, "HTTP_FILTERS": filter_yaml(config, jwks, wasm, floor)}
+        template("envoy.yaml"),
+        {"NOTE": note, "HTTP_FILTERS": filter_yaml(config, jwks, wasm, floor), "CLUSTERS": clusters},
     )
 
 
@@ -509,6 +584,11 @@ def check_rendered() -> int:
     return 0
 
 
+def config_paths() -> dict[str, Path]:
+    """Where write_configs puts each configuration."""
+    return {config.name: CONFIGS_DIR / f"{config.name}.yaml" for config in CONFIGS}
+
+
 def write_configs(configs: list[Config], jwks: dict) -> dict[str, Path]:
     _, wasm = wasm_path()
     CONFIGS_DIR.mkdir(parents=True, exist_ok=True)
@@ -525,6 +605,7 @@ def write_configs(configs: list[Config], jwks: dict) -> dict[str, Path]:
 
 
 def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """One GET on a new connection; a `host` in `headers` replaces http.client's."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT_S)
     try:
         conn.request("GET", path, headers=headers or {})
@@ -537,9 +618,19 @@ def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tup
 class Envoy:
     """One Envoy process on `config`, pinned to `cpu`; stop() (or a with-block) ends it."""
 
-    def __init__(self, config: Path, cpu: int, wait: bool = True):
-        """Starts Envoy; with `wait`, until it is ready (else call wait_ready())."""
+    def __init__(self, config: Path, cpu: int, wait: bool = True, sts_port: int | None = None):
+        """Starts Envoy; with `wait`, until it is ready (else call wait_ready()). With
+        `sts_port`, on a copy of `config` whose STS_LINE names that port."""
         self.dir = Path(tempfile.mkdtemp(prefix="audgate-bench-"))
+        if sts_port is not None:
+            text = config.read_text()
+            if text.count(STS_LINE) != 1:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise BenchError(f"{config}: expected the line {STS_LINE!r} once")
+            config = self.dir / config.name
+            config.write_text(text.replace(STS_LINE, STS_LINE.replace("10003", str(sts_port))))
+        # The token service's POSTs when this Envoy started (exchange configurations).
+        self.sts_posts_at_start = token_service().posts() if sts_port is not None else 0
         self.admin_file = self.dir / "admin-address"
         # Envoy's log goes to stderr, into this file, as it is written (--log-path
         # buffers): the floor check reads the floor's first-request line from it.
@@ -624,6 +715,30 @@ class Envoy:
                 counters[name.removeprefix("http.bench.")] = int(value)
         return counters
 
+    def exchange_stats(self) -> dict[str, int]:
+        """audgate_exchanges_total by result (`exchanged`, `cache_hit`, ...), summed over
+        destinations, as Envoy has them (the filter adds its counts every 100 ms)."""
+        status, body = http_get(self.admin_port, "/stats?filter=audgate_exchanges_total")
+        if status != 200:
+            raise BenchError(f"admin /stats: {status}")
+        totals: dict[str, int] = {}
+        for line in body.splitlines():
+            match = re.fullmatch(r"wasmcustom\.destination=\.=([^;]*);\.;result=\.=(\w+);\.;"
+                                 r"audgate_exchanges_total: (\d+)", line.strip())
+            if match:
+                totals[match.group(2)] = totals.get(match.group(2), 0) + int(match.group(3))
+        return totals
+
+    def exchange_stats_when(self, settled, timeout: float = 3.0) -> dict[str, int]:
+        """exchange_stats() once `settled(stats)` holds (the filter's counts reach Envoy
+        on its 100 ms tick), or as they are after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.exchange_stats()
+            if settled(stats) or time.monotonic() > deadline:
+                return stats
+            time.sleep(0.05)
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of the Envoy process so far."""
         return proc_cpu_seconds(self.proc.pid)
@@ -665,8 +780,10 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def expect(envoy: Envoy, what: str, token: str | None, want: int) -> None:
+def expect(envoy: Envoy, what: str, token: str | None, want: int, host: str | None = None) -> None:
     headers = {"authorization": f"Bearer {token}"} if token is not None else {}
+    if host is not None:
+        headers["host"] = host
     status, body = http_get(envoy.port, "/", headers)
     if status != want:
         raise BenchError(
@@ -676,6 +793,9 @@ def expect(envoy: Envoy, what: str, token: str | None, want: int) -> None:
 
 def check_answers(envoy: Envoy, config: Config, tokens: Tokens, alg: str) -> None:
     """Before anything is timed: the configuration does what its name says."""
+    if config.kind == "exchange":
+        check_exchange(envoy, config, tokens, alg)
+        return
     good = tokens.good[alg]
     where = f"{config.name}, {alg}"
     expect(envoy, f"{where}, good token", good[0], 200)
@@ -700,6 +820,202 @@ def check_floor_ran(envoy: Envoy, config: Config) -> None:
             raise BenchError(f"{config.name}: the floor filter did not log {line!r} on its "
                              f"first request:\n{envoy.log_tail()}")
         time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- token service
+
+
+class TokenService:
+    """The exchange's token service (issue 23), in this process: Python's http.server
+    in a thread. Every `POST /token` carrying an RFC 8693 form (grant_type, a
+    subject_token, an audience) gets 200 with a new opaque token68 `access_token`
+    (`x` and a serial), `issued_token_type` access_token, `token_type` Bearer and
+    `expires_in` STS_EXPIRES_IN_S; nothing is verified or signed (the filter does not
+    verify what it is given). It counts the POSTs, and remembers each (subject token
+    SHA-256, audience) pair asked for. A POST with `x-bench-direct: 1` (the bench
+    timing the service itself) is answered alike but counted apart."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self._posts = 0
+        self._direct = 0
+        self._serial = 0
+        self.pairs: list[tuple[str, str]] = []
+        self.delay_s = 0.0
+        service = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's pool expects
+            disable_nagle_algorithm = True
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                direct = self.headers.get("x-bench-direct") == "1"
+                status, payload = service.answer(self.path, body, direct)
+                # One write: headers and body in one segment (no Nagle / delayed-ACK wait).
+                self.wfile.write(
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Bad Request'}\r\n"
+                    "content-type: application/json\r\ncache-control: no-store\r\n"
+                    f"content-length: {len(payload)}\r\n\r\n".encode() + payload)
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
+                                       name="bench-sts")
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def posts(self) -> int:
+        """POSTs from the filter so far (not the bench's own direct ones)."""
+        with self.lock:
+            return self._posts
+
+    def answer(self, path: str, body: bytes, direct: bool) -> tuple[int, bytes]:
+        form = urllib.parse.parse_qs(body.decode("ascii", "replace"))
+        subject = form.get("subject_token", [""])[0]
+        audience = form.get("audience", [""])[0]
+        with self.lock:
+            if direct:
+                self._direct += 1
+            else:
+                self._posts += 1
+                self.pairs.append((hashlib.sha256(subject.encode()).hexdigest(), audience))
+            self._serial += 1
+            serial = self._serial
+            delay = self.delay_s
+        if delay:
+            time.sleep(delay)
+        if (urllib.parse.urlsplit(path).path != "/token"
+                or form.get("grant_type") != [TOKEN_EXCHANGE_GRANT] or not subject or not audience):
+            return 400, b'{"error":"invalid_request"}'
+        return 200, json.dumps({
+            "access_token": f"x{serial}",
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer",
+            "expires_in": STS_EXPIRES_IN_S,
+        }).encode()
+
+
+_TOKEN_SERVICE: TokenService | None = None
+
+
+def token_service() -> TokenService:
+    """The bench's token service, started on first use."""
+    global _TOKEN_SERVICE
+    if _TOKEN_SERVICE is None:
+        _TOKEN_SERVICE = TokenService()
+    return _TOKEN_SERVICE
+
+
+def start_envoy(config: Config, path: Path, cpu: int, wait: bool = True) -> Envoy:
+    """Envoy on a configuration; an exchange one with the bench STS's port."""
+    sts_port = token_service().port if config.kind == "exchange" else None
+    return Envoy(path, cpu, wait=wait, sts_port=sts_port)
+
+
+def request_host(config: Config) -> str | None:
+    """The `Host` of the configuration's load: the exchange's first destination (none
+    for the others: wrk's own, 127.0.0.1:port)."""
+    return EXCHANGE_DESTINATIONS[0] if config.kind == "exchange" else None
+
+
+def exchange_form(token: str, audience: str) -> bytes:
+    """What the filter POSTs for `token` to `audience` (no client authentication)."""
+    return urllib.parse.urlencode({
+        "grant_type": TOKEN_EXCHANGE_GRANT,
+        "subject_token": token,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "requested_token_type": ACCESS_TOKEN_TYPE,
+        "audience": audience,
+    }).encode()
+
+
+def send_all(port: int, items: list[tuple[str, str]], clients: int) -> list[int]:
+    """GET / for each (token, host) of `items`, in order, from `clients` concurrent
+    clients (each on its own keep-alive connection): the status of each."""
+    statuses = [0] * len(items)
+    order = itertools.count()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT_S)
+        try:
+            while (i := next(order)) < len(items):
+                token, host = items[i]
+                conn.request("GET", "/", headers={"host": host, "authorization": f"Bearer {token}"})
+                response = conn.getresponse()
+                response.read()
+                statuses[i] = response.status
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        for future in [pool.submit(client) for _ in range(min(clients, len(items)))]:
+            future.result()
+    return statuses
+
+
+def check_exchange(envoy: Envoy, config: Config, tokens: Tokens, alg: str) -> None:
+    """An exchange configuration, before anything is timed: a token to a destination
+    gets 200 after one STS callout, and again 200 with none (the exchanged token is
+    kept); no token 200 without a callout; a token to a host no destination names
+    200 (removed) without a callout; the filter counts what it did. Only the load's
+    own tokens are sent (the exchange cache holds 1000)."""
+    sts = token_service()
+    good = tokens.good[alg]
+    where = f"{config.name}, {alg}"
+    stats = envoy.exchange_stats()
+    posts = sts.posts()
+    host = EXCHANGE_DESTINATIONS[0]
+    fresh = list(dict.fromkeys((good[0], good[-1])))
+    for token in fresh:
+        before = sts.posts()
+        expect(envoy, f"{where}, a token to {host}", token, 200, host)
+        expect(envoy, f"{where}, the same token to {host} again", token, 200, host)
+        if sts.posts() - before > 1:
+            raise BenchError(f"{where}: {sts.posts() - before} STS callouts for one token")
+    expect(envoy, f"{where}, no token", None, 200, host)
+    expect(envoy, f"{where}, a token to {EXCHANGE_UNMATCHED_HOST}", good[0], 200,
+           EXCHANGE_UNMATCHED_HOST)
+    new = sts.posts() - posts
+    # A token of an earlier check on this Envoy (the other alg) is at hand already.
+    if new > len(fresh):
+        raise BenchError(f"{where}: {new} STS callouts for {len(fresh)} tokens")
+    want = {"exchanged": stats.get("exchanged", 0) + new,
+            "cache_hit": stats.get("cache_hit", 0) + 2 * len(fresh) - new,
+            "unmatched": stats.get("unmatched", 0) + 1}
+    seen = envoy.exchange_stats_when(lambda st: all(st.get(k, 0) >= v for k, v in want.items()))
+    if any(seen.get(k, 0) != v for k, v in want.items()):
+        raise BenchError(f"{where}: audgate_exchanges_total {seen}, expected {want}\n"
+                         f"{envoy.log_tail()}")
+
+
+def prime_exchange(envoy: Envoy, config: Config, token_file: Path, tokens: Tokens,
+                   alg: str) -> int:
+    """After the checks (check_exchange), before the warm-up: every token of the load
+    once to the load's destination, so that each pays its STS round trip now and the
+    measured window is all cache hits. Fails on any refusal, or unless this Envoy
+    took exactly one callout per token it was sent (the load's and the checks').
+    Those callouts."""
+    host = request_host(config) or ""
+    file_tokens = list(dict.fromkeys(t for t in token_file.read_text().split("\n") if t))
+    statuses = send_all(envoy.port, [(t, host) for t in file_tokens], EXCHANGE_PRIME_CLIENTS)
+    refused = [s for s in statuses if s != 200]
+    if refused:
+        raise BenchError(f"{config.name}: {len(refused)} of {len(file_tokens)} first requests "
+                         f"refused (statuses {sorted(set(refused))})\n{envoy.log_tail()}")
+    sent = set(file_tokens) | {tokens.good[alg][0], tokens.good[alg][-1]}
+    callouts = token_service().posts() - envoy.sts_posts_at_start
+    if callouts != len(sent):
+        raise BenchError(f"{config.name}: {callouts} STS callouts for {len(sent)} distinct "
+                         "tokens (one each expected)")
+    return callouts
 
 
 # --------------------------------------------------------------------------- wrk
@@ -739,7 +1055,9 @@ def parse_wrk(out: str) -> dict:
     }
 
 
-def wrk_cmd(s: Settings, port: int, token_file: Path, seconds: int) -> list[str]:
+def wrk_cmd(s: Settings, port: int, token_file: Path, seconds: int,
+            host: str | None = None) -> list[str]:
+    """wrk with requests.lua over `token_file`; with `host`, the requests' `Host`."""
     return [
         require_command("taskset", "install util-linux"),
         "-c",
@@ -756,12 +1074,14 @@ def wrk_cmd(s: Settings, port: int, token_file: Path, seconds: int) -> list[str]
         f"http://127.0.0.1:{port}/",
         "--",
         str(token_file),
+        *([host] if host else []),
     ]
 
 
-def wrk(s: Settings, port: int, token_file: Path, seconds: int, refused: bool = False) -> dict:
+def wrk(s: Settings, port: int, token_file: Path, seconds: int, refused: bool = False,
+        host: str | None = None) -> dict:
     """One wrk run; every response must be 2xx, or with `refused` none may be."""
-    out = run_text(wrk_cmd(s, port, token_file, seconds), timeout=seconds + 60)
+    out = run_text(wrk_cmd(s, port, token_file, seconds, host), timeout=seconds + 60)
     return wrk_result(out, refused)
 
 
@@ -789,11 +1109,18 @@ def wrk_result(out: str, refused: bool = False) -> dict:
 
 def one_run(s: Settings, config: Config, config_path: Path, load: Load, tokens: Tokens,
             token_file: Path) -> dict:
-    with Envoy(config_path, s.envoy_cpu) as envoy:
+    host = request_host(config)
+    with start_envoy(config, config_path, s.envoy_cpu) as envoy:
         check_answers(envoy, config, tokens, load.alg)
+        if config.kind == "exchange":
+            prime_exchange(envoy, config, token_file, tokens, load.alg)
         before = envoy.counters()
-        wrk(s, envoy.port, token_file, s.warmup)
-        result = measure(s, envoy, token_file)
+        wrk(s, envoy.port, token_file, s.warmup, host=host)
+        posts = token_service().posts() if host else 0
+        result = measure(s, envoy, token_file, host)
+        if host:
+            # STS callouts while measuring: 0 when every token's exchange was at hand.
+            result["sts_posts_in_window"] = token_service().posts() - posts
         result.update(envoy.memory_kib())
         after = envoy.counters()
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
@@ -809,13 +1136,13 @@ def one_run(s: Settings, config: Config, config_path: Path, load: Load, tokens: 
     return result
 
 
-def measure(s: Settings, envoy: Envoy, token_file: Path) -> dict:
+def measure(s: Settings, envoy: Envoy, token_file: Path, host: str | None = None) -> dict:
     """The measured wrk run, with what each of the two cores did meanwhile."""
     cores = {"envoy": s.envoy_cpu, "wrk": s.wrk_cpu}
     ticks = {who: cpu_ticks(cpu) for who, cpu in cores.items()}
     own = {"envoy": envoy.cpu_seconds(), "wrk": children_cpu_seconds()}
     started = time.monotonic()
-    result = wrk(s, envoy.port, token_file, s.seconds)
+    result = wrk(s, envoy.port, token_file, s.seconds, host=host)
     wall = time.monotonic() - started
     own = {"envoy": envoy.cpu_seconds() - own["envoy"], "wrk": children_cpu_seconds() - own["wrk"]}
     # Envoy's own CPU time (all its threads) per request: the filter's cost, steadier
@@ -909,7 +1236,7 @@ def prepare(s: Settings) -> tuple[Tokens, dict[str, Path]]:
     if any(c.kind == "floor" for c in s.configs):
         build_floor()
     paths = write_configs(CONFIGS, tokens.jwks)  # all of them, so the files stay complete
-    if any(c.kind == "audgate" for c in s.configs):
+    if any(c.kind in ("audgate", "exchange") for c in s.configs):
         module, _ = wasm_path()
         require_file(module, "run `make build`")
     return tokens, paths
@@ -956,6 +1283,8 @@ def progress(n: str, round_: int, load: Load, config: Config, r: dict) -> str:
         f"  RSS {r['rss_kib'] / 1024:5.1f} MiB  CPU/req {r['envoy_cpu_us_per_req']:5.1f} µs"
         f"  busy {r.get('envoy_core_busy_pct', 0):3.0f}/{r.get('wrk_core_busy_pct', 0):3.0f}%"
     )
+    if r.get("sts_posts_in_window"):
+        line += f"  STS CALLOUTS WHILE MEASURING: {r['sts_posts_in_window']}"
     if r["disturbed"]:
         line += (
             f"  DISTURBED: others took {r.get('envoy_core_other_pct', 0):.0f}% of Envoy's core,"
@@ -968,12 +1297,14 @@ def progress(n: str, round_: int, load: Load, config: Config, r: dict) -> str:
 def check(s: Settings) -> None:
     tokens, paths = prepare(s)
     for config in s.configs:
-        with Envoy(paths[config.name], s.envoy_cpu) as envoy:
+        with start_envoy(config, paths[config.name], s.envoy_cpu) as envoy:
             for alg in tokens.good:
                 check_answers(envoy, config, tokens, alg)
         print(f"{config.name:17} ok: "
               + {"none": "no filter: anything 200",
-                 "floor": "no JWT filter: anything 200, the floor module ran"}.get(
+                 "floor": "no JWT filter: anything 200, the floor module ran",
+                 "exchange": "a token to its destination 200 after one STS callout, again 200 "
+                             "with none; no token 200; another host 200, token removed"}.get(
                      config.kind, "good 200, other audience 403, no token 401"))
 
 
@@ -1027,22 +1358,35 @@ def paired_run(s: Settings, order: list[Config], paths: dict[str, Path], load: L
         envoys: dict[str, Envoy] = {}
         for config in order:
             envoys[config.name] = stack.enter_context(
-                Envoy(paths[config.name], s.envoy_cpu, wait=False))
+                start_envoy(config, paths[config.name], s.envoy_cpu, wait=False))
+        exchanging = [c for c in order if c.kind == "exchange"]
+        primed = {}
         for config in order:
             envoys[config.name].wait_ready()
             check_answers(envoys[config.name], config, tokens, load.alg)
+            if config.kind == "exchange":
+                primed[config.name] = prime_exchange(envoys[config.name], config, token_file,
+                                                     tokens, load.alg)
         before = {name: e.counters() for name, e in envoys.items()}
         procs: dict[str, subprocess.Popen] = {}
+        hosts = {c.name: request_host(c) for c in order}
         try:
             for name, e in envoys.items():
                 procs[name] = subprocess.Popen(
-                    wrk_cmd(s, e.port, token_file, seconds), cwd=ROOT, text=True,
+                    wrk_cmd(s, e.port, token_file, seconds, hosts[name]), cwd=ROOT, text=True,
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             time.sleep(s.paired_warmup)
+            exchanged = {c.name: envoys[c.name].exchange_stats() for c in exchanging}
             first = snapshot(s, envoys, procs)
+            posts = token_service().posts() if exchanging else 0
             time.sleep(s.paired_seconds)
             last = snapshot(s, envoys, procs)
+            posts = (token_service().posts() if exchanging else 0) - posts
             outputs = {name: p.communicate(timeout=seconds + 60)[0] for name, p in procs.items()}
+            if exchanging:
+                time.sleep(0.25)  # the filter's counts reach Envoy every 100 ms
+            exchanged = {name: {k: v - st.get(k, 0) for k, v in envoys[name].exchange_stats().items()}
+                         for name, st in exchanged.items()}
         finally:
             for p in procs.values():
                 if p.poll() is None:
@@ -1058,7 +1402,21 @@ def paired_run(s: Settings, order: list[Config], paths: dict[str, Path], load: L
                        for k in ("downstream_rq_4xx", "downstream_rq_5xx"))
         if failures:
             raise BenchError(f"paired {load.name}, {name}: Envoy counted {failures} 4xx/5xx under load")
-    return window(s, first, last, memory)
+    result = window(s, first, last, memory)
+    for name, grown in exchanged.items():
+        # STS callouts in the measured interval (the bench STS's count: exact), and how
+        # much the filter's `exchanged` grew from the warm-up's end to wrk's (a
+        # superset of the interval): both 0 when every request was a cache hit.
+        result["configs"][name].update({
+            "sts_posts_primed": primed[name],
+            "sts_posts_in_window": posts,
+            "exchanged_growth": grown.get("exchanged", 0),
+            "cache_hit_growth": grown.get("cache_hit", 0),
+        })
+        if posts or grown.get("exchanged", 0):
+            print(f"  WARNING: {name}: {posts} STS callouts in the measured interval, "
+                  f"`exchanged` grew by {grown.get('exchanged', 0)}: not all cache hits", flush=True)
+    return result
 
 
 def snapshot(s: Settings, envoys: dict[str, Envoy], wrks: dict[str, subprocess.Popen]) -> dict:
@@ -1159,6 +1517,21 @@ def paired_entry(runs: list[dict], name: str) -> dict:
     if "none" in runs[0]["configs"]:
         entry["over_none_us"] = spread(each(lambda c: c[name]["envoy_cpu_us_per_req"]
                                             - c["none"]["envoy_cpu_us_per_req"]), 2)
+    if "sts_posts_in_window" in runs[0]["configs"][name]:
+        # The exchange: its CPU/req ÷ audgate's (cached inbound verification of the same
+        # tokens) within each run, the target's figure (lower is cheaper); the same for
+        # the filters' own cost (CPU/req over no filter's); and the STS callouts.
+        if "audgate" in runs[0]["configs"]:
+            entry["cost_vs_audgate"] = spread(each(lambda c: c[name]["envoy_cpu_us_per_req"]
+                                                   / c["audgate"]["envoy_cpu_us_per_req"]))
+            over = [(c[name]["envoy_cpu_us_per_req"] - c["none"]["envoy_cpu_us_per_req"],
+                     c["audgate"]["envoy_cpu_us_per_req"] - c["none"]["envoy_cpu_us_per_req"])
+                    for c in (g["configs"] for g in runs) if "none" in c]
+            if over and all(base > 0 for _, base in over):
+                entry["own_cost_vs_audgate"] = spread([mine / base for mine, base in over])
+        entry["sts_posts_in_window"] = sum(each(lambda c: c[name]["sts_posts_in_window"]))
+        entry["exchanged_growth"] = sum(each(lambda c: c[name]["exchanged_growth"]))
+        entry["sts_posts_primed"] = spread(each(lambda c: c[name]["sts_posts_primed"]), 0)
     return entry
 
 
@@ -1270,6 +1643,164 @@ def attack_markdown(results: dict) -> list[str]:
                          f"{m['rps']:,.0f} | {m['envoy_cpu_us_per_req']:,.1f} µs")
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     return out + [""]
+
+
+# --------------------------------------------------------------------------- exchange
+
+
+def exchange_phase(s: Settings, paths: dict[str, Path]) -> dict:
+    """Issue 23's other two figures, each on a fresh `audgate_exchange` Envoy (one
+    worker, pinned like the others) and the bench STS: what the first request of a
+    token costs against the STS's own round trip and a cached request
+    (exchange_first_requests), and the STS callouts for EXCHANGE_CALLOUT_TOKENS tokens
+    × the destinations under concurrent requests (exchange_callouts)."""
+    config = next(c for c in CONFIGS if c.kind == "exchange")
+    path = paths[config.name]
+    started = now_iso()
+    warm = 5
+    fresh = mint("RS256", warm + EXCHANGE_FIRST_REQUESTS + EXCHANGE_CALLOUT_TOKENS, AUDIENCE)
+    wait_for_quiet(s)
+    first = exchange_first_requests(s, config, path, fresh[:warm],
+                                    fresh[warm:warm + EXCHANGE_FIRST_REQUESTS])
+    wait_for_quiet(s)
+    callouts = exchange_callouts(s, config, path, fresh[warm + EXCHANGE_FIRST_REQUESTS:])
+    return {
+        "about": "audgate_exchange (exchange only, 3 destinations) against the bench's token "
+                 "service (tests/bench/bench.py, Python http.server in the bench's process); "
+                 "one Envoy worker, RS256 tokens of the bench issuer, a fresh Envoy for each part",
+        "started": started,
+        "finished": now_iso(),
+        "destinations": list(EXCHANGE_DESTINATIONS),
+        "first_request": first,
+        "callouts": callouts,
+    }
+
+
+def exchange_first_requests(s: Settings, config: Config, path: Path, warm: list[str],
+                            timed: list[str]) -> dict:
+    """For each fresh token, one after another: a POST straight to the STS (the form the
+    filter sends, on a keep-alive connection: the STS's own round trip), then the
+    token's first request through Envoy (held for its callout), then its second (the
+    exchange at hand); each timed by the client, on keep-alive connections. The
+    `warm` tokens go first, untimed (connections opened, Envoy's to the STS too).
+    Fails unless each token took exactly one callout. Medians and ranges, in ms."""
+    sts = token_service()
+    host = EXCHANGE_DESTINATIONS[0]
+    rows = []
+    with start_envoy(config, path, s.envoy_cpu) as envoy:
+        to_envoy = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=HTTP_TIMEOUT_S)
+        to_sts = http.client.HTTPConnection("127.0.0.1", sts.port, timeout=HTTP_TIMEOUT_S)
+
+        def timed_ms(conn: http.client.HTTPConnection, method: str, what: str,
+                     headers: dict[str, str], body: bytes | None = None) -> float:
+            started = time.perf_counter()
+            conn.request(method, "/" if method == "GET" else "/token", body=body, headers=headers)
+            response = conn.getresponse()
+            text = response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status != 200:
+                raise BenchError(f"{config.name}: {what}: {response.status} {text[:120]!r}\n"
+                                 f"{envoy.log_tail()}")
+            return elapsed
+
+        try:
+            for i, token in enumerate(warm + timed):
+                direct = timed_ms(to_sts, "POST", "a POST to the STS", {
+                    "content-type": "application/x-www-form-urlencoded", "x-bench-direct": "1"},
+                    exchange_form(token, host))
+                request = {"host": host, "authorization": f"Bearer {token}"}
+                first = timed_ms(to_envoy, "GET", "a token's first request", request)
+                cached = timed_ms(to_envoy, "GET", "a token's second request", request)
+                if i >= len(warm):
+                    rows.append((first, cached, direct))
+        finally:
+            to_envoy.close()
+            to_sts.close()
+        callouts = sts.posts() - envoy.sts_posts_at_start
+    if callouts != len(warm) + len(timed):
+        raise BenchError(f"{config.name}: {callouts} STS callouts for "
+                         f"{len(warm) + len(timed)} tokens sent twice each")
+    result = {
+        "requests": len(rows),
+        "first_request_ms": spread([r[0] for r in rows]),
+        "cached_request_ms": spread([r[1] for r in rows]),
+        "sts_round_trip_ms": spread([r[2] for r in rows]),
+        # What the first request costs beyond a cached one and one STS round trip.
+        "overhead_ms": spread([r[0] - r[1] - r[2] for r in rows]),
+        "callouts": callouts,
+    }
+    print(f"  exchange, first request of {len(rows)} fresh tokens: "
+          f"{result['first_request_ms']['median']:.2f} ms; cached "
+          f"{result['cached_request_ms']['median']:.2f} ms; STS round trip "
+          f"{result['sts_round_trip_ms']['median']:.2f} ms; beyond both "
+          f"{result['overhead_ms']['median']:+.2f} ms (medians)", flush=True)
+    return result
+
+
+def exchange_callouts(s: Settings, config: Config, path: Path, tokens: list[str]) -> dict:
+    """Every token to every destination EXCHANGE_CALLOUT_REPEATS times, the repeats of a
+    (token, destination) pair one after another in the order of requests, sent by
+    EXCHANGE_CALLOUT_CLIENTS concurrent clients: a pair's requests are under way at
+    once, while the STS (slowed by EXCHANGE_CALLOUT_STS_DELAY_MS) answers the first's
+    callout. Each must get 200; the STS must see one callout per pair (tokens ×
+    destinations), no more, else the bench fails. The filter's counts too: `exchanged`
+    (one per callout), `cache_hit` (the exchange at hand), and the requests that
+    waited for another's callout (the rest: counted by neither)."""
+    sts = token_service()
+    items = [(token, host) for token in tokens for host in EXCHANGE_DESTINATIONS
+             for _ in range(EXCHANGE_CALLOUT_REPEATS)]
+    limit = len(tokens) * len(EXCHANGE_DESTINATIONS)
+    with start_envoy(config, path, s.envoy_cpu) as envoy:
+        with sts.lock:
+            asked_from = len(sts.pairs)
+            sts.delay_s = EXCHANGE_CALLOUT_STS_DELAY_MS / 1000
+        started = time.monotonic()
+        try:
+            statuses = send_all(envoy.port, items, EXCHANGE_CALLOUT_CLIENTS)
+        finally:
+            with sts.lock:
+                sts.delay_s = 0.0
+        wall = time.monotonic() - started
+        posts = sts.posts() - envoy.sts_posts_at_start
+        with sts.lock:
+            asked = sts.pairs[asked_from:]
+        time.sleep(0.25)  # the filter's counts reach Envoy every 100 ms
+        stats = envoy.exchange_stats_when(lambda st: st.get("exchanged", 0) >= posts)
+        log = envoy.log_tail()
+    refused = [st for st in statuses if st != 200]
+    per_destination = {host: sum(1 for _, aud in asked if aud == host) for host in EXCHANGE_DESTINATIONS}
+    result = {
+        "tokens": len(tokens),
+        "destinations": len(EXCHANGE_DESTINATIONS),
+        "repeats": EXCHANGE_CALLOUT_REPEATS,
+        "clients": EXCHANGE_CALLOUT_CLIENTS,
+        "sts_delay_ms": EXCHANGE_CALLOUT_STS_DELAY_MS,
+        "requests": len(items),
+        "refused": len(refused),
+        "seconds": round(wall, 2),
+        "sts_posts": posts,
+        "sts_distinct_pairs": len(set(asked)),
+        "sts_posts_per_destination": per_destination,
+        "limit": limit,
+        "exchanged": stats.get("exchanged", 0),
+        "cache_hit": stats.get("cache_hit", 0),
+        "joined": len(items) - stats.get("exchanged", 0) - stats.get("cache_hit", 0),
+        "failed": stats.get("failed", 0) + stats.get("refused", 0),
+    }
+    print(f"  exchange, {len(tokens)} tokens × {len(EXCHANGE_DESTINATIONS)} destinations × "
+          f"{EXCHANGE_CALLOUT_REPEATS}, {EXCHANGE_CALLOUT_CLIENTS} clients: {posts} STS callouts "
+          f"(limit {limit}); exchanged {result['exchanged']}, cache_hit {result['cache_hit']}, "
+          f"waited for another's callout {result['joined']}; {len(refused)} refused", flush=True)
+    if refused:
+        raise BenchError(f"{config.name}: {len(refused)} of {len(items)} requests refused "
+                         f"(statuses {sorted(set(refused))})\n{log}")
+    if posts > limit:
+        raise BenchError(f"{config.name}: the STS saw {posts} callouts for {len(tokens)} tokens × "
+                         f"{len(EXCHANGE_DESTINATIONS)} destinations (at most {limit})")
+    if posts != limit or len(set(asked)) != limit:
+        raise BenchError(f"{config.name}: {posts} STS callouts for {len(set(asked))} of the "
+                         f"{limit} (token, destination) pairs: one each expected")
+    return result
 
 
 # --------------------------------------------------------------------------- summary
@@ -1477,6 +2008,28 @@ def targets(results: dict) -> list[dict]:
             label = "audgate" if name == "audgate" else "audgate, token_cache_size 0"
             add(f"{label}: start-up to /ready ≤ {STARTUP_LIMIT_S} s", "interleaved", None,
                 st["median"], st["min"], st["max"], STARTUP_LIMIT_S, False, "s")
+    # Issue 23: a request whose exchange is cached against a cached inbound verification
+    # of the same token (its Envoy CPU/req ÷ audgate's: lower is cheaper), paired; the
+    # interleaved rounds' audgate req/s ÷ the exchange's for comparison.
+    target = f"{EXCHANGE_TARGET} ≤ {EXCHANGE_VS_AUDGATE}× audgate cached"
+    for load, by_config in summary.get("cached", {}).items():
+        r = by_config.get("audgate_exchange", {}).get("cost_vs_audgate")
+        if r:
+            add(target, "paired", load, r["median"], r["min"], r["max"], EXCHANGE_VS_AUDGATE,
+                False, "×")
+    for load, by_config in results.get("medians", {}).items():
+        if "audgate_exchange" in by_config and "audgate" in by_config:
+            per_round = round_values(results["runs"], load, "audgate_exchange", "audgate", "rps",
+                                     lambda mine, base: base / mine)
+            add(target, "interleaved", load,
+                by_config["audgate"]["rps"] / by_config["audgate_exchange"]["rps"],
+                min(per_round), max(per_round), EXCHANGE_VS_AUDGATE, False, "×")
+    callouts = (results.get("exchange") or {}).get("callouts")
+    if callouts:
+        add(f"STS callouts for {callouts['tokens']} tokens × {callouts['destinations']} "
+            f"destinations, one worker ≤ {callouts['limit']}", "count", None,
+            callouts["sts_posts"], callouts["sts_posts"], callouts["sts_posts"],
+            callouts["limit"], False, "callouts")
     return rows
 
 
@@ -1560,6 +2113,7 @@ def markdown(results: dict) -> str:
     out += paired_markdown(results)
     out += interleaved_markdown(results)
     out += startup_markdown(results)
+    out += exchange_markdown(results)
     out += how_markdown(results)
     out += attack_markdown(results)
     return "\n".join(out).rstrip() + "\n"
@@ -1575,8 +2129,9 @@ def targets_markdown(results: dict) -> list[str]:
         return []
     mc = results["machine"]
     loads = [l for l in table_loads(results) if any(r["load"] == l["name"] for r in rows)]
+    exchanged = any(r["target"].startswith(EXCHANGE_TARGET) or r["unit"] == "callouts" for r in rows)
     out = [
-        "## Targets (issue 16)",
+        "## Targets (issues 16 and 23)" if exchanged else "## Targets (issue 16)",
         "",
         f"One Envoy worker, Envoy {mc['envoy']} (V8). The throughput targets are read from "
         "the **paired** runs: the ratio is the base's Envoy CPU time per request ÷ audgate's "
@@ -1585,8 +2140,12 @@ def targets_markdown(results: dict) -> list[str]:
         "median over the repeats, their range in brackets. The **interleaved** rows give the "
         "same ratio from requests/s measured one configuration after another, for comparison; "
         "p99 (at the same closed-loop wrk load), RSS and start-up come from the interleaved "
-        "rounds. ✅ met by the median, ❌ not met, ⚠️ the range crosses the limit (the "
-        "verdict is within the noise).",
+        "rounds. "
+        + ("The exchange's row (issue 23) is a cost the other way round: its CPU per request ÷ "
+           "audgate's, both caches warm, the same tokens (lower is cheaper; interleaved: "
+           "audgate's req/s ÷ its). " if exchanged else "")
+        + "✅ met by the median, ❌ not met, ⚠️ the range crosses the limit (the verdict is "
+        "within the noise).",
         "",
         "| target | method | " + " | ".join(l["label"] for l in loads) + " |",
         "|---|---|" + "--:|" * len(loads),
@@ -1597,6 +2156,9 @@ def targets_markdown(results: dict) -> list[str]:
                "interleaved": "interleaved, req/s"}.get(method, method)
         if "p99" in target or "RSS" in target:
             how = "interleaved"
+        if target.startswith(EXCHANGE_TARGET):
+            how = {"paired": "paired, CPU per request ÷ audgate's",
+                   "interleaved": "interleaved, audgate's req/s ÷ this"}.get(method, method)
         cells = []
         for l in loads:
             hit = [r for r in keyed if (r["target"], r["method"], r["load"]) == (target, method, l["name"])]
@@ -1619,12 +2181,29 @@ def targets_markdown(results: dict) -> list[str]:
             out.append(f"- {r['target']}: {r['value']:,.0f} bytes {verdict(r)}"
                        + (f" ({over:,.0f} bytes over)" if over > 0 else
                           f" ({-over:,.0f} bytes to spare)"))
+        elif r["unit"] == "callouts":
+            c = results["exchange"]["callouts"]
+            out.append(f"- {r['target']}: {r['value']:.0f} {verdict(r)} ({c['requests']} requests "
+                       f"from {c['clients']} concurrent clients; see "
+                       "[Token exchange](#token-exchange-issue-23))")
         else:
             n = results["startup"].get("audgate" if r["target"].startswith("audgate:")
                                        else "audgate_nocache", {}).get("n", 0)
             out.append(f"- {r['target']}: {r['value']:.2f} s, median of {n} starts (range "
                        f"{r['low']:.2f}–{r['high']:.2f} s) {verdict(r)}")
+    first = (results.get("exchange") or {}).get("first_request")
+    if first:
+        out.append(f"- The first request of a token (exchange): {first_request_text(first)}")
     return out + [""]
+
+
+def first_request_text(first: dict) -> str:
+    """The first request's latency against a cached one and the STS's round trip."""
+    return (f"{first['first_request_ms']['median']:.2f} ms; a cached request "
+            f"{first['cached_request_ms']['median']:.2f} ms, one STS round trip "
+            f"{first['sts_round_trip_ms']['median']:.2f} ms; beyond the two: "
+            f"{first['overhead_ms']['median']:+.2f} ms (medians over {first['requests']} fresh "
+            "tokens; the last of the per-token differences)")
 
 
 def base_columns(present: set[str]) -> list[str]:
@@ -1688,6 +2267,124 @@ def paired_markdown(results: dict) -> list[str]:
             out.append("")
     shares = [v["cpu_share_pct"] for g in runs for v in g["configs"].values()]
     out += [paired_cores_note(runs, shares), ""]
+    return out
+
+
+def exchange_markdown(results: dict) -> list[str]:
+    """The exchange's section (issue 23); says so when it has no figures yet."""
+    names = [c["name"] for c in results.get("configs", [])]
+    summary = ((results.get("paired") or {}).get("summary") or {}).get("cached", {})
+    cached = {load: by_config for load, by_config in summary.items()
+              if "audgate_exchange" in by_config and "audgate" in by_config}
+    figures = results.get("exchange") or {}
+    hosts = ", ".join(f"`{h}`" for h in figures.get("destinations", EXCHANGE_DESTINATIONS))
+    out = [
+        "## Token exchange (issue 23)",
+        "",
+        "`audgate_exchange` ([its configuration](tests/bench/configs/audgate_exchange.yaml)): "
+        "audgate with `exchange` only (no providers: the token is exchanged, not verified), "
+        f"three destinations ({hosts}, each its own audience), defaults otherwise "
+        "(`cache_size` 1000, timeout 2 s), its `sts` cluster the bench's own token service: "
+        "a few lines of Python in `tests/bench/bench.py` (`http.server` in a thread) that "
+        "answer every RFC 8693 POST with a new opaque token, `expires_in` "
+        f"{STS_EXPIRES_IN_S} s, verifying nothing. Its load is `audgate`'s, the same tokens, "
+        f"with `Host: {EXCHANGE_DESTINATIONS[0]}`. Before the warm-up every token of the load "
+        "is sent once (its STS round trip; the bench fails unless each took exactly one "
+        "callout), so the measured interval is all cache hits; the STS's count over the "
+        "interval and the filter's `audgate_exchanges_total{result=\"exchanged\"}` check it.",
+        "",
+    ]
+    if not cached and not figures:
+        measured = "audgate_exchange" in names
+        return out + [
+            "*No figures yet"
+            + (" (this run's paired comparisons did not include it)" if measured else
+               f": the results of {results.get('started', 'this run')} predate this row")
+            + ". `make bench` measures it; `python3 tests/bench/bench.py exchange` adds the "
+            "first-request and callout figures to the last results alone.*",
+            "",
+        ]
+    if cached:
+        st = results["settings"]
+        out += [
+            "### A request whose exchange is cached",
+            "",
+            "From the paired runs (above: the cached comparison, its Envoys sharing one core): "
+            "Envoy CPU per request, and the exchange's ÷ audgate's within each run (median, "
+            "range over repeats); *own cost*: the same ratio of each one's CPU/req over no "
+            f"filter's. Target ≤ {EXCHANGE_VS_AUDGATE}×. STS callouts: in all measured "
+            f"intervals ({st.get('paired_repeats')} per load), and how much the filter's "
+            "`exchanged` grew from each warm-up's end to wrk's.",
+            "",
+            "| load | exchange CPU/req | audgate CPU/req | exchange ÷ audgate | own cost ÷ audgate's "
+            "| STS callouts while measuring | `exchanged` grew by |",
+            "|---|--:|--:|--:|--:|--:|--:|",
+        ]
+        labels = {l["name"]: l["label"] for l in table_loads(results)}
+        for load, by_config in cached.items():
+            mine, base = by_config["audgate_exchange"], by_config["audgate"]
+            ratio = mine.get("cost_vs_audgate")
+            cost_verdict = "" if not ratio else (
+                " ✅" if ratio["median"] <= EXCHANGE_VS_AUDGATE else " ❌")
+            out.append(
+                f"| {labels.get(load, load)} | {spread_text(mine['envoy_cpu_us_per_req'], 1, ' µs')} "
+                f"| {spread_text(base['envoy_cpu_us_per_req'], 1, ' µs')} "
+                f"| {spread_text(ratio)}{cost_verdict} | {spread_text(mine.get('own_cost_vs_audgate'))} "
+                f"| {mine.get('sts_posts_in_window', '')} | {mine.get('exchanged_growth', '')} |")
+        out.append("")
+    elif figures:
+        out += ["*The cached request's figures come from the paired runs, and these results "
+                "have none for `audgate_exchange`.*", ""]
+    if figures.get("started"):
+        out += [f"The first-request and callout figures below: measured "
+                f"{figures['started']} – {figures['finished']}.", ""]
+    first = figures.get("first_request")
+    if first:
+        rows = (("its first request through Envoy (held for its callout)", "first_request_ms"),
+                ("its second request (the exchange at hand)", "cached_request_ms"),
+                ("a POST straight to the STS (its round trip)", "sts_round_trip_ms"),
+                ("first − second − STS round trip, per token", "overhead_ms"))
+        out += [
+            "### The first request of a token",
+            "",
+            f"A fresh Envoy; {first['requests']} fresh tokens one after another, for each: a POST "
+            "of the filter's form straight to the STS, then the token's first request through "
+            "Envoy, then its second; each timed by the bench's client (Python, keep-alive "
+            "connections, so the client's own time is in every figure). The first request "
+            "pays one STS round trip; the last row is what it pays beyond that and a cached "
+            f"request. {first['callouts']} callouts in all (5 untimed tokens first: "
+            "connections opened).",
+            "",
+            "| request | median | range |",
+            "|---|--:|--:|",
+        ]
+        for label, key in rows:
+            sp = first[key]
+            sign = "+" if key == "overhead_ms" else ""
+            out.append(f"| {label} | {sp['median']:{sign}.2f} ms | "
+                       f"{sp['min']:{sign}.2f} – {sp['max']:{sign}.2f} ms |")
+        out.append("")
+    c = figures.get("callouts")
+    if c:
+        per = ", ".join(f"{n} {host}" for host, n in c["sts_posts_per_destination"].items())
+        ok = "✅" if c["sts_posts"] <= c["limit"] else "❌"
+        out += [
+            f"### STS callouts: {c['tokens']} tokens × {c['destinations']} destinations",
+            "",
+            f"A fresh Envoy, one worker; every token to every destination {c['repeats']} times, "
+            "a pair's requests next to each other in the order of requests, sent by "
+            f"{c['clients']} concurrent clients, so that a pair's requests are under way together "
+            f"while the STS (slowed to {c['sts_delay_ms']} ms an answer) answers the first's "
+            f"callout; {c['requests']} requests in {c['seconds']} s, {c['refused']} refused. "
+            f"Target: {c['limit']} callouts, not more.",
+            "",
+            "| STS callouts | distinct (token, destination) | per destination | filter: `exchanged` "
+            "| `cache_hit` | waited for another's callout |",
+            "|--:|--:|---|--:|--:|--:|",
+            f"| {c['sts_posts']} {ok} | {c['sts_distinct_pairs']} | {per} | {c['exchanged']} "
+            f"| {c['cache_hit']} | {c['joined']} |",
+            "",
+        ]
     return out
 
 
@@ -1779,7 +2476,7 @@ def startup_markdown(results: dict) -> list[str]:
         rss.setdefault(r["config"], []).append(r["rss_kib"] / 1024)
     none_rss = median(rss["none"]) if "none" in rss else None
     sizes = {name: m.get("bytes") for name, m in (results.get("floor_modules") or {}).items()}
-    sizes["audgate"] = sizes["audgate_nocache"] = results["module"]["bytes"]
+    sizes["audgate"] = sizes["audgate_nocache"] = sizes["audgate_exchange"] = results["module"]["bytes"]
     out = [
         "## Start-up and memory",
         "",
@@ -1827,11 +2524,18 @@ def how_markdown(results: dict) -> list[str]:
         "`proxy_get_header_map_pairs`. Loaded like audgate (V8, `envoy.filters.http.wasm`); "
         "each logs its first request, and the bench checks that line before timing.",
         f"- Loads: one token sent on every request, or {st['cycled_tokens']} distinct tokens "
-        "(own `sub` and `jti`) taken in turn by a wrk Lua script; RS256 and ES256.",
+        "(own `sub` and `jti`) taken in turn by a wrk Lua script; RS256 and ES256."
+        + (f" The exchange's requests carry `Host: {EXCHANGE_DESTINATIONS[0]}` (the others "
+           "wrk's own), and each token went once through it before the warm-up."
+           if any(c["name"] == "audgate_exchange" for c in results["configs"]) else ""),
         "- Checked on every Envoy before timing: a good token gets 200; with a JWT filter, a "
         "token for another audience gets 403 and no token 401; with no filter or the floor "
         "all get 200. A run where wrk saw any non-2xx response or socket error, or Envoy "
-        "counted a 4xx/5xx, fails the bench.",
+        "counted a 4xx/5xx, fails the bench."
+        + (" The exchange: a token to its destination gets 200 after one STS callout and 200 "
+           "again with none, no token 200, a token to a host no destination names 200 (the "
+           "token removed), each counted by the filter as expected."
+           if any(c["name"] == "audgate_exchange" for c in results["configs"]) else ""),
         "",
         f"Machine: {mc['cpu'] or 'unknown CPU'}, `nproc` {mc['nproc']}, {mc['threads_per_core']} "
         f"thread(s) per core, {mc['memory_gib']} GiB"
@@ -1884,6 +2588,7 @@ COLOURS = {
     "jwt_authn_cached": "#1e88e5",
     "audgate": "#2e7d32",
     "audgate_nocache": "#a5d6a7",
+    "audgate_exchange": "#8e24aa",
 }
 
 
@@ -2030,6 +2735,9 @@ def main(argv: list[str]) -> int:
         if command == "run":
             results = bench(s)
             results["attack"] = attack(s)
+            if any(c.kind == "exchange" for c in s.configs):
+                results["exchange"] = exchange_phase(s, config_paths())
+            results["targets"] = targets(results)
             write_outputs(results)
             print(f"wrote {RESULTS.relative_to(ROOT)}, {MARKDOWN.relative_to(ROOT)}, "
                   f"{CHART.relative_to(ROOT)}")
@@ -2054,6 +2762,18 @@ def main(argv: list[str]) -> int:
                 print(json.dumps(burn, indent=2))
             else:
                 results["attack"] = burn
+                write_outputs(results)
+                print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
+        elif command == "exchange":
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
+            write_configs(CONFIGS, bench_jwks())
+            require_file(wasm_path()[0], "run `make build`")
+            figures = exchange_phase(s, config_paths())
+            if results is None:
+                print(json.dumps(figures, indent=2))
+            else:
+                results["exchange"] = figures
+                results["targets"] = targets(results)
                 write_outputs(results)
                 print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
         elif command == "check":

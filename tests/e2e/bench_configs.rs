@@ -2,10 +2,15 @@
 //! tests/bench/configs/ is what the templates give, starts, and answers as its name
 //! says. With a filter (native jwt_authn or audgate, cache on or off) a good RS256 or
 //! ES256 token gets 200, a token for another audience 403 and no token 401; with no
-//! filter everything gets 200. The tokens are minted here, with the same keys, issuer
-//! and audience as the bench's (tests/bench/bench.py).
+//! filter everything gets 200. The exchange's (`exchange` only, three destinations)
+//! runs against the test STS (tests/support/sts.rs) in place of the bench's own: a
+//! token to each destination gets 200 after one exchange for that destination's
+//! audience, and again 200 with none; no token, or a token to a host no destination
+//! names, 200 with none. The tokens are minted here, with the same keys, issuer and
+//! audience as the bench's (tests/bench/bench.py).
 
 use crate::support::envoy::{envoy_bin, wasm_path};
+use crate::support::sts::{sha256_hex, Sts, StsSettings};
 use crate::support::{http, keys, temp, TestKey};
 use serde_json::json;
 use std::fs::File;
@@ -20,6 +25,14 @@ const OTHER_AUDIENCE: &str = "payments.bench.svc";
 const KEYS: [TestKey; 2] = [TestKey::Rsa1, TestKey::Ec256];
 /// How the configurations name the module (relative to the repo root).
 const WASM_LINE: &str = "filename: \"target/wasm32-wasip1/release/audgate.wasm\"";
+/// The exchange configuration's line naming its STS's port (bench.py's STS_LINE).
+const STS_LINE: &str = "socket_address: { address: 127.0.0.1, port_value: 10003 }  # sts";
+/// The exchange's destinations (bench.py's EXCHANGE_DESTINATIONS): host = audience.
+const DESTINATIONS: [&str; 3] = [
+    "payments.bench.svc",
+    "ledger.bench.svc",
+    "shipping.bench.svc",
+];
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -47,11 +60,20 @@ struct BenchEnvoy {
 
 impl BenchEnvoy {
     fn start(name: &str) -> BenchEnvoy {
+        BenchEnvoy::start_with(name, None)
+    }
+
+    /// With `sts_port`, the configuration's STS cluster pointed at it.
+    fn start_with(name: &str, sts_port: Option<u16>) -> BenchEnvoy {
         let dir = temp::dir(&format!("bench-smoke-{name}"));
         let mut yaml = config_text(name);
         if yaml.contains(WASM_LINE) {
             let module = wasm_path().to_string_lossy().into_owned();
             yaml = yaml.replace(WASM_LINE, &format!("filename: {module:?}"));
+        }
+        if let Some(port) = sts_port {
+            assert_eq!(yaml.matches(STS_LINE).count(), 1, "{name}: the STS line");
+            yaml = yaml.replace(STS_LINE, &STS_LINE.replace("10003", &port.to_string()));
         }
         std::fs::write(dir.join("envoy.yaml"), yaml).unwrap();
         let output = File::create(dir.join("envoy.log")).unwrap();
@@ -112,6 +134,14 @@ impl BenchEnvoy {
             .as_deref()
             .map(|b| vec![("authorization", b)])
             .unwrap_or_default();
+        http::get(self.port, "/", &headers).status
+    }
+
+    /// The status of a request to `host` (its `:authority`), with `token` if any.
+    fn status_to(&self, host: &str, token: Option<&str>) -> u16 {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("host", host)];
+        headers.extend(bearer.as_deref().map(|b| ("authorization", b)));
         http::get(self.port, "/", &headers).status
     }
 }
@@ -187,9 +217,28 @@ fn configs_are_what_their_names_say() {
     for name in ["jwt_authn", "jwt_authn_cached"] {
         assert!(has(name, filters[0]) && !has(name, filters[1]), "{name}");
     }
-    for name in ["audgate", "audgate_nocache"] {
+    for name in ["audgate", "audgate_nocache", "audgate_exchange"] {
         assert!(has(name, filters[1]) && !has(name, filters[0]), "{name}");
         assert!(has(name, WASM_LINE), "{name}: module path");
+    }
+    assert!(has("audgate_exchange", "\"exchange\": {"));
+    assert!(
+        !has("audgate_exchange", "\"providers\""),
+        "audgate_exchange: exchange only"
+    );
+    assert!(
+        !has("audgate_exchange", "\"cache_size\""),
+        "the default cache"
+    );
+    assert!(has("audgate_exchange", STS_LINE));
+    for host in DESTINATIONS {
+        assert!(has(
+            "audgate_exchange",
+            &format!("\"audience\": \"{host}\"")
+        ));
+    }
+    for name in ["none", "jwt_authn", "audgate", "audgate_nocache"] {
+        assert!(!has(name, "clusters:"), "{name}: no upstream");
     }
     assert!(!has("jwt_authn", "jwt_cache_config"));
     assert!(has(
@@ -226,4 +275,33 @@ fn audgate_answers() {
 #[test]
 fn audgate_without_cache_answers() {
     assert_answers("audgate_nocache", true);
+}
+
+#[test]
+fn audgate_exchange_answers() {
+    let sts = Sts::start(StsSettings {
+        subject_issuer: ISSUER.into(),
+        ..StsSettings::default()
+    });
+    let envoy = BenchEnvoy::start_with("audgate_exchange", Some(sts.port()));
+    let good = token(TestKey::Rsa1, AUDIENCE);
+    for (n, host) in DESTINATIONS.into_iter().enumerate() {
+        for again in [false, true] {
+            let status = envoy.status_to(host, Some(&good));
+            assert_eq!(status, 200, "to {host} (again: {again})\n{}", envoy.log());
+            assert_eq!(sts.exchanges(), n + 1, "one exchange per destination");
+        }
+        let asked = sts.requests();
+        let last = asked.last().unwrap();
+        assert_eq!(last.field("audience"), Some(host));
+        assert_eq!(
+            last.field("subject_token"),
+            Some(sha256_hex(&good).as_str())
+        );
+    }
+    assert_eq!(envoy.status_to(DESTINATIONS[0], None), 200, "no token");
+    let elsewhere = envoy.status_to("elsewhere.bench.svc", Some(&good));
+    assert_eq!(elsewhere, 200, "to no destination: the token removed");
+    assert_eq!(sts.exchanges(), DESTINATIONS.len());
+    assert_eq!(sts.issued(), DESTINATIONS.len(), "every exchange answered");
 }
