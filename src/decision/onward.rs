@@ -13,7 +13,7 @@ pub use crate::exchange::landing::Recalled;
 use crate::exchange::outbound::{outbound, Inbound, Step};
 use crate::exchange::remembered::ExchangeCache;
 use crate::rejection::Rejection;
-use crate::request::Request;
+use crate::request::{HeaderValues, Request};
 use crate::token::extract::extract;
 
 /// Exchanged tokens at hand: the worker's cache, and the outcome of a callout
@@ -119,6 +119,14 @@ pub fn onward(
     let key = ExchangeCache::key(&subject, destination);
     match tokens.recall(&key) {
         Some(Recalled::Token(token)) => {
+            // Setting a header replaces its one value: with at most one
+            // `authorization`, removing it first is a host call for nothing.
+            let one = request.values("authorization").nth(1).is_none();
+            if one {
+                changes.retain(
+                    |change| !matches!(change, Change::Remove(name) if name == "authorization"),
+                );
+            }
             changes.push(Change::Set(
                 "authorization".to_owned(),
                 format!("Bearer {token}"),

@@ -88,10 +88,10 @@ fn a_token_at_hand_replaces_the_original() {
     assert_eq!(
         onward.plan.action,
         Action::Continue(vec![
-            Change::Remove("authorization".into()),
             Change::Remove("dpop".into()),
             Change::Set("authorization".into(), "Bearer for.payments.t".into()),
-        ])
+        ]),
+        "one authorization is replaced by the set"
     );
     assert_eq!(onward.exchanged, Some(Exchanged::CacheHit(0)));
     assert_eq!(onward.refusal, None);
@@ -202,4 +202,37 @@ fn without_exchange_the_plan_is_the_inbound_one() {
     );
     assert_eq!(onward.plan, Plan::of(&refused, Mode::Enforce, "payments"));
     assert_eq!(onward.refusal, None);
+}
+
+#[test]
+fn every_other_authorization_is_removed_before_the_exchanged_token_is_set() {
+    let mut config = sidecar("remove");
+    if let Some(exchange) = config.exchange.as_mut() {
+        exchange.from_headers = vec![crate::token::extract::HeaderSource {
+            name: "x-api-token".into(),
+            value_prefix: String::new(),
+        }];
+    }
+    let headers = request(
+        "payments",
+        &[
+            ("x-api-token", TOKEN),
+            ("authorization", "Basic a"),
+            ("authorization", "Basic b"),
+        ],
+    );
+    let mut at_hand = AtHand::default();
+    at_hand.0.insert(
+        ExchangeCache::key(TOKEN, 0),
+        Recalled::Token("new.t".into()),
+    );
+    let onward = plan(&config, &headers, &mut at_hand);
+    assert_eq!(
+        onward.plan.action,
+        Action::Continue(vec![
+            Change::Remove("x-api-token".into()),
+            Change::Remove("authorization".into()),
+            Change::Set("authorization".into(), "Bearer new.t".into()),
+        ])
+    );
 }

@@ -60,17 +60,18 @@ fn config(unmatched: &str) -> Config {
     Config::from_json(config.to_string().as_bytes()).unwrap()
 }
 
-/// `headers` after `changes`, as Envoy makes them (a removal takes every value
-/// of the name; a set replaces them with one).
+/// `headers` after `changes`, the least favourable way a proxy may make them:
+/// a removal takes every value of the name; a set replaces only the first value
+/// (as Envoy's `setCopy` has done), leaving any other.
 fn applied(headers: &[(String, String)], changes: &[Change]) -> Vec<(String, String)> {
     let mut out = headers.to_vec();
     for change in changes {
         match change {
             Change::Remove(name) => out.retain(|(key, _)| key != name),
-            Change::Set(name, value) => {
-                out.retain(|(key, _)| key != name);
-                out.push((name.clone(), value.clone()));
-            }
+            Change::Set(name, value) => match out.iter_mut().find(|(key, _)| key == name) {
+                Some(first) => first.1 = value.clone(),
+                None => out.push((name.clone(), value.clone())),
+            },
         }
     }
     out
