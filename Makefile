@@ -137,11 +137,15 @@ bench: build envoy
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	python3 tests/bench/bench.py
 
-# Soak (tests/soak.rs, about 5 minutes, loopback only): one Envoy with two workers under
-# a steady load of distinct tokens (valid, repeated, wrong audience, expired, forged,
-# of a retired key) while the JWKS rotates every 30 s and fails one fetch in five.
-# Fails on any wrong decision, a refused request reaching the upstream or RSS growth
-# over 5 %; writes target/soak.json. SOAK_SECONDS (300) and SOAK_RATE (200/s) change it.
+# Soak (tests/soak.rs and tests/soak/, about 5 minutes, loopback only): one Envoy with
+# two workers under a steady load of distinct tokens (valid, repeated, wrong audience,
+# expired, forged, of a retired key) while the JWKS rotates every 30 s and fails one
+# fetch in five; in parallel the outbound direction, a caller-side Envoy with two
+# workers exchanging subject tokens for two destinations (at SOAK_RATE/2) while the
+# test STS refuses, fails or stalls one callout in five and rotates its signing key
+# every 30 s. Fails on any wrong outcome, a refused request reaching an upstream, the
+# original token reaching the callee, or RSS growth over 5 % (either Envoy); writes
+# target/soak.json. SOAK_SECONDS (300) and SOAK_RATE (200/s) change it.
 soak: build envoy
 	cargo test --test soak
 

@@ -13,14 +13,25 @@
 //! Fails (exit 1) on any wrong decision (a 503 for a valid token counts as an
 //! outage instead while the last fetch had failed), on a refused request reaching
 //! the upstream, on RSS growth over 5 % from warm-up (30 s) to the end, on
-//! transport errors, or if no rotation or failed fetch happened. Prints a report
-//! and writes it as JSON to `target/soak.json`.
+//! transport errors, or if no rotation or failed fetch happened.
+//!
+//! The same run drives the outbound direction in parallel (tests/soak/outbound.rs):
+//! the caller's Envoy, two workers, exchanging distinct subject tokens for two
+//! destinations at SOAK_RATE/2 while the token service refuses, fails or stalls
+//! one callout in five and rotates its signing key every 30 s; every answer is
+//! judged against what the token service did for that token, and every request
+//! the callee's upstream records is checked for the original token.
+//!
+//! Prints a report and writes it as JSON to `target/soak.json`.
 
 mod support;
 
+#[path = "soak/connection.rs"]
+mod connection;
+#[path = "soak/outbound.rs"]
+mod outbound;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -32,6 +43,8 @@ use support::cases::{claims, AUDIENCE, ISSUER};
 use support::envoy::{envoy_bin, vm_failures};
 use support::keys::{self, TestKey};
 use support::{prometheus, Envoy, Reply, Upstream};
+
+use connection::Connection;
 
 /// How often the IdP rotates: publishes a key, starts signing with the one
 /// published a period ago, retires the one before.
@@ -210,82 +223,6 @@ struct Tally {
     errors: Vec<String>,
 }
 
-/// An HTTP/1.1 keep-alive connection to Envoy, reopened after an error or close.
-struct Connection {
-    port: u16,
-    stream: Option<BufReader<TcpStream>>,
-}
-
-impl Connection {
-    fn new(port: u16) -> Connection {
-        Connection { port, stream: None }
-    }
-
-    /// `GET path` with the bearer token; the status and body.
-    fn get(&mut self, path: &str, token: &str) -> std::io::Result<(u16, String)> {
-        let result = self.try_get(path, token);
-        if result.is_err() {
-            self.stream = None;
-        }
-        result
-    }
-
-    fn try_get(&mut self, path: &str, token: &str) -> std::io::Result<(u16, String)> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect(("127.0.0.1", self.port))?;
-            stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-            self.stream = Some(BufReader::new(stream));
-        }
-        let reader = self.stream.as_mut().unwrap();
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nhost: orders.test\r\nauthorization: Bearer {token}\r\n\r\n"
-        );
-        reader.get_mut().write_all(request.as_bytes())?;
-        let status_line = line(reader)?;
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid(&status_line))?;
-        let (mut length, mut close) = (0, false);
-        loop {
-            let header = line(reader)?;
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header.split_once(':').ok_or_else(|| invalid(&header))?;
-            match name.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = value.trim().parse().map_err(|_| invalid(&header))?,
-                "connection" => close = value.trim().eq_ignore_ascii_case("close"),
-                "transfer-encoding" => return Err(invalid("chunked response")),
-                _ => {}
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        if close {
-            self.stream = None;
-        }
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    }
-}
-
-fn line(reader: &mut impl BufRead) -> std::io::Result<String> {
-    let mut text = String::new();
-    if reader.read_line(&mut text)? == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "connection closed",
-        ));
-    }
-    Ok(text.trim_end().to_owned())
-}
-
-fn invalid(what: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned())
-}
-
 /// xorshift64: the kind mix, reproducible per client.
 struct Rng(u64);
 
@@ -397,7 +334,7 @@ fn client(
         let (kind, token) = next_token(&mut rng, &period, index, seq);
         let path = format!("/soak/{}/c{index}-{seq}", kind.name());
         let sent = Instant::now();
-        let result = connection.get(&path, &token);
+        let result = connection.get(&path, "orders.test", &token);
         let received = Instant::now();
         let latency = u32::try_from((received - sent).as_micros()).unwrap_or(u32::MAX);
         tally.latencies_us.push(latency);
@@ -549,10 +486,12 @@ fn soak(seconds: u64, rate: u64) -> Value {
     // cold start: the first request waits for the first fetch
     let probe = keys::sign_default(ROTATION[0], unique_claims(usize::MAX, 0, json!({})));
     let (status, body) = Connection::new(envoy.port())
-        .get("/soak/valid/probe", &probe)
+        .get("/soak/valid/probe", "orders.test", &probe)
         .unwrap();
     assert_eq!(status, 200, "the first valid token: {body}");
     upstream.take();
+    // the outbound direction: its chain started and probed before the load begins
+    let outbound = outbound::Outbound::start((rate / 2).max(1));
 
     let periods = Arc::new(RwLock::new(Period {
         index: 0,
@@ -562,6 +501,8 @@ fn soak(seconds: u64, rate: u64) -> Value {
     }));
     let start = Instant::now();
     let end = start + Duration::from_secs(seconds);
+    let warmup = WARMUP.min(Duration::from_secs(seconds / 2));
+    let outbound = std::thread::spawn(move || outbound.run(start, end, warmup));
     let interval = Duration::from_secs_f64(CLIENTS as f64 / rate as f64);
     let clients: Vec<_> = (0..CLIENTS)
         .map(|index| {
@@ -576,7 +517,6 @@ fn soak(seconds: u64, rate: u64) -> Value {
     };
 
     // under load: drain the upstream each second, read RSS after warm-up and every 30 s
-    let warmup = WARMUP.min(Duration::from_secs(seconds / 2));
     let (mut upstream_valid, mut leaks) = (0, Vec::new());
     let mut rss_samples = Vec::new();
     let mut rss_warm = None;
@@ -611,6 +551,7 @@ fn soak(seconds: u64, rate: u64) -> Value {
     let log = envoy.log();
     let vm_failures: Vec<String> = vm_failures(&log).iter().map(|l| l.to_string()).collect();
     drop(envoy);
+    let outbound = outbound.join().unwrap();
 
     // tally
     let mut statuses: BTreeMap<(Kind, u16), u64> = BTreeMap::new();
@@ -732,6 +673,12 @@ fn soak(seconds: u64, rate: u64) -> Value {
             "not exercised: {rotations} rotation(s), {server_failures} failed fetch(es)"
         ));
     }
+    for failure in outbound["failures"].as_array().unwrap() {
+        failures.push(format!(
+            "outbound: {}",
+            failure.as_str().unwrap_or_default()
+        ));
+    }
     let describe = |m: &Miss| {
         json!({
             "kind": m.kind.name(), "status": m.status, "expected": m.kind.expected(),
@@ -775,6 +722,7 @@ fn soak(seconds: u64, rate: u64) -> Value {
         "errors": errors.iter().take(SHOWN).collect::<Vec<_>>(),
         "leaks": leaks.iter().take(SHOWN).collect::<Vec<_>>(),
         "vm_failures": vm_failures,
+        "outbound": outbound,
         "failures": failures,
         "passed": failures.is_empty(),
     })
@@ -821,6 +769,7 @@ fn print_report(report: &Value) {
     for line in r["errors"].as_array().unwrap() {
         println!("  error: {line}");
     }
+    outbound::print_report(&r["outbound"]);
 }
 
 fn main() {

@@ -402,6 +402,96 @@ fn rotation_changes_the_kid_while_the_jwks_holds_both() {
 }
 
 #[test]
+fn a_published_key_is_served_before_it_signs_and_verify_knows_what_it_minted() {
+    let sts = Sts::start(StsSettings::default());
+    let token = subject(json!({}));
+    sts.publish(TestKey::Ed);
+    let jwks = json_of(&http::get(sts.port(), "/jwks", &[]));
+    assert_eq!(jwks, keys::jwks(&[TestKey::Ec256, TestKey::Ed]));
+    let before = exchange(&sts, &token, &[], &[]);
+    assert_eq!(kid_of(&before), "ec256-1", "published, not yet signing");
+    sts.rotate(TestKey::Ed);
+    let after = exchange(&sts, &token, &[], &[]);
+    assert_eq!(kid_of(&after), "ed-1");
+    assert_eq!(sts.jwks(), keys::jwks(&[TestKey::Ec256, TestKey::Ed]));
+    for response in [&before, &after] {
+        let minted = json_of(response)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(sts.verify(&minted).unwrap()["aud"], AUDIENCE);
+    }
+    let error = sts.verify(&token).unwrap_err();
+    assert!(
+        error.contains("rsa-1"),
+        "a subject token is not minted: {error}"
+    );
+    let other = keys::sign_default(
+        TestKey::Ec384,
+        json!({"iss": sts.issuer(), "sub": "x",
+        "aud": AUDIENCE, "exp": keys::now() + 60}),
+    );
+    assert!(sts.verify(&other).is_err(), "a key it never signed with");
+}
+
+#[test]
+fn every_answer_is_recorded_as_decided_with_its_fault() {
+    let sts = Sts::start(StsSettings::default());
+    let token = subject(json!({}));
+    let stall = Duration::from_millis(300);
+    sts.fault_every(
+        2,
+        vec![
+            Fault::Refuse("invalid_grant".into()),
+            Fault::Fail(503),
+            Fault::Stall(stall),
+        ],
+    );
+    let started = Instant::now();
+    for _ in 0..6 {
+        exchange(&sts, &token, &[], &[]);
+    }
+    sts.normal();
+    exchange(
+        &sts,
+        &subject(json!({"iss": "https://other.test"})),
+        &[],
+        &[],
+    );
+    let requests = sts.requests();
+    let answers: Vec<(Option<&sts::Answer>, bool)> = requests
+        .iter()
+        .map(|r| (r.answer(), r.answered.as_ref().is_some_and(|a| a.fault)))
+        .collect();
+    let refused = |error: &str| sts::Answer::Refused {
+        status: 400,
+        error: error.into(),
+    };
+    let (issued, invalid_grant) = (sts::Answer::Issued, refused("invalid_grant"));
+    assert_eq!(
+        answers,
+        [
+            (Some(&issued), false),
+            (Some(&invalid_grant), true),
+            (Some(&issued), false),
+            (Some(&sts::Answer::Failed(503)), true),
+            (Some(&issued), false),
+            (Some(&sts::Answer::Stalled(stall)), true),
+            (Some(&invalid_grant), false),
+        ]
+    );
+    for request in &requests {
+        let answered = request.answered.as_ref().unwrap();
+        assert!(started <= request.received && request.received <= answered.at);
+    }
+    let stalled = &requests[5];
+    assert!(
+        stalled.answered.as_ref().unwrap().at - stalled.received < stall,
+        "a stall is recorded before its wait"
+    );
+}
+
+#[test]
 fn overrides_answer_as_set_and_normal_undoes_them() {
     let sts = Sts::start(StsSettings::default());
     let token = subject(json!({}));

@@ -93,9 +93,21 @@ impl Chain {
 
     /// As [`Chain::start`], the caller's Envoy with `workers` workers.
     pub fn start_with(caller_config: &Value, settings: StsSettings, workers: u32) -> Chain {
+        let callee = callee_config(&settings.issuer);
+        Chain::start_with_callee(caller_config, &callee, settings, workers)
+    }
+
+    /// As [`Chain::start_with`], the callee's Envoy with `callee_config` (e.g.
+    /// [`callee_config`] with more audiences or a shorter key cache).
+    pub fn start_with_callee(
+        caller_config: &Value,
+        callee_config: &Value,
+        settings: StsSettings,
+        workers: u32,
+    ) -> Chain {
         let sts = Sts::start(settings);
         let upstream = Upstream::start();
-        let callee = Envoy::builder(&callee_config(sts.issuer()), upstream.port())
+        let callee = Envoy::builder(callee_config, upstream.port())
             .jwks_port(sts.port())
             .start();
         let caller = Envoy::outbound(caller_config, callee.port(), sts.port())

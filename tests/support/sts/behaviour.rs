@@ -44,6 +44,15 @@ impl Fault {
     }
 }
 
+/// How the next request is answered: after `wait`, as `mode` says.
+#[derive(Debug)]
+pub struct Next {
+    pub wait: Duration,
+    pub mode: Mode,
+    /// The fault of `fault_every` whose turn it is, if any.
+    pub fault: Option<Fault>,
+}
+
 /// The current behaviour; `Default` is normal.
 #[derive(Debug)]
 pub struct Behaviour {
@@ -74,10 +83,14 @@ impl Behaviour {
         (self.every, self.faults, self.seen) = (n, faults, 0);
     }
 
-    /// The wait and the answer of the next request: a fault if its turn has
-    /// come, else the mode after the stall.
-    pub fn next(&mut self) -> (Duration, Mode) {
-        let plain = (self.stall, self.mode.clone());
+    /// The wait, the answer and the fault (if its turn has come) of the next
+    /// request: a fault's answer, else the mode, after the stall.
+    pub fn next(&mut self) -> Next {
+        let plain = Next {
+            wait: self.stall,
+            mode: self.mode.clone(),
+            fault: None,
+        };
         if self.every == 0 || self.faults.is_empty() {
             return plain;
         }
@@ -86,10 +99,16 @@ impl Behaviour {
             return plain;
         }
         let turn = (self.seen / self.every - 1) % self.faults.len();
-        match &self.faults[turn] {
+        let fault = self.faults[turn].clone();
+        let (wait, mode) = match &fault {
             Fault::Refuse(error) => (self.stall, Mode::Refuse(error.clone())),
             Fault::Fail(status) => (self.stall, Mode::Fail(*status)),
             Fault::Stall(wait) => (self.stall + *wait, self.mode.clone()),
+        };
+        Next {
+            wait,
+            mode,
+            fault: Some(fault),
         }
     }
 }

@@ -175,7 +175,7 @@ fn verify_subject(settings: &StsSettings, token: &str) -> Result<Map<String, Val
 }
 
 /// The public key of `key`, from its SPKI PEM.
-fn decoding_key(key: TestKey) -> DecodingKey {
+pub(super) fn decoding_key(key: TestKey) -> DecodingKey {
     let pem = key.public_pem();
     let decoded = match key.default_alg() {
         "EdDSA" => DecodingKey::from_ed_pem(pem),

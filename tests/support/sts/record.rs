@@ -1,6 +1,9 @@
 //! What the STS keeps of each `POST /token`: the form's fields with every token
 //! replaced by its SHA-256 and any client secret blanked, whether Basic was
-//! used, and the client id. Never a raw token or secret.
+//! used, the client id, when it came and how it was answered. Never a raw token
+//! or secret.
+
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -23,6 +26,38 @@ pub struct TokenRequest {
     pub basic: bool,
     /// The client id: Basic's (when it decodes), else the form's `client_id`.
     pub client_id: Option<String>,
+    /// When it was received.
+    pub received: Instant,
+    /// How the STS answered it; `None` while it is still being answered.
+    pub answered: Option<Answered>,
+}
+
+/// How the STS answered one `POST /token`, recorded as it decided (before the
+/// reply is written, so a caller never sees an answer not yet recorded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answered {
+    pub answer: Answer,
+    /// Whether it was one of `Sts::fault_every`'s faults.
+    pub fault: bool,
+    /// When it was decided: a stall fault's before its wait.
+    pub at: Instant,
+}
+
+/// What a `POST /token` was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// 200 with a minted token.
+    Issued,
+    /// An OAuth error answer: this status (400 for the subject token or the
+    /// request, 401 for the client) and `error`.
+    Refused { status: u16, error: String },
+    /// This status with a plain-text body.
+    Failed(u16),
+    /// A stall fault: held this long before answering as otherwise (past the
+    /// caller's timeout: what follows is not recorded).
+    Stalled(Duration),
+    /// 200 with a body that is not a usable token response (`garbage`, `answer`).
+    Unusable,
 }
 
 impl TokenRequest {
@@ -41,7 +76,14 @@ impl TokenRequest {
             fields,
             basic,
             client_id,
+            received: Instant::now(),
+            answered: None,
         }
+    }
+
+    /// Its answer, if given.
+    pub fn answer(&self) -> Option<&Answer> {
+        self.answered.as_ref().map(|answered| &answered.answer)
     }
 
     /// The first value of a field as recorded.
