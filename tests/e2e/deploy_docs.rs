@@ -110,7 +110,11 @@ fn the_documented_check_config_passes_the_shipped_plugins_and_fails_a_broken_cop
     let said = String::from_utf8_lossy(&output.stdout);
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{said}{errors}");
-    for name in ["shop/audgate-orders", "shop/audgate-payments"] {
+    for name in [
+        "shop/audgate-orders",
+        "shop/audgate-orders-outbound",
+        "shop/audgate-payments",
+    ] {
         assert!(
             said.contains(&format!("WasmPlugin {name}: valid")),
             "{said}"
@@ -142,6 +146,80 @@ fn the_documented_check_config_passes_the_shipped_plugins_and_fails_a_broken_cop
         "{said}"
     );
     assert!(said.contains("audgate-payments: valid"), "{said}");
+}
+
+/// The ```sh block of docs/deploy.md that holds `needle`.
+fn sh_block(needle: &str) -> String {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in deploy_md().lines() {
+        let trimmed = line.trim_start();
+        match current.as_mut() {
+            None if trimmed.starts_with("```sh") => current = Some(Vec::new()),
+            None => {}
+            Some(block) if trimmed.starts_with("```") => {
+                blocks.push(block.join("\n") + "\n");
+                current = None;
+            }
+            Some(block) => block.push(trimmed.to_owned()),
+        }
+    }
+    let mut found: Vec<String> = blocks.into_iter().filter(|b| b.contains(needle)).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "docs/deploy.md: one ```sh block with {needle:?}"
+    );
+    found.remove(0)
+}
+
+#[test]
+fn the_documented_sed_points_every_sidecar_plugin_at_the_image() {
+    // Step 2's sed, run by the shell on a copy of deploy/istio/ with a digest
+    // in target/oci-layout.sha256, as after `make image`: every WasmPlugin in
+    // deploy/istio/*.yaml (orders' inbound and outbound, payments') gets the
+    // image and its digest, and nothing else changes.
+    let script = sh_block("sed -i.orig");
+    let root = temp::dir("deploy-sed");
+    let (istio, target) = (root.join("deploy/istio"), root.join("target"));
+    std::fs::create_dir_all(&istio).unwrap();
+    std::fs::create_dir_all(&target).unwrap();
+    let digest = "0123456789abcdef".repeat(4);
+    std::fs::write(target.join("oci-layout.sha256"), format!("{digest}\n")).unwrap();
+    let shipped = crate::support::manifests::files();
+    for file in &shipped {
+        std::fs::copy(file, istio.join(file.file_name().unwrap())).unwrap();
+    }
+    let image = "registry.test/team/audgate:9.9.9";
+    let output = Command::new("sh")
+        .args(["-e", "-c", &script])
+        .env("IMAGE", image)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&[output.stdout, output.stderr].concat()).to_string();
+    assert!(output.status.success(), "{script}\n{said}");
+    let mut plugins = 0;
+    for file in &shipped {
+        let name = file.file_name().unwrap();
+        let edited = std::fs::read_to_string(istio.join(name)).unwrap();
+        let documents = crate::support::manifests::parse_yaml(&name.to_string_lossy(), &edited);
+        for document in documents.iter().filter(|d| d.kind() == "WasmPlugin") {
+            let spec = &document.value["spec"];
+            assert_eq!(spec["url"], format!("oci://{image}"), "{}", document.source);
+            assert_eq!(spec["sha256"], digest, "{}", document.source);
+            plugins += 1;
+        }
+        if documents.iter().all(|d| d.kind() != "WasmPlugin") {
+            let original = std::fs::read_to_string(file).unwrap();
+            assert_eq!(edited, original, "{name:?} is no WasmPlugin file");
+        }
+        assert!(!istio
+            .join(format!("{}.orig", name.to_string_lossy()))
+            .exists());
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    assert!(plugins >= 3, "{plugins} WasmPlugins edited");
 }
 
 /// The demo provider of envoy/envoy.yaml (local keys), in Envoy.

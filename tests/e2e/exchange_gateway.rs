@@ -55,11 +55,7 @@ fn start(mode: &str) -> Gateway {
     let sts = Sts::start(sts_settings());
     let payments = Upstream::start();
     let other = Upstream::start();
-    let cluster = |name: &str, port: u16| {
-        format!(
-            "  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            address:\n              socket_address: {{ address: 127.0.0.1, port_value: {port} }}\n"
-        )
-    };
+    let cluster = envoy_yaml::static_cluster;
     let routes =
         "              - match: { prefix: \"/\" }\n                route: { cluster: upstream }\n";
     let template = envoy_yaml::template();

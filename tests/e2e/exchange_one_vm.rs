@@ -70,35 +70,16 @@ fn inbound_config() -> Value {
     }]})
 }
 
-fn listener_port(envoy: &Envoy, name: &str) -> u16 {
-    let listeners: Value =
-        serde_json::from_str(&envoy.admin("/listeners?format=json").body).unwrap();
-    let listener = listeners["listener_statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|listener| listener["name"] == name)
-        .unwrap();
-    u16::try_from(
-        listener["local_address"]["socket_address"]["port_value"]
-            .as_u64()
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 #[test]
 fn the_inbound_and_outbound_plugins_of_one_workload_share_a_vm_and_both_work() {
     let chain = Chain::start(&shipped_outbound_config(), sts_settings());
     let inbound_upstream = Upstream::start();
-    let mut yaml = two_plugins(&inbound_config(), true);
-    yaml = yaml.replacen(
-        "  clusters:\n",
-        &format!(
-            "  clusters:\n  - name: inbound_upstream\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: inbound_upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            address:\n              socket_address: {{ address: 127.0.0.1, port_value: {} }}\n",
-            inbound_upstream.port()
-        ),
-        1,
+    let yaml = envoy_yaml::with_clusters(
+        &two_plugins(&inbound_config(), true),
+        &[envoy_yaml::static_cluster(
+            "inbound_upstream",
+            inbound_upstream.port(),
+        )],
     );
     let envoy = Envoy::builder(&shipped_outbound_config(), chain.callee.port())
         .template(&yaml)
@@ -108,7 +89,7 @@ fn the_inbound_and_outbound_plugins_of_one_workload_share_a_vm_and_both_work() {
     let received = subject_token(json!({}));
     let bearer = format!("Bearer {received}");
     // In: the workload's own token check.
-    let inbound = listener_port(&envoy, "inbound");
+    let inbound = envoy.listener_port("inbound");
     assert_eq!(
         http::get(inbound, "/orders", &[("authorization", &bearer)]).status,
         200

@@ -4,17 +4,24 @@
 //! for orders passes orders (200) and is refused by payments (403, audience),
 //! and the other way round, with issuer, signature and expiry all fine.
 //!
+//! orders keeps the verified token on the request (`forward: true`), for its
+//! outbound plugin to exchange when orders passes it on (istio_outbound.rs);
+//! payments has it removed.
+//!
 //! What differs from a sidecar, and why:
-//! - `remote_jwks.cluster`: the manifests name Istio's cluster for the IdP
-//!   (`outbound|80||idp.example.com`); here it is swapped for the harness's
-//!   `jwks` cluster, which points at a JWKS endpoint this test serves. The
-//!   `uri` stays as shipped, so the fetch carries the manifest's authority and
+//! - `remote_jwks.cluster`: the manifests name Istio's clusters
+//!   (`outbound|80||idp.example.com`, and payments' second provider the STS's
+//!   `outbound|80||sts.example.com`); here each is swapped for the harness's
+//!   `jwks` cluster, which points at a JWKS endpoint this test serves (the
+//!   IdP's keys, for both: only the IdP's tokens are replayed here). The `uri`
+//!   stays as shipped, so each fetch carries the manifest's authority and
 //!   path, and the keys still arrive by the remote path (callout, shared
 //!   cache, held first request) rather than as `local_jwks`.
-//! - The wasm filter's `name`, `root_id` and `vm_id` are set as Istio sets them
-//!   (`<namespace>.<WasmPlugin name>`, no root id, no vm id) and each Envoy runs
-//!   two workers, as a sidecar does by default. Listener, routes and Istio's
-//!   own filters are envoy/envoy.yaml's, not a sidecar's.
+//! - The wasm filter's `name`, `root_id`, `vm_id` and VM environment are set as
+//!   Istio sets them (`manifests::istio_filter`: `<namespace>.<WasmPlugin
+//!   name>`, no root id, no vm id, `vmConfig.env`) and each Envoy runs two
+//!   workers, as a sidecar does by default. Listener, routes and Istio's own
+//!   filters are envoy/envoy.yaml's, not a sidecar's.
 
 use crate::support::manifests::{self, Document};
 use crate::support::{envoy_yaml, http, keys, Envoy, Reply, TestKey, Upstream};
@@ -37,7 +44,7 @@ impl Workload {
         let config = harness_config(&plugin);
         let upstream = Upstream::start();
         let envoy = Envoy::builder(&config, upstream.port())
-            .template(&istio_shaped_template(&plugin))
+            .template(&manifests::istio_filter(&envoy_yaml::template(), &plugin))
             .jwks_port(jwks_port)
             .concurrency(2)
             .start();
@@ -67,36 +74,18 @@ impl Workload {
     }
 }
 
-/// The WasmPlugin's pluginConfig with only `remote_jwks.cluster` changed.
+/// The WasmPlugin's pluginConfig with only each `remote_jwks.cluster` changed.
 fn harness_config(plugin: &Document) -> Value {
     let mut config = manifests::plugin_config(plugin);
     let providers = config["providers"].as_array_mut().unwrap();
-    assert_eq!(providers.len(), 1, "{}: one provider", plugin.source);
-    let remote = providers[0]
-        .get_mut("remote_jwks")
-        .unwrap_or_else(|| panic!("{}: remote_jwks", plugin.source));
-    assert!(remote["cluster"].as_str().unwrap().starts_with("outbound|"));
-    remote["cluster"] = json!(HARNESS_JWKS_CLUSTER);
-    config
-}
-
-/// envoy/envoy.yaml with the wasm filter named as Istio names a WasmPlugin's,
-/// and without the root id and vm id Istio does not set.
-fn istio_shaped_template(plugin: &Document) -> String {
-    let name = format!("{}.{}", plugin.namespace(), plugin.name());
-    let mut yaml = envoy_yaml::template();
-    for (line, with) in [
-        (
-            "                name: audgate\n",
-            format!("                name: {name}\n"),
-        ),
-        ("                root_id: audgate\n", String::new()),
-        ("                  vm_id: audgate\n", String::new()),
-    ] {
-        assert_eq!(yaml.matches(line).count(), 1, "envoy.yaml: {line:?}");
-        yaml = yaml.replacen(line, &with, 1);
+    for provider in providers {
+        let remote = provider
+            .get_mut("remote_jwks")
+            .unwrap_or_else(|| panic!("{}: remote_jwks", plugin.source));
+        assert!(remote["cluster"].as_str().unwrap().starts_with("outbound|"));
+        remote["cluster"] = json!(HARNESS_JWKS_CLUSTER);
     }
-    yaml
+    config
 }
 
 /// A token from the manifests' IdP for `audience`, signed by the key it serves.
@@ -136,7 +125,14 @@ fn a_token_for_one_workload_is_refused_by_the_other() {
         );
         let seen = owner.upstream.take();
         assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0].header("authorization"), None, "token removed");
+        // Removed, unless the workload passes it on (orders: its outbound
+        // plugin exchanges it on the way out).
+        let kept = seen[0].header("authorization");
+        if owner.provider()["forward"] == true {
+            assert_eq!(kept, Some(format!("Bearer {token}").as_str()), "token kept");
+        } else {
+            assert_eq!(kept, None, "token removed");
+        }
         for copy in owner.provider()["claim_to_headers"].as_array().unwrap() {
             let header = copy["header"].as_str().unwrap();
             assert_eq!(copy["claim"], "sub", "the token has sub only");
@@ -179,17 +175,36 @@ fn a_token_for_one_workload_is_refused_by_the_other() {
         workload.upstream.take();
     }
 
-    // The keys came by the manifests' remote_jwks: the fetches carried its
-    // uri's authority and path.
-    let uri = orders.provider()["remote_jwks"]["uri"].as_str().unwrap();
-    let (authority, path) = uri
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .unwrap();
-    let fetches = idp.requests();
-    assert!(!fetches.is_empty());
-    for fetch in fetches {
-        assert_eq!(fetch.path, format!("/{path}"));
-        assert_eq!(fetch.header("host"), Some(authority));
+    // The keys came by the manifests' remote_jwks: every fetch carried the
+    // authority and path of one of their uris, the IdP's among them.
+    let authority_path = |provider: &Value| {
+        let uri = provider["remote_jwks"]["uri"].as_str().unwrap();
+        let (authority, path) = uri
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .unwrap();
+        (authority.to_owned(), format!("/{path}"))
+    };
+    let uris: Vec<(String, String)> = [&orders, &payments]
+        .iter()
+        .flat_map(|w| w.config["providers"].as_array().unwrap().iter())
+        .map(authority_path)
+        .collect();
+    let fetches: Vec<(String, String)> = idp
+        .requests()
+        .iter()
+        .map(|f| {
+            (
+                f.header("host").unwrap_or_default().to_owned(),
+                f.path.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        fetches.contains(&authority_path(orders.provider())),
+        "{fetches:?}"
+    );
+    for fetch in &fetches {
+        assert!(uris.contains(fetch), "{fetch:?} is none of {uris:?}");
     }
 }

@@ -26,6 +26,7 @@ mod exchange_gateway;
 mod exchange_one_vm;
 mod harness;
 mod held_body;
+mod istio_outbound;
 mod istio_workloads;
 mod key_sets;
 mod keys;

@@ -1252,3 +1252,47 @@ fn verify_fetches_over_https_trusting_a_given_ca() {
     ]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn check_config_accepts_the_shipped_outbound_plugin_without_the_secret_at_hand() {
+    // orders' outbound WasmPlugin: an exchange (no providers), `match: [{mode:
+    // CLIENT}]` as an exchange needs, and a client secret that only the proxy's
+    // environment holds (vmConfig.env, valueFrom: HOST): check-config reads it
+    // offline, without the secret, and finds nothing wrong.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/istio/orders-outbound-wasmplugin.yaml"
+    );
+    let output = audgate(&["check-config", path]);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("WasmPlugin shop/audgate-orders-outbound: valid"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("warning") && !said.contains("error"),
+        "{said}"
+    );
+    // With the rest of orders' and payments' plugins, as the docs run it.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/istio");
+    let files: Vec<String> = ["orders", "orders-outbound", "payments"]
+        .iter()
+        .map(|name| format!("{dir}/{name}-wasmplugin.yaml"))
+        .collect();
+    let mut args = vec!["check-config"];
+    args.extend(files.iter().map(String::as_str));
+    let output = audgate(&args);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    for name in [
+        "audgate-orders",
+        "audgate-orders-outbound",
+        "audgate-payments",
+    ] {
+        assert!(
+            said.contains(&format!("WasmPlugin shop/{name}: valid")),
+            "{said}"
+        );
+    }
+}

@@ -1,17 +1,21 @@
 //! The Istio manifests in deploy/istio/ (and the WasmPlugins the docs show),
 //! checked without a cluster: every `pluginConfig` is accepted by audgate's own
-//! parser in the form Istio hands it over, each example workload has a plugin
-//! of its own with an audience no other workload accepts, the resources are
-//! shaped for an authentication filter, every `remote_jwks.cluster` is a
-//! cluster Istio builds for a host the manifests declare, and TLS is originated
-//! only where the traffic is plain HTTP. The ambient variant in
-//! deploy/istio/ambient/ (WasmPlugins on a waypoint, by `targetRefs`) is held to
-//! the same, and lets into the pods only what passed the waypoint.
+//! parser in the form Istio hands it over (with the VM environment its
+//! `vmConfig.env` gives), each example workload has a plugin of its own with
+//! an audience no other workload accepts, the resources are shaped for an
+//! authentication filter (inbound) or a token exchange (outbound), the plugins
+//! of one workload share their VM settings, every `remote_jwks.cluster` and
+//! `exchange.cluster` is a cluster Istio builds for a host the manifests
+//! declare, every exchange asks for an audience its destination accepts from
+//! the STS, and TLS is originated only where the traffic is plain HTTP. The
+//! ambient variant in deploy/istio/ambient/ (WasmPlugins on a waypoint, by
+//! `targetRefs`) is held to the same, and lets into the pods only what passed
+//! the waypoint.
 
 use crate::support::manifests::{self, Document};
 use audgate::config::{Config, Lookups};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Markdown files whose ```yaml blocks may hold WasmPlugins to check too.
 const DOCS: [&str; 3] = [
@@ -79,8 +83,30 @@ fn yaml_blocks(markdown: &str) -> Vec<String> {
     blocks
 }
 
-fn providers(config: &Value) -> &Vec<Value> {
-    config["providers"].as_array().expect("providers")
+/// The providers of a configuration; none for an exchange-only one.
+fn providers(config: &Value) -> &[Value] {
+    config["providers"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// The VM environment a WasmPlugin's `vmConfig.env` gives the filter: an
+/// INLINE entry's value, and for a HOST one (copied from the proxy's own
+/// environment, which a manifest cannot show) a stand-in value.
+fn vm_env(plugin: &Document) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let Some(environment) = manifests::vm_environment(plugin) {
+        for name in environment["host_env_keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = name.as_str().unwrap();
+            env.insert(name.to_owned(), format!("<{name} from the proxy>"));
+        }
+        for (name, value) in environment["key_values"].as_object().into_iter().flatten() {
+            env.insert(name.clone(), value.as_str().unwrap().to_owned());
+        }
+    }
+    env
 }
 
 #[test]
@@ -96,13 +122,13 @@ fn every_shipped_plugin_config_validates() {
         .chain(&ambient)
         .chain(&documented_wasm_plugins())
     {
-        // What Istio gives the filter: the pluginConfig marshalled to JSON. A
-        // `client_secret_env` names a variable of the proxy's environment, which
-        // is not here: any name stands for a secret that is set.
+        // What Istio gives the filter: the pluginConfig marshalled to JSON,
+        // and the VM environment of its vmConfig.env.
         let json = manifests::plugin_config(plugin).to_string();
+        let env = vm_env(plugin);
         let lookups = Lookups {
             node: &|_| None,
-            env: &|_| Some("stand-in secret".to_owned()),
+            env: &|name| env.get(name).cloned(),
         };
         if let Err(e) = Config::from_json_in(json.as_bytes(), &lookups) {
             panic!("{} ({}): {e}\n{json}", plugin.source, plugin.name());
@@ -135,24 +161,27 @@ fn each_workload_has_its_own_plugin_and_audience() {
         }
     }
     // No audience is accepted by two plugins: a token for one workload is
-    // refused by every other.
+    // refused by every other. (One plugin's providers may share one: payments
+    // takes a token for payments from the IdP or from the STS.)
     let mut seen = BTreeSet::new();
     for plugin in manifests::wasm_plugins() {
-        for provider in providers(&manifests::plugin_config(&plugin)) {
-            for audience in provider["audiences"].as_array().unwrap() {
-                let audience = audience.as_str().unwrap().to_string();
-                assert!(
-                    seen.insert(audience.clone()),
-                    "{}: audience {audience} also accepted by another plugin",
-                    plugin.name()
-                );
-            }
+        let audiences: BTreeSet<String> = providers(&manifests::plugin_config(&plugin))
+            .iter()
+            .flat_map(|p| p["audiences"].as_array().unwrap().iter())
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        for audience in audiences {
+            assert!(
+                seen.insert(audience.clone()),
+                "{}: audience {audience} also accepted by another plugin",
+                plugin.name()
+            );
         }
     }
 }
 
 #[test]
-fn wasm_plugins_are_inbound_authentication_filters_that_fail_closed() {
+fn wasm_plugins_are_inbound_checks_or_outbound_exchanges_that_fail_closed() {
     // The CRD's pattern for sha256 (the API server refuses anything else).
     let sha256_ok = |s: &str| {
         s.is_empty()
@@ -174,10 +203,21 @@ fn wasm_plugins_are_inbound_authentication_filters_that_fail_closed() {
         );
         assert_eq!(spec["phase"], "AUTHN", "{name}");
         assert_eq!(spec["failStrategy"], "FAIL_CLOSE", "{name}");
+        // Inbound: providers check what comes in. Outbound: an exchange only,
+        // never providers (they would check the workload's own calls against
+        // its own audience).
+        let config = manifests::plugin_config(&plugin);
+        let outbound = config.get("exchange").is_some();
+        let mode = if outbound { "CLIENT" } else { "SERVER" };
         assert_eq!(
             spec["match"],
-            serde_json::json!([{"mode": "SERVER"}]),
-            "{name}: inbound traffic only"
+            serde_json::json!([{ "mode": mode }]),
+            "{name}: one direction only"
+        );
+        assert_eq!(
+            providers(&config).is_empty(),
+            outbound,
+            "{name}: providers inbound, an exchange outbound"
         );
         let url = spec["url"].as_str().unwrap_or_default();
         assert!(url.starts_with("oci://"), "{name}: url {url}");
@@ -247,24 +287,44 @@ fn uri_scheme_host(uri: &str) -> (&str, &str) {
     (scheme, authority.split(':').next().unwrap_or_default())
 }
 
+/// Where a plugin's callouts go: each `remote_jwks` (uri, cluster) and the
+/// exchange's (token endpoint, cluster), with a name for messages.
+fn callouts(plugin: &Document) -> Vec<(String, String, String)> {
+    let config = manifests::plugin_config(plugin);
+    let mut found = Vec::new();
+    for provider in providers(&config) {
+        if let Some(remote) = provider.get("remote_jwks") {
+            found.push((
+                format!("{} provider {}", plugin.source, provider["name"]),
+                remote["uri"].as_str().unwrap().to_owned(),
+                remote["cluster"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    if let Some(exchange) = config.get("exchange") {
+        found.push((
+            format!("{} exchange", plugin.source),
+            exchange["token_endpoint"].as_str().unwrap().to_owned(),
+            exchange["cluster"].as_str().unwrap().to_owned(),
+        ));
+    }
+    found
+}
+
 #[test]
-fn every_remote_jwks_cluster_is_one_istio_builds_for_a_declared_host() {
+fn every_remote_jwks_and_exchange_cluster_is_one_istio_builds_for_a_declared_host() {
     let mut documents = manifests::documents();
     documents.extend(ambient_documents());
     let of_kind =
         |kind: &str| -> Vec<&Document> { documents.iter().filter(|d| d.kind() == kind).collect() };
     let (entries, rules) = (of_kind("ServiceEntry"), of_kind("DestinationRule"));
     let mut checked = 0;
+    let mut exchanges = 0;
     for plugin in of_kind("WasmPlugin") {
-        for provider in providers(&manifests::plugin_config(plugin)) {
-            let Some(remote) = provider.get("remote_jwks") else {
-                continue;
-            };
-            let source = format!("{} provider {}", plugin.source, provider["name"]);
-            let cluster = remote["cluster"].as_str().unwrap();
-            let (port, subset, host) = istio_cluster(cluster)
+        for (source, uri, cluster) in callouts(plugin) {
+            let (port, subset, host) = istio_cluster(&cluster)
                 .unwrap_or_else(|| panic!("{source}: {cluster} is not outbound|port|subset|host"));
-            let (scheme, uri_host) = uri_scheme_host(remote["uri"].as_str().unwrap());
+            let (scheme, uri_host) = uri_scheme_host(&uri);
             assert_eq!(uri_host, host, "{source}: uri and cluster name one host");
             if host.ends_with(".svc.cluster.local") {
                 continue; // a Service in the mesh: Istio builds its cluster anyway
@@ -295,10 +355,10 @@ fn every_remote_jwks_cluster_is_one_istio_builds_for_a_declared_host() {
                 );
             };
             assert!(subset.is_empty(), "{source}: no subsets declared");
-            // The filter's fetch is plain HTTP into the cluster: the port must be
-            // HTTP (not passed through as TLS), and reach the port of the uri.
+            // The filter's callout is plain HTTP into the cluster: the port must
+            // be HTTP (not passed through as TLS), and reach the port of the uri.
             assert_eq!(declared["protocol"], "HTTP", "{source}: {declared}");
-            let uri_port = uri_port(remote["uri"].as_str().unwrap());
+            let uri_port = uri_port(&uri);
             let target = declared.get("targetPort").unwrap_or(&declared["number"]);
             assert_eq!(
                 target.as_u64(),
@@ -306,7 +366,7 @@ fn every_remote_jwks_cluster_is_one_istio_builds_for_a_declared_host() {
                 "{source}: {declared}"
             );
             // ...and for https, a DestinationRule originates TLS on that port
-            // (the filter's fetch leaves it as plain HTTP).
+            // (the filter's callout leaves it as plain HTTP).
             if scheme == "https" {
                 let tls = rules.iter().filter(visible).any(|rule| {
                     let spec = &rule.value["spec"];
@@ -325,9 +385,107 @@ fn every_remote_jwks_cluster_is_one_istio_builds_for_a_declared_host() {
                 );
             }
             checked += 1;
+            exchanges += usize::from(source.ends_with(" exchange"));
         }
     }
-    assert!(checked >= WORKLOADS.len(), "{checked} remote_jwks checked");
+    assert!(checked >= WORKLOADS.len(), "{checked} callouts checked");
+    assert!(exchanges >= 1, "{exchanges} exchange clusters checked");
+}
+
+#[test]
+fn the_plugins_of_one_workload_share_their_vm_settings() {
+    // The plugins of one proxy that run the same module with the same vm_id
+    // (Istio sets none) share one VM: in Envoy 1.36 whatever their
+    // environments (the VM has that of whichever plugin created it), in Envoy
+    // 1.40 only with the same one (tests/e2e/istio_outbound.rs shows both). So
+    // one workload's plugins must bring the same.
+    let mut workloads: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+    for plugin in manifests::wasm_plugins() {
+        let selector = plugin.value["spec"]["selector"].to_string();
+        let key = format!("{}/{selector}", plugin.namespace());
+        workloads.entry(key).or_default().push(plugin);
+    }
+    let mut shared = 0;
+    for (workload, plugins) in &workloads {
+        let first = &plugins[0].value["spec"];
+        for plugin in &plugins[1..] {
+            let spec = &plugin.value["spec"];
+            for field in ["url", "sha256", "imagePullPolicy", "pluginName", "vmConfig"] {
+                assert_eq!(
+                    spec[field], first[field],
+                    "{workload}: {} and {}: spec.{field}",
+                    plugins[0].source, plugin.source
+                );
+            }
+            shared += 1;
+        }
+    }
+    assert!(shared >= 1, "orders has an inbound and an outbound plugin");
+    // A secret the configuration reads from the VM's environment comes from
+    // the proxy's (HOST, filled from a Kubernetes Secret), never INLINE, which
+    // the resource and the proxy's config dump would show.
+    for plugin in manifests::wasm_plugins() {
+        let config = manifests::plugin_config(&plugin);
+        let Some(name) = config["exchange"]["client_secret_env"].as_str() else {
+            continue;
+        };
+        let environment = manifests::vm_environment(&plugin).unwrap_or_default();
+        assert_eq!(
+            environment["host_env_keys"],
+            serde_json::json!([name]),
+            "{}: vmConfig.env {name} valueFrom: HOST",
+            plugin.source
+        );
+        assert!(environment.get("key_values").is_none(), "{}", plugin.source);
+    }
+}
+
+#[test]
+fn every_exchange_asks_for_an_audience_its_destination_takes_from_the_sts() {
+    let plugins = manifests::wasm_plugins();
+    let mut checked = 0;
+    for plugin in &plugins {
+        let config = manifests::plugin_config(plugin);
+        let Some(exchange) = config.get("exchange") else {
+            continue;
+        };
+        let (_, sts_host) = uri_scheme_host(exchange["token_endpoint"].as_str().unwrap());
+        for destination in exchange["destinations"].as_array().unwrap() {
+            let source = format!("{} destination {destination}", plugin.source);
+            let audience = &destination["audience"];
+            let hosts = destination["hosts"].as_array().expect("hosts");
+            // The workload whose Service the hosts name (Service name = app
+            // label in the example), in the plugin's namespace...
+            let callee = plugins
+                .iter()
+                .filter(|p| p.namespace() == plugin.namespace())
+                .filter(|p| p.value["spec"]["match"] == serde_json::json!([{"mode": "SERVER"}]))
+                .find(|p| {
+                    let app = p.value["spec"]["selector"]["matchLabels"]["app"].as_str();
+                    app.is_some_and(|app| {
+                        let fqdn = format!("{app}.{}.svc.cluster.local", p.namespace());
+                        hosts.iter().any(|h| *h == fqdn.as_str())
+                    })
+                })
+                .unwrap_or_else(|| panic!("{source}: no inbound plugin for these hosts"));
+            // ...accepts the audience asked for from an issuer whose keys the
+            // STS serves.
+            let trusts = providers(&manifests::plugin_config(callee))
+                .iter()
+                .any(|provider| {
+                    let keys_from = provider["remote_jwks"]["uri"].as_str().map(uri_scheme_host);
+                    provider["audiences"].as_array().unwrap().contains(audience)
+                        && keys_from.is_some_and(|(_, host)| host == sts_host)
+                });
+            assert!(
+                trusts,
+                "{source}: {} accepts no token for {audience} from {sts_host}",
+                callee.source
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "{checked} destinations checked");
 }
 
 #[test]

@@ -32,6 +32,21 @@ pub const SECRET_ENV: &str = "AUDGATE_STS_SECRET";
 /// Where the callee puts the verified payload for the upstream to read.
 pub const PAYLOAD_HEADER: &str = "x-verified-payload";
 
+/// What a chain runs other than [`Chain::start`]'s, besides the caller's
+/// configuration: the callee's configuration and either Envoy's file (each
+/// keeping the markers `envoy_yaml` renders), e.g. Istio's WasmPlugins set up
+/// as Istio sets them up (tests/e2e/istio_outbound.rs). `Default`: the same as
+/// [`Chain::start`].
+#[derive(Clone, Debug, Default)]
+pub struct Ends {
+    /// The callee's plugin configuration; default [`callee_config`] of the STS's issuer.
+    pub callee_config: Option<Value>,
+    /// The callee's Envoy file; default envoy/envoy.yaml, its `jwks` cluster the STS.
+    pub callee_template: Option<String>,
+    /// The caller's Envoy file; default envoy/outbound.yaml, its `sts` cluster the STS.
+    pub caller_template: Option<String>,
+}
+
 /// The running chain; see the module docs.
 pub struct Chain {
     pub sts: Sts,
@@ -93,8 +108,7 @@ impl Chain {
 
     /// As [`Chain::start`], the caller's Envoy with `workers` workers.
     pub fn start_with(caller_config: &Value, settings: StsSettings, workers: u32) -> Chain {
-        let callee = callee_config(&settings.issuer);
-        Chain::start_with_callee(caller_config, &callee, settings, workers)
+        Chain::start_ends(caller_config, settings, workers, Ends::default())
     }
 
     /// As [`Chain::start_with`], the callee's Envoy with `callee_config` (e.g.
@@ -105,12 +119,35 @@ impl Chain {
         settings: StsSettings,
         workers: u32,
     ) -> Chain {
+        let ends = Ends {
+            callee_config: Some(callee_config.clone()),
+            ..Ends::default()
+        };
+        Chain::start_ends(caller_config, settings, workers, ends)
+    }
+
+    /// As [`Chain::start_with`], with the callee and the Envoy files of `ends`.
+    pub fn start_ends(
+        caller_config: &Value,
+        settings: StsSettings,
+        workers: u32,
+        ends: Ends,
+    ) -> Chain {
         let sts = Sts::start(settings);
         let upstream = Upstream::start();
-        let callee = Envoy::builder(callee_config, upstream.port())
-            .jwks_port(sts.port())
-            .start();
-        let caller = Envoy::outbound(caller_config, callee.port(), sts.port())
+        let callee_config = ends
+            .callee_config
+            .unwrap_or_else(|| callee_config(sts.issuer()));
+        let mut callee = Envoy::builder(&callee_config, upstream.port()).jwks_port(sts.port());
+        if let Some(template) = &ends.callee_template {
+            callee = callee.template(template);
+        }
+        let callee = callee.start();
+        let mut caller = Envoy::outbound(caller_config, callee.port(), sts.port());
+        if let Some(template) = &ends.caller_template {
+            caller = caller.template(template);
+        }
+        let caller = caller
             .env(SECRET_ENV, CLIENT_SECRET)
             .concurrency(workers)
             .start();

@@ -84,6 +84,12 @@ impl Envoy {
         self.port
     }
 
+    /// The port of the listener `name` (a template's other listeners).
+    pub fn listener_port(&self, name: &str) -> u16 {
+        named_listener_port(self.admin_port, name)
+            .unwrap_or_else(|| panic!("no listener {name} with a port"))
+    }
+
     pub fn admin_port(&self) -> u16 {
         self.admin_port
     }
@@ -376,13 +382,17 @@ fn is_ready(admin_port: u16) -> bool {
 
 /// The `audgate` listener's bound port, from `/listeners?format=json`.
 fn listener_port(admin_port: u16) -> Option<u16> {
+    named_listener_port(admin_port, "audgate")
+}
+
+fn named_listener_port(admin_port: u16, name: &str) -> Option<u16> {
     let response = http::try_request(admin_port, "GET", "/listeners?format=json", &[], b"").ok()?;
     let listeners: serde_json::Value = serde_json::from_str(&response.body).ok()?;
-    let audgate = listeners["listener_statuses"]
+    let listener = listeners["listener_statuses"]
         .as_array()?
         .iter()
-        .find(|l| l["name"] == "audgate")?;
-    let port = audgate["local_address"]["socket_address"]["port_value"].as_u64()?;
+        .find(|l| l["name"] == name)?;
+    let port = listener["local_address"]["socket_address"]["port_value"].as_u64()?;
     u16::try_from(port).ok().filter(|p| *p != 0)
 }
 

@@ -76,6 +76,22 @@ pub struct Substitutions {
     pub plugin_config: String,
 }
 
+/// A `STATIC` cluster `name` for an endpoint on 127.0.0.1:`port`, as a list
+/// item of `static_resources.clusters` (its lines indented as the files' own),
+/// for a test to add to a template.
+pub fn static_cluster(name: &str, port: u16) -> String {
+    format!(
+        "  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            address:\n              socket_address: {{ address: 127.0.0.1, port_value: {port} }}\n"
+    )
+}
+
+/// `template` with `clusters` (from [`static_cluster`]) first in its cluster list.
+pub fn with_clusters(template: &str, clusters: &[String]) -> String {
+    const LIST: &str = "\n  clusters:\n";
+    assert_eq!(template.matches(LIST).count(), 1, "one cluster list");
+    template.replacen(LIST, &format!("{LIST}{}", clusters.concat()), 1)
+}
+
 /// `envoy/envoy.yaml` of this crate.
 pub fn template() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml");

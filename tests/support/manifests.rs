@@ -108,3 +108,104 @@ pub fn plugin_config(plugin: &Document) -> Value {
     );
     config.clone()
 }
+
+/// `spec.vmConfig.env` as the `environment_variables` Istio gives the wasm VM
+/// (pilot's `buildVMConfig`; istio-agent strips its own `ISTIO_META_` keys
+/// before Envoy sees them): a `valueFrom: HOST` entry's name goes into
+/// `host_env_keys` (Envoy copies the variable from its own environment, the
+/// istio-proxy container's), an `INLINE` one (the default) into `key_values`
+/// with its `value`. `None` without env.
+pub fn vm_environment(plugin: &Document) -> Option<Value> {
+    let env = plugin.value["spec"]["vmConfig"]["env"].as_array()?;
+    let mut host_env_keys = Vec::new();
+    let mut key_values = serde_json::Map::new();
+    for entry in env {
+        let name = entry["name"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: vmConfig.env entry without name", plugin.source));
+        match entry["valueFrom"].as_str().unwrap_or("INLINE") {
+            "HOST" => {
+                assert!(
+                    entry.get("value").is_none(),
+                    "{}: vmConfig.env {name}: a value only with INLINE (the CRD refuses it)",
+                    plugin.source
+                );
+                host_env_keys.push(Value::from(name));
+            }
+            "INLINE" => {
+                let value = entry["value"].as_str().unwrap_or_default();
+                key_values.insert(name.to_owned(), Value::from(value));
+            }
+            other => panic!("{}: vmConfig.env {name}: valueFrom {other}", plugin.source),
+        }
+    }
+    let mut environment = serde_json::Map::new();
+    if !host_env_keys.is_empty() {
+        environment.insert("host_env_keys".into(), Value::Array(host_env_keys));
+    }
+    if !key_values.is_empty() {
+        environment.insert("key_values".into(), Value::Object(key_values));
+    }
+    Some(Value::Object(environment))
+}
+
+/// An Envoy file of this crate (envoy/envoy.yaml or envoy/outbound.yaml, still
+/// to be rendered by `envoy_yaml`) with its one wasm filter set up as Istio sets
+/// up `plugin`'s (pilot's `buildWasmConfig`): named `<namespace>.<name>`, the
+/// root id only if `pluginName` is set, no vm id, and the VM's environment
+/// from `spec.vmConfig.env` ([`vm_environment`]) in place of the file's own.
+pub fn istio_filter(yaml: &str, plugin: &Document) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let config = lines
+        .iter()
+        .position(|l| l.trim() == "config:")
+        .expect("the wasm filter's config:");
+    assert_eq!(
+        lines.iter().filter(|l| l.trim() == "config:").count(),
+        1,
+        "one wasm filter in the file"
+    );
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut out: Vec<String> = Vec::new();
+    let mut skip_deeper_than: Option<usize> = None;
+    let mut named = false;
+    for (index, line) in lines.iter().enumerate() {
+        if let Some(depth) = skip_deeper_than {
+            if indent(line) > depth && !line.trim().is_empty() {
+                continue;
+            }
+            skip_deeper_than = None;
+        }
+        let field = line.trim_start();
+        let pad = " ".repeat(indent(line));
+        if index == config + 1 {
+            assert!(field.starts_with("name: "), "{line:?}: the filter's name");
+            out.push(format!(
+                "{pad}name: {}.{}",
+                plugin.namespace(),
+                plugin.name()
+            ));
+            named = true;
+        } else if index > config && field.starts_with("root_id: ") {
+            if let Some(root) = plugin.value["spec"]["pluginName"].as_str() {
+                out.push(format!("{pad}root_id: {root}"));
+            }
+        } else if index > config && field.starts_with("vm_id: ") {
+            continue;
+        } else if index > config && field.starts_with("environment_variables:") {
+            if !field.trim_end().ends_with(':') {
+                continue; // a flow mapping on one line
+            }
+            skip_deeper_than = Some(indent(line));
+        } else if index > config && field.starts_with("runtime: ") {
+            out.push(line.to_string());
+            if let Some(environment) = vm_environment(plugin) {
+                out.push(format!("{pad}environment_variables: {environment}"));
+            }
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    assert!(named, "the wasm filter's name");
+    out.join("\n") + "\n"
+}
