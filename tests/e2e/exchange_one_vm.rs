@@ -1,7 +1,8 @@
 //! A workload's two audgate plugins in one proxy: its inbound (Istio `mode:
 //! SERVER`) and its outbound (`mode: CLIENT`) filter, built from one module
 //! with the same VM settings, share one VM (Envoy keys VMs by `vm_id`, VM
-//! configuration and code). Given the same environment, both work; and a
+//! configuration and code; 1.40 by environment too). Given the same
+//! environment, both work; and a
 //! request whose exchange is under way is not stranded when the request that
 //! started it hangs up, since the exchange belongs to the worker.
 
