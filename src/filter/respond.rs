@@ -30,7 +30,7 @@ pub fn carry_out(
     budget: &RefCell<RefusalLog>,
     request: &Request<'_>,
     peer: &dyn Peer,
-    mut decision: Decision,
+    decision: Decision,
     onward: Onward,
 ) -> Action {
     let provider = decision
@@ -38,29 +38,7 @@ pub fn carry_out(
         .and_then(|index| config.providers.get(index))
         .map_or("-", |provider| provider.name.as_str());
     if let Some(rejection) = onward.refusal {
-        // The exchange refused what the inbound decision let through.
-        decision.verdict = Err(rejection);
-        decision.provider = None;
-        let admitted = budget
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut budget| budget.admit(host::now_s(), false));
-        if let Some(suppressed) = admitted {
-            log::warn!(
-                "audgate: rejected outbound request to {} {} [{}]: {rejection}; {}{}",
-                request.authority,
-                rejection.status(),
-                rejection.code(),
-                Caller::of(request, peer),
-                suppressed_note(suppressed),
-            );
-        }
-        metrics.outbound_refusal(rejection);
-        let (action, applied) = execute(&onward.plan);
-        if let Err(failure) = applied {
-            metrics.decision(Err(Rejection::HostFailure(failure)), None, false);
-        }
-        return action;
+        return refuse_outbound(metrics, budget, request, peer, rejection, &onward.plan);
     }
     match decision.verdict {
         Ok(()) => log::debug!("audgate: allowed ({provider})"),
@@ -85,6 +63,39 @@ pub fn carry_out(
         }
     }
     carried(metrics, &decision, &onward.plan)
+}
+
+/// Carries out the exchange's refusal of a request the inbound decision let
+/// through: logged within the refusal log's budget, counted as refused in
+/// either mode (audit mode applies to the inbound decision only).
+fn refuse_outbound(
+    metrics: &Metrics,
+    budget: &RefCell<RefusalLog>,
+    request: &Request<'_>,
+    peer: &dyn Peer,
+    rejection: Rejection,
+    plan: &Plan,
+) -> Action {
+    let admitted = budget
+        .try_borrow_mut()
+        .ok()
+        .and_then(|mut budget| budget.admit(host::now_s(), false));
+    if let Some(suppressed) = admitted {
+        log::warn!(
+            "audgate: rejected outbound request to {} {} [{}]: {rejection}; {}{}",
+            request.authority,
+            rejection.status(),
+            rejection.code(),
+            Caller::of(request, peer),
+            suppressed_note(suppressed),
+        );
+    }
+    metrics.outbound_refusal(rejection);
+    let (action, applied) = execute(plan);
+    if let Err(failure) = applied {
+        metrics.decision(Err(Rejection::HostFailure(failure)), None, false);
+    }
+    action
 }
 
 /// " (N similar lines suppressed)" when N > 0.
