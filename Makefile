@@ -97,15 +97,26 @@ else
 	@echo "  $(ENGINE) push $(IMAGE) && crane digest --platform linux/amd64 $(IMAGE)"
 endif
 
-# The demo (upstream :10001, JWKS and fresh tokens :10002) in the background, Envoy
-# (:10000, admin :9901) in the foreground; Ctrl-C or Envoy exiting stops both. First
-# `demo --check-ports` fails, naming the port, if another `make run` or any other
-# process holds one of the four. No hot restart: nothing here needs its socket.
+# The demo (upstream :10001, JWKS and fresh tokens :10002, token service :10003) and
+# the caller-side Envoy (envoy/outbound.yaml: :10010, admin :9902; its log lines
+# start with [outbound]) in the background, Envoy with envoy/envoy.yaml (:10000,
+# admin :9901) in the foreground; Ctrl-C or that Envoy exiting stops all three.
+# First `demo --check-ports` fails, naming the port, if another `make run` or any
+# other process holds one of the seven. No hot restart: nothing here needs its
+# socket, and the two Envoys would share it.
+# The client secret of `orders` at the demo token service, given to the demo (which
+# checks it) and to both Envoys (outbound.yaml's VM reads it from its Envoy's
+# environment, host_env_keys): a demo secret, public in this file, for `make run` only.
+DEMO_STS_SECRET := demo-only-secret-not-for-production
+
 run: build envoy
 	cargo build --release --example demo --bin audgate
 	@$(DEMO) --check-ports
-	@$(DEMO) & demo=$$!; \
-	trap 'kill $$demo 2>/dev/null; wait $$demo 2>/dev/null' EXIT INT TERM; \
+	@export AUDGATE_STS_SECRET='$(DEMO_STS_SECRET)'; \
+	$(DEMO) & demo=$$!; \
+	$(ENVOY) -c envoy/outbound.yaml --concurrency 1 --disable-hot-restart \
+	  --log-format '[outbound] [%Y-%m-%d %T.%e][%t][%l][%n] [%g:%#] %v' & outbound=$$!; \
+	trap 'kill $$demo $$outbound 2>/dev/null; wait $$demo $$outbound 2>/dev/null' EXIT INT TERM; \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart
 
 lint:

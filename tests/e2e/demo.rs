@@ -5,6 +5,8 @@
 //! another service gets 403; no token gets 401. The demo program itself: fresh
 //! tokens on demand (`--tokens`, `/tokens`), and a one-line refusal, not a panic,
 //! when a port it needs is taken. README's `make run` sample is what it prints.
+//! The two-hop call through the caller-side Envoy and the demo token service:
+//! `two_hops`.
 
 // examples/demo.rs is included as it is built, with its own copies of support's
 // http, keys and upstream modules.
@@ -13,6 +15,8 @@
 #[allow(dead_code)]
 #[path = "../../examples/demo.rs"]
 mod program;
+
+mod two_hops;
 
 use crate::support::example_bin;
 use crate::support::{envoy_yaml, http, keys, Envoy};
@@ -60,6 +64,13 @@ fn the_demo_tokens_get_200_with_the_identity_shown_403_and_401() {
         response.body
     );
     assert!(
+        response
+            .body
+            .contains("\n  x-token-aud: orders.demo.svc   <- and from its aud\n"),
+        "{}",
+        response.body
+    );
+    assert!(
         !response.body.contains("authorization:"),
         "{}",
         response.body
@@ -94,16 +105,20 @@ fn the_echo_never_shows_a_token_value() {
     assert!(reply.contains("authorization: <present"), "{reply}");
 }
 
-/// The tokens in the commands the demo prints: (for our audience, for the other).
+/// The tokens in the commands the demo prints: (for our audience, for the
+/// other). The first is the one every other curl but the second sends.
 fn tokens_in(commands: &str) -> (String, String) {
     let tokens: Vec<&str> = commands
         .lines()
-        .filter_map(|l| l.strip_prefix("curl -i -H 'authorization: Bearer "))
+        .filter(|l| l.starts_with("curl "))
+        .filter_map(|l| l.split("'authorization: Bearer ").nth(1))
         .filter_map(|rest| rest.split('\'').next())
         .collect();
-    let [good, other] = tokens[..] else {
-        panic!("two curl commands with tokens expected:\n{commands}");
+    let [good, other, ref rest @ ..] = tokens[..] else {
+        panic!("curl commands with tokens expected:\n{commands}");
     };
+    assert_eq!(rest.len(), 2, "the two-hop call and payments directly");
+    assert!(rest.iter().all(|t| *t == good), "{commands}");
     (good.to_string(), other.to_string())
 }
 
@@ -112,13 +127,15 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&keys::b64_decode(payload)).unwrap()
 }
 
-fn assert_fresh_and_working(commands: &str, envoy: &Envoy) {
+/// `commands`' tokens were minted between `asked` and `answered` (Unix seconds:
+/// Envoy starting afterwards takes a while on a busy machine), live an hour, and
+/// `envoy` takes the one for us and refuses the other.
+fn assert_fresh_and_working(commands: &str, (asked, answered): (u64, u64), envoy: &Envoy) {
     let (good, other) = tokens_in(commands);
-    let now = keys::now();
     for token in [&good, &other] {
         let claims = claims(token);
         let iat = claims["iat"].as_u64().unwrap();
-        assert!(iat.abs_diff(now) <= 5, "minted now: {claims}");
+        assert!((asked..=answered).contains(&iat), "minted now: {claims}");
         assert_eq!(
             claims["exp"].as_u64(),
             Some(iat + program::TOKEN_LIFETIME_S)
@@ -138,10 +155,12 @@ fn assert_fresh_and_working(commands: &str, envoy: &Envoy) {
 
 #[test]
 fn demo_tokens_prints_fresh_tokens_that_envoy_takes() {
+    let asked = keys::now();
     let output = run_demo(&["--tokens"]);
+    let minted = (asked, keys::now());
     assert!(output.status.success(), "{output:?}");
     let (envoy, _upstream) = envoy_before_demo_upstream();
-    assert_fresh_and_working(&String::from_utf8(output.stdout).unwrap(), &envoy);
+    assert_fresh_and_working(&String::from_utf8(output.stdout).unwrap(), minted, &envoy);
 }
 
 #[test]
@@ -152,10 +171,12 @@ fn the_demo_issuer_serves_fresh_tokens_and_its_jwks() {
         headers: Vec::new(),
         body: Vec::new(),
     };
+    let asked = keys::now();
     let tokens = program::issuer(&request("/tokens"));
+    let minted = (asked, keys::now());
     assert_eq!(tokens.status, 200);
     let (envoy, _upstream) = envoy_before_demo_upstream();
-    assert_fresh_and_working(&String::from_utf8(tokens.body).unwrap(), &envoy);
+    assert_fresh_and_working(&String::from_utf8(tokens.body).unwrap(), minted, &envoy);
 
     let jwks = program::issuer(&request("/.well-known/jwks.json"));
     let jwks: Value = serde_json::from_slice(&jwks.body).unwrap();
@@ -229,24 +250,81 @@ fn a_taken_port_is_named_in_one_line_without_a_panic() {
 
 #[test]
 fn make_run_checks_the_ports_before_starting_envoy() {
-    let makefile = std::fs::read_to_string(format!("{ROOT}/Makefile")).unwrap();
-    let recipe: Vec<&str> = makefile
-        .split("\nrun:")
-        .nth(1)
-        .expect("a run target")
-        .lines()
-        .skip(1)
-        .take_while(|l| l.starts_with('\t'))
-        .collect();
+    let recipe = run_recipe();
     let position = |needle: &str| {
         recipe
             .iter()
             .position(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("{needle} in `make run`: {recipe:#?}"))
     };
-    assert!(position("$(DEMO) --check-ports") < position("$(ENVOY) -c envoy/envoy.yaml"));
+    let check = position("$(DEMO) --check-ports");
+    assert!(check < position("$(DEMO) &"));
+    assert!(check < position("$(ENVOY) -c envoy/outbound.yaml"));
+    assert!(check < position("$(ENVOY) -c envoy/envoy.yaml"));
     // A second Envoy must not die on the hot-restart socket of the first.
     assert!(recipe[position("$(ENVOY)")].contains("--disable-hot-restart"));
+}
+
+/// The lines of `make run`'s recipe.
+fn run_recipe() -> Vec<String> {
+    let makefile = std::fs::read_to_string(format!("{ROOT}/Makefile")).unwrap();
+    let recipe = makefile.split("\nrun:").nth(1).expect("a run target");
+    let lines = recipe.lines().skip(1).take_while(|l| l.starts_with('\t'));
+    lines.map(str::to_string).collect()
+}
+
+#[test]
+fn make_run_starts_the_demo_and_both_envoys_with_the_secret() {
+    let recipe = run_recipe();
+    let position = |needle: &str| {
+        recipe
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in `make run`: {recipe:#?}"))
+    };
+    let secret = position("export AUDGATE_STS_SECRET='$(DEMO_STS_SECRET)';");
+    let demo = position("$(DEMO) & demo=$$!;");
+    let outbound = position("$(ENVOY) -c envoy/outbound.yaml");
+    let inbound = position("$(ENVOY) -c envoy/envoy.yaml");
+    // Exported before any of the three starts, in the one shell that starts them.
+    assert!(secret < demo && secret < outbound && secret < inbound);
+    for line in &recipe[secret..inbound] {
+        assert!(line.ends_with('\\'), "one shell: {recipe:#?}");
+    }
+    for envoy in [outbound, inbound] {
+        assert!(
+            recipe[envoy].contains("--disable-hot-restart"),
+            "{recipe:#?}"
+        );
+    }
+    // Both background processes are stopped when the foreground Envoy ends.
+    let trap = &recipe[position("trap ")];
+    assert!(
+        trap.contains("kill $$demo $$outbound") && trap.contains("EXIT INT TERM"),
+        "{trap}"
+    );
+    assert!(position("trap ") < inbound);
+}
+
+/// The `port_value`s of an Envoy file.
+fn ports_in(yaml: &str) -> Vec<u16> {
+    yaml.lines()
+        .filter_map(|l| l.split("port_value: ").nth(1))
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .map(|port| port.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_port_check_covers_every_port_of_both_envoys_and_the_demo() {
+    let mut expected = ports_in(&envoy_yaml::template());
+    expected.extend(ports_in(&envoy_yaml::outbound_template()));
+    expected.sort_unstable();
+    expected.dedup();
+    let mut checked: Vec<u16> = program::PORTS.iter().map(|(port, _)| *port).collect();
+    checked.sort_unstable();
+    assert_eq!(checked, expected);
+    assert_eq!(checked, [9901, 9902, 10000, 10001, 10002, 10003, 10010]);
 }
 
 /// The commands of a text, tokens replaced by `TOKEN`.
@@ -282,12 +360,26 @@ fn the_readme_shows_what_make_run_prints() {
     let printed = command_lines(&program::commands());
     assert_eq!(
         printed.len(),
-        6,
-        "three curls, three CLI commands: {printed:#?}"
+        8,
+        "three curls, three CLI commands, two curls for payments: {printed:#?}"
     );
     assert_eq!(command_lines(sample), printed);
     assert!(
         sample.contains("/tokens"),
         "README says where fresh tokens are"
+    );
+}
+
+#[test]
+fn the_readme_shows_the_refusal_when_every_port_is_taken() {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let taken: Vec<((u16, &str), std::io::Error)> = program::PORTS
+        .iter()
+        .map(|&port| (port, std::io::ErrorKind::AddrInUse.into()))
+        .collect();
+    let refusal = program::in_use(&taken);
+    assert!(
+        readme.contains(&format!("```\n{refusal}\n```")),
+        "README shows:\n{refusal}"
     );
 }
