@@ -1,9 +1,8 @@
 # The demo of `make run` (examples/demo.rs) as a container: the demo issuer's
 # JWKS on 127.0.0.1:10002, an echo upstream on 127.0.0.1:10001, and, once Envoy's
 # admin on 127.0.0.1:9901 answers, curl commands with tokens on stdout. (Its token
-# service on 127.0.0.1:10003 serves `make run`'s caller-side Envoy,
-# envoy/outbound.yaml, which docker-compose.yaml does not run: the two-hop
-# command it prints is for `make run`.) It
+# service on 127.0.0.1:10003 serves the caller-side Envoy, envoy/outbound.yaml,
+# which `make run` and docker-compose.yaml run beside envoy.yaml.) It
 # listens on 127.0.0.1 only, so it must share Envoy's network namespace
 # (docker-compose.yaml: network_mode: service:envoy). Build from the repository
 # root:

@@ -149,9 +149,17 @@ fn the_container_copies_envoy_yaml_and_the_module_to_where_envoy_yaml_names_it()
     // The config stage takes envoy/envoy.yaml from the repository...
     let config_name = config.name.as_deref().expect("config stage named");
     let config_workdir = config.one("WORKDIR");
-    let (from, src, dest) = copy_parts(config.one("COPY"));
-    assert_eq!((from, src), (None, "envoy/envoy.yaml"));
-    let edited = in_container(config_workdir, dest);
+    let config_copies: Vec<(Option<&str>, &str, &str)> =
+        config.all("COPY").into_iter().map(copy_parts).collect();
+    assert_eq!(
+        config_copies,
+        [
+            (None, "envoy/envoy.yaml", "envoy/envoy.yaml"),
+            (None, "envoy/outbound.yaml", "envoy/outbound.yaml"),
+        ]
+    );
+    let edited = in_container(config_workdir, "envoy/envoy.yaml");
+    let edited_outbound = in_container(config_workdir, "envoy/outbound.yaml");
     // ...and the runtime stage copies that file, and the module, under its WORKDIR.
     let workdir = runtime.one("WORKDIR");
     let copies: Vec<(Option<&str>, &str, &str)> =
@@ -161,11 +169,23 @@ fn the_container_copies_envoy_yaml_and_the_module_to_where_envoy_yaml_names_it()
         copies.contains(&(None, module.as_str(), module.as_str())),
         "COPY {module} {module} (envoy.yaml's relative path, under WORKDIR): {copies:?}"
     );
-    let config_copy = copies
+    let from_config: Vec<&(Option<&str>, &str, &str)> = copies
         .iter()
-        .find(|(from, _, _)| *from == Some(config_name))
-        .expect("COPY --from=<config stage>");
+        .filter(|(from, _, _)| *from == Some(config_name))
+        .collect();
+    let [config_copy, outbound_copy] = from_config.as_slice() else {
+        panic!("COPY --from=<config stage> of envoy.yaml and outbound.yaml: {copies:?}");
+    };
     assert_eq!(config_copy.1, edited, "the edited envoy/envoy.yaml");
+    assert_eq!(
+        outbound_copy.1, edited_outbound,
+        "the edited envoy/outbound.yaml"
+    );
+    assert_eq!(
+        in_container(workdir, outbound_copy.2),
+        in_container(workdir, "envoy/outbound.yaml"),
+        "outbound.yaml beside envoy.yaml: its module path resolves the same"
+    );
     let config_in_image = in_container(workdir, config_copy.2);
     // Envoy starts with that file, from WORKDIR, so the module path resolves.
     let entrypoint: Vec<String> = serde_json::from_str(runtime.one("ENTRYPOINT")).unwrap();
@@ -192,13 +212,42 @@ fn compose_builds_the_container_and_mounts_nothing_over_its_config() {
         .collect();
     // The listener, and the admin (`/stats` from the host), on loopback only:
     // the admin has no authentication.
-    assert_eq!(ports, ["127.0.0.1:10000:10000", "127.0.0.1:9901:9901"]);
+    assert_eq!(
+        ports,
+        [
+            "127.0.0.1:10000:10000",
+            "127.0.0.1:9901:9901",
+            "127.0.0.1:10010:10010",
+            "127.0.0.1:9902:9902"
+        ]
+    );
+    // The caller's side: the same image with envoy/outbound.yaml, in envoy's
+    // network namespace (its payments cluster is envoy's listener on
+    // 127.0.0.1:10000, its sts cluster the demo's 127.0.0.1:10003), the
+    // secret through the environment its vm_config names.
+    let outbound = &compose["services"]["envoy-outbound"];
+    assert_eq!(outbound["build"], envoy["build"]);
+    assert_eq!(outbound["network_mode"], "service:envoy");
+    assert_eq!(
+        outbound["command"],
+        serde_json::json!(["-c", "envoy/outbound.yaml", "--disable-hot-restart"])
+    );
+    let secret = outbound["environment"]["AUDGATE_STS_SECRET"]
+        .as_str()
+        .unwrap();
+    assert!(envoy_yaml::outbound_template().contains("host_env_keys: [AUDGATE_STS_SECRET]"));
+    assert!(outbound.get("volumes").is_none(), "{outbound}");
     // The demo shares Envoy's network namespace, so envoy.yaml's 127.0.0.1
     // upstream and jwks clusters reach it unchanged.
     let demo = &compose["services"]["demo"];
     assert_eq!(demo["network_mode"], "service:envoy");
     assert_eq!(demo["build"]["dockerfile"], "envoy/demo.Dockerfile");
     assert!(demo.get("volumes").is_none(), "{demo}");
+    assert_eq!(
+        demo["environment"]["AUDGATE_STS_SECRET"].as_str(),
+        Some(secret),
+        "the demo's token service checks the secret the caller's side sends"
+    );
 }
 
 #[test]
@@ -231,6 +280,7 @@ fn the_build_context_keeps_what_the_dockerfiles_copy() {
     for path in [
         module.as_str(),
         "envoy/envoy.yaml",
+        "envoy/outbound.yaml",
         "Cargo.toml",
         "src/lib.rs",
     ] {
@@ -267,8 +317,10 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
     let workdir = dir.join("audgate");
     std::fs::create_dir_all(workdir.join("envoy")).unwrap();
     std::fs::write(workdir.join("envoy/envoy.yaml"), &original).unwrap();
+    let original_outbound = envoy_yaml::outbound_template();
+    std::fs::write(workdir.join("envoy/outbound.yaml"), &original_outbound).unwrap();
 
-    // The config stage's RUN, as the Dockerfile has it, on the copied file.
+    // The config stage's RUN, as the Dockerfile has it, on the copied files.
     let (_, stages) = dockerfile("envoy/Dockerfile");
     let run = stages[0].one("RUN");
     let status = Command::new("sh")
@@ -299,6 +351,30 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
             )
         ]
     );
+    // outbound.yaml: its listener's address and its admin's, nothing else.
+    let edited_outbound = std::fs::read_to_string(workdir.join("envoy/outbound.yaml")).unwrap();
+    let changed: Vec<(&str, &str)> = original_outbound
+        .lines()
+        .zip(edited_outbound.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        original_outbound.lines().count(),
+        edited_outbound.lines().count()
+    );
+    assert_eq!(
+        changed,
+        [
+            (
+                "      socket_address: { address: 127.0.0.1, port_value: 10010 }  # listener",
+                "      socket_address: { address: 0.0.0.0, port_value: 10010 }  # listener",
+            ),
+            (
+                "    socket_address: { address: 127.0.0.1, port_value: 9902 }  # admin",
+                "    socket_address: { address: 0.0.0.0, port_value: 9902 }  # admin",
+            )
+        ]
+    );
     // Only the listener is EXPOSEd: `docker run -P` must not publish the admin.
     assert_eq!(stages[1].one("EXPOSE"), "10000");
     // The plugin configuration is untouched.
@@ -326,6 +402,26 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
     );
     assert!(output.status.success(), "envoy --mode validate:\n{log}");
     assert!(log.contains("configuration 'envoy/envoy.yaml' OK"), "{log}");
+    // The caller's side, with the secret its compose service is given.
+    let output = Command::new(envoy::envoy_bin())
+        .args(["--mode", "validate", "-c", "envoy/outbound.yaml"])
+        .env("AUDGATE_STS_SECRET", "demo-only-secret-not-for-production")
+        .current_dir(&workdir)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "envoy --mode validate outbound.yaml:\n{log}"
+    );
+    assert!(
+        log.contains("configuration 'envoy/outbound.yaml' OK"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
