@@ -9,11 +9,12 @@ use crate::config::{Config, Mode};
 use crate::decision::mutations::remove_found;
 use crate::decision::plan::{Action, Callout, Change, Plan, Reply, Subject};
 use crate::decision::Decision;
+use crate::exchange::destination::Matcher;
 pub use crate::exchange::landing::Recalled;
-use crate::exchange::outbound::{outbound, Inbound, Step};
+use crate::exchange::outbound::{outbound, BorrowedRequest, Inbound, OutboundView, Step};
 use crate::exchange::remembered::ExchangeCache;
 use crate::rejection::Rejection;
-use crate::request::{HeaderValues, Request};
+use crate::request::Request;
 use crate::token::extract::extract;
 
 /// Exchanged tokens at hand: the worker's cache, and the outcome of a callout
@@ -119,18 +120,7 @@ pub fn onward(
     let key = ExchangeCache::key(&subject, destination);
     match tokens.recall(&key) {
         Some(Recalled::Token(token)) => {
-            // Setting a header replaces its one value: with at most one
-            // `authorization`, removing it first is a host call for nothing.
-            let one = request.values("authorization").nth(1).is_none();
-            if one {
-                changes.retain(
-                    |change| !matches!(change, Change::Remove(name) if name == "authorization"),
-                );
-            }
-            changes.push(Change::Set(
-                "authorization".to_owned(),
-                format!("Bearer {token}"),
-            ));
+            set_exchanged(changes, request, &token);
             Onward {
                 plan,
                 refusal: None,
@@ -145,6 +135,57 @@ pub fn onward(
             subject: Subject(subject),
         }))),
     }
+}
+
+/// The exchanged `token` set as `authorization: Bearer …`, after `changes`.
+/// Setting a header replaces its one value: with at most one `authorization`,
+/// removing it first would be a host call for nothing.
+fn set_exchanged(changes: &mut Vec<Change>, request: &impl OutboundView, token: &str) {
+    let authorizations = request
+        .pairs()
+        .filter(|(name, _)| *name == "authorization")
+        .count();
+    if authorizations <= 1 {
+        changes.retain(|change| !matches!(change, Change::Remove(name) if name == "authorization"));
+    }
+    changes.push(Change::Set(
+        "authorization".to_owned(),
+        format!("Bearer {token}"),
+    ));
+}
+
+/// The changes for a request whose exchanged token is at hand, read from the
+/// borrowed headers (the filter's fast path: no copy of the request), and its
+/// destination; `None` when the full plan must decide: the configuration has
+/// providers or destinations by cluster, or this request is anything but a
+/// token at hand for a listed destination. What it returns is exactly what
+/// [`onward`] plans for the same request (`tests/native/outbound_invariant.rs`).
+pub fn exchanged_at_once(
+    config: &Config,
+    request: &BorrowedRequest<'_>,
+    tokens: &mut dyn ExchangedTokens,
+) -> Option<(Vec<Change>, usize)> {
+    let exchange = config.exchange.as_ref()?;
+    let by_cluster = exchange
+        .destinations
+        .iter()
+        .any(|destination| matches!(destination.matcher, Matcher::Clusters(_)));
+    if !config.providers.is_empty() || by_cluster {
+        return None;
+    }
+    let planned = outbound(exchange, request, None, Inbound::Unverified);
+    let (Step::Exchange { subject, remove }, Some(destination)) =
+        (planned.step, planned.destination)
+    else {
+        return None;
+    };
+    let Some(Recalled::Token(token)) = tokens.recall(&ExchangeCache::key(&subject, destination))
+    else {
+        return None;
+    };
+    let mut changes: Vec<Change> = remove.into_iter().map(Change::Remove).collect();
+    set_exchanged(&mut changes, request, &token);
+    Some((changes, destination))
 }
 
 /// The token the inbound decision verified, and where it was.

@@ -9,6 +9,76 @@ use crate::rejection::Rejection;
 use crate::request::{same_header_name, Request};
 use crate::token::token68::is_token68;
 
+/// What the exchange reads of a request: its `:authority`, its `:path` and its
+/// headers (lowercase names), from the full [`Request`] or a borrowed view of
+/// the host's header map ([`BorrowedRequest`]).
+pub trait OutboundView {
+    /// `:authority`.
+    fn authority(&self) -> &str;
+    /// `:path`, with its query.
+    fn path(&self) -> &str;
+    /// Every header, in order, repeats kept.
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
+}
+
+impl OutboundView for Request<'_> {
+    fn authority(&self) -> &str {
+        self.authority
+    }
+
+    fn path(&self) -> &str {
+        self.path
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+}
+
+/// A request over borrowed header pairs (the host's map, UTF-8, lowercase
+/// names): what the exchange's fast path reads without copying the headers.
+pub struct BorrowedRequest<'a> {
+    /// The first `:authority`, else empty (as [`Request::from_headers`] reads it).
+    pub authority: &'a str,
+    /// The first `:path`, else empty.
+    pub path: &'a str,
+    /// Every header, in order.
+    pub headers: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> BorrowedRequest<'a> {
+    /// The view over `headers`.
+    pub fn new(headers: Vec<(&'a str, &'a str)>) -> BorrowedRequest<'a> {
+        let pseudo = |wanted: &str| {
+            headers
+                .iter()
+                .find(|(name, _)| *name == wanted)
+                .map_or("", |(_, value)| *value)
+        };
+        BorrowedRequest {
+            authority: pseudo(":authority"),
+            path: pseudo(":path"),
+            headers,
+        }
+    }
+}
+
+impl OutboundView for BorrowedRequest<'_> {
+    fn authority(&self) -> &str {
+        self.authority
+    }
+
+    fn path(&self) -> &str {
+        self.path
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().copied()
+    }
+}
+
 /// The DPoP proof header: it goes wherever its token goes.
 pub const DPOP_HEADER: &str = "dpop";
 
@@ -72,15 +142,15 @@ enum Carried<'t> {
 /// The step for `request`, routed to `cluster`, under `exchange`.
 pub fn outbound(
     exchange: &Exchange,
-    request: &Request<'_>,
+    request: &impl OutboundView,
     cluster: Option<&str>,
     inbound: Inbound<'_>,
 ) -> Outbound {
     let destination = destination_for(
         &exchange.destinations,
-        request.authority,
+        request.authority(),
         cluster,
-        request.path,
+        request.path(),
     );
     let index = destination.map(|(index, _)| index);
     let requires_token = destination.is_some_and(|(_, entry)| entry.requires_token);
@@ -127,14 +197,13 @@ pub fn outbound(
 
 /// The token in `exchange.from_headers` (first source that has one), or what
 /// else sits there or in `authorization`.
-fn carried<'r>(exchange: &Exchange, request: &Request<'r>) -> Carried<'r> {
+fn carried<'r, R: OutboundView>(exchange: &Exchange, request: &'r R) -> Carried<'r> {
     let mut seen_other = false;
     for source in &exchange.from_headers {
         let mut values = request
-            .headers
-            .iter()
+            .pairs()
             .filter(|(name, _)| *name == source.name)
-            .map(|(_, value)| value.as_str());
+            .map(|(_, value)| value);
         let Some(value) = values.next() else {
             continue;
         };
@@ -159,7 +228,7 @@ fn carried<'r>(exchange: &Exchange, request: &Request<'r>) -> Carried<'r> {
             .iter()
             .any(|source| source.name == name)
     };
-    let other_spelling = request.headers.iter().any(|(name, _)| {
+    let other_spelling = request.pairs().any(|(name, _)| {
         !is_read(name)
             && (same_header_name(name, "authorization")
                 || exchange
@@ -177,7 +246,7 @@ fn carried<'r>(exchange: &Exchange, request: &Request<'r>) -> Carried<'r> {
 /// Every header of `request` that holds an outbound credential: the
 /// `from_headers`, `authorization` and the DPoP proof, in any spelling a
 /// server may read as one of them (case, `_` for `-`).
-fn token_headers(exchange: &Exchange, request: &Request<'_>) -> Vec<String> {
+fn token_headers(exchange: &Exchange, request: &impl OutboundView) -> Vec<String> {
     let named = exchange
         .from_headers
         .iter()
@@ -185,10 +254,10 @@ fn token_headers(exchange: &Exchange, request: &Request<'_>) -> Vec<String> {
         .chain(["authorization", DPOP_HEADER]);
     let wanted: Vec<&str> = named.collect();
     let mut remove: Vec<String> = Vec::new();
-    for (name, _) in request.headers {
+    for (name, _) in request.pairs() {
         let credential = wanted.iter().any(|wanted| same_header_name(name, wanted));
-        if credential && !name.starts_with(':') && !remove.contains(name) {
-            remove.push(name.clone());
+        if credential && !name.starts_with(':') && !remove.iter().any(|known| known == name) {
+            remove.push(name.to_owned());
         }
     }
     remove

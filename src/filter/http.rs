@@ -11,11 +11,14 @@ use std::rc::Rc;
 use super::abi::Action;
 use super::host::{self, Proxy};
 use super::metrics::Metrics;
-use super::outbound::{plan, Outgoing};
-use super::respond::{carry_out, pass, refuse};
+use super::outbound::{plan, AtHand, Outgoing};
+use super::respond::{carry_out, pass, pass_exchanged, refuse};
 use super::vm::{verify_with, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
+use crate::decision::onward;
+use crate::decision::plan::Change;
 use crate::decision::{decide_with_peer, Decision, Mutations};
+use crate::exchange::outbound::BorrowedRequest;
 use crate::keys::fresh_keys::decide_with_fresh_keys;
 use crate::keys::remote_sets::RemoteSets;
 use crate::policy::caller::KnownPeer;
@@ -62,6 +65,10 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
     });
     if let Some(decision) = hit {
         return pass(metrics, decision);
+    }
+    // An outbound token whose exchange is at hand, likewise (`exchange` only).
+    if let Some(changes) = exchanged_at_once(vm_cell, &map, now_ms) {
+        return pass_exchanged(metrics, changes);
     }
     let headers = map.to_owned_pairs();
     let peer = host::HostPeer::default();
@@ -149,4 +156,27 @@ fn decide_inbound(
         peer: KnownPeer::of(peer),
     });
     None
+}
+
+/// The changes for an outbound request whose exchanged token is at hand, read
+/// from the borrowed headers; `None`: the full path decides.
+fn exchanged_at_once(
+    vm_cell: &RefCell<Vm>,
+    map: &HeaderMap<'_>,
+    now_ms: u64,
+) -> Option<Vec<Change>> {
+    let mut vm = vm_cell.try_borrow_mut().ok()?;
+    let vm = &mut *vm;
+    if vm.config.exchange.is_none() || !vm.config.providers.is_empty() {
+        return None;
+    }
+    let request = BorrowedRequest::new(map.borrowed_pairs()?);
+    let mut at_hand = AtHand {
+        cache: &mut vm.exchanged,
+        landed: None,
+        now: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+    };
+    let (changes, destination) = onward::exchanged_at_once(&vm.config, &request, &mut at_hand)?;
+    vm.metrics.exchange_hit(destination);
+    Some(changes)
 }

@@ -107,6 +107,18 @@ fn suppressed_note(suppressed: u64) -> String {
     }
 }
 
+/// Carries out an outbound request's exchange answered at once (the token at
+/// hand, read from the borrowed headers): counts it allowed under no provider
+/// and makes `changes` (a change the proxy refuses: 503).
+pub fn pass_exchanged(metrics: &Metrics, changes: Vec<Change>) -> Action {
+    let decision = Decision::pass(None, crate::decision::Mutations::default(), false);
+    carried(
+        metrics,
+        &decision,
+        &Plan::only(plan::Action::Continue(changes)),
+    )
+}
+
 /// Carries out a pass decided without the full request view (a cache hit):
 /// counts it, makes its changes and lets it go on (a change the proxy
 /// refuses: 503).

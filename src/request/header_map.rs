@@ -79,6 +79,24 @@ impl<'a> HeaderMap<'a> {
     }
 }
 
+impl<'a> HeaderMap<'a> {
+    /// The headers as text, borrowed: `Some` only when every name is lowercase
+    /// UTF-8 and every value UTF-8, so they read exactly as
+    /// [`HeaderMap::to_owned_pairs`] would copy them.
+    pub fn borrowed_pairs(&self) -> Option<Vec<(&'a str, &'a str)>> {
+        self.pairs
+            .iter()
+            .map(|(name, value)| {
+                let name = std::str::from_utf8(name).ok()?;
+                if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+                    return None;
+                }
+                Some((name, std::str::from_utf8(value).ok()?))
+            })
+            .collect()
+    }
+}
+
 /// Whether header name `name` (bytes as sent), ASCII-lowercased, is `lowercase`:
 /// what comparing a [`HeaderMap::to_owned_pairs`] name with `==` decides, without
 /// lowercasing a copy.

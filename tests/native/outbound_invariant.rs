@@ -5,9 +5,10 @@
 //! when that token is the exchanged one.
 
 use audgate::config::Config;
-use audgate::decision::onward::{onward, ExchangedTokens, Recalled};
+use audgate::decision::onward::{exchanged_at_once, onward, Exchanged, ExchangedTokens, Recalled};
 use audgate::decision::plan::{Action, Change};
 use audgate::decision::Decision;
+use audgate::exchange::outbound::BorrowedRequest;
 use audgate::request::{same_header_name, Request};
 use serde_json::json;
 
@@ -121,6 +122,7 @@ fn no_credential_leaves_unless_forward_says_so_and_only_the_exchanged_token_goes
         ("forward", config("forward")),
     ];
     let mut exchanged = 0;
+    let mut fast = 0;
     for _ in 0..20_000 {
         let (policy, config) = &configs[dice.below(configs.len())];
         let mut headers = vec![
@@ -142,14 +144,41 @@ fn no_credential_leaves_unless_forward_says_so_and_only_the_exchanged_token_goes
             from_cache: false,
             facts: None,
         };
-        let mut dealt = Dealt(u8::try_from(dice.below(4)).unwrap());
+        let dealt_as = u8::try_from(dice.below(4)).unwrap();
         let planned = onward(
             config,
             &Request::from_headers(&headers),
             &decision,
             None,
-            &mut dealt,
+            &mut Dealt(dealt_as),
         );
+        // The filter's fast path, over borrowed headers, plans exactly the
+        // same, and is taken for every token at hand.
+        let borrowed = BorrowedRequest::new(
+            headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect(),
+        );
+        let at_once = exchanged_at_once(config, &borrowed, &mut Dealt(dealt_as));
+        match (&planned.exchanged, &at_once) {
+            (Some(Exchanged::CacheHit(destination)), Some((changes, fast_destination))) => {
+                assert_eq!(destination, fast_destination);
+                assert_eq!(
+                    planned.plan.action,
+                    Action::Continue(changes.clone()),
+                    "{headers:?}"
+                );
+                fast += 1;
+            }
+            (Some(Exchanged::CacheHit(_)), None) => {
+                panic!("a token at hand missed the fast path: {headers:?}")
+            }
+            (_, Some(_)) => {
+                panic!("the fast path answered what the plan does not: {headers:?} → {planned:?}")
+            }
+            _ => {}
+        }
         let Action::Continue(changes) = &planned.plan.action else {
             continue;
         };
@@ -181,4 +210,5 @@ fn no_credential_leaves_unless_forward_says_so_and_only_the_exchanged_token_goes
         exchanged > 200,
         "the generator reaches the exchange ({exchanged})"
     );
+    assert!(fast > 200, "and the fast path ({fast})");
 }
