@@ -117,7 +117,7 @@ pub fn onward(
             exchanged,
         };
     };
-    let key = ExchangeCache::key(&subject, destination);
+    let key = ExchangeCache::key(subject, destination);
     match tokens.recall(&key) {
         Some(Recalled::Token(token)) => {
             set_exchanged(changes, request, &token);
@@ -132,7 +132,7 @@ pub fn onward(
         None => inbound_only(Plan::only(Action::Hold(Callout::Exchange {
             destination,
             key,
-            subject: Subject(subject),
+            subject: Subject(subject.to_owned()),
         }))),
     }
 }
@@ -179,7 +179,7 @@ pub fn exchanged_at_once(
     else {
         return None;
     };
-    let Some(Recalled::Token(token)) = tokens.recall(&ExchangeCache::key(&subject, destination))
+    let Some(Recalled::Token(token)) = tokens.recall(&ExchangeCache::key(subject, destination))
     else {
         return None;
     };

@@ -59,10 +59,13 @@ impl Destination {
         }
     }
 
-    fn covers(&self, host: &HostName, cluster: Option<&str>, path: &str) -> bool {
+    fn covers(&self, host: (&str, Option<u16>), cluster: Option<&str>, path: &str) -> bool {
+        let (name, port) = host;
         let picked = match &self.matcher {
+            // Entries are lowercase: the request's name is compared ignoring case.
             Matcher::Hosts(hosts) => hosts.iter().any(|entry| {
-                entry.name == host.name && entry.port.is_none_or(|port| host.port == Some(port))
+                entry.name.eq_ignore_ascii_case(name)
+                    && entry.port.is_none_or(|wanted| port == Some(wanted))
             }),
             Matcher::Clusters(clusters) => {
                 cluster.is_some_and(|cluster| clusters.iter().any(|name| name == cluster))
@@ -75,6 +78,15 @@ impl Destination {
 /// `authority` as a [`HostName`]: `host`, `host:port`, `[v6]` or `[v6]:port`;
 /// `None` when the port is not a number.
 pub fn host_name(authority: &str) -> Option<HostName> {
+    let (name, port) = host_parts(authority)?;
+    Some(HostName {
+        name: name.to_ascii_lowercase(),
+        port,
+    })
+}
+
+/// `authority`'s name (as sent, without a trailing dot) and port, borrowed.
+fn host_parts(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
             let (address, rest) = v6.split_once(']')?;
@@ -89,8 +101,7 @@ pub fn host_name(authority: &str) -> Option<HostName> {
         Some(port) => Some(port.parse::<u16>().ok()?),
         None => None,
     };
-    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    Some(HostName { name, port })
+    Some((host.strip_suffix('.').unwrap_or(host), port))
 }
 
 /// The first of `destinations` the request to `authority` on `path` (with its
@@ -101,12 +112,12 @@ pub fn destination_for<'d>(
     cluster: Option<&str>,
     path: &str,
 ) -> Option<(usize, &'d Destination)> {
-    let host = host_name(authority)?;
+    let host = host_parts(authority)?;
     let path = path.split_once('?').map_or(path, |(path, _)| path);
     destinations
         .iter()
         .enumerate()
-        .find(|(_, destination)| destination.covers(&host, cluster, path))
+        .find(|(_, destination)| destination.covers(host, cluster, path))
 }
 
 #[cfg(test)]

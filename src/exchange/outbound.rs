@@ -99,7 +99,7 @@ pub enum Inbound<'t> {
 
 /// What happens to the outbound request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum Step<'r> {
     /// It goes on after these headers are removed (perhaps none).
     Go {
         /// Headers removed: the token's and the DPoP proof's.
@@ -108,8 +108,9 @@ pub enum Step {
     /// Its token is exchanged for one minted for the destination; these
     /// headers are removed and `authorization: Bearer <new>` set.
     Exchange {
-        /// The subject token (never logged).
-        subject: String,
+        /// The subject token (never logged), as the request or the inbound
+        /// decision holds it.
+        subject: &'r str,
         /// Headers removed before the new token is set.
         remove: Vec<String>,
     },
@@ -119,11 +120,11 @@ pub enum Step {
 
 /// The outbound request's destination and step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outbound {
+pub struct Outbound<'r> {
     /// Index of the destination it goes to; `None`: no entry matches.
     pub destination: Option<usize>,
     /// What happens to it.
-    pub step: Step,
+    pub step: Step<'r>,
     /// A token was on its way to an unmatched destination (the `unmatched` stat).
     pub unmatched: bool,
 }
@@ -140,12 +141,12 @@ enum Carried<'t> {
 }
 
 /// The step for `request`, routed to `cluster`, under `exchange`.
-pub fn outbound(
+pub fn outbound<'r, R: OutboundView>(
     exchange: &Exchange,
-    request: &impl OutboundView,
+    request: &'r R,
     cluster: Option<&str>,
-    inbound: Inbound<'_>,
-) -> Outbound {
+    inbound: Inbound<'r>,
+) -> Outbound<'r> {
     let destination = destination_for(
         &exchange.destinations,
         request.authority(),
@@ -171,7 +172,7 @@ pub fn outbound(
         (_, Carried::Nothing) => (go(Vec::new()), false),
         (Some(_), Carried::Token(token)) => (
             Step::Exchange {
-                subject: token.to_owned(),
+                subject: token,
                 remove: remove(),
             },
             false,
@@ -247,15 +248,18 @@ fn carried<'r, R: OutboundView>(exchange: &Exchange, request: &'r R) -> Carried<
 /// `from_headers`, `authorization` and the DPoP proof, in any spelling a
 /// server may read as one of them (case, `_` for `-`).
 fn token_headers(exchange: &Exchange, request: &impl OutboundView) -> Vec<String> {
-    let named = exchange
-        .from_headers
-        .iter()
-        .map(|source| source.name.as_str())
-        .chain(["authorization", DPOP_HEADER]);
-    let wanted: Vec<&str> = named.collect();
+    let credential = |name: &str| {
+        ["authorization", DPOP_HEADER]
+            .iter()
+            .any(|wanted| same_header_name(name, wanted))
+            || exchange
+                .from_headers
+                .iter()
+                .any(|source| same_header_name(name, &source.name))
+    };
     let mut remove: Vec<String> = Vec::new();
     for (name, _) in request.pairs() {
-        let credential = wanted.iter().any(|wanted| same_header_name(name, wanted));
+        let credential = credential(name);
         if credential && !name.starts_with(':') && !remove.iter().any(|known| known == name) {
             remove.push(name.to_owned());
         }
