@@ -331,50 +331,10 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
     assert!(status.success(), "RUN {run}: {status}");
     let edited = std::fs::read_to_string(workdir.join("envoy/envoy.yaml")).unwrap();
 
-    // Exactly two lines differ: the listener's address and the admin's.
-    let changed: Vec<(&str, &str)> = original
-        .lines()
-        .zip(edited.lines())
-        .filter(|(a, b)| a != b)
-        .collect();
-    assert_eq!(original.lines().count(), edited.lines().count());
-    assert_eq!(
-        changed,
-        [
-            (
-                "      socket_address: { address: 127.0.0.1, port_value: 10000 }  # listener",
-                "      socket_address: { address: 0.0.0.0, port_value: 10000 }  # listener",
-            ),
-            (
-                "    socket_address: { address: 127.0.0.1, port_value: 9901 }  # admin",
-                "    socket_address: { address: 0.0.0.0, port_value: 9901 }  # admin",
-            )
-        ]
-    );
-    // outbound.yaml: its listener's address and its admin's, nothing else.
+    // Exactly two lines of each file differ: the listener's address and the admin's.
+    assert_only_addresses_opened(&original, &edited, 10000, 9901);
     let edited_outbound = std::fs::read_to_string(workdir.join("envoy/outbound.yaml")).unwrap();
-    let changed: Vec<(&str, &str)> = original_outbound
-        .lines()
-        .zip(edited_outbound.lines())
-        .filter(|(a, b)| a != b)
-        .collect();
-    assert_eq!(
-        original_outbound.lines().count(),
-        edited_outbound.lines().count()
-    );
-    assert_eq!(
-        changed,
-        [
-            (
-                "      socket_address: { address: 127.0.0.1, port_value: 10010 }  # listener",
-                "      socket_address: { address: 0.0.0.0, port_value: 10010 }  # listener",
-            ),
-            (
-                "    socket_address: { address: 127.0.0.1, port_value: 9902 }  # admin",
-                "    socket_address: { address: 0.0.0.0, port_value: 9902 }  # admin",
-            )
-        ]
-    );
+    assert_only_addresses_opened(&original_outbound, &edited_outbound, 10010, 9902);
     // Only the listener is EXPOSEd: `docker run -P` must not publish the admin.
     assert_eq!(stages[1].one("EXPOSE"), "10000");
     // The plugin configuration is untouched.
@@ -389,24 +349,51 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
     std::fs::copy(envoy::wasm_path(), &module).unwrap();
 
     // `envoy --mode validate` builds every listener and filter (loading the
-    // module and running its on_configure) without binding anything.
-    let output = Command::new(envoy::envoy_bin())
-        .args(["--mode", "validate", "-c", "envoy/envoy.yaml"])
-        .current_dir(&workdir)
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    // module and running its on_configure) without binding anything; the
+    // caller's side with the secret its compose service is given.
+    validates(&workdir, "envoy/envoy.yaml", &[]);
+    validates(
+        &workdir,
+        "envoy/outbound.yaml",
+        &[("AUDGATE_STS_SECRET", "demo-only-secret-not-for-production")],
     );
-    assert!(output.status.success(), "envoy --mode validate:\n{log}");
-    assert!(log.contains("configuration 'envoy/envoy.yaml' OK"), "{log}");
-    // The caller's side, with the secret its compose service is given.
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `edited` is `original` with the listener's (`listener` port) and the admin's
+/// (`admin` port) addresses opened to 0.0.0.0, and nothing else changed.
+fn assert_only_addresses_opened(original: &str, edited: &str, listener: u16, admin: u16) {
+    let changed: Vec<(&str, &str)> = original
+        .lines()
+        .zip(edited.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(original.lines().count(), edited.lines().count());
+    let listener_line = |address: &str| {
+        format!(
+            "      socket_address: {{ address: {address}, port_value: {listener} }}  # listener"
+        )
+    };
+    let admin_line = |address: &str| {
+        format!("    socket_address: {{ address: {address}, port_value: {admin} }}  # admin")
+    };
+    let wanted = [
+        (listener_line("127.0.0.1"), listener_line("0.0.0.0")),
+        (admin_line("127.0.0.1"), admin_line("0.0.0.0")),
+    ];
+    let wanted: Vec<(&str, &str)> = wanted
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(changed, wanted);
+}
+
+/// `envoy --mode validate -c file` succeeds in `workdir` with `env`.
+fn validates(workdir: &Path, file: &str, env: &[(&str, &str)]) {
     let output = Command::new(envoy::envoy_bin())
-        .args(["--mode", "validate", "-c", "envoy/outbound.yaml"])
-        .env("AUDGATE_STS_SECRET", "demo-only-secret-not-for-production")
-        .current_dir(&workdir)
+        .args(["--mode", "validate", "-c", file])
+        .envs(env.iter().copied())
+        .current_dir(workdir)
         .output()
         .unwrap();
     let log = format!(
@@ -416,13 +403,9 @@ fn envoy_validates_the_container_config_in_the_container_layout() {
     );
     assert!(
         output.status.success(),
-        "envoy --mode validate outbound.yaml:\n{log}"
+        "envoy --mode validate {file}:\n{log}"
     );
-    assert!(
-        log.contains("configuration 'envoy/outbound.yaml' OK"),
-        "{log}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(log.contains(&format!("configuration '{file}' OK")), "{log}");
 }
 
 fn compose() -> Value {
