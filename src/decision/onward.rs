@@ -9,10 +9,10 @@ use crate::config::{Config, Mode};
 use crate::decision::mutations::remove_found;
 use crate::decision::plan::{Action, Callout, Change, Plan, Reply, Subject};
 use crate::decision::Decision;
+use crate::exchange::cache_key::CacheKey;
 use crate::exchange::destination::Matcher;
 pub use crate::exchange::landing::Recalled;
 use crate::exchange::outbound::{outbound, BorrowedRequest, Inbound, OutboundView, Step};
-use crate::exchange::remembered::ExchangeCache;
 use crate::rejection::Rejection;
 use crate::request::Request;
 use crate::token::extract::extract;
@@ -20,8 +20,10 @@ use crate::token::extract::extract;
 /// Exchanged tokens at hand: the worker's cache, and the outcome of a callout
 /// that just landed (also when it failed, or its token is not to be kept).
 pub trait ExchangedTokens {
+    /// What the exchange of `subject_token` for `destination` is known by.
+    fn key(&self, subject_token: &str, destination: usize) -> CacheKey;
     /// What the exchange under `key` came to, if it is known now.
-    fn recall(&mut self, key: &[u8; 32]) -> Option<Recalled>;
+    fn recall(&mut self, key: &CacheKey) -> Option<Recalled>;
 }
 
 /// What the exchange did with a request, for its stat.
@@ -117,7 +119,7 @@ pub fn onward(
             exchanged,
         };
     };
-    let key = ExchangeCache::key(subject, destination);
+    let key = tokens.key(subject, destination);
     match tokens.recall(&key) {
         Some(Recalled::Token(token)) => {
             set_exchanged(changes, request, &token);
@@ -179,8 +181,8 @@ pub fn exchanged_at_once(
     else {
         return None;
     };
-    let Some(Recalled::Token(token)) = tokens.recall(&ExchangeCache::key(subject, destination))
-    else {
+    let key = tokens.key(subject, destination);
+    let Some(Recalled::Token(token)) = tokens.recall(&key) else {
         return None;
     };
     let mut changes: Vec<Change> = remove.into_iter().map(Change::Remove).collect();

@@ -7,12 +7,22 @@ use serde_json::json;
 
 use super::*;
 use crate::decision::Mutations;
+use crate::exchange::cache_key::KeyHasher;
 
 #[derive(Default)]
-struct AtHand(HashMap<[u8; 32], Recalled>);
+struct AtHand(HashMap<CacheKey, Recalled>);
+
+/// The digest every test here keys by (one secret, so keys agree across calls).
+fn key_of(subject_token: &str, destination: usize) -> CacheKey {
+    KeyHasher::with_key(7, 11).key(subject_token, destination)
+}
 
 impl ExchangedTokens for AtHand {
-    fn recall(&mut self, key: &[u8; 32]) -> Option<Recalled> {
+    fn key(&self, subject_token: &str, destination: usize) -> CacheKey {
+        key_of(subject_token, destination)
+    }
+
+    fn recall(&mut self, key: &CacheKey) -> Option<Recalled> {
         self.0.get(key).cloned()
     }
 }
@@ -67,7 +77,7 @@ fn a_token_not_at_hand_is_held_for_its_exchange() {
         panic!("{onward:?}")
     };
     assert_eq!(destination, 0);
-    assert_eq!(key, ExchangeCache::key(TOKEN, 0));
+    assert_eq!(key, key_of(TOKEN, 0));
     assert_eq!(subject.0, TOKEN);
     assert!(!format!("{subject:?}").contains(TOKEN));
 }
@@ -80,10 +90,9 @@ fn a_token_at_hand_replaces_the_original() {
         &[("authorization", "Bearer subject.token.x"), ("dpop", "p")],
     );
     let mut at_hand = AtHand::default();
-    at_hand.0.insert(
-        ExchangeCache::key(TOKEN, 0),
-        Recalled::Token("for.payments.t".into()),
-    );
+    at_hand
+        .0
+        .insert(key_of(TOKEN, 0), Recalled::Token("for.payments.t".into()));
     let onward = plan(&config, &headers, &mut at_hand);
     assert_eq!(
         onward.plan.action,
@@ -102,10 +111,9 @@ fn the_same_token_to_another_destination_is_another_exchange() {
     let config = sidecar("remove");
     let headers = request("ledger", &[("authorization", "Bearer subject.token.x")]);
     let mut at_hand = AtHand::default();
-    at_hand.0.insert(
-        ExchangeCache::key(TOKEN, 0),
-        Recalled::Token("for.payments.t".into()),
-    );
+    at_hand
+        .0
+        .insert(key_of(TOKEN, 0), Recalled::Token("for.payments.t".into()));
     let onward = plan(&config, &headers, &mut at_hand);
     assert!(matches!(
         onward.plan.action,
@@ -122,7 +130,7 @@ fn a_refused_or_failed_exchange_answers_and_nothing_leaves() {
         (Recalled::Failed, 503, Rejection::ExchangeFailed),
     ] {
         let mut at_hand = AtHand::default();
-        at_hand.0.insert(ExchangeCache::key(TOKEN, 0), recalled);
+        at_hand.0.insert(key_of(TOKEN, 0), recalled);
         let onward = plan(&config, &headers, &mut at_hand);
         let Action::Respond(reply) = &onward.plan.action else {
             panic!("{onward:?}")
@@ -222,10 +230,9 @@ fn every_other_authorization_is_removed_before_the_exchanged_token_is_set() {
         ],
     );
     let mut at_hand = AtHand::default();
-    at_hand.0.insert(
-        ExchangeCache::key(TOKEN, 0),
-        Recalled::Token("new.t".into()),
-    );
+    at_hand
+        .0
+        .insert(key_of(TOKEN, 0), Recalled::Token("new.t".into()));
     let onward = plan(&config, &headers, &mut at_hand);
     assert_eq!(
         onward.plan.action,

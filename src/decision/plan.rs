@@ -19,6 +19,7 @@
 use crate::config::{Mode, WOULD_REJECT_HEADER};
 use crate::decision::mutations::Mutations;
 use crate::decision::Decision;
+use crate::exchange::cache_key::CacheKey;
 use crate::rejection::Rejection;
 
 /// What the filter does with a request.
@@ -66,9 +67,9 @@ pub enum Callout {
     Exchange {
         /// Index of the destination in `exchange.destinations`.
         destination: usize,
-        /// What the exchanged token is remembered under (a SHA-256 of the
-        /// subject token and the destination).
-        key: [u8; 32],
+        /// What the exchanged token is remembered under (a keyed digest of
+        /// the subject token and the destination).
+        key: CacheKey,
         /// The token to exchange.
         subject: Subject,
     },

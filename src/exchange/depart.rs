@@ -2,6 +2,7 @@
 //! flight under way for the same token and destination, or sends the callout
 //! that starts one (the RFC 8693 form through the token service's cluster).
 
+use crate::exchange::cache_key::CacheKey;
 use crate::exchange::flights::{Flight, Flights};
 use crate::exchange::grant::grant;
 use crate::exchange::lifetime::stated_exp;
@@ -23,7 +24,7 @@ pub fn depart(
     exchange: &Exchange,
     flights: &mut Flights,
     host: &dyn Callouts,
-    key: [u8; 32],
+    key: CacheKey,
     destination: usize,
     subject: &str,
     now: i64,

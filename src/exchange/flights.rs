@@ -3,6 +3,8 @@
 //! worker (the root context), not to the request that started it, so the
 //! requests waiting on it are answered when it lands even if that one ended.
 
+use crate::exchange::cache_key::CacheKey;
+
 /// Most exchanges one worker has under way at once; a request that would start
 /// one more is answered 503 `exchange` at once.
 pub const MAX_FLIGHTS: usize = 256;
@@ -11,7 +13,7 @@ pub const MAX_FLIGHTS: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flight {
     /// What its token is remembered under.
-    pub key: [u8; 32],
+    pub key: CacheKey,
     /// The destination it is for.
     pub destination: usize,
     /// The host's id of its callout.
@@ -31,7 +33,7 @@ pub struct Flights {
 
 impl Flights {
     /// Whether an exchange under `key` is under way (a request for it joins it).
-    pub fn under_way(&self, key: &[u8; 32]) -> bool {
+    pub fn under_way(&self, key: &CacheKey) -> bool {
         self.flights.iter().any(|flight| flight.key == *key)
     }
 
@@ -85,10 +87,15 @@ impl Flights {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::cache_key::KeyHasher;
+
+    fn key_of(key: u8) -> CacheKey {
+        KeyHasher::with_key(0, 0).key(&key.to_string(), 0)
+    }
 
     fn flight(key: u8, call_id: u32) -> Flight {
         Flight {
-            key: [key; 32],
+            key: key_of(key),
             destination: 0,
             call_id,
             subject_exp: None,
@@ -101,10 +108,10 @@ mod tests {
         let mut flights = Flights::default();
         flights.depart(flight(1, 10));
         flights.depart(flight(2, 11));
-        assert!(flights.under_way(&[1; 32]));
-        assert_eq!(flights.land(10).map(|f| f.key), Some([1; 32]));
-        assert!(!flights.under_way(&[1; 32]));
-        assert!(flights.under_way(&[2; 32]));
+        assert!(flights.under_way(&key_of(1)));
+        assert_eq!(flights.land(10).map(|f| f.key), Some(key_of(1)));
+        assert!(!flights.under_way(&key_of(1)));
+        assert!(flights.under_way(&key_of(2)));
         assert_eq!(flights.land(10), None, "a reply is taken once");
         assert_eq!(
             flights.land(99),
@@ -126,8 +133,8 @@ mod tests {
         });
         let late = flights.overdue(15);
         assert_eq!(late.len(), 1);
-        assert_eq!(late[0].key, [1; 32]);
-        assert!(flights.under_way(&[2; 32]));
+        assert_eq!(late[0].key, key_of(1));
+        assert!(flights.under_way(&key_of(2)));
         assert!(flights.overdue(15).is_empty());
     }
 

@@ -76,10 +76,11 @@ pub fn land(flight: &Flight, status: Option<u32>, body: &[u8], now: i64) -> Land
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::cache_key::KeyHasher;
 
     fn flight(subject_exp: Option<i64>) -> Flight {
         Flight {
-            key: [0; 32],
+            key: KeyHasher::with_key(0, 0).key("subject", 0),
             destination: 0,
             call_id: 1,
             subject_exp,

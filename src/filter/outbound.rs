@@ -8,6 +8,7 @@ use super::vm::{Vm, Waiting};
 use crate::decision::onward::{onward, Exchanged, ExchangedTokens, Onward, Recalled};
 use crate::decision::plan::{Action, Callout, Plan, Reply};
 use crate::decision::Decision;
+use crate::exchange::cache_key::CacheKey;
 use crate::exchange::depart::{depart, NotStarted};
 use crate::exchange::destination::Matcher;
 use crate::exchange::landing::{land, Landed};
@@ -27,13 +28,17 @@ pub struct AtHand<'a> {
     /// The VM's exchanged tokens.
     pub cache: &'a mut ExchangeCache,
     /// A flight's key and what it came to.
-    pub landed: Option<(&'a [u8; 32], &'a Recalled)>,
+    pub landed: Option<(&'a CacheKey, &'a Recalled)>,
     /// Now, Unix seconds.
     pub now: i64,
 }
 
 impl ExchangedTokens for AtHand<'_> {
-    fn recall(&mut self, key: &[u8; 32]) -> Option<Recalled> {
+    fn key(&self, subject_token: &str, destination: usize) -> CacheKey {
+        self.cache.key(subject_token, destination)
+    }
+
+    fn recall(&mut self, key: &CacheKey) -> Option<Recalled> {
         if let Some((landed, recalled)) = self.landed {
             if landed == key {
                 return Some(recalled.clone());

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use crate::config::{Config, KeySource};
 use crate::decision::Decision;
 use crate::decision::{KeyStore, Verifier};
+use crate::exchange::cache_key::CacheKey;
 use crate::exchange::flights::Flights;
 use crate::exchange::remembered::ExchangeCache;
 use crate::keys::fetcher::Fetcher;
@@ -59,7 +60,7 @@ pub struct Waiting {
     /// The HTTP context to resume or answer.
     pub context_id: u32,
     /// The exchange it waits for.
-    pub key: [u8; 32],
+    pub key: CacheKey,
     /// Its request headers, pseudo-headers included.
     pub headers: Vec<(String, String)>,
     /// Its downstream TLS peer, read when it was held.

@@ -8,6 +8,7 @@ use audgate::config::Config;
 use audgate::decision::onward::{exchanged_at_once, onward, Exchanged, ExchangedTokens, Recalled};
 use audgate::decision::plan::{Action, Change};
 use audgate::decision::Decision;
+use audgate::exchange::cache_key::{CacheKey, KeyHasher};
 use audgate::exchange::outbound::BorrowedRequest;
 use audgate::request::{same_header_name, Request};
 use serde_json::json;
@@ -34,7 +35,11 @@ const EXCHANGED: &str = "exchanged.token.value";
 struct Dealt(u8);
 
 impl ExchangedTokens for Dealt {
-    fn recall(&mut self, _key: &[u8; 32]) -> Option<Recalled> {
+    fn key(&self, subject_token: &str, destination: usize) -> CacheKey {
+        KeyHasher::with_key(1, 2).key(subject_token, destination)
+    }
+
+    fn recall(&mut self, _key: &CacheKey) -> Option<Recalled> {
         match self.0 {
             0 => Some(Recalled::Token(EXCHANGED.into())),
             1 => Some(Recalled::Refused),
