@@ -16,8 +16,9 @@ use audgate::exchange::settings::Exchange;
 use serde_json::Value;
 
 use crate::fetch::{Fetcher, Unanswered};
+use crate::flags::Flags;
 use crate::time_text::{relative, utc};
-use crate::{destination_table, flags, inspect, plugin_file, token_argument, verify_cmd};
+use crate::{destination_table, inspect, plugin_file, token_argument, verify_cmd};
 
 /// `audgate exchange --help`.
 pub const USAGE: &str = "\
@@ -86,18 +87,10 @@ fn options(args: &[String]) -> Result<Command, String> {
         sts: None,
         cacert: None,
     };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let (flag, inline) = flags::split(arg);
-        let mut value = |what: &str| {
-            flags::value(
-                flag,
-                inline,
-                || rest.next().filter(|n| !n.starts_with("--")),
-                what,
-            )
-        };
-        match flag {
+    let mut flags = Flags::new(args);
+    while let Some(flag) = flags.next_flag() {
+        let mut value = |what: &str| flags.value(&flag, what);
+        match flag.name {
             "-h" | "--help" => return Ok(Command::Help),
             "--config" => options.config = value("FILE")?,
             "--token" => options.token = token_argument(&value("TOKEN")?)?,
@@ -111,7 +104,8 @@ fn options(args: &[String]) -> Result<Command, String> {
             }
             _ => {
                 return Err(format!(
-                    "exchange takes no argument {arg}: give the token as --token TOKEN; {SEE_HELP}"
+                    "exchange takes no argument {}: give the token as --token TOKEN; {SEE_HELP}",
+                    flag.name
                 ))
             }
         }

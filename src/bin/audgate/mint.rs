@@ -12,7 +12,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
-use crate::flags;
+use crate::flags::Flags;
 
 /// `audgate mint --help`.
 pub const USAGE: &str = "\
@@ -210,15 +210,15 @@ fn options(args: &[String]) -> Result<Option<Options>, String> {
         claims: Map::new(),
         audiences: Vec::new(),
     };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let (flag, inline) = flags::split(arg);
-        let mut value = |what: &str| flags::value(flag, inline, || rest.next(), what);
-        match flag {
+    let mut flags = Flags::free_values(args);
+    while let Some(flag) = flags.next_flag() {
+        let (name, inline) = (flag.name, flag.inline);
+        let mut value = |what: &str| flags.value(&flag, what);
+        match name {
             "-h" | "--help" => return Ok(None),
             "--key" => options.key = Some(value("FILE")?),
             "--demo" | "--print-jwks" if inline.is_some() => {
-                return Err(format!("{flag} takes no value"))
+                return Err(format!("{name} takes no value"))
             }
             "--demo" => options.demo = true,
             "--print-jwks" => options.print_jwks = true,

@@ -15,7 +15,8 @@ use audgate::request::Request;
 use audgate::token::extract::token_places;
 
 use crate::fetch::Fetcher;
-use crate::{flags, plugin_file, token_argument};
+use crate::flags::Flags;
+use crate::{plugin_file, token_argument};
 
 /// `audgate verify --help`.
 pub const USAGE: &str = "\
@@ -100,19 +101,12 @@ fn options(args: &[String]) -> Result<Command, String> {
         token: None,
         no_token: false,
     };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let (flag, inline) = flags::split(arg);
-        // A following option is not a value: `--path --no-token` lacks one.
-        let mut value = |what: &str| {
-            flags::value(
-                flag,
-                inline,
-                || rest.next().filter(|n| !n.starts_with("--")),
-                what,
-            )
-        };
-        match flag {
+    // A following option is not a value: `--path --no-token` lacks one.
+    let mut flags = Flags::new(args);
+    while let Some(flag) = flags.next_flag() {
+        let inline = flag.inline;
+        let mut value = |what: &str| flags.value(&flag, what);
+        match flag.name {
             "-h" | "--help" => return Ok(Command::Help),
             "--config" => options.config = value("FILE")?,
             "--jwks" => options.jwks = Some(value("FILE|URL")?),
