@@ -30,6 +30,8 @@ mod support;
 mod connection;
 #[path = "soak/outbound.rs"]
 mod outbound;
+#[path = "soak/pace.rs"]
+mod pace;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -45,6 +47,7 @@ use support::keys::{self, TestKey};
 use support::{prometheus, Envoy, Reply, Upstream};
 
 use connection::Connection;
+use pace::Pace;
 
 /// How often the IdP rotates: publishes a key, starts signing with the one
 /// published a period ago, retires the one before.
@@ -318,16 +321,9 @@ fn client(
     let mut tally = Tally::default();
     let mut connection = Connection::new(port);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1));
-    let mut next = Instant::now() + interval.mul_f64(index as f64 / CLIENTS as f64);
+    let mut pace = Pace::new(index, CLIENTS, interval, end);
     let mut seq = 0;
-    while next < end {
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else if now - next > interval * 10 {
-            next = now; // fell far behind: no burst to catch up
-        }
-        next += interval;
+    while pace.wait() {
         seq += 1;
         // held for the whole request: a rotation waits until it is answered
         let period = periods.read().unwrap();

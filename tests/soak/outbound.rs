@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::connection::Connection;
+use crate::pace::Pace;
 use crate::support::chain::{
     callee_config, shipped_outbound_config, sts_settings, subject_token, Chain,
 };
@@ -560,16 +561,9 @@ fn client(
     let mut outcomes = Vec::new();
     let mut connection = Connection::new(port);
     let mut rng = Rng(0x5851_f42d_4c95_7f2d ^ (index as u64 + 1));
-    let mut next = Instant::now() + interval.mul_f64(index as f64 / CLIENTS as f64);
+    let mut pace = Pace::new(index, CLIENTS, interval, end);
     let mut seq = 0;
-    while next < end {
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else if now - next > interval * 10 {
-            next = now; // fell far behind (a stalled callout): no burst to catch up
-        }
-        next += interval;
+    while pace.wait() {
         seq += 1;
         let id = format!("o{index}-{seq}");
         let destination = rng.below(DESTINATIONS.len() as u32) as usize;
