@@ -17,7 +17,10 @@ use crate::support::chain::assert_never_forwarded;
 use crate::support::envoy_yaml;
 use crate::support::keys::{self, now, TestKey};
 use crate::support::prometheus;
-use crate::support::sts::{sha256_hex, Sts, StsClient, StsSettings, ACCESS_TOKEN_TYPE};
+use crate::support::sts::{
+    sha256_hex, Answer, Sts, StsClient, StsSettings, StsTls, ACCESS_TOKEN_TYPE,
+};
+use crate::support::tls::Pki;
 use crate::support::{http, Envoy, Request, Response, Upstream};
 
 /// The variable the examples name in `client_secret_env`.
@@ -110,9 +113,15 @@ struct Outbound {
 
 impl Outbound {
     fn start(config: &Value, settings: StsSettings) -> Outbound {
+        Outbound::start_from(config, settings, &envoy_yaml::outbound_template())
+    }
+
+    /// As `start`, the caller's Envoy from `template` (envoy/outbound.yaml edited).
+    fn start_from(config: &Value, settings: StsSettings, template: &str) -> Outbound {
         let sts = Sts::start(settings);
         let upstream = Upstream::start();
         let envoy = Envoy::outbound(config, upstream.port(), sts.port())
+            .template(template)
             .env(SECRET_ENV, SECRET)
             .start();
         Outbound {
@@ -646,19 +655,52 @@ fn gateway_example_in_audit_mode_never_exchanges_a_would_be_refusal() {
 }
 
 #[test]
-fn tls_client_example_names_its_client_in_the_form() {
-    let spiffe = "spiffe://cluster.local/ns/shop/sa/orders";
-    // The test STS takes `client_id` in the form as a checked certificate; the
-    // mutual TLS itself is the cluster's, not the filter's.
-    let config = exchange_example("exchange-tls-client");
-    let out = Outbound::start(&config, sts_settings(StsClient::certificate(spiffe)));
+fn tls_client_example_authenticates_with_the_clusters_certificate() {
+    let orders = "spiffe://cluster.local/ns/shop/sa/orders";
+    let frontend = "spiffe://cluster.local/ns/shop/sa/frontend";
+    let pki = Pki::new(&[orders, frontend]);
+    // The example as written but for the STS's address: https, mutual TLS.
+    let mut config = exchange_example("exchange-tls-client");
+    config["exchange"]["token_endpoint"] = json!("https://sts.test/token");
+    let settings = StsSettings {
+        tls: Some(StsTls::of(&pki)),
+        ..sts_settings(StsClient::certificate(orders))
+    };
     let bearer = format!("Bearer {}", user_token("orders.shop.svc", json!({})));
+
+    // The sts cluster presents orders' certificate: the STS knows who asks.
+    let out = Outbound::start_from(&config, settings.clone(), &pki.outbound_template(Some(0)));
     let response = out.call(PAYMENTS_HOST, "/charge", &[("authorization", &bearer)]);
     assert_eq!(response.status, 200, "{}", response.body);
-    assert_eq!(bearer_claims(&out.arrived()).unwrap()["act"]["sub"], spiffe);
+    assert_eq!(bearer_claims(&out.arrived()).unwrap()["act"]["sub"], orders);
     let asked = &out.sts.requests()[0];
+    assert_eq!(
+        asked.certificate.as_deref(),
+        Some(orders),
+        "over mutual TLS"
+    );
     assert!(!asked.basic, "no Basic credentials");
-    assert_eq!(asked.field("client_id"), Some(spiffe));
+    assert_eq!(asked.field("client_id"), Some(orders));
+
+    // Another workload's certificate, or none: the STS refuses the client, and
+    // the application gets 503 `exchange` with nothing sent on.
+    for (client, presented) in [(Some(1), Some(frontend)), (None, None)] {
+        let out = Outbound::start_from(&config, settings.clone(), &pki.outbound_template(client));
+        let response = out.call(PAYMENTS_HOST, "/charge", &[("authorization", &bearer)]);
+        assert_eq!(response.status, 503, "{presented:?}: {}", response.body);
+        let asked = &out.sts.requests()[0];
+        assert_eq!(asked.certificate.as_deref(), presented);
+        let refused = Answer::Refused {
+            status: 401,
+            error: "invalid_client".into(),
+        };
+        assert_eq!(asked.answer(), Some(&refused));
+        assert_eq!(out.upstream.count(), 0, "{presented:?}: nothing sent on");
+        let stats = out.envoy.admin_until("/stats", |body| {
+            body.contains("reason=.=exchange;.;audgate_requests_total: 1")
+        });
+        assert!(stats.contains("reason=.=exchange;.;audgate_requests_total: 1"));
+    }
 }
 
 #[test]

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 use crate::support::http::{self, form_encode, Response};
 use crate::support::keys::{self, TestKey};
-use crate::support::sts::{self, Fault, Sts, StsClient, StsSettings};
+use crate::support::sts::{self, Fault, Sts, StsClient, StsSettings, StsTls};
+use crate::support::tls::Pki;
 use crate::support::{cases, Signer};
 
 const AUDIENCE: &str = "payments.svc";
@@ -180,20 +181,74 @@ fn a_wrong_or_missing_client_is_an_invalid_client() {
     );
 }
 
+/// The exchange of `token` for `AUDIENCE` by `client_id`, over TLS presenting
+/// the PKI's client certificate `certificate` (or none).
+fn exchange_over_tls(
+    sts: &Sts,
+    pki: &Pki,
+    token: &str,
+    client_id: &str,
+    certificate: Option<usize>,
+) -> Response {
+    let fields = [
+        ("grant_type", sts::GRANT_TYPE),
+        ("subject_token", token),
+        ("subject_token_type", sts::ACCESS_TOKEN_TYPE),
+        ("audience", AUDIENCE),
+        ("client_id", client_id),
+    ];
+    let (status, body) = pki.post_form(sts.port(), "/token", &fields, certificate);
+    Response {
+        status,
+        headers: Vec::new(),
+        body,
+    }
+}
+
 #[test]
-fn a_certificate_client_names_itself_in_the_form() {
-    let sts = with_clients(vec![StsClient::certificate("orders")]);
-    let token = subject(json!({}));
-    let claims = minted(
-        &sts,
-        &exchange(&sts, &token, &[("client_id", "orders")], &[]),
+fn a_certificate_client_is_the_one_its_tls_certificate_was_issued_to() {
+    let (orders, billing) = (
+        "spiffe://cluster.local/ns/shop/sa/orders",
+        "spiffe://cluster.local/ns/shop/sa/billing",
     );
-    assert_eq!(claims["act"]["sub"], "orders");
-    let response = exchange(&sts, &token, &[("client_id", "billing")], &[]);
+    let pki = Pki::new(&[orders, billing]);
+    let sts = Sts::start(StsSettings {
+        clients: vec![StsClient::certificate(orders)],
+        anonymous: false,
+        tls: Some(StsTls::of(&pki)),
+        ..StsSettings::default()
+    });
+    let token = subject(json!({}));
+    let response = exchange_over_tls(&sts, &pki, &token, orders, Some(0));
+    assert_eq!(response.status, 200, "{}", response.body);
+    let minted = json_of(&response)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let claims = sts.verify(&minted).unwrap();
+    assert_eq!(claims["act"]["sub"], orders);
+    // billing's certificate, or none, does not make the caller orders.
+    for certificate in [Some(1), None] {
+        let response = exchange_over_tls(&sts, &pki, &token, orders, certificate);
+        assert_eq!(error_of(&response, 401), "invalid_client");
+    }
+    // billing is not a client, whatever its certificate.
+    let response = exchange_over_tls(&sts, &pki, &token, billing, Some(1));
     assert_eq!(error_of(&response, 401), "invalid_client");
     let requests = sts.requests();
-    assert_eq!(requests[1].client_id.as_deref(), Some("billing"));
-    assert!(!requests[1].basic);
+    let seen: Vec<_> = requests.iter().map(|r| r.certificate.as_deref()).collect();
+    assert_eq!(seen, [Some(orders), Some(billing), None, Some(billing)]);
+    assert!(requests.iter().all(|request| !request.basic));
+    assert_eq!(requests[1].client_id.as_deref(), Some(orders));
+}
+
+#[test]
+fn no_certificate_client_authenticates_over_plain_http() {
+    let sts = with_clients(vec![StsClient::certificate("orders")]);
+    let token = subject(json!({}));
+    let response = exchange(&sts, &token, &[("client_id", "orders")], &[]);
+    assert_eq!(error_of(&response, 401), "invalid_client");
+    assert_eq!(sts.requests()[0].certificate, None);
 }
 
 #[test]
@@ -363,12 +418,13 @@ fn a_scope_beyond_the_subjects_is_an_invalid_scope() {
 
 #[test]
 fn a_prior_actor_is_nested_and_the_life_ends_with_the_subject() {
-    let sts = with_clients(vec![StsClient::certificate("orders")]);
+    let sts = with_clients(vec![StsClient::basic("orders", "secret")]);
     let exp = keys::now() + 60;
     let token = subject(json!({"act": {"sub": "gateway"}, "exp": exp}));
+    let credentials = basic("orders", "secret");
     let claims = minted(
         &sts,
-        &exchange(&sts, &token, &[("client_id", "orders")], &[]),
+        &exchange(&sts, &token, &[], &[("authorization", &credentials)]),
     );
     assert_eq!(
         claims["act"],

@@ -30,6 +30,7 @@ mod exchange;
 mod form;
 mod record;
 mod settings;
+mod tls;
 
 use std::net::TcpListener;
 use std::str::FromStr;
@@ -44,6 +45,7 @@ pub use behaviour::Fault;
 pub use exchange::{ACCESS_TOKEN_TYPE, GRANT_TYPE, JWT_TOKEN_TYPE};
 pub use record::{sha256_hex, Answer, Answered, TokenRequest};
 pub use settings::{StsClient, StsSettings};
+pub use tls::StsTls;
 
 use super::keys::{self, TestKey};
 use super::upstream::{Reply, Request, Upstream};
@@ -104,8 +106,13 @@ impl Sts {
         });
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let shared = state.clone();
-        let server =
-            Upstream::serve_on_unrecorded(listener, move |request| handle(&shared, request));
+        let handler = move |request: &Request, certificate: Option<&[u8]>| {
+            handle(&shared, request, certificate)
+        };
+        let server = match &state.settings.tls {
+            Some(tls) => Upstream::serve_tls_unrecorded(listener, tls.server_config(), handler),
+            None => Upstream::serve_on_unrecorded(listener, move |request| handler(request, None)),
+        };
         Sts { state, server }
     }
 
@@ -231,18 +238,25 @@ impl Sts {
     }
 }
 
-fn handle(state: &State, request: &Request) -> Reply {
+/// `request`, from a client that presented `certificate` (HTTPS).
+fn handle(state: &State, request: &Request, certificate: Option<&[u8]>) -> Reply {
     let path = request.path.split('?').next().unwrap_or_default();
     match (request.method.as_str(), path) {
         ("GET", "/jwks") => Reply::json(&keys::jwks(&state.keys.lock().unwrap().served())),
-        ("POST", "/token") => token(state, request),
+        ("POST", "/token") => token(state, request, certificate),
         _ => Reply::text(404, "not found"),
     }
 }
 
-fn token(state: &State, request: &Request) -> Reply {
+fn token(state: &State, request: &Request, certificate: Option<&[u8]>) -> Reply {
     let serial = state.exchanges.fetch_add(1, Ordering::SeqCst) + 1;
-    let record = TokenRequest::of(request);
+    // The client a certificate names: only one the CA issued is ever verified.
+    let certified = certificate.map(|certificate| {
+        let tls = state.settings.tls.as_ref();
+        let client = tls.and_then(|tls| tls.client_of(certificate));
+        client.unwrap_or("<not issued by the test PKI>").to_owned()
+    });
+    let record = TokenRequest::of(request, certified.clone());
     let at = {
         let mut requests = state.requests.lock().unwrap();
         requests.push(record);
@@ -258,7 +272,7 @@ fn token(state: &State, request: &Request) -> Reply {
     };
     std::thread::sleep(wait);
     let (reply, answer) = match mode {
-        Mode::Normal => exchanged(state, serial, request),
+        Mode::Normal => exchanged(state, serial, request, certified.as_deref()),
         Mode::Refuse(error) => refused(&Refusal {
             status: 400,
             error,
@@ -291,9 +305,14 @@ fn answered(state: &State, at: usize, answer: Answer, fault: bool) {
 }
 
 /// The exchange of the `serial`-th request, with the current signing key.
-fn exchanged(state: &State, serial: usize, request: &Request) -> (Reply, Answer) {
+fn exchanged(
+    state: &State,
+    serial: usize,
+    request: &Request,
+    certified: Option<&str>,
+) -> (Reply, Answer) {
     let signing = state.keys.lock().unwrap().signing();
-    match exchange::exchange(&state.settings, signing, serial, request) {
+    match exchange::exchange(&state.settings, signing, serial, request, certified) {
         Ok(Minted { token, expires_in }) => {
             state.issued.fetch_add(1, Ordering::SeqCst);
             let reply = no_store(Reply::json(&json!({

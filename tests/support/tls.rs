@@ -16,10 +16,13 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use sha2::{Digest, Sha256};
 
 use super::envoy_yaml;
+use super::http::form_encode;
 use super::keys;
 
 /// A client certificate and its key on disk.
 pub struct Client {
+    /// The SPIFFE ID it was issued to (its URI SAN).
+    pub id: String,
     pub cert: PathBuf,
     pub key: PathBuf,
     /// SHA-256 of the certificate's DER.
@@ -85,6 +88,7 @@ impl Pki {
                 params.distinguished_name.push(DnType::CommonName, *id);
                 let cert = params.signed_by(&key, &issuer).unwrap();
                 Client {
+                    id: id.to_string(),
                     cert: write(&format!("client-{n}.pem"), &cert.pem()),
                     key: write(&format!("client-{n}.key"), &key.serialize_pem()),
                     sha256: Sha256::digest(cert.der()).to_vec(),
@@ -119,6 +123,78 @@ impl Pki {
         template.replace(chain, &tls)
     }
 
+    /// `envoy/outbound.yaml` with its `sts` cluster speaking TLS: the STS's
+    /// certificate checked against the CA (and for 127.0.0.1), and client
+    /// certificate `client` (an index into `clients`) presented, or none.
+    pub fn outbound_template(&self, client: Option<usize>) -> String {
+        let template = envoy_yaml::outbound_template();
+        let cluster = "  - name: sts\n    type: STATIC\n    connect_timeout: 1s\n";
+        assert_eq!(
+            template.matches(cluster).count(),
+            1,
+            "one sts cluster in outbound.yaml"
+        );
+        let certificate = client.map_or(String::new(), |index| {
+            let client = &self.clients[index];
+            format!(
+                "          tls_certificates:\n          - certificate_chain: {{ filename: \"{}\" }}\n            private_key: {{ filename: \"{}\" }}\n",
+                client.cert.display(),
+                client.key.display()
+            )
+        });
+        let tls = format!(
+            "{cluster}    transport_socket:\n      name: envoy.transport_sockets.tls\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n        common_tls_context:\n{certificate}          validation_context:\n            trusted_ca: {{ filename: \"{}\" }}\n            match_typed_subject_alt_names:\n            - san_type: IP_ADDRESS\n              matcher: {{ exact: \"127.0.0.1\" }}\n",
+            self.ca.display()
+        );
+        template.replace(cluster, &tls)
+    }
+
+    /// `POST path` of the form `fields` over TLS with curl, presenting client
+    /// certificate `client` (an index into `clients`) or none; the status and
+    /// the body.
+    pub fn post_form(
+        &self,
+        port: u16,
+        path: &str,
+        fields: &[(&str, &str)],
+        client: Option<usize>,
+    ) -> (u16, String) {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value)))
+            .collect();
+        let mut curl = self.curl(client);
+        let out = curl
+            .args(["-w", "\n%{http_code}", "--data-binary"])
+            .arg(body.join("&"))
+            .arg(format!("https://127.0.0.1:{port}{path}"))
+            .output()
+            .expect("curl (Debian package curl) runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or_default();
+        let status = status.parse().unwrap_or(0);
+        assert!(
+            status != 0,
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (status, body.to_owned())
+    }
+
+    /// curl trusting the CA, presenting client certificate `client` or none.
+    fn curl(&self, client: Option<usize>) -> Command {
+        let mut curl = Command::new("curl");
+        curl.args(["-sS", "--cacert"]).arg(&self.ca);
+        if let Some(index) = client {
+            let client = &self.clients[index];
+            curl.arg("--cert")
+                .arg(&client.cert)
+                .arg("--key")
+                .arg(&client.key);
+        }
+        curl
+    }
+
     /// `GET path` over TLS with curl, presenting client certificate `client` (an
     /// index into `clients`) or none; the status.
     pub fn get(
@@ -128,16 +204,8 @@ impl Pki {
         client: Option<usize>,
         headers: &[(&str, &str)],
     ) -> u16 {
-        let mut curl = Command::new("curl");
-        curl.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-            .arg(&self.ca);
-        if let Some(index) = client {
-            let client = &self.clients[index];
-            curl.arg("--cert")
-                .arg(&client.cert)
-                .arg("--key")
-                .arg(&client.key);
-        }
+        let mut curl = self.curl(client);
+        curl.args(["-o", "/dev/null", "-w", "%{http_code}"]);
         for (name, value) in headers {
             curl.arg("-H").arg(format!("{name}: {value}"));
         }

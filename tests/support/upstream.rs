@@ -1,6 +1,8 @@
 //! A recording HTTP/1.1 server on 127.0.0.1 (std threads, keep-alive,
 //! `content-length` or chunked request bodies). By default it answers `200 ok`;
-//! `Upstream::serve` takes a handler, e.g. for a JWKS endpoint. Stops on drop.
+//! `Upstream::serve` takes a handler, e.g. for a JWKS endpoint;
+//! `Upstream::serve_tls_unrecorded` serves HTTPS and hands the handler the
+//! client's certificate. Stops on drop.
 //!
 //! ```ignore
 //! let upstream = Upstream::start();
@@ -11,7 +13,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,7 +76,9 @@ impl Reply {
     }
 }
 
-type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+/// A handler: the request, and the DER certificate the TLS client presented
+/// (always `None` on plain HTTP).
+type Handler = dyn Fn(&Request, Option<&[u8]>) -> Reply + Send + Sync;
 /// Open connections by id, so that drop can shut them down.
 type Conns = Mutex<HashMap<usize, TcpStream>>;
 
@@ -108,7 +112,7 @@ impl Upstream {
         listener: TcpListener,
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
     ) -> Upstream {
-        Upstream::serve_with(listener, true, handler)
+        Upstream::serve_with(listener, None, true, move |request, _| handler(request))
     }
 
     /// `serve_on` keeping no requests (`requests` stays empty): for servers whose
@@ -117,13 +121,25 @@ impl Upstream {
         listener: TcpListener,
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
     ) -> Upstream {
-        Upstream::serve_with(listener, false, handler)
+        Upstream::serve_with(listener, None, false, move |request, _| handler(request))
+    }
+
+    /// `serve_on_unrecorded` over TLS as `tls` says (its certificate, and
+    /// whether and how client certificates are checked); `handler` also gets
+    /// the certificate the client presented, if it did.
+    pub fn serve_tls_unrecorded(
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        handler: impl Fn(&Request, Option<&[u8]>) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
+        Upstream::serve_with(listener, Some(tls), false, handler)
     }
 
     fn serve_with(
         listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
         record: bool,
-        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+        handler: impl Fn(&Request, Option<&[u8]>) -> Reply + Send + Sync + 'static,
     ) -> Upstream {
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -144,9 +160,26 @@ impl Upstream {
                 let id = ids.fetch_add(1, Ordering::SeqCst);
                 conns2.lock().unwrap().insert(id, clone);
                 let (log, handler, conns) = (log2.clone(), handler.clone(), conns2.clone());
+                let tls = tls.clone();
                 std::thread::spawn(move || {
                     let log = record.then_some(&*log);
-                    serve_connection(stream, log, &*handler);
+                    match tls {
+                        None => serve_connection(stream, log, &*handler, |_| None),
+                        Some(tls) => {
+                            let Ok(connection) = rustls::ServerConnection::new(tls) else {
+                                return;
+                            };
+                            let stream = rustls::StreamOwned::new(connection, stream);
+                            let certificate = |stream: &rustls::StreamOwned<
+                                rustls::ServerConnection,
+                                TcpStream,
+                            >| {
+                                let chain = stream.conn.peer_certificates()?;
+                                Some(chain.first()?.to_vec())
+                            };
+                            serve_connection(stream, log, &*handler, certificate);
+                        }
+                    }
                     if let Some(conn) = conns.lock().unwrap().remove(&id) {
                         let _ = conn.shutdown(Shutdown::Both);
                     }
@@ -197,21 +230,26 @@ impl Drop for Upstream {
 }
 
 /// Serves requests on one connection until the peer closes it or asks to,
-/// recording each in `log` if given.
-fn serve_connection(stream: TcpStream, log: Option<&Mutex<Vec<Request>>>, handler: &Handler) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
+/// recording each in `log` if given; `certificate` reads the client's
+/// certificate off the stream (TLS).
+fn serve_connection<S: Read + Write>(
+    stream: S,
+    log: Option<&Mutex<Vec<Request>>>,
+    handler: &Handler,
+    certificate: impl Fn(&S) -> Option<Vec<u8>>,
+) {
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader) {
         let close = request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let reply = handler(&request);
+        let presented = certificate(reader.get_ref());
+        let reply = handler(&request, presented.as_deref());
         if let Some(log) = log {
             log.lock().unwrap().push(request);
         }
-        if writer.write_all(&encode(&reply)).is_err() || close {
+        let writer = reader.get_mut();
+        if writer.write_all(&encode(&reply)).is_err() || writer.flush().is_err() || close {
             return;
         }
     }

@@ -55,9 +55,10 @@ pub fn exchange(
     signing: TestKey,
     serial: usize,
     request: &Request,
+    certified: Option<&str>,
 ) -> Result<Minted, Refusal> {
     let fields = form::parse(&request.body);
-    let client = authenticate(settings, request, fields.as_deref())?;
+    let client = authenticate(settings, request, fields.as_deref(), certified)?;
     let fields = well_formed(request, fields)?;
     match first(&fields, "grant_type") {
         Some(GRANT_TYPE) => {}
@@ -96,11 +97,13 @@ pub fn exchange(
     Ok(mint(settings, signing, &subject, claims))
 }
 
-/// The client's name for `act` (`None`: anonymous), or 401 `invalid_client`.
+/// The client's name for `act` (`None`: anonymous), or 401 `invalid_client`;
+/// `certified`: the client the request's TLS certificate was issued to.
 fn authenticate(
     settings: &StsSettings,
     request: &Request,
     fields: Option<&[(String, String)]>,
+    certified: Option<&str>,
 ) -> Result<Option<String>, Refusal> {
     let denied = |why: &str| Err(refusal(401, "invalid_client", why));
     let fields = fields.unwrap_or_default();
@@ -109,9 +112,13 @@ fn authenticate(
     }
     let form_id = first(fields, "client_id");
     let Some(authorization) = request.header("authorization") else {
-        let certified = |id: &str| settings.clients.contains(&StsClient::certificate(id));
+        let known = |id: &str| settings.clients.contains(&StsClient::certificate(id));
         return match form_id {
-            Some(id) if certified(id) => Ok(Some(id.into())),
+            Some(id) if known(id) && certified == Some(id) => Ok(Some(id.into())),
+            Some(id) if known(id) && certified.is_none() => {
+                denied("tls_client_auth without a client certificate")
+            }
+            Some(id) if known(id) => denied("the client certificate is another client's"),
             Some(_) => denied("unknown client_id"),
             None if settings.anonymous => Ok(None),
             None => denied("client authentication required"),

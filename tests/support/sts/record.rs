@@ -26,6 +26,8 @@ pub struct TokenRequest {
     pub basic: bool,
     /// The client id: Basic's (when it decodes), else the form's `client_id`.
     pub client_id: Option<String>,
+    /// The client the TLS client certificate was issued to, if one was presented.
+    pub certificate: Option<String>,
     /// When it was received.
     pub received: Instant,
     /// How the STS answered it; `None` while it is still being answered.
@@ -61,8 +63,9 @@ pub enum Answer {
 }
 
 impl TokenRequest {
-    /// What `request` shows, tokens hashed and secrets blanked.
-    pub fn of(request: &Request) -> TokenRequest {
+    /// What `request` shows, tokens hashed and secrets blanked, from the
+    /// client that `certificate` names.
+    pub fn of(request: &Request, certificate: Option<String>) -> TokenRequest {
         let fields = form::parse(&request.body).unwrap_or_default();
         let authorization = request.header("authorization");
         let basic = authorization.is_some_and(|value| {
@@ -76,6 +79,7 @@ impl TokenRequest {
             fields,
             basic,
             client_id,
+            certificate,
             received: Instant::now(),
             answered: None,
         }

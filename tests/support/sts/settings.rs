@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::tls::StsTls;
 use crate::support::cases;
 use crate::support::keys::TestKey;
 
@@ -13,8 +14,8 @@ pub enum StsClient {
     /// HTTP Basic with this id and secret (`client_secret_basic`), each
     /// form-urlencoded before base64 (RFC 6749 §2.3.1).
     Basic { id: String, secret: String },
-    /// `client_id` in the form alone: stands for `tls_client_auth` (RFC 8705),
-    /// the TLS client certificate being taken as checked.
+    /// `tls_client_auth` (RFC 8705): `client_id` in the form, authenticated by
+    /// the TLS client certificate issued to that id (an HTTPS STS only).
     Certificate(String),
 }
 
@@ -65,6 +66,9 @@ pub struct StsSettings {
     pub resources: Option<Vec<String>>,
     /// Life of a minted token, never past the subject token's `exp`; default 300 s.
     pub lifetime: Duration,
+    /// HTTPS with client certificates; `None` (default): plain HTTP, where no
+    /// `tls_client_auth` client can authenticate.
+    pub tls: Option<StsTls>,
 }
 
 impl Default for StsSettings {
@@ -79,6 +83,7 @@ impl Default for StsSettings {
             audiences: None,
             resources: None,
             lifetime: Duration::from_secs(300),
+            tls: None,
         }
     }
 }
