@@ -139,6 +139,18 @@ pub enum Problem {
     ControlCharacter,
     /// A cluster name with `;` or a control character (it names a stat tag).
     ClusterName,
+    /// An `HS*` algorithm where only a public key can verify (a DPoP proof).
+    SymmetricProof(String),
+    /// Not an origin: an absolute http(s) URI with no path, query or fragment.
+    NotAnOrigin,
+    /// A secret in the environment shorter than it must be: the variable, and
+    /// the fewest bytes.
+    SecretTooShort {
+        /// The environment variable.
+        name: String,
+        /// The fewest bytes.
+        min: usize,
+    },
 }
 
 /// The kind of value a field takes.
@@ -387,6 +399,17 @@ impl fmt::Display for Problem {
             Problem::UnknownPathVariable(name) => write!(
                 f,
                 "${{path.{name}}}: the rule's match.template has no variable {{{name}}}"
+            ),
+            Problem::SymmetricProof(name) => write!(
+                f,
+                "{name} is not accepted for DPoP proofs: a proof carries a public key, so only ES256, ES384, RS256..RS512, PS256..PS512 and EdDSA can verify one"
+            ),
+            Problem::NotAnOrigin => f.write_str(
+                "must be an origin: scheme and host, optionally a port, with no path, e.g. https://api.example.com",
+            ),
+            Problem::SecretTooShort { name, min } => write!(
+                f,
+                "the secret in {name} must be at least {min} bytes (e.g. openssl rand -base64 48)"
             ),
         }
     }

@@ -115,7 +115,7 @@ fn client_auth(
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, at most 128 characters.
-fn is_env_name(name: &str) -> bool {
+pub(super) fn is_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     let first = bytes.next();
     name.len() <= 128

@@ -3,7 +3,9 @@
 
 use jsonwebtoken::Algorithm;
 
+use super::dpop::compile_dpop;
 use super::error::{fail, in_range};
+use super::exchange::Lookups;
 use super::key_source::{compile_local, compile_remote};
 use super::raw::RawProvider;
 use super::rules::{compile_claims, fill_audiences};
@@ -31,8 +33,9 @@ const MAX_TOKEN_TYPES: usize = 8;
 pub(super) fn compile_provider(
     field: &str,
     raw: RawProvider,
-    node: &dyn Fn(&str) -> Option<String>,
+    lookups: &Lookups<'_>,
 ) -> Result<Provider, ConfigError> {
+    let node = lookups.node;
     if !valid_provider_name(&raw.name) {
         return fail(format!("{field}.name"), Problem::InvalidName);
     }
@@ -115,6 +118,10 @@ pub(super) fn compile_provider(
             })
         })
         .transpose()?;
+    let dpop = match raw.dpop {
+        Some(dpop) => Some(compile_dpop(field, dpop, lookups.env)?),
+        None => None,
+    };
     let literal = Allowed {
         path: false,
         header: false,
@@ -144,6 +151,7 @@ pub(super) fn compile_provider(
         algorithms,
         required_claims,
         caller,
+        dpop,
     })
 }
 

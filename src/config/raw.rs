@@ -123,6 +123,28 @@ pub struct RawProvider {
     pub token_types: Option<Vec<String>>,
     #[serde(default)]
     pub caller: Option<RawCaller>,
+    #[serde(default)]
+    pub dpop: Option<RawDpop>,
+}
+
+/// `dpop`: tokens bound to a key the caller holds (RFC 9449).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpop {
+    #[serde(default)]
+    pub required: Option<bool>,
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_age_s: Option<u64>,
+    #[serde(default)]
+    pub replay_store_size: Option<u64>,
+    #[serde(default)]
+    pub origins: Option<Vec<String>>,
+    #[serde(default)]
+    pub nonce_secret_env: Option<String>,
+    #[serde(default)]
+    pub nonce_lifetime_s: Option<u64>,
 }
 
 /// `caller`: the token is bound to the workload that presents it.

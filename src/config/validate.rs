@@ -68,7 +68,7 @@ fn compile_raw(raw: RawConfig, lookups: &Lookups<'_>) -> Result<Config, ConfigEr
     let mut index_of = BTreeMap::new();
     for (index, raw_provider) in raw_providers.into_iter().enumerate() {
         let field = format!("providers[{index}]");
-        let provider = compile_provider(&field, raw_provider, node)?;
+        let provider = compile_provider(&field, raw_provider, lookups)?;
         if index_of.insert(provider.name.clone(), index).is_some() {
             return fail(format!("{field}.name"), Problem::Duplicate(provider.name));
         }

@@ -332,8 +332,32 @@ pub fn parse_jwks(value: &Value, origin: Origin) -> Result<ParsedJwks, JwksError
     })
 }
 
+/// Members only a private or a symmetric key has (RFC 7518 §6).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The public key a JWK carried in a message describes (a DPoP proof's `jwk`):
+/// RSA of 2048..4096 bits, EC P-256 or P-384, or Ed25519, converted as a key
+/// set's keys are; `None` for a private or symmetric key, another type, or
+/// members that do not make a key.
+pub fn public_key(jwk: &Map<String, Value>) -> Option<Key> {
+    if PRIVATE_MEMBERS
+        .iter()
+        .any(|member| jwk.contains_key(*member))
+    {
+        return None;
+    }
+    if !matches!(text(jwk, "kty"), Some("RSA" | "EC" | "OKP")) {
+        return None;
+    }
+    convert_jwk(jwk, Origin::Remote).ok()
+}
+
 fn convert_key(entry: &Value, origin: Origin) -> Result<Key, SkipReason> {
     let jwk = entry.as_object().ok_or(SkipReason::NotAnObject)?;
+    convert_jwk(jwk, origin)
+}
+
+fn convert_jwk(jwk: &Map<String, Value>, origin: Origin) -> Result<Key, SkipReason> {
     let kid = match jwk.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),

@@ -76,9 +76,26 @@ impl fmt::Display for TokenError {
     }
 }
 
-/// Splits and decodes `raw` without verifying anything.
-pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
-    if raw.len() > MAX_TOKEN_BYTES {
+/// A compact JWS's parts, decoded but neither verified nor read: the token's
+/// ([`parse`]) and a DPoP proof's (`token::dpop::proof`) common ground.
+#[derive(Debug)]
+pub struct Compact<'a> {
+    /// The JOSE header, a JSON object without repeated keys.
+    pub header: Map<String, Value>,
+    /// The payload, a JSON object without repeated keys.
+    pub claims: Map<String, Value>,
+    /// `header.payload`, the bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The payload part as sent (base64url, no padding).
+    pub payload_b64: &'a str,
+    /// The signature, decoded (never empty).
+    pub signature: Vec<u8>,
+}
+
+/// Splits and decodes `raw`, at most `max_bytes` long, without verifying or
+/// reading anything.
+pub fn parse_compact(raw: &str, max_bytes: usize) -> Result<Compact<'_>, TokenError> {
+    if raw.len() > max_bytes {
         return Err(TokenError::TooLong);
     }
     let mut parts = raw.split('.');
@@ -100,9 +117,9 @@ pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
     }
     let signature = decode(signature_b64)?;
 
-    let header = read_header(&header_json)?;
+    let header = parse_object(&header_json).map_err(|_| TokenError::HeaderJson)?;
     let claims = parse_object(&payload_json).map_err(|_| TokenError::PayloadJson)?;
-    Ok(Token {
+    Ok(Compact {
         header,
         claims,
         signing_input,
@@ -111,12 +128,23 @@ pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
     })
 }
 
+/// Splits and decodes `raw` without verifying anything.
+pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
+    let compact = parse_compact(raw, MAX_TOKEN_BYTES)?;
+    Ok(Token {
+        header: read_header(&compact.header)?,
+        claims: compact.claims,
+        signing_input: compact.signing_input,
+        payload_b64: compact.payload_b64,
+        signature: compact.signature,
+    })
+}
+
 fn decode(part: &str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Base64)
 }
 
-fn read_header(json: &[u8]) -> Result<Header, TokenError> {
-    let fields = parse_object(json).map_err(|_| TokenError::HeaderJson)?;
+fn read_header(fields: &Map<String, Value>) -> Result<Header, TokenError> {
     let alg = match fields.get("alg") {
         Some(Value::String(alg)) => alg.clone(),
         _ => return Err(TokenError::MissingAlg),
@@ -126,13 +154,20 @@ fn read_header(json: &[u8]) -> Result<Header, TokenError> {
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(TokenError::BadKid),
     };
-    match fields.get("crit") {
-        None => {}
-        Some(Value::Array(names)) if names.is_empty() => {}
-        Some(_) => return Err(TokenError::Critical),
+    if !no_critical_extensions(fields) {
+        return Err(TokenError::Critical);
     }
     let typ = fields.get("typ").and_then(Value::as_str).map(str::to_owned);
     Ok(Header { alg, kid, typ })
+}
+
+/// Whether a JOSE header names no `crit` extension (none is understood here).
+pub fn no_critical_extensions(header: &Map<String, Value>) -> bool {
+    match header.get("crit") {
+        None => true,
+        Some(Value::Array(names)) => names.is_empty(),
+        Some(_) => false,
+    }
 }
 
 #[cfg(test)]

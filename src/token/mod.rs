@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod claims;
+pub mod dpop;
 pub mod extract;
 mod jws;
 pub mod strict_json;

@@ -1,0 +1,18 @@
+//! DPoP (RFC 9449): a token bound to a key its presenter holds (`cnf.jkt`), and
+//! the proof of possession each request carries, checked here without the host.
+//!
+//! ```text
+//! proof       a `DPoP` header read: its JOSE header and claims, no crypto
+//! thumbprint  the RFC 7638 thumbprint of a public JWK, what `cnf.jkt` names
+//! htu         the request URI as `htu` must name it, normalised (RFC 3986 §6.2)
+//! nonce       stateless server nonces: the second issued and a MAC over it
+//! checks      the proof against the request and its token, cheap checks first
+//! settings    a provider's `dpop` section, compiled
+//! ```
+
+pub mod checks;
+pub mod htu;
+pub mod nonce;
+pub mod proof;
+pub mod settings;
+pub mod thumbprint;
