@@ -6,7 +6,7 @@
 use jsonwebtoken::Algorithm;
 
 use super::error::{fail, in_range};
-use super::exchange::is_env_name;
+use super::lookups::is_env_name;
 use super::raw::RawDpop;
 use super::{ConfigError, Problem};
 use crate::keys::jwks::algorithm_named;

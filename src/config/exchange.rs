@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::error::{fail, in_range};
+use super::lookups::{is_env_name, Lookups};
 use super::provider::compile_header_sources;
 use super::raw::{RawDestination, RawExchange};
 use super::{ConfigError, Problem};
@@ -20,15 +21,6 @@ pub const MAX_DESTINATIONS: usize = 64;
 /// Most `hosts` or `clusters` of one destination.
 pub const MAX_DESTINATION_NAMES: usize = 16;
 const UNMATCHED: &[&str] = &["remove", "refuse", "forward"];
-
-/// What the configuration reads from where it runs: `${node.KEY}` from the node
-/// metadata, `*_env` secrets from the VM's environment.
-pub struct Lookups<'a> {
-    /// The proxy's node metadata.
-    pub node: &'a dyn Fn(&str) -> Option<String>,
-    /// The VM's environment.
-    pub env: &'a dyn Fn(&str) -> Option<String>,
-}
 
 pub(super) fn compile_exchange(
     raw: RawExchange,
@@ -112,15 +104,6 @@ fn client_auth(
         Some(secret) if !secret.is_empty() => Ok(ClientAuth::Basic { client_id, secret }),
         _ => fail(field, Problem::EnvMissing(name)),
     }
-}
-
-/// `[A-Za-z_][A-Za-z0-9_]*`, at most 128 characters.
-pub(super) fn is_env_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    let first = bytes.next();
-    name.len() <= 128
-        && first.is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn compile_destinations(

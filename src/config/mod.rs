@@ -6,6 +6,7 @@ mod dpop;
 mod error;
 mod exchange;
 mod key_source;
+mod lookups;
 mod provider;
 mod raw;
 mod rules;
@@ -20,7 +21,8 @@ use crate::keys::remote_sets::RemoteProvider;
 pub use crate::token::extract::HeaderSource;
 use crate::token::extract::TokenSources;
 pub use error::{ConfigError, Problem};
-pub use exchange::{Lookups, MAX_DESTINATIONS, MAX_DESTINATION_NAMES};
+pub use exchange::{MAX_DESTINATIONS, MAX_DESTINATION_NAMES};
+pub use lookups::Lookups;
 
 use crate::keys::jwks::KeySet;
 use crate::policy::caller::CallerRule;

@@ -5,8 +5,8 @@ use jsonwebtoken::Algorithm;
 
 use super::dpop::compile_dpop;
 use super::error::{fail, in_range};
-use super::exchange::Lookups;
 use super::key_source::{compile_local, compile_remote};
+use super::lookups::Lookups;
 use super::raw::RawProvider;
 use super::rules::{compile_claims, fill_audiences};
 use super::{ClaimToHeader, ConfigError, HeaderSource, KeySource, Problem, Provider};

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::error::{fail, in_range, Expected};
-use super::exchange::{compile_exchange, Lookups};
+use super::exchange::compile_exchange;
+use super::lookups::Lookups;
 use super::provider::compile_provider;
 use super::raw::{RawConfig, RawMode};
 use super::rules::{compile_rule, Context};
