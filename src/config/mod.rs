@@ -29,7 +29,6 @@ use crate::policy::caller::CallerRule;
 use crate::policy::claim_rule::ClaimRequirement;
 use crate::policy::{Requirement, Rule};
 use crate::token::claims::TimeRules;
-use crate::token::dpop::settings::Dpop;
 
 /// Header audit mode sets on a request it would have rejected.
 pub const WOULD_REJECT_HEADER: &str = "x-audgate-would-reject";
@@ -103,9 +102,6 @@ pub struct Provider {
     /// The token must be the downstream TLS peer's; `None`: not checked (a `cnf`
     /// certificate binding is checked whenever a token has one).
     pub caller: Option<CallerRule>,
-    /// DPoP-bound tokens and their proofs; `None`: a token with `cnf.jkt` is
-    /// refused (reason `caller`).
-    pub dpop: Option<Dpop>,
 }
 
 /// Where a provider's keys come from.

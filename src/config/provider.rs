@@ -118,10 +118,13 @@ pub(super) fn compile_provider(
             })
         })
         .transpose()?;
-    let dpop = match raw.dpop {
-        Some(dpop) => Some(compile_dpop(field, dpop, lookups.env)?),
-        None => None,
-    };
+    if let Some(dpop) = raw.dpop {
+        // The section is read in full (its own mistakes are named first), but
+        // no proof is checked yet: a provider with `dpop` is refused rather
+        // than let bearer tokens through that the section would refuse.
+        compile_dpop(field, dpop, lookups.env)?;
+        return fail(format!("{field}.dpop"), Problem::NotYetSupported);
+    }
     let literal = Allowed {
         path: false,
         header: false,
@@ -151,7 +154,6 @@ pub(super) fn compile_provider(
         algorithms,
         required_claims,
         caller,
-        dpop,
     })
 }
 
