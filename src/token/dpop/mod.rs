@@ -7,6 +7,7 @@
 //! htu         the request URI as `htu` must name it, normalised (RFC 3986 §6.2)
 //! nonce       stateless server nonces: the second issued and a MAC over it
 //! checks      the proof against the request and its token, cheap checks first
+//! replay      accepted proofs remembered across workers in shared data
 //! settings    a provider's `dpop` section, compiled
 //! ```
 
@@ -14,5 +15,6 @@ pub mod checks;
 pub mod htu;
 pub mod nonce;
 pub mod proof;
+pub mod replay;
 pub mod settings;
 pub mod thumbprint;
