@@ -814,34 +814,6 @@ fn a_reader_that_closes_the_pipe_early_ends_the_output_not_in_a_panic() {
     assert!(errors.is_empty(), "{errors}");
 }
 
-/// A test key's private key as PEM: PKCS#1 (`RSA PRIVATE KEY`) for RSA, PKCS#8
-/// (`PRIVATE KEY`) for the others, as the fixtures hold them.
-fn private_pem(key: TestKey) -> String {
-    use base64::Engine;
-    let (file, label) = match key {
-        TestKey::Rsa1 => ("rsa-1.der", "RSA PRIVATE KEY"),
-        TestKey::Ec256 => ("ec256-1.der", "PRIVATE KEY"),
-        TestKey::Ec384 => ("ec384-1.der", "PRIVATE KEY"),
-        TestKey::Ed => ("ed-1.der", "PRIVATE KEY"),
-        other => panic!("no PEM for {other:?}"),
-    };
-    let der = std::fs::read(format!(
-        "{}/tests/fixtures/keys/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let text = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 /// The claims of a token, decoded without checking it.
 fn claims_of(token: &str) -> serde_json::Value {
     use base64::Engine;
@@ -876,7 +848,7 @@ fn minted_tokens_verify_against_the_matching_public_key() {
         (TestKey::Ec384, "ES384"),
         (TestKey::Ed, "EdDSA"),
     ] {
-        let pem = temp_file(&format!("{}.pem", key.kid()), &private_pem(key));
+        let pem = temp_file(&format!("{}.pem", key.kid()), &keys::private_pem(key));
         let (token, said) = mint(&[
             "--key",
             pem.to_str().unwrap(),
@@ -900,7 +872,7 @@ fn minted_tokens_verify_against_the_matching_public_key() {
         );
     }
     // PS256 from the RSA key; a key that cannot sign the alg asked for.
-    let rsa = temp_file("rsa-1.pem", &private_pem(TestKey::Rsa1));
+    let rsa = temp_file("rsa-1.pem", &keys::private_pem(TestKey::Rsa1));
     let rsa = rsa.to_str().unwrap();
     let (token, _) = mint(&[
         "--key", rsa, "--alg", "PS256", "--kid", "rsa-1", "--iss", ISSUER, "--aud", AUDIENCE,
@@ -940,7 +912,7 @@ fn minted_tokens_verify_against_the_matching_public_key() {
         stderr(&output)
     );
     // --print-jwks gives the key set that verifies the key's tokens.
-    let ec = temp_file("ec256-1.pem", &private_pem(TestKey::Ec256));
+    let ec = temp_file("ec256-1.pem", &keys::private_pem(TestKey::Ec256));
     let ec = ec.to_str().unwrap();
     let (jwks, _) = mint(&["--key", ec, "--kid", "mine", "--print-jwks"]);
     let own = json!({"providers": [{"name": "own", "issuer": ISSUER, "audiences": [AUDIENCE],
@@ -954,7 +926,7 @@ fn minted_tokens_verify_against_the_matching_public_key() {
 
 #[test]
 fn minted_claims_come_from_the_flags() {
-    let ec = temp_file("ec256-claims.pem", &private_pem(TestKey::Ec256));
+    let ec = temp_file("ec256-claims.pem", &keys::private_pem(TestKey::Ec256));
     let ec = ec.to_str().unwrap();
     let (token, _) = mint(&[
         "--key",

@@ -9,6 +9,7 @@ mod support;
 
 mod check_order;
 mod cli;
+mod cli_dpop;
 mod cli_exchange;
 mod decision_review;
 mod decision_table;

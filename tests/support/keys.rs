@@ -215,3 +215,31 @@ fn crypto_sign(message: &str, key: &EncodingKey, alg: &str) -> String {
 pub fn b64_decode(text: &str) -> Vec<u8> {
     URL_SAFE_NO_PAD.decode(text).unwrap()
 }
+
+/// A test key's private key as PEM: PKCS#1 (`RSA PRIVATE KEY`) for RSA, PKCS#8
+/// (`PRIVATE KEY`) for the others, as the fixtures hold them.
+pub fn private_pem(key: TestKey) -> String {
+    use base64::Engine;
+    let (file, label) = match key {
+        TestKey::Rsa1 => ("rsa-1.der", "RSA PRIVATE KEY"),
+        TestKey::Ec256 => ("ec256-1.der", "PRIVATE KEY"),
+        TestKey::Ec384 => ("ec384-1.der", "PRIVATE KEY"),
+        TestKey::Ed => ("ed-1.der", "PRIVATE KEY"),
+        other => panic!("no PEM for {other:?}"),
+    };
+    let der = std::fs::read(format!(
+        "{}/tests/fixtures/keys/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}

@@ -12,6 +12,8 @@
 //!                                           one outbound token exchange, as the filter makes it
 //! audgate mint (--key FILE | --demo) --iss ISS --aud AUD [...]
 //!                                           sign a token, for local testing only
+//! audgate dpop-proof --key FILE --method METHOD --url URL [--token T] [--nonce N]
+//!                                           a DPoP proof for one request, for local testing only
 //! audgate --version
 //! ```
 //! Exit status: 0 on success (valid config, token decoded, request goes upstream,
@@ -38,12 +40,14 @@ macro_rules! errln {
 
 mod check_config;
 mod destination_table;
+mod dpop_proof;
 mod exchange_cmd;
 mod fetch;
 mod flags;
 mod inspect;
 mod mint;
 mod plugin_file;
+mod signing_key;
 mod time_text;
 mod verify_cmd;
 
@@ -72,6 +76,7 @@ const USAGE: &str = "usage:
   audgate exchange --config FILE --token TOKEN (--host HOST[:PORT] | --cluster NAME)
                    [--path PATH] [--sts URL] [--cacert FILE]
   audgate mint (--key FILE | --demo) [--iss ISS] [--aud AUD]... [--sub SUB] [--ttl 1h] ...
+  audgate dpop-proof --key FILE --method METHOD --url URL [--token TOKEN] [--nonce NONCE]
   audgate --version
 check-config validates each plugin configuration in the files (JSON, Istio WasmPlugin
 YAML with its spec fields, Envoy YAML), fills ${node.KEY} audiences from --node (as
@@ -82,7 +87,8 @@ TOKEN may be '-' to read it from standard input; a leading 'Bearer ' is ignored.
 'audgate verify --help' explains verify's options, its output and exit status;
 'audgate exchange --help' those of exchange (one token exchange at the token
 service, as the filter makes it); 'audgate mint --help' the options of mint
-(tokens for local testing only).
+(tokens for local testing only) and 'audgate dpop-proof --help' those of
+dpop-proof (a DPoP proof for one request, for local testing only).
 Exit status: 0 on success (config valid, token decoded, request goes upstream,
 token exchanged), 1 when check-config finds a refused config, the filter would
 refuse verify's request or exchange gets no token, 2 on usage errors.";
@@ -100,6 +106,7 @@ fn main() -> ExitCode {
         Some("verify") => verify_cmd::run(&args[1..]),
         Some("exchange") => exchange_cmd::run(&args[1..]),
         Some("mint") => mint::run(&args[1..]),
+        Some("dpop-proof") => dpop_proof::run(&args[1..]),
         Some("-V" | "--version" | "version") => {
             outln!("audgate {}", env!("CARGO_PKG_VERSION"));
             Ok(true)

@@ -6,19 +6,20 @@
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
+use audgate::token::dpop::thumbprint::thumbprint;
+
 use crate::flags::Flags;
+use crate::signing_key::{read_key, Kind};
 
 /// `audgate mint --help`.
 pub const USAGE: &str = "\
 usage: audgate mint (--key FILE [--alg ALG] [--kid KID] | --demo) [--iss ISS] [--aud AUD]...
                     [--sub SUB] [--scope SCOPE] [--ttl 1h] [--claim NAME=VALUE]...
-                    [--typ TYP] [--cnf-x5t THUMBPRINT] [--print-jwks]
+                    [--typ TYP] [--cnf-x5t THUMBPRINT] [--dpop-key FILE] [--print-jwks]
 
 FOR LOCAL TESTING ONLY: signs a token with the claims given here and prints it on
 standard output, to try a configuration with 'audgate verify' or a proxy in front
@@ -48,6 +49,9 @@ of a test service. Tokens for real services come from their identity provider.
   --cnf-x5t THUMBPRINT
                       cnf: {\"x5t#S256\": THUMBPRINT}, a token bound to a client
                       certificate (RFC 8705)
+  --dpop-key FILE     cnf: {\"jkt\": ...}, a token bound (RFC 9449) to this private
+                      key (PEM, as --key): its DPoP proofs come from
+                      'audgate dpop-proof --key FILE'
   --print-jwks        print the key's public JWKS instead of a token: the local_jwks
                       (or served key set) that verifies what this key signs
 
@@ -66,45 +70,6 @@ const DEMO_ISSUER: &str = "https://issuer.demo.audgate.local";
 const DEMO_AUDIENCE: &str = "orders.demo.svc";
 const DEMO_SUBJECT: &str = "demo-user";
 
-/// What kind of private key, which decides the algorithms it signs with.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Rsa,
-    P256,
-    P384,
-    Ed25519,
-}
-
-impl Kind {
-    fn default_alg(self) -> Algorithm {
-        match self {
-            Kind::Rsa => Algorithm::RS256,
-            Kind::P256 => Algorithm::ES256,
-            Kind::P384 => Algorithm::ES384,
-            Kind::Ed25519 => Algorithm::EdDSA,
-        }
-    }
-
-    fn signs(self, alg: Algorithm) -> bool {
-        use Algorithm::*;
-        match self {
-            Kind::Rsa => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
-            Kind::P256 => alg == ES256,
-            Kind::P384 => alg == ES384,
-            Kind::Ed25519 => alg == EdDSA,
-        }
-    }
-
-    fn algs(self) -> &'static str {
-        match self {
-            Kind::Rsa => "RS256, RS384, RS512, PS256, PS384 or PS512",
-            Kind::P256 => "ES256",
-            Kind::P384 => "ES384",
-            Kind::Ed25519 => "EdDSA",
-        }
-    }
-}
-
 struct Options {
     key: Option<String>,
     demo: bool,
@@ -113,6 +78,7 @@ struct Options {
     typ: Option<String>,
     ttl_s: u64,
     print_jwks: bool,
+    dpop_key: Option<String>,
     claims: Map<String, Value>,
     audiences: Vec<String>,
 }
@@ -180,7 +146,18 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         );
         return Ok(true);
     }
-    let claims = claims(&options)?;
+    let mut claims = claims(&options)?;
+    if let Some(path) = &options.dpop_key {
+        let jkt = public_thumbprint(path)?;
+        let mut cnf = claims.remove("cnf").unwrap_or_else(|| json!({}));
+        match cnf.as_object_mut() {
+            Some(members) => {
+                members.insert("jkt".into(), json!(jkt));
+            }
+            None => return Err("--dpop-key: the cnf claim given is not an object".into()),
+        }
+        claims.insert("cnf".into(), cnf);
+    }
     let mut header = Header::new(alg);
     header.kid = kid.clone();
     if let Some(typ) = &options.typ {
@@ -207,6 +184,7 @@ fn options(args: &[String]) -> Result<Option<Options>, String> {
         typ: None,
         ttl_s: 3600,
         print_jwks: false,
+        dpop_key: None,
         claims: Map::new(),
         audiences: Vec::new(),
     };
@@ -238,6 +216,7 @@ fn options(args: &[String]) -> Result<Option<Options>, String> {
                     .insert("scope".into(), json!(value("SCOPE")?));
             }
             "--aud" => options.audiences.push(value("AUD")?),
+            "--dpop-key" => options.dpop_key = Some(value("FILE")?),
             "--cnf-x5t" => {
                 let thumbprint = value("THUMBPRINT")?;
                 options
@@ -320,82 +299,13 @@ fn duration(text: &str) -> Result<u64, String> {
     }
 }
 
-/// A PEM private key and its kind.
-fn read_key(path: &str) -> Result<(EncodingKey, Kind), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--key {path}: {e}"))?;
-    let label = text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("-----BEGIN "))
-        .and_then(|rest| rest.strip_suffix("-----"))
-        .ok_or_else(|| format!("--key {path}: not a PEM file (no -----BEGIN ...----- line)"))?;
-    let pem = text.as_bytes();
-    let bad = |e: jsonwebtoken::errors::Error| format!("--key {path}: not a usable {label}: {e}");
-    match label {
-        "RSA PRIVATE KEY" => Ok((EncodingKey::from_rsa_pem(pem).map_err(bad)?, Kind::Rsa)),
-        "PRIVATE KEY" => {
-            let der = pem_body(&text).ok_or_else(|| format!("--key {path}: its base64 is broken"))?;
-            match pkcs8_kind(&der) {
-                Some(Kind::Rsa) => Ok((EncodingKey::from_rsa_pem(pem).map_err(bad)?, Kind::Rsa)),
-                Some(kind @ (Kind::P256 | Kind::P384)) => {
-                    Ok((EncodingKey::from_ec_pem(pem).map_err(bad)?, kind))
-                }
-                Some(Kind::Ed25519) => {
-                    Ok((EncodingKey::from_ed_pem(pem).map_err(bad)?, Kind::Ed25519))
-                }
-                None => Err(format!(
-                    "--key {path}: a key mint does not sign with (RSA, EC P-256 or P-384, and Ed25519 keys are)"
-                )),
-            }
-        }
-        "EC PRIVATE KEY" => Err(format!(
-            "--key {path}: an EC key in SEC1 form; convert it to PKCS#8: openssl pkcs8 -topk8 -nocrypt -in {path} -out key.pem"
-        )),
-        "ENCRYPTED PRIVATE KEY" => Err(format!(
-            "--key {path}: encrypted; decrypt it first: openssl pkcs8 -in {path} -out key.pem"
-        )),
-        "PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE" => Err(format!(
-            "--key {path}: a {label}, but signing needs the PRIVATE key"
-        )),
-        other => Err(format!(
-            "--key {path}: a PEM {other}, not a private key"
-        )),
-    }
-}
-
-/// The DER bytes of the first PEM block of `text`.
-fn pem_body(text: &str) -> Option<Vec<u8>> {
-    let body: String = text
-        .lines()
-        .skip_while(|line| !line.starts_with("-----BEGIN "))
-        .skip(1)
-        .take_while(|line| !line.starts_with("-----END "))
-        .map(str::trim)
-        .collect();
-    STANDARD.decode(body).ok()
-}
-
-/// The kind of a PKCS#8 private key, from the algorithm OID (and curve) in it.
-fn pkcs8_kind(der: &[u8]) -> Option<Kind> {
-    // DER of the OIDs: rsaEncryption, id-ecPublicKey with prime256v1 or secp384r1, id-Ed25519.
-    const RSA: &[u8] = &[
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
-    ];
-    const EC: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
-    const ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
-    // The AlgorithmIdentifier comes right after the version, within the first bytes.
-    let head = der.get(..der.len().min(32))?;
-    let has = |oid: &[u8]| head.windows(oid.len()).any(|w| w == oid);
-    if has(RSA) {
-        Some(Kind::Rsa)
-    } else if has(EC) && has(P256) {
-        Some(Kind::P256)
-    } else if has(EC) && has(P384) {
-        Some(Kind::P384)
-    } else if has(ED25519) {
-        Some(Kind::Ed25519)
-    } else {
-        None
-    }
+/// The RFC 7638 thumbprint of the public half of the private key in `path`.
+pub fn public_thumbprint(path: &str) -> Result<String, String> {
+    let (key, kind) = read_key(path)?;
+    let jwk = Jwk::from_encoding_key(&key, kind.default_alg())
+        .map_err(|e| format!("{path}: {e}"))
+        .and_then(|jwk| serde_json::to_value(jwk).map_err(|e| e.to_string()))?;
+    jwk.as_object()
+        .and_then(thumbprint)
+        .ok_or_else(|| format!("{path}: no JWK thumbprint for this key"))
 }

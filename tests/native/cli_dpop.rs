@@ -1,0 +1,244 @@
+//! `audgate mint --dpop-key` and `audgate dpop-proof`: the token is bound to
+//! the client's key, and the proof passes the filter's own checks of RFC 9449
+//! (`token::dpop::checks`) for the request it names, for every key type.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use audgate::keys::verify::RustCrypto;
+use audgate::token::dpop::checks::{check, verify, ProofFailure, ProofRequest, ProofRules};
+use audgate::token::dpop::proof::read;
+use jsonwebtoken::Algorithm;
+use serde_json::Value;
+
+use crate::support::keys::{self, TestKey};
+use crate::support::temp;
+
+fn audgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_audgate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run audgate")
+}
+
+/// Standard output of a command that must succeed, trimmed.
+fn ok(args: &[&str]) -> String {
+    let output = audgate(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Standard error of a command that must fail with usage status 2.
+fn usage_error(args: &[&str]) -> String {
+    let output = audgate(args);
+    assert_eq!(output.status.code(), Some(2), "{args:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A test key's private PEM in this module's scratch directory.
+fn pem(key: TestKey) -> String {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let path = DIR
+        .get_or_init(|| temp::dir("cli-dpop"))
+        .join(format!("{}.pem", key.kid()));
+    std::fs::write(&path, keys::private_pem(key)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn payload(jwt: &str) -> Value {
+    serde_json::from_slice(&keys::b64_decode(jwt.split('.').nth(1).unwrap())).unwrap()
+}
+
+const ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::EdDSA,
+];
+
+/// The filter's checks of `proof` for `method` on `https://api.example.com{path}`
+/// with `token`, and the proof's signature.
+fn judged(proof: &str, method: &str, path: &str, token: &str) -> Result<(), ProofFailure> {
+    let jkt = payload(token)["cnf"]["jkt"].as_str().unwrap().to_owned();
+    let origins = vec!["https://api.example.com".to_owned()];
+    let request = ProofRequest {
+        proofs: &[proof],
+        method,
+        origins: &origins,
+        path,
+        access_token: token,
+        jkt: &jkt,
+        now: keys::now() as i64,
+    };
+    let rules = ProofRules {
+        algorithms: &ALGORITHMS,
+        max_age_s: 60,
+        skew_s: 5,
+        nonces: None,
+    };
+    verify(&check(&request, &rules)?, &RustCrypto)
+}
+
+fn bound_token(client: TestKey) -> String {
+    ok(&[
+        "mint",
+        "--key",
+        &pem(TestKey::Rsa1),
+        "--iss",
+        "https://idp.example",
+        "--aud",
+        "api",
+        "--dpop-key",
+        &pem(client),
+    ])
+}
+
+#[test]
+fn a_bound_token_and_its_proof_pass_the_filters_checks_for_every_key_type() {
+    for client in [TestKey::Ec256, TestKey::Ec384, TestKey::Rsa1, TestKey::Ed] {
+        let token = bound_token(client);
+        let proof = ok(&[
+            "dpop-proof",
+            "--key",
+            &pem(client),
+            "--method",
+            "GET",
+            "--url",
+            "https://api.example.com/orders/42?page=2",
+            "--token",
+            &token,
+        ]);
+        assert_eq!(
+            judged(&proof, "GET", "/orders/42", &token),
+            Ok(()),
+            "{client:?}"
+        );
+        // It names that request only.
+        assert_eq!(
+            judged(&proof, "POST", "/orders/42", &token),
+            Err(ProofFailure::Method),
+            "{client:?}"
+        );
+        assert_eq!(
+            judged(&proof, "GET", "/orders/43", &token),
+            Err(ProofFailure::Uri),
+            "{client:?}"
+        );
+        // Another client's token is not bound to this key.
+        let other = if client == TestKey::Ed {
+            TestKey::Ec256
+        } else {
+            TestKey::Ed
+        };
+        assert_eq!(
+            judged(&proof, "GET", "/orders/42", &bound_token(other)),
+            Err(ProofFailure::Thumbprint),
+            "{client:?}"
+        );
+    }
+}
+
+#[test]
+fn each_proof_is_new_and_carries_what_it_was_given() {
+    let token = bound_token(TestKey::Ec256);
+    let key = pem(TestKey::Ec256);
+    let make = |extra: &[&str]| {
+        let mut args = vec![
+            "dpop-proof",
+            "--key",
+            &key,
+            "--method",
+            "DELETE",
+            "--url",
+            "https://api.example.com/a#frag",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    let (first, second) = (make(&[]), make(&[]));
+    let (first, second) = (read(&first).unwrap(), read(&second).unwrap());
+    assert_ne!(first.jti, second.jti, "a fresh jti each time");
+    assert_eq!(
+        (first.typ.as_str(), first.alg.as_str()),
+        ("dpop+jwt", "ES256")
+    );
+    assert_eq!(
+        (first.htm.as_str(), first.htu.as_str()),
+        ("DELETE", "https://api.example.com/a")
+    );
+    assert_eq!((first.ath, first.nonce), (None, None));
+    assert!(!first.jwk.contains_key("d"), "the public key only");
+    assert!((keys::now() as i64 - first.iat).abs() <= 5);
+    let with = make(&["--token", &token, "--nonce", "server-nonce-1"]);
+    let with = read(&with).unwrap();
+    assert_eq!(with.nonce.as_deref(), Some("server-nonce-1"));
+    assert!(with.ath.is_some());
+    // An RSA key signs PS256 when asked.
+    let pss = ok(&[
+        "dpop-proof",
+        "--key",
+        &pem(TestKey::Rsa1),
+        "--method",
+        "GET",
+        "--url",
+        "https://api.example.com/",
+        "--alg",
+        "PS256",
+    ]);
+    assert_eq!(read(&pss).unwrap().alg, "PS256");
+}
+
+#[test]
+fn mistakes_are_named() {
+    let key = pem(TestKey::Ec256);
+    let missing = usage_error(&["dpop-proof", "--key", &key, "--method", "GET"]);
+    assert!(missing.contains("dpop-proof needs --url URL"), "{missing}");
+    let relative = usage_error(&[
+        "dpop-proof",
+        "--key",
+        &key,
+        "--method",
+        "GET",
+        "--url",
+        "/orders",
+    ]);
+    assert!(
+        relative.contains("--url /orders: write the request's absolute http(s) URL"),
+        "{relative}"
+    );
+    let alg = usage_error(&[
+        "dpop-proof",
+        "--key",
+        &key,
+        "--method",
+        "GET",
+        "--url",
+        "https://h/",
+        "--alg",
+        "RS256",
+    ]);
+    assert!(
+        alg.contains("--alg RS256: this P256 key signs with ES256"),
+        "{alg}"
+    );
+    let method = usage_error(&[
+        "dpop-proof",
+        "--key",
+        &key,
+        "--method",
+        "G T",
+        "--url",
+        "https://h/",
+    ]);
+    assert!(method.contains("write an HTTP method"), "{method}");
+    let help = ok(&["dpop-proof", "--help"]);
+    assert!(help.contains("FOR LOCAL TESTING ONLY"));
+    assert!(ok(&["--help"]).contains("audgate dpop-proof --key FILE"));
+}
