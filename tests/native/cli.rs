@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::support::cases::{self, claims, AUDIENCE, ISSUER};
@@ -13,7 +14,8 @@ use crate::support::tls::Pki;
 use crate::support::{temp, Reply, Upstream};
 use serde_json::json;
 
-fn audgate(args: &[&str]) -> Output {
+/// Runs the `audgate` binary with `args`, no standard input.
+pub(crate) fn audgate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_audgate"))
         .args(args)
         .stdin(Stdio::null())
@@ -29,11 +31,17 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// `text` in the file `name` of this module's scratch directory.
+/// `text` in the file `name` of this module's scratch directory. Written
+/// aside and renamed into place: tests run in parallel, and several write the
+/// same key file, which another test's command may be reading.
 fn temp_file(name: &str, text: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let path = DIR.get_or_init(|| temp::dir("cli")).join(name);
-    std::fs::write(&path, text).unwrap();
+    static SERIAL: AtomicUsize = AtomicUsize::new(0);
+    let dir = DIR.get_or_init(|| temp::dir("cli"));
+    let path = dir.join(name);
+    let aside = dir.join(format!(".{name}.{}", SERIAL.fetch_add(1, Ordering::SeqCst)));
+    std::fs::write(&aside, text).unwrap();
+    std::fs::rename(&aside, &path).unwrap();
     path
 }
 

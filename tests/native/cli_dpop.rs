@@ -3,8 +3,7 @@
 //! (`token::dpop::checks`) for the request it names, for every key type.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use audgate::keys::verify::RustCrypto;
 use audgate::token::dpop::checks::{check, verify, ProofFailure, ProofRequest, ProofRules};
@@ -12,16 +11,9 @@ use audgate::token::dpop::proof::read;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
+use crate::cli::audgate;
 use crate::support::keys::{self, TestKey};
 use crate::support::temp;
-
-fn audgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_audgate"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run audgate")
-}
 
 /// Standard output of a command that must succeed, trimmed.
 fn ok(args: &[&str]) -> String {
@@ -41,14 +33,23 @@ fn usage_error(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A test key's private PEM in this module's scratch directory.
+/// A test key's private PEM in this module's scratch directory, written once:
+/// tests run in parallel, and a file rewritten while another test's command
+/// reads it would be read half-written.
 fn pem(key: TestKey) -> String {
+    static WRITTEN: Mutex<Vec<(TestKey, String)>> = Mutex::new(Vec::new());
     static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let mut written = WRITTEN.lock().unwrap();
+    if let Some((_, path)) = written.iter().find(|(held, _)| *held == key) {
+        return path.clone();
+    }
     let path = DIR
         .get_or_init(|| temp::dir("cli-dpop"))
         .join(format!("{}.pem", key.kid()));
     std::fs::write(&path, keys::private_pem(key)).unwrap();
-    path.to_str().unwrap().to_owned()
+    let path = path.to_str().unwrap().to_owned();
+    written.push((key, path.clone()));
+    path
 }
 
 fn payload(jwt: &str) -> Value {
