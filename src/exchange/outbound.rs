@@ -80,7 +80,7 @@ impl OutboundView for BorrowedRequest<'_> {
 }
 
 /// The DPoP proof header: it goes wherever its token goes.
-pub const DPOP_HEADER: &str = "dpop";
+pub use crate::token::dpop::proof::DPOP_HEADER;
 
 /// What the inbound decision left for the exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

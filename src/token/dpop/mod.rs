@@ -2,6 +2,7 @@
 //! the proof of possession each request carries, checked here without the host.
 //!
 //! ```text
+//! binding     whether a token needs a proof: its scheme, `cnf.jkt`, `required`
 //! proof       a `DPoP` header read: its JOSE header and claims, no crypto
 //! thumbprint  the RFC 7638 thumbprint of a public JWK, what `cnf.jkt` names
 //! htu         the request URI as `htu` must name it, normalised (RFC 3986 §6.2)
@@ -11,6 +12,7 @@
 //! settings    a provider's `dpop` section, compiled
 //! ```
 
+pub mod binding;
 pub mod checks;
 pub mod htu;
 pub mod nonce;

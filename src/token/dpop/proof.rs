@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::token::{no_critical_extensions, parse_compact, TokenError};
 
+/// The request header a proof is sent in.
+pub const DPOP_HEADER: &str = "dpop";
+
 /// Longest proof read; a longer one is refused before any decoding.
 pub const MAX_PROOF_BYTES: usize = 8 * 1024;
 
