@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::keys::wait::Lack;
+use crate::token::dpop::failure::DpopFailure;
 use crate::token::TokenError;
 
 /// The reason a request is refused.
@@ -58,6 +59,10 @@ pub enum Rejection {
     ExchangeUnmatched,
     /// An outbound request without a token to a destination that `requires_token`.
     ExchangeMissing,
+    /// A DPoP-bound token's presentation or proof is not good (RFC 9449).
+    Dpop(DpopFailure),
+    /// Server nonces are on and the proof has no current one (`use_dpop_nonce`).
+    DpopNonce,
 }
 
 /// What the proxy failed to do for a request ([`Rejection::HostFailure`]).
@@ -105,13 +110,17 @@ pub enum Challenge {
     /// A 403 with no challenge: the caller is the proxy's own application, not
     /// an OAuth client of the destination (an outbound refusal).
     Forbidden,
+    /// `error="invalid_dpop_proof"` (RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// `error="use_dpop_nonce"`, with a `DPoP-Nonce` header (RFC 9449 §9).
+    UseDpopNonce,
     /// No challenge at all (503).
     None,
 }
 
 impl Rejection {
     /// Every value [`Rejection::code`] can take.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 18] = [
         "missing",
         "malformed",
         "signature",
@@ -128,12 +137,17 @@ impl Rejection {
         "exchange_refused",
         "exchange_unmatched",
         "exchange_missing",
+        "dpop",
+        "dpop_nonce",
     ];
 
     /// HTTP status of the local reply.
     pub fn status(self) -> u32 {
         match self.challenge() {
-            Challenge::Bare | Challenge::InvalidToken => 401,
+            Challenge::Bare
+            | Challenge::InvalidToken
+            | Challenge::InvalidDpopProof
+            | Challenge::UseDpopNonce => 401,
             Challenge::InvalidAudience | Challenge::InsufficientScope | Challenge::Forbidden => 403,
             Challenge::None => 503,
         }
@@ -160,6 +174,9 @@ impl Rejection {
             Rejection::AudienceNotAllowed => Challenge::InvalidAudience,
             Rejection::ClaimsNotMet => Challenge::InsufficientScope,
             Rejection::ExchangeUnmatched | Rejection::ExchangeMissing => Challenge::Forbidden,
+            Rejection::Dpop(failure) if failure.is_the_tokens() => Challenge::InvalidToken,
+            Rejection::Dpop(_) => Challenge::InvalidDpopProof,
+            Rejection::DpopNonce => Challenge::UseDpopNonce,
             Rejection::KeysUnavailable | Rejection::HostFailure(_) | Rejection::ExchangeFailed => {
                 Challenge::None
             }
@@ -189,6 +206,8 @@ impl Rejection {
             Rejection::ExchangeRefused => "exchange_refused",
             Rejection::ExchangeUnmatched => "exchange_unmatched",
             Rejection::ExchangeMissing => "exchange_missing",
+            Rejection::Dpop(_) => "dpop",
+            Rejection::DpopNonce => "dpop_nonce",
         }
     }
 
@@ -202,21 +221,51 @@ impl Rejection {
         }
     }
 
-    /// The `www-authenticate` value for a reply to a request for `authority`.
+    /// The `www-authenticate` value for a reply to a request for `authority`
+    /// (a provider without `dpop`).
     pub fn www_authenticate(self, authority: &str) -> Option<String> {
+        self.challenges(authority, None).into_iter().next()
+    }
+
+    /// The `www-authenticate` values for a reply to a request for `authority`,
+    /// in order; `dpop` when the provider has `dpop` (RFC 9449 §7): a request
+    /// that used the `DPoP` scheme, or whose proof failed, is challenged with it;
+    /// a bearer request with both schemes, Bearer first (only `DPoP` when it is
+    /// required).
+    pub fn challenges(self, authority: &str, dpop: Option<&DpopChallenge<'_>>) -> Vec<String> {
         let realm = quoted(authority);
-        match self.challenge() {
-            Challenge::Bare => Some(format!("Bearer realm=\"{realm}\"")),
-            Challenge::InvalidToken => {
-                Some(format!("Bearer realm=\"{realm}\", error=\"invalid_token\""))
+        let params = match self.challenge() {
+            Challenge::Bare => None,
+            Challenge::InvalidToken => Some("error=\"invalid_token\""),
+            Challenge::InvalidAudience => {
+                Some("error=\"invalid_token\", error_description=\"audience not allowed\"")
             }
-            Challenge::InvalidAudience => Some(format!(
-                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"audience not allowed\""
-            )),
-            Challenge::InsufficientScope => Some(format!(
-                "Bearer realm=\"{realm}\", error=\"insufficient_scope\""
-            )),
-            Challenge::Forbidden | Challenge::None => None,
+            Challenge::InsufficientScope => Some("error=\"insufficient_scope\""),
+            Challenge::InvalidDpopProof => Some("error=\"invalid_dpop_proof\""),
+            Challenge::UseDpopNonce => Some("error=\"use_dpop_nonce\""),
+            Challenge::Forbidden | Challenge::None => return Vec::new(),
+        };
+        let bearer = |params: Option<&str>| match params {
+            None => format!("Bearer realm=\"{realm}\""),
+            Some(params) => format!("Bearer realm=\"{realm}\", {params}"),
+        };
+        let Some(dpop) = dpop else {
+            return vec![bearer(params)];
+        };
+        let dpop_challenge = |params: Option<&str>| match params {
+            None => format!("DPoP realm=\"{realm}\", algs=\"{}\"", dpop.algs),
+            Some(params) => format!("DPoP realm=\"{realm}\", {params}, algs=\"{}\"", dpop.algs),
+        };
+        let proof_problem = matches!(
+            self.challenge(),
+            Challenge::InvalidDpopProof | Challenge::UseDpopNonce
+        );
+        // A bearer request to a provider that takes both: its challenge, then
+        // DPoP's offer (RFC 9449 §7.2, Figure 18).
+        if dpop.scheme_used || proof_problem || dpop.required {
+            vec![dpop_challenge(params)]
+        } else {
+            vec![bearer(params), dpop_challenge(None)]
         }
     }
 }
@@ -250,8 +299,21 @@ impl fmt::Display for Rejection {
                 f.write_str("no token exchange is configured for this destination")
             }
             Rejection::ExchangeMissing => f.write_str("this destination requires a token"),
+            Rejection::Dpop(failure) => f.write_str(&failure.describe()),
+            Rejection::DpopNonce => f.write_str("the DPoP proof has no current nonce"),
         }
     }
+}
+
+/// What a `DPoP` challenge needs of the provider and the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpopChallenge<'a> {
+    /// The proof algorithms accepted, space-separated (`algs`).
+    pub algs: &'a str,
+    /// The request's `authorization` used the `DPoP` scheme.
+    pub scheme_used: bool,
+    /// `dpop.required`: a bearer token is never accepted.
+    pub required: bool,
 }
 
 /// `value` made safe inside a quoted-string: quotes, backslashes and control
@@ -271,8 +333,90 @@ fn quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::dpop::binding::Misbound;
+    use crate::token::dpop::checks::ProofFailure;
+    use crate::token::dpop::replay::NotRemembered;
 
-    const ALL: [Rejection; 27] = [
+    const DPOP: DpopChallenge<'static> = DpopChallenge {
+        algs: "ES256 EdDSA",
+        scheme_used: false,
+        required: false,
+    };
+
+    fn challenges(rejection: Rejection, dpop: DpopChallenge<'_>) -> Vec<String> {
+        rejection.challenges("api", Some(&dpop))
+    }
+
+    #[test]
+    fn dpop_challenges_of_the_contract_and_rfc_9449_section_7() {
+        // A missing token: both schemes, Bearer first; only DPoP when required.
+        assert_eq!(
+            challenges(Rejection::Missing, DPOP),
+            [
+                "Bearer realm=\"api\"",
+                "DPoP realm=\"api\", algs=\"ES256 EdDSA\""
+            ]
+        );
+        let required = DpopChallenge {
+            required: true,
+            ..DPOP
+        };
+        assert_eq!(
+            challenges(Rejection::Missing, required),
+            ["DPoP realm=\"api\", algs=\"ES256 EdDSA\""]
+        );
+        // A proof problem: 401 invalid_dpop_proof, whatever the scheme.
+        let proof = Rejection::Dpop(DpopFailure::Proof(ProofFailure::Uri));
+        assert_eq!(proof.status(), 401);
+        assert_eq!(proof.code(), "dpop");
+        assert_eq!(
+            challenges(proof, DPOP),
+            ["DPoP realm=\"api\", error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA\""]
+        );
+        assert_eq!(
+            challenges(Rejection::DpopNonce, DPOP),
+            ["DPoP realm=\"api\", error=\"use_dpop_nonce\", algs=\"ES256 EdDSA\""]
+        );
+        assert_eq!(Rejection::DpopNonce.code(), "dpop_nonce");
+        // Every refusal of a request that used the DPoP scheme uses it, a 403 too.
+        let used = DpopChallenge {
+            scheme_used: true,
+            ..DPOP
+        };
+        let unbound = Rejection::Dpop(DpopFailure::Misbound(Misbound::UnboundAsDpop));
+        assert_eq!(
+            challenges(unbound, used),
+            ["DPoP realm=\"api\", error=\"invalid_token\", algs=\"ES256 EdDSA\""]
+        );
+        assert_eq!(Rejection::AudienceNotAllowed.status(), 403);
+        assert_eq!(
+            challenges(Rejection::AudienceNotAllowed, used),
+            ["DPoP realm=\"api\", error=\"invalid_token\", error_description=\"audience not allowed\", algs=\"ES256 EdDSA\""]
+        );
+        // A bearer request's token problem: Bearer's challenge, then DPoP's offer.
+        let offer = "DPoP realm=\"api\", algs=\"ES256 EdDSA\"";
+        assert_eq!(
+            challenges(Rejection::Expired, DPOP),
+            ["Bearer realm=\"api\", error=\"invalid_token\"", offer]
+        );
+        let bound = Rejection::Dpop(DpopFailure::Misbound(Misbound::BoundAsBearer));
+        assert_eq!(
+            challenges(bound, DPOP),
+            ["Bearer realm=\"api\", error=\"invalid_token\"", offer]
+        );
+        assert_eq!(
+            challenges(bound, required),
+            ["DPoP realm=\"api\", error=\"invalid_token\", algs=\"ES256 EdDSA\""]
+        );
+        // No challenge where there was none.
+        assert!(challenges(Rejection::KeysUnavailable, used).is_empty());
+    }
+
+    const ALL: [Rejection; 31] = [
+        Rejection::Dpop(DpopFailure::Misbound(Misbound::BoundAsBearer)),
+        Rejection::Dpop(DpopFailure::Proof(ProofFailure::Uri)),
+        Rejection::Dpop(DpopFailure::Replay(NotRemembered::Replayed)),
+        Rejection::DpopNonce,
         Rejection::ExchangeRefused,
         Rejection::ExchangeFailed,
         Rejection::ExchangeUnmatched,

@@ -29,7 +29,7 @@ const FAMILIES: [&str; 5] = [
 
 /// Every reason a refusal can count under (src/rejection.rs `Rejection::CODES`),
 /// the exchange's outbound reasons included: each is defined for every provider.
-const REASONS: [&str; 16] = [
+const REASONS: [&str; 18] = [
     "missing",
     "malformed",
     "signature",
@@ -46,6 +46,8 @@ const REASONS: [&str; 16] = [
     "exchange_refused",
     "exchange_unmatched",
     "exchange_missing",
+    "dpop",
+    "dpop_nonce",
 ];
 
 const OTHER_ISSUER: &str = "https://issuer-b.test";

@@ -9,11 +9,13 @@
 //! nonce       stateless server nonces: the second issued and a MAC over it
 //! checks      the proof against the request and its token, cheap checks first
 //! replay      accepted proofs remembered across workers in shared data
+//! failure     why a DPoP-bound request is refused (reason `dpop`)
 //! settings    a provider's `dpop` section, compiled
 //! ```
 
 pub mod binding;
 pub mod checks;
+pub mod failure;
 pub mod htu;
 pub mod nonce;
 pub mod proof;
