@@ -11,7 +11,7 @@ use crate::token::dpop::settings::Dpop;
 
 const SECRET: &str = "a-nonce-secret-of-more-than-32-bytes!";
 
-fn config(dpop: Value) -> Value {
+fn config_json(dpop: Value) -> Value {
     json!({"providers": [{
         "name": "idp",
         "issuer": "https://idp.example",
@@ -37,11 +37,10 @@ fn compile(dpop: Value) -> Result<Config, ConfigError> {
         node: &|_| None,
         env: &env,
     };
-    Config::from_json_in(config(dpop).to_string().as_bytes(), &lookups)
+    Config::from_json_in(config_json(dpop).to_string().as_bytes(), &lookups)
 }
 
-/// The section compiled on its own (a whole configuration with it is refused
-/// until proofs are checked: `a_good_section_is_not_carried_out_yet`).
+/// The section compiled on its own.
 fn dpop(section: Value) -> Dpop {
     let raw = serde_json::from_value(section).unwrap();
     compile_dpop("providers[0]", raw, &env).unwrap()
@@ -72,18 +71,25 @@ fn an_empty_section_takes_the_contracts_defaults() {
 }
 
 #[test]
-fn a_good_section_is_not_carried_out_yet() {
-    let message = error(json!({"required": true}));
-    assert!(
-        message.starts_with("providers[0].dpop: is not carried out by this version yet"),
-        "{message}"
-    );
-    let mut plain = config(json!({}));
+fn a_provider_with_dpop_also_takes_the_dpop_scheme() {
+    let config = compile(json!({"required": true})).unwrap();
+    let provider = &config.providers[0];
+    assert!(provider.dpop.as_ref().unwrap().required);
+    let schemes: Vec<&str> = provider
+        .from_headers
+        .iter()
+        .filter(|source| source.name == "authorization")
+        .map(|source| source.value_prefix.as_str())
+        .collect();
+    assert_eq!(schemes, ["Bearer ", "DPoP "]);
+    let mut plain = config_json(json!({}));
     plain["providers"][0]
         .as_object_mut()
         .unwrap()
         .remove("dpop");
-    assert!(Config::from_json(plain.to_string().as_bytes()).is_ok());
+    let plain = Config::from_json(plain.to_string().as_bytes()).unwrap();
+    assert!(plain.providers[0].dpop.is_none());
+    assert_eq!(plain.providers[0].from_headers.len(), 1);
 }
 
 #[test]

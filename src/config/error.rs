@@ -143,8 +143,6 @@ pub enum Problem {
     SymmetricProof(String),
     /// Not an origin: an absolute http(s) URI with no path, query or fragment.
     NotAnOrigin,
-    /// A section this version reads but does not carry out yet.
-    NotYetSupported,
     /// A secret in the environment shorter than it must be: the variable, and
     /// the fewest bytes.
     SecretTooShort {
@@ -405,9 +403,6 @@ impl fmt::Display for Problem {
             Problem::SymmetricProof(name) => write!(
                 f,
                 "{name} is not accepted for DPoP proofs: a proof carries a public key, so only ES256, ES384, RS256..RS512, PS256..PS512 and EdDSA can verify one"
-            ),
-            Problem::NotYetSupported => f.write_str(
-                "is not carried out by this version yet (DPoP proofs are not checked): remove it; until then a token bound with cnf.jkt is refused (reason caller)",
             ),
             Problem::NotAnOrigin => f.write_str(
                 "must be an origin: scheme and host, optionally a port, with no path, e.g. https://api.example.com",

@@ -29,6 +29,7 @@ use crate::policy::caller::CallerRule;
 use crate::policy::claim_rule::ClaimRequirement;
 use crate::policy::{Requirement, Rule};
 use crate::token::claims::TimeRules;
+use crate::token::dpop::settings::Dpop;
 
 /// Header audit mode sets on a request it would have rejected.
 pub const WOULD_REJECT_HEADER: &str = "x-audgate-would-reject";
@@ -102,6 +103,9 @@ pub struct Provider {
     /// The token must be the downstream TLS peer's; `None`: not checked (a `cnf`
     /// certificate binding is checked whenever a token has one).
     pub caller: Option<CallerRule>,
+    /// DPoP-bound tokens and their proofs (RFC 9449); `None`: a token bound
+    /// with `cnf.jkt` is refused (reason `caller`).
+    pub dpop: Option<Dpop>,
 }
 
 /// Where a provider's keys come from.

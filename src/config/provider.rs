@@ -118,12 +118,18 @@ pub(super) fn compile_provider(
             })
         })
         .transpose()?;
-    if let Some(dpop) = raw.dpop {
-        // The section is read in full (its own mistakes are named first), but
-        // no proof is checked yet: a provider with `dpop` is refused rather
-        // than let bearer tokens through that the section would refuse.
-        compile_dpop(field, dpop, lookups.env)?;
-        return fail(format!("{field}.dpop"), Problem::NotYetSupported);
+    let dpop = match raw.dpop {
+        Some(dpop) => Some(compile_dpop(field, dpop, lookups.env)?),
+        None => None,
+    };
+    // With `dpop`, the token also comes as `authorization: DPoP <token>`.
+    let mut from_headers = from_headers;
+    let dpop_source = HeaderSource {
+        name: "authorization".into(),
+        value_prefix: "DPoP ".into(),
+    };
+    if dpop.is_some() && !from_headers.contains(&dpop_source) {
+        from_headers.push(dpop_source);
     }
     let literal = Allowed {
         path: false,
@@ -154,6 +160,7 @@ pub(super) fn compile_provider(
         algorithms,
         required_claims,
         caller,
+        dpop,
     })
 }
 

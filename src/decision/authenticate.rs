@@ -10,11 +10,13 @@ use jsonwebtoken::Algorithm;
 use crate::config::Provider;
 use crate::keys::jwks::{algorithm_named, KeySet, Selection};
 use crate::keys::verify::{affordable, SignatureBackend};
-use crate::policy::caller::{check_caller, Peer};
+use crate::policy::caller::{check_caller_where, Peer};
 use crate::policy::claim_rule::{check_claims, ClaimRequirement};
 use crate::policy::placeholder::Bindings;
 use crate::rejection::Rejection;
 use crate::token::claims::{check_audience, check_issuer, check_times};
+use crate::token::dpop::checks::verify as verify_proof;
+use crate::token::dpop::prove::{prove, refusal as proof_refusal, AcceptedProof, DpopRequest};
 use crate::token::typ::check_type;
 use crate::token::{self, Token};
 
@@ -23,6 +25,18 @@ use crate::token::{self, Token};
 pub struct Verified<'a> {
     /// The decoded token.
     pub token: Token<'a>,
+    /// Its DPoP proof, when it is bound and its provider has `dpop`.
+    pub proof: Option<AcceptedProof>,
+}
+
+/// Who presents the token, and how: the downstream TLS peer (for `caller` and
+/// `cnf.x5t#S256`) and, for a provider with `dpop`, the request's DPoP proof.
+#[derive(Clone, Copy)]
+pub struct Presenter<'a> {
+    /// The downstream TLS peer.
+    pub peer: &'a dyn Peer,
+    /// The request as a DPoP proof must match it.
+    pub dpop: Option<&'a DpopRequest<'a>>,
 }
 
 /// What the route asks of a token besides its provider's own checks.
@@ -46,17 +60,29 @@ pub fn authenticate<'a, 'k>(
     keys: impl FnOnce() -> Option<&'k KeySet>,
     signatures: &dyn SignatureBackend,
     now: i64,
-    peer: &dyn Peer,
+    presenter: &Presenter<'_>,
 ) -> Result<Verified<'a>, Rejection> {
+    let (peer, dpop) = (presenter.peer, presenter.dpop);
     let token = token::parse(raw).map_err(Rejection::Malformed)?;
     let alg = allowed_algorithm(provider, &token.header.alg)?;
     check_type(token.header.typ.as_deref(), &provider.token_types)?;
     check_audience(&token.claims, route.audiences)?;
     check_issuer(&token.claims, &provider.issuer)?;
     check_times(&token.claims, provider.times, now)?;
-    let verdict = check_caller(&token.claims, provider.caller.as_ref(), peer)
-        .and_then(|()| check_claims(&token.claims, &provider.required_claims, None))
-        .and_then(|()| check_claims(&token.claims, route.claims, route.bindings));
+    // The proof's cheap checks, before any signature work.
+    let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
+    let proof = match (&provider.dpop, dpop) {
+        (Some(settings), Some(request)) => prove(settings, request, raw, &token.claims, skew, now)?,
+        _ => None,
+    };
+    let verdict = check_caller_where(
+        &token.claims,
+        provider.caller.as_ref(),
+        peer,
+        provider.dpop.is_some(),
+    )
+    .and_then(|()| check_claims(&token.claims, &provider.required_claims, None))
+    .and_then(|()| check_claims(&token.claims, route.claims, route.bindings));
 
     let keys = keys().ok_or(Rejection::KeysUnavailable)?;
     let candidates = match keys.select(token.header.kid.as_deref(), alg) {
@@ -71,8 +97,16 @@ pub fn authenticate<'a, 'k>(
     if !signed {
         return Err(Rejection::BadSignature);
     }
+    // The proof's own signature, once the token's holds.
+    let proof = match (proof, &provider.dpop) {
+        (Some((checked, jkt)), Some(settings)) => {
+            verify_proof(&checked, signatures).map_err(proof_refusal)?;
+            Some(AcceptedProof::of(&checked, jkt, settings, skew))
+        }
+        _ => None,
+    };
     verdict?;
-    Ok(Verified { token })
+    Ok(Verified { token, proof })
 }
 
 /// Whether `rejection` is one [`authenticate`] gives only for a token whose

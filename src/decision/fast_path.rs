@@ -75,7 +75,9 @@ pub fn cached_pass(
     let demand = single_demand(rule.requires)?;
     let index = demand.provider;
     let provider = config.providers.get(index)?;
-    if provider.caller.is_some() || demand.claims.iter().any(reads_headers) {
+    // A `caller` rule reads the peer; `dpop` checks a proof on every request.
+    let presenter_checked = provider.caller.is_some() || provider.dpop.is_some();
+    if presenter_checked || demand.claims.iter().any(reads_headers) {
         return None;
     }
     let sources = Sources::of(headers, config)?;
@@ -103,7 +105,7 @@ pub fn cached_pass(
     // The provider has no `caller` rule (declined above); a `cnf` binding is
     // checked against the TLS peer, which is not read here: `NoPeer` fails it, and
     // the full decision reads the peer.
-    recheck(&hit.claims, &route, None, &NoPeer).ok()?;
+    recheck(&hit.claims, &route, None, &NoPeer, false).ok()?;
     let mut mutations = Mutations::default();
     remove_token(
         provider,

@@ -10,12 +10,12 @@ pub mod plan;
 pub mod remembered;
 mod verifier;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
 
 use crate::config::{Config, Provider};
-use crate::decision::authenticate::{authenticate, RouteChecks};
+use crate::decision::authenticate::{authenticate, Presenter, RouteChecks};
 pub use crate::decision::mutations::Mutations;
 use crate::decision::mutations::{
     base_mutations, outputs, refused_mutations, remove_token, remove_unrequired_tokens,
@@ -31,7 +31,13 @@ use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
 use crate::rejection::Rejection;
 use crate::request::path::resolve;
 pub use crate::request::same_header_name;
+use crate::request::HeaderValues;
 use crate::request::Request;
+use crate::token::dpop::binding::Presentation;
+use crate::token::dpop::checks::verify as verify_proof;
+use crate::token::dpop::htu::normalise;
+use crate::token::dpop::prove::{prove, refusal as proof_refusal, AcceptedProof, DpopRequest};
+use crate::token::dpop::settings::Dpop;
 use crate::token::extract::{extract, Found};
 
 /// The verdict on one request.
@@ -47,6 +53,10 @@ pub struct Decision {
     pub from_cache: bool,
     /// On a refusal, what the token said about itself (for the log).
     pub facts: Option<TokenFacts>,
+    /// On a pass with a DPoP-bound token, its accepted proof: the filter
+    /// remembers it in the replay store (refusing a replay) and may offer a
+    /// fresh nonce on the response.
+    pub proof: Option<AcceptedProof>,
 }
 
 impl Decision {
@@ -70,6 +80,7 @@ impl Decision {
             mutations,
             from_cache,
             facts: None,
+            proof: None,
         }
     }
 }
@@ -99,7 +110,15 @@ pub fn decide_with_peer(
     let (rule, unsplit) =
         applicable_per_reading(&config.rules, &config.fallback, request.method, &path);
     let decide_by = |rule: &Applicable<'_, '_>| {
-        decide_under(config, request, verifier, peer, rule, &forged_only)
+        decide_under(
+            config,
+            request,
+            &path.upstream,
+            verifier,
+            peer,
+            rule,
+            &forged_only,
+        )
     };
     let decision = decide_by(&rule);
     // A path whose encoded slash may also stay inside its segment meets the rule
@@ -122,6 +141,7 @@ pub fn decide_with_peer(
 fn decide_under(
     config: &Config,
     request: &Request<'_>,
+    path: &str,
     verifier: &Verifier<'_>,
     peer: &dyn Peer,
     rule: &Applicable<'_, '_>,
@@ -137,14 +157,37 @@ fn decide_under(
         captures: &rule.captures,
         request,
     };
+    // What a DPoP proof must match, read only when a provider takes proofs.
+    let takes_proofs = demands.iter().any(|demand| {
+        config
+            .providers
+            .get(demand.provider)
+            .is_some_and(|p| p.dpop.is_some())
+    });
+    let presentation = takes_proofs.then(|| Presentation::of(request));
+    let own_origin = if takes_proofs {
+        own_origin(request)
+    } else {
+        String::new()
+    };
+    let dpop_request = presentation.as_ref().map(|presentation| DpopRequest {
+        presentation,
+        method: request.method,
+        own_origin: &own_origin,
+        path,
+    });
     let evaluation = Evaluation {
         config,
         request,
         verifier,
         bindings: &bindings,
-        peer,
+        presenter: Presenter {
+            peer,
+            dpop: dpop_request.as_ref(),
+        },
         allow_missing: rule.allow_missing,
         from_cache: Cell::new(false),
+        proof: RefCell::new(None),
     };
     let mut mutations = forged_only();
     let outcome = if all {
@@ -155,13 +198,16 @@ fn decide_under(
     match outcome {
         Ok(provider) => {
             remove_unrequired_tokens(config, demands, request.path, request, &mut mutations);
-            Decision::pass(provider, mutations, evaluation.from_cache.get())
+            let mut decision = Decision::pass(provider, mutations, evaluation.from_cache.get());
+            decision.proof = evaluation.proof.take();
+            decision
         }
         Err((rejection, provider)) => Decision {
             verdict: Err(rejection),
             provider,
             mutations: refused_mutations(config, request, demands, forged_only()),
             from_cache: false,
+            proof: None,
             facts: provider
                 .and_then(|index| config.providers.get(index))
                 .and_then(|p| extract(p.token_sources(), request).ok().flatten())
@@ -183,9 +229,11 @@ struct Evaluation<'a, 'r> {
     request: &'a Request<'r>,
     verifier: &'a Verifier<'a>,
     bindings: &'a Bindings<'a>,
-    peer: &'a dyn Peer,
+    presenter: Presenter<'a>,
     allow_missing: bool,
     from_cache: Cell<bool>,
+    /// The proof of the token that passed, when it is DPoP-bound.
+    proof: RefCell<Option<AcceptedProof>>,
 }
 
 impl Evaluation<'_, '_> {
@@ -291,9 +339,24 @@ impl Evaluation<'_, '_> {
             bindings: Some(self.bindings),
         };
         let verifier = self.verifier;
+        let takes_proofs = provider.dpop.is_some();
         if let Some(hit) = recall(verifier, token, index) {
-            recheck(&hit.claims, &route, provider.caller.as_ref(), self.peer)?;
+            recheck(
+                &hit.claims,
+                &route,
+                provider.caller.as_ref(),
+                self.presenter.peer,
+                takes_proofs,
+            )?;
+            // The cache spares the token's signature, never the proof.
+            let proof = match (&provider.dpop, self.presenter.dpop) {
+                (Some(dpop), Some(request)) => {
+                    proven(provider, dpop, request, token, &hit.claims, verifier)?
+                }
+                _ => None,
+            };
             self.from_cache.set(true);
+            self.proof.replace(proof);
             return Ok(hit.set_headers);
         }
         let keys = || verifier.keys.key_set(index);
@@ -304,8 +367,9 @@ impl Evaluation<'_, '_> {
             keys,
             verifier.signatures,
             verifier.now,
-            self.peer,
+            &self.presenter,
         )?;
+        self.proof.replace(verified.proof.clone());
         let set_headers = outputs(provider, &verified);
         remember(verifier, token, index, provider, &verified, &set_headers);
         Ok(set_headers)
@@ -332,4 +396,30 @@ fn most_relevant(
         .or(failures.first())
         .copied()
         .unwrap_or((0, Rejection::Missing))
+}
+
+/// The request's own origin as `htu` names it: `:scheme://:authority`,
+/// normalised (empty when it cannot be, which no `htu` matches).
+fn own_origin(request: &Request<'_>) -> String {
+    let scheme = request.values(":scheme").next().unwrap_or("http");
+    let origin = normalise(&format!("{scheme}://{}", request.authority)).unwrap_or_default();
+    origin.strip_suffix('/').unwrap_or(&origin).to_owned()
+}
+
+/// The proof of a remembered `token` (`claims`) for a provider with `dpop`:
+/// its checks and its signature, on every request.
+fn proven(
+    provider: &Provider,
+    dpop: &Dpop,
+    request: &DpopRequest<'_>,
+    token: &str,
+    claims: &serde_json::Map<String, Value>,
+    verifier: &Verifier<'_>,
+) -> Result<Option<AcceptedProof>, Rejection> {
+    let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
+    let Some((checked, jkt)) = prove(dpop, request, token, claims, skew, verifier.now)? else {
+        return Ok(None);
+    };
+    verify_proof(&checked, verifier.signatures).map_err(proof_refusal)?;
+    Ok(Some(AcceptedProof::of(&checked, jkt, dpop, skew)))
 }

@@ -200,6 +200,7 @@ fn without_exchange_the_plan_is_the_inbound_one() {
         mutations: Mutations::default(),
         from_cache: false,
         facts: None,
+        proof: None,
     };
     let onward = onward(
         &config,

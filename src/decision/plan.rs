@@ -181,6 +181,7 @@ mod tests {
             mutations,
             from_cache: false,
             facts: None,
+            proof: None,
         }
     }
 

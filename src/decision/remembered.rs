@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::config::Provider;
 use crate::decision::authenticate::{RouteChecks, Verified};
 use crate::decision::verifier::Verifier;
-use crate::policy::caller::{check_caller, CallerRule, Peer};
+use crate::policy::caller::{check_caller_where, CallerRule, Peer};
 use crate::policy::claim_rule::check_claims;
 use crate::rejection::Rejection;
 use crate::token::cache::CachedToken;
@@ -42,15 +42,17 @@ pub fn recall(verifier: &Verifier<'_>, token: &str, provider: usize) -> Option<R
 
 /// What a remembered token must meet again on every request, in the order the
 /// full check makes them: the route's audiences, the caller binding (`cnf`,
-/// the provider's `caller`), the route's claims.
+/// the provider's `caller`; `jkt_checked`: a `cnf.jkt` is the DPoP proof's to
+/// check), the route's claims.
 pub fn recheck(
     claims: &Map<String, Value>,
     route: &RouteChecks<'_>,
     caller: Option<&CallerRule>,
     peer: &dyn Peer,
+    jkt_checked: bool,
 ) -> Result<(), Rejection> {
     check_audience(claims, route.audiences)?;
-    check_caller(claims, caller, peer)?;
+    check_caller_where(claims, caller, peer, jkt_checked)?;
     check_claims(claims, route.claims, route.bindings)
 }
 

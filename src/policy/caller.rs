@@ -92,11 +92,27 @@ pub fn check_caller(
     rule: Option<&CallerRule>,
     peer: &dyn Peer,
 ) -> Result<(), Rejection> {
+    check_caller_where(claims, rule, peer, false)
+}
+
+/// [`check_caller`], where `jkt_checked` says a `cnf.jkt` is checked elsewhere
+/// (the provider has `dpop`): a `cnf` holding only `jkt` is then no refusal
+/// here, and one holding `x5t#S256` too must still name the peer.
+pub fn check_caller_where(
+    claims: &Map<String, Value>,
+    rule: Option<&CallerRule>,
+    peer: &dyn Peer,
+    jkt_checked: bool,
+) -> Result<(), Rejection> {
+    let dpop_only =
+        |cnf: &Value| jkt_checked && cnf.get("jkt").is_some() && cnf.get("x5t#S256").is_none();
+    let needs_certificate = rule.is_some_and(|r| r.require_certificate_binding);
     match claims.get("cnf") {
-        None if rule.is_some_and(|r| r.require_certificate_binding) => {
-            return Err(Rejection::Caller)
-        }
+        None if needs_certificate => return Err(Rejection::Caller),
         None => {}
+        // Bound to a DPoP key only: no certificate binding to check here.
+        Some(cnf) if dpop_only(cnf) && needs_certificate => return Err(Rejection::Caller),
+        Some(cnf) if dpop_only(cnf) => {}
         Some(cnf) => check_binding(cnf, peer)?,
     }
     if let Some(rule) = rule {
@@ -224,6 +240,38 @@ mod tests {
         assert_eq!(check_caller(&bound, None, &NoPeer), Err(Rejection::Caller));
         assert_eq!(
             check_caller(&bound, None, &TestPeer(None, Some("zz"))),
+            Err(Rejection::Caller)
+        );
+    }
+
+    #[test]
+    fn with_dpop_a_jkt_is_checked_elsewhere_but_a_certificate_binding_still_here() {
+        let dpop = claims(json!({"sub": FRONTEND, "cnf": {"jkt": "abc"}}));
+        let peer = TestPeer(Some(FRONTEND), Some(HEX));
+        assert_eq!(check_caller_where(&dpop, None, &NoPeer, true), Ok(()));
+        assert_eq!(
+            check_caller_where(&dpop, None, &NoPeer, false),
+            Err(Rejection::Caller)
+        );
+        // Bound both ways: the certificate must still be the peer's.
+        let both = claims(json!({"sub": FRONTEND, "cnf": {"jkt": "abc", "x5t#S256": x5t()}}));
+        assert_eq!(check_caller_where(&both, None, &peer, true), Ok(()));
+        assert_eq!(
+            check_caller_where(&both, None, &NoPeer, true),
+            Err(Rejection::Caller)
+        );
+        // A rule that requires a certificate binding is not met by a jkt.
+        assert_eq!(
+            check_caller_where(&dpop, Some(&rule(true)), &peer, true),
+            Err(Rejection::Caller)
+        );
+        // The caller rule itself still applies.
+        assert_eq!(
+            check_caller_where(&dpop, Some(&rule(false)), &peer, true),
+            Ok(())
+        );
+        assert_eq!(
+            check_caller_where(&dpop, Some(&rule(false)), &NoPeer, true),
             Err(Rejection::Caller)
         );
     }

@@ -31,11 +31,12 @@ pub struct ProofRules<'a> {
     pub nonces: Option<&'a Nonces>,
 }
 
-/// The request a proof must match, and its token.
+/// The request a proof must match, and its token; `'p`: the proofs' text,
+/// which a checked proof borrows.
 #[derive(Clone, Copy)]
-pub struct ProofRequest<'a> {
+pub struct ProofRequest<'a, 'p> {
     /// Every `DPoP` header value the request carries.
-    pub proofs: &'a [&'a str],
+    pub proofs: &'a [&'p str],
     /// `:method`.
     pub method: &'a str,
     /// What `htu` may name before the path, each normalised
@@ -126,10 +127,10 @@ impl ProofFailure {
 }
 
 /// Every check of the proof that needs no signature work, in order.
-pub fn check<'a>(
-    request: &ProofRequest<'a>,
+pub fn check<'p>(
+    request: &ProofRequest<'_, 'p>,
     rules: &ProofRules<'_>,
-) -> Result<CheckedProof<'a>, ProofFailure> {
+) -> Result<CheckedProof<'p>, ProofFailure> {
     // 1. Exactly one header, one compact JWS.
     let [raw] = request.proofs else {
         return Err(ProofFailure::Count);
@@ -218,7 +219,7 @@ fn is_dpop_type(typ: &str) -> bool {
 
 /// Whether `htu`, normalised, is one of the origins followed by the request's
 /// path, normalised.
-fn names_request(htu: &str, request: &ProofRequest<'_>) -> bool {
+fn names_request(htu: &str, request: &ProofRequest<'_, '_>) -> bool {
     let (Some(htu), Some(path)) = (normalise(htu), normalise_path(request.path)) else {
         return false;
     };

@@ -8,6 +8,7 @@
 //! htu         the request URI as `htu` must name it, normalised (RFC 3986 §6.2)
 //! nonce       stateless server nonces: the second issued and a MAC over it
 //! checks      the proof against the request and its token, cheap checks first
+//! prove       a provider's proof for a request: binding, cheap checks, what is left
 //! replay      accepted proofs remembered across workers in shared data
 //! failure     why a DPoP-bound request is refused (reason `dpop`)
 //! settings    a provider's `dpop` section, compiled
@@ -19,6 +20,7 @@ pub mod failure;
 pub mod htu;
 pub mod nonce;
 pub mod proof;
+pub mod prove;
 pub mod replay;
 pub mod settings;
 pub mod thumbprint;
