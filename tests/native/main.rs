@@ -14,6 +14,7 @@ mod cli_exchange;
 mod decision_review;
 mod decision_table;
 mod deploy_manifests;
+mod dpop_decision;
 mod envoy_yaml_demo;
 mod fast_path_differential;
 mod fuzz_corpus;
