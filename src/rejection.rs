@@ -232,7 +232,7 @@ impl Rejection {
     /// that used the `DPoP` scheme, or whose proof failed, is challenged with it;
     /// a bearer request with both schemes, Bearer first (only `DPoP` when it is
     /// required).
-    pub fn challenges(self, authority: &str, dpop: Option<&DpopChallenge<'_>>) -> Vec<String> {
+    pub fn challenges(self, authority: &str, dpop: Option<&DpopChallenge>) -> Vec<String> {
         let realm = quoted(authority);
         let params = match self.challenge() {
             Challenge::Bare => None,
@@ -306,10 +306,10 @@ impl fmt::Display for Rejection {
 }
 
 /// What a `DPoP` challenge needs of the provider and the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DpopChallenge<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopChallenge {
     /// The proof algorithms accepted, space-separated (`algs`).
-    pub algs: &'a str,
+    pub algs: String,
     /// The request's `authorization` used the `DPoP` scheme.
     pub scheme_used: bool,
     /// `dpop.required`: a bearer token is never accepted.
@@ -337,21 +337,23 @@ mod tests {
     use crate::token::dpop::checks::ProofFailure;
     use crate::token::dpop::replay::NotRemembered;
 
-    const DPOP: DpopChallenge<'static> = DpopChallenge {
-        algs: "ES256 EdDSA",
-        scheme_used: false,
-        required: false,
-    };
+    fn dpop() -> DpopChallenge {
+        DpopChallenge {
+            algs: "ES256 EdDSA".into(),
+            scheme_used: false,
+            required: false,
+        }
+    }
 
-    fn challenges(rejection: Rejection, dpop: DpopChallenge<'_>) -> Vec<String> {
-        rejection.challenges("api", Some(&dpop))
+    fn challenges(rejection: Rejection, dpop: &DpopChallenge) -> Vec<String> {
+        rejection.challenges("api", Some(dpop))
     }
 
     #[test]
     fn dpop_challenges_of_the_contract_and_rfc_9449_section_7() {
         // A missing token: both schemes, Bearer first; only DPoP when required.
         assert_eq!(
-            challenges(Rejection::Missing, DPOP),
+            challenges(Rejection::Missing, &dpop()),
             [
                 "Bearer realm=\"api\"",
                 "DPoP realm=\"api\", algs=\"ES256 EdDSA\""
@@ -359,10 +361,10 @@ mod tests {
         );
         let required = DpopChallenge {
             required: true,
-            ..DPOP
+            ..dpop()
         };
         assert_eq!(
-            challenges(Rejection::Missing, required),
+            challenges(Rejection::Missing, &required),
             ["DPoP realm=\"api\", algs=\"ES256 EdDSA\""]
         );
         // A proof problem: 401 invalid_dpop_proof, whatever the scheme.
@@ -370,46 +372,46 @@ mod tests {
         assert_eq!(proof.status(), 401);
         assert_eq!(proof.code(), "dpop");
         assert_eq!(
-            challenges(proof, DPOP),
+            challenges(proof, &dpop()),
             ["DPoP realm=\"api\", error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA\""]
         );
         assert_eq!(
-            challenges(Rejection::DpopNonce, DPOP),
+            challenges(Rejection::DpopNonce, &dpop()),
             ["DPoP realm=\"api\", error=\"use_dpop_nonce\", algs=\"ES256 EdDSA\""]
         );
         assert_eq!(Rejection::DpopNonce.code(), "dpop_nonce");
         // Every refusal of a request that used the DPoP scheme uses it, a 403 too.
         let used = DpopChallenge {
             scheme_used: true,
-            ..DPOP
+            ..dpop()
         };
         let unbound = Rejection::Dpop(DpopFailure::Misbound(Misbound::UnboundAsDpop));
         assert_eq!(
-            challenges(unbound, used),
+            challenges(unbound, &used),
             ["DPoP realm=\"api\", error=\"invalid_token\", algs=\"ES256 EdDSA\""]
         );
         assert_eq!(Rejection::AudienceNotAllowed.status(), 403);
         assert_eq!(
-            challenges(Rejection::AudienceNotAllowed, used),
+            challenges(Rejection::AudienceNotAllowed, &used),
             ["DPoP realm=\"api\", error=\"invalid_token\", error_description=\"audience not allowed\", algs=\"ES256 EdDSA\""]
         );
         // A bearer request's token problem: Bearer's challenge, then DPoP's offer.
         let offer = "DPoP realm=\"api\", algs=\"ES256 EdDSA\"";
         assert_eq!(
-            challenges(Rejection::Expired, DPOP),
+            challenges(Rejection::Expired, &dpop()),
             ["Bearer realm=\"api\", error=\"invalid_token\"", offer]
         );
         let bound = Rejection::Dpop(DpopFailure::Misbound(Misbound::BoundAsBearer));
         assert_eq!(
-            challenges(bound, DPOP),
+            challenges(bound, &dpop()),
             ["Bearer realm=\"api\", error=\"invalid_token\"", offer]
         );
         assert_eq!(
-            challenges(bound, required),
+            challenges(bound, &required),
             ["DPoP realm=\"api\", error=\"invalid_token\", algs=\"ES256 EdDSA\""]
         );
         // No challenge where there was none.
-        assert!(challenges(Rejection::KeysUnavailable, used).is_empty());
+        assert!(challenges(Rejection::KeysUnavailable, &used).is_empty());
     }
 
     const ALL: [Rejection; 31] = [

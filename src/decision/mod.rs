@@ -28,7 +28,7 @@ use crate::log::token_facts::TokenFacts;
 use crate::policy::caller::{NoPeer, Peer};
 use crate::policy::placeholder::Bindings;
 use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
-use crate::rejection::Rejection;
+use crate::rejection::{DpopChallenge, Rejection};
 use crate::request::path::resolve;
 pub use crate::request::same_header_name;
 use crate::request::HeaderValues;
@@ -54,9 +54,21 @@ pub struct Decision {
     /// On a refusal, what the token said about itself (for the log).
     pub facts: Option<TokenFacts>,
     /// On a pass with a DPoP-bound token, its accepted proof: the filter
-    /// remembers it in the replay store (refusing a replay) and may offer a
-    /// fresh nonce on the response.
+    /// remembers it in the replay store (refusing a replay).
     pub proof: Option<AcceptedProof>,
+    /// When the deciding provider has `dpop`: how a refusal is challenged, and
+    /// the fresh `DPoP-Nonce` the response carries (a `use_dpop_nonce`
+    /// refusal, or a pass whose proof's nonce is past half its life).
+    pub dpop: Option<DpopReply>,
+}
+
+/// What the response to a request for a provider with `dpop` says of DPoP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopReply {
+    /// How a refusal is challenged (RFC 9449 §7).
+    pub challenge: DpopChallenge,
+    /// A fresh server nonce for the `DPoP-Nonce` response header.
+    pub nonce: Option<String>,
 }
 
 impl Decision {
@@ -81,6 +93,7 @@ impl Decision {
             from_cache,
             facts: None,
             proof: None,
+            dpop: None,
         }
     }
 }
@@ -195,11 +208,18 @@ fn decide_under(
     } else {
         evaluation.any(demands, &mut mutations)
     };
-    match outcome {
+    let replied = dpop_reply(
+        config,
+        demands,
+        &outcome,
+        presentation.as_ref(),
+        &evaluation,
+    );
+    let mut decision = match outcome {
         Ok(provider) => {
             remove_unrequired_tokens(config, demands, request.path, request, &mut mutations);
             let mut decision = Decision::pass(provider, mutations, evaluation.from_cache.get());
-            decision.proof = evaluation.proof.take();
+            decision.proof = evaluation.proof.borrow().clone();
             decision
         }
         Err((rejection, provider)) => Decision {
@@ -208,12 +228,59 @@ fn decide_under(
             mutations: refused_mutations(config, request, demands, forged_only()),
             from_cache: false,
             proof: None,
+            dpop: None,
             facts: provider
                 .and_then(|index| config.providers.get(index))
                 .and_then(|p| extract(p.token_sources(), request).ok().flatten())
                 .and_then(|found| TokenFacts::read(&found.token)),
         },
-    }
+    };
+    decision.dpop = replied;
+    decision
+}
+
+/// What the response says of DPoP, when the provider that decided (or, for a
+/// missing token, the first demanded one with `dpop`) has `dpop`.
+fn dpop_reply(
+    config: &Config,
+    demands: &[Demand],
+    outcome: &Outcome,
+    presentation: Option<&Presentation<'_>>,
+    evaluation: &Evaluation<'_, '_>,
+) -> Option<DpopReply> {
+    let presentation = presentation?;
+    let index = match outcome {
+        Ok(provider) | Err((_, provider)) => *provider,
+    };
+    let dpop = index
+        .and_then(|index| config.providers.get(index))
+        .and_then(|provider| provider.dpop.as_ref())
+        .or_else(|| {
+            demands
+                .iter()
+                .filter_map(|demand| config.providers.get(demand.provider))
+                .find_map(|provider| provider.dpop.as_ref())
+        })?;
+    let stale = evaluation
+        .proof
+        .borrow()
+        .as_ref()
+        .is_some_and(|proof| proof.nonce_stale);
+    let wants_nonce =
+        matches!(outcome, Err((Rejection::DpopNonce, _))) || (outcome.is_ok() && stale);
+    let now = evaluation.verifier.now;
+    Some(DpopReply {
+        challenge: DpopChallenge {
+            algs: dpop.algs(),
+            scheme_used: presentation.dpop_scheme,
+            required: dpop.required,
+        },
+        nonce: dpop
+            .nonces
+            .as_ref()
+            .filter(|_| wants_nonce)
+            .map(|nonces| nonces.issue(now)),
+    })
 }
 
 fn is_cors_preflight(request: &Request<'_>) -> bool {

@@ -201,6 +201,7 @@ fn without_exchange_the_plan_is_the_inbound_one() {
         from_cache: false,
         facts: None,
         proof: None,
+        dpop: None,
     };
     let onward = onward(
         &config,

@@ -20,17 +20,19 @@ use crate::config::{Mode, WOULD_REJECT_HEADER};
 use crate::decision::mutations::Mutations;
 use crate::decision::Decision;
 use crate::exchange::cache_key::CacheKey;
-use crate::rejection::Rejection;
+use crate::rejection::{DpopChallenge, Rejection};
+
+/// The response header a fresh server nonce goes in (RFC 9449 §8).
+pub const DPOP_NONCE_HEADER: &str = "dpop-nonce";
 
 /// What the filter does with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// What happens to the request.
     pub action: Action,
-    /// Headers added to the response the client gets. The filter sends them with
-    /// a local answer; on `Continue` they need a response-headers callback, which
-    /// the first decision that sets them (CORS, `DPoP-Nonce`) brings. No decision
-    /// sets any yet.
+    /// Headers added to the response the client gets: a fresh `DPoP-Nonce`. The
+    /// filter sends them with a local answer, and on `Continue` adds them to the
+    /// upstream's response.
     pub response_headers: Vec<(String, String)>,
 }
 
@@ -117,10 +119,22 @@ impl Plan {
                 Action::Continue(changes)
             }
             (Err(rejection), Mode::Enforce) => {
-                Action::Respond(Reply::refusal(rejection, authority))
+                let challenge = decision.dpop.as_ref().map(|dpop| &dpop.challenge);
+                Action::Respond(Reply::challenged(rejection, authority, challenge))
             }
         };
-        Plan::only(action)
+        // A fresh server nonce for the client's next proof (RFC 9449 §8, §9).
+        let response_headers = decision
+            .dpop
+            .as_ref()
+            .and_then(|dpop| dpop.nonce.clone())
+            .map(|nonce| (DPOP_NONCE_HEADER.to_owned(), nonce))
+            .into_iter()
+            .collect();
+        Plan {
+            action,
+            response_headers,
+        }
     }
 
     /// `action` with no response headers.
@@ -135,9 +149,19 @@ impl Plan {
 impl Reply {
     /// The refusal's status, its challenge (realm `authority`) and a one-line body.
     pub fn refusal(rejection: Rejection, authority: &str) -> Reply {
+        Reply::challenged(rejection, authority, None)
+    }
+
+    /// [`Reply::refusal`], challenged as a provider with `dpop` does when
+    /// `dpop` is given.
+    pub fn challenged(
+        rejection: Rejection,
+        authority: &str,
+        dpop: Option<&DpopChallenge>,
+    ) -> Reply {
         Reply {
             status: rejection.status(),
-            challenges: rejection.www_authenticate(authority).into_iter().collect(),
+            challenges: rejection.challenges(authority, dpop),
             content_type: TEXT,
             body: format!("{rejection}\n"),
         }
@@ -182,6 +206,7 @@ mod tests {
             from_cache: false,
             facts: None,
             proof: None,
+            dpop: None,
         }
     }
 

@@ -6,7 +6,8 @@
 
 use std::cell::{Cell, RefCell};
 
-use audgate::config::Config;
+use audgate::config::{Config, Lookups, Mode};
+use audgate::decision::plan::{Action, Plan};
 use audgate::decision::{decide, Decision, LocalKeys, Verifier};
 use audgate::keys::jwks::Key;
 use audgate::keys::verify::{RustCrypto, SignatureBackend};
@@ -26,11 +27,20 @@ use crate::support::keys::{self, now, TestKey};
 const AUTHORITY: &str = "api.example.com";
 const URL: &str = "https://api.example.com/orders/1";
 
-/// The table's provider with `dpop` as given.
+/// The nonce secret the VM's environment holds.
+const NONCE_SECRET: &str = "a-nonce-secret-of-at-least-32-bytes-long";
+
+/// The table's provider with `dpop` as given (`DPOP_NONCE_SECRET` in the
+/// environment).
 fn config(dpop: Value) -> Config {
     let mut config = cases::config();
     config["providers"][0]["dpop"] = dpop;
-    Config::from_json(config.to_string().as_bytes()).unwrap()
+    let env = |name: &str| (name == "DPOP_NONCE_SECRET").then(|| NONCE_SECRET.to_owned());
+    let lookups = Lookups {
+        node: &|_| None,
+        env: &env,
+    };
+    Config::from_json_in(config.to_string().as_bytes(), &lookups).unwrap()
 }
 
 /// The client's public JWK (a P-256 key unless said otherwise).
@@ -397,4 +407,100 @@ fn every_client_key_type_proves() {
         let decision = decide_plain(&config, Some(format!("DPoP {token}")), &[&good]);
         assert_eq!(decision.verdict, Ok(()), "{client:?}");
     }
+}
+
+/// The reply a refused request gets, with the response's extra headers.
+fn refused_with(decision: &Decision) -> (u32, Vec<String>, Vec<(String, String)>) {
+    let plan = Plan::of(decision, Mode::Enforce, AUTHORITY);
+    match plan.action {
+        Action::Respond(reply) => (reply.status, reply.challenges, plan.response_headers),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn challenges_name_the_dpop_scheme_and_its_algorithms() {
+    let config = config(json!({"algorithms": ["ES256", "Ed25519"]}));
+    let (status, challenges, _) = refused_with(&decide_plain(&config, None, &[]));
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenges,
+        [
+            "Bearer realm=\"api.example.com\"",
+            "DPoP realm=\"api.example.com\", algs=\"ES256 EdDSA\""
+        ]
+    );
+    let token = bound_token(TestKey::Ec256);
+    let wrong = proof(TestKey::Ec256, "PUT", URL, &token, json!({}));
+    let decision = decide_plain(&config, Some(format!("DPoP {token}")), &[&wrong]);
+    let (status, challenges, headers) = refused_with(&decision);
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenges,
+        ["DPoP realm=\"api.example.com\", error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA\""]
+    );
+    assert!(headers.is_empty(), "no nonce without nonces");
+    // A provider without dpop keeps its one Bearer challenge.
+    let plain = Config::from_json(cases::config().to_string().as_bytes()).unwrap();
+    let (_, challenges, _) = refused_with(&decide_plain(&plain, None, &[]));
+    assert_eq!(challenges, ["Bearer realm=\"api.example.com\""]);
+}
+
+#[test]
+fn with_nonces_a_proof_without_one_gets_one_and_a_stale_one_a_fresh_one() {
+    let config = config(json!({"nonce_secret_env": "DPOP_NONCE_SECRET", "nonce_lifetime_s": 300}));
+    let token = bound_token(TestKey::Ec256);
+    let authorization = || Some(format!("DPoP {token}"));
+    let bare = proof(TestKey::Ec256, "GET", URL, &token, json!({}));
+    let decision = decide_plain(&config, authorization(), &[&bare]);
+    assert_eq!(decision.verdict, Err(Rejection::DpopNonce));
+    let (status, challenges, headers) = refused_with(&decision);
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenges,
+        ["DPoP realm=\"api.example.com\", error=\"use_dpop_nonce\", algs=\"ES256 ES384 RS256 PS256 EdDSA\""]
+    );
+    let [(name, nonce)] = headers.as_slice() else {
+        panic!("one DPoP-Nonce: {headers:?}")
+    };
+    assert_eq!(name, "dpop-nonce");
+    // The retry with it passes, and needs no new one yet.
+    let retry = proof(TestKey::Ec256, "GET", URL, &token, json!({"nonce": nonce}));
+    let decision = decide_plain(&config, authorization(), &[&retry]);
+    assert_eq!(decision.verdict, Ok(()));
+    assert!(Plan::of(&decision, Mode::Enforce, AUTHORITY)
+        .response_headers
+        .is_empty());
+    // A nonce past half its life: the request passes with a fresh one.
+    let nonces = config.providers[0]
+        .dpop
+        .as_ref()
+        .unwrap()
+        .nonces
+        .clone()
+        .unwrap();
+    let old = nonces.issue(now() as i64 - 200);
+    let aging = proof(TestKey::Ec256, "GET", URL, &token, json!({"nonce": old}));
+    let decision = decide_plain(&config, authorization(), &[&aging]);
+    assert_eq!(decision.verdict, Ok(()));
+    let plan = Plan::of(&decision, Mode::Enforce, AUTHORITY);
+    assert!(matches!(plan.action, Action::Continue(_)));
+    let [(name, fresh)] = plan.response_headers.as_slice() else {
+        panic!("a fresh nonce: {:?}", plan.response_headers)
+    };
+    assert_eq!(name, "dpop-nonce");
+    assert_ne!(fresh, &old);
+    // One from another secret, or expired: refused for a nonce again.
+    let expired = nonces.issue(now() as i64 - 300);
+    let late = proof(
+        TestKey::Ec256,
+        "GET",
+        URL,
+        &token,
+        json!({"nonce": expired}),
+    );
+    assert_eq!(
+        decide_plain(&config, authorization(), &[&late]).verdict,
+        Err(Rejection::DpopNonce)
+    );
 }

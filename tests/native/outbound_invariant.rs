@@ -148,6 +148,7 @@ fn no_credential_leaves_unless_forward_says_so_and_only_the_exchanged_token_goes
             mutations: Default::default(),
             from_cache: false,
             proof: None,
+            dpop: None,
             facts: None,
         };
         let dealt_as = u8::try_from(dice.below(4)).unwrap();
