@@ -12,6 +12,7 @@ use crate::policy::claim_rule::lookup;
 use crate::policy::Demand;
 use crate::request::path::ResolvedPath;
 use crate::request::{same_header_name, HeaderValues, Request};
+use crate::token::dpop::proof::DPOP_HEADER;
 use crate::token::extract::{
     cookies_without, path_without_params, token_places, token_places_from, Location,
 };
@@ -189,6 +190,12 @@ pub(crate) fn remove_token(
         return;
     }
     remove_found(locations, path, headers, mutations);
+    // A DPoP proof goes wherever its token goes (RFC 9449): not upstream.
+    let proof = DPOP_HEADER.to_owned();
+    let has_proof = headers.values(DPOP_HEADER).next().is_some();
+    if provider.dpop.is_some() && has_proof && !mutations.remove_headers.contains(&proof) {
+        mutations.remove_headers.push(proof);
+    }
 }
 
 /// Removes a token from `locations` of the request of `path` and `headers`,

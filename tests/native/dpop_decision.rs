@@ -504,3 +504,20 @@ fn with_nonces_a_proof_without_one_gets_one_and_a_stale_one_a_fresh_one() {
         Err(Rejection::DpopNonce)
     );
 }
+
+#[test]
+fn the_proof_goes_where_its_token_goes() {
+    let token = bound_token(TestKey::Ec256);
+    let good = proof(TestKey::Ec256, "GET", URL, &token, json!({}));
+    let removed = |config: &Config| {
+        let decision = decide_plain(config, Some(format!("DPoP {token}")), &[&good]);
+        assert_eq!(decision.verdict, Ok(()));
+        decision.mutations.remove_headers
+    };
+    assert_eq!(removed(&config(json!({}))), ["authorization", "dpop"]);
+    let mut forwarding = cases::config();
+    forwarding["providers"][0]["dpop"] = json!({});
+    forwarding["providers"][0]["forward"] = json!(true);
+    let forwarding = Config::from_json(forwarding.to_string().as_bytes()).unwrap();
+    assert!(removed(&forwarding).is_empty(), "forward: true keeps both");
+}
