@@ -7,6 +7,7 @@ pub mod fast_path;
 pub mod mutations;
 pub mod onward;
 pub mod plan;
+pub mod proof_replay;
 pub mod remembered;
 mod verifier;
 

@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 
 use audgate::config::{Config, Lookups, Mode};
 use audgate::decision::plan::{Action, Plan};
+use audgate::decision::proof_replay::remembered;
 use audgate::decision::{decide, Decision, LocalKeys, Verifier};
 use audgate::keys::jwks::Key;
 use audgate::keys::verify::{RustCrypto, SignatureBackend};
@@ -17,11 +18,13 @@ use audgate::token::cache::TokenCache;
 use audgate::token::dpop::binding::Misbound;
 use audgate::token::dpop::checks::{token_hash, ProofFailure};
 use audgate::token::dpop::failure::DpopFailure;
+use audgate::token::dpop::replay::{NotRemembered, ReplayStore};
 use audgate::token::dpop::thumbprint::thumbprint;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
 use crate::support::cases::{self, claims};
+use crate::support::fake_host::FakeHost;
 use crate::support::keys::{self, now, TestKey};
 
 const AUTHORITY: &str = "api.example.com";
@@ -520,4 +523,54 @@ fn the_proof_goes_where_its_token_goes() {
     forwarding["providers"][0]["forward"] = json!(true);
     let forwarding = Config::from_json(forwarding.to_string().as_bytes()).unwrap();
     assert!(removed(&forwarding).is_empty(), "forward: true keeps both");
+}
+
+#[test]
+fn a_proof_is_accepted_once_across_workers_and_only_a_verified_one_is_stored() {
+    let config = config(json!({"replay_store_size": 1000}));
+    let stores: Vec<Option<ReplayStore>> = vec![Some(ReplayStore::new(
+        "audgate;p;dpop;orders-idp;1000",
+        1000,
+    ))];
+    let host = FakeHost::new();
+    let token = bound_token(TestKey::Ec256);
+    let good = proof(TestKey::Ec256, "GET", URL, &token, json!({}));
+    let worker = || decide_plain(&config, Some(format!("DPoP {token}")), &[&good]);
+    let now = now() as i64;
+    // Worker one accepts it; worker two, on the same shared data, sees a replay.
+    let first = remembered(worker(), &stores, &host, now);
+    assert_eq!(first.verdict, Ok(()));
+    let second = remembered(worker(), &stores, &host, now);
+    assert_eq!(
+        second.verdict,
+        Err(Rejection::Dpop(DpopFailure::Replay(
+            NotRemembered::Replayed
+        )))
+    );
+    assert!(second.proof.is_none() && second.mutations.set_headers.is_empty());
+    let (status, challenges, _) = refused_with(&second);
+    assert_eq!(status, 401);
+    assert!(
+        challenges[0].contains("error=\"invalid_dpop_proof\""),
+        "{challenges:?}"
+    );
+    // A new proof of the same client passes.
+    let next = proof(TestKey::Ec256, "GET", URL, &token, json!({}));
+    let decision = decide_plain(&config, Some(format!("DPoP {token}")), &[&next]);
+    assert_eq!(remembered(decision, &stores, &host, now).verdict, Ok(()));
+    // Refused requests never reach the store: a million distinct bad proofs
+    // (here a thousand) leave it as it was.
+    let before = host.shared_snapshot();
+    for n in 0..1000 {
+        let bad = proof(
+            TestKey::Ec256,
+            "GET",
+            URL,
+            &token,
+            json!({"jti": format!("bad-{n}"), "ath": "x"}),
+        );
+        let decision = decide_plain(&config, Some(format!("DPoP {token}")), &[&bad]);
+        assert!(remembered(decision, &stores, &host, now).verdict.is_err());
+    }
+    assert_eq!(host.shared_snapshot(), before);
 }

@@ -56,6 +56,15 @@ impl FakeHost {
         FakeHost::default()
     }
 
+    /// Every shared-data key and value, as they are now.
+    pub fn shared_snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let shared = self.shared.borrow();
+        shared
+            .iter()
+            .map(|(key, (value, _))| (key.clone(), value.clone()))
+            .collect()
+    }
+
     /// Every callout sent so far, in order.
     pub fn sent(&self) -> Vec<Sent> {
         self.sent.borrow().clone()
