@@ -16,6 +16,7 @@ use super::respond::{carry_out, pass, pass_exchanged, refuse};
 use super::vm::{verify_with, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
 use crate::decision::onward;
+use crate::decision::proof_replay::remembered;
 use crate::decision::plan::Change;
 use crate::decision::{decide_with_peer, Decision, Mutations};
 use crate::exchange::outbound::BorrowedRequest;
@@ -88,12 +89,14 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
                 None => return Action::Pause,
             }
         };
+        // The last check: a DPoP proof is accepted once.
+        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        let decision = remembered(decision, &vm.replay, &Proxy, now_s);
         let outgoing = Outgoing {
             context_id,
             headers: &headers,
             peer: &peer,
         };
-        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
         let Some(onward) = plan(vm, &outgoing, &decision, now_s) else {
             return Action::Pause;
         };

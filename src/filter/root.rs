@@ -15,6 +15,7 @@ use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::{Config, Lookups};
 use crate::decision::onward::Onward;
+use crate::decision::proof_replay::remembered;
 use crate::decision::{decide_with_peer, Decision};
 use crate::keys::fetcher::{Fetched, Taken};
 use crate::keys::fresh_keys::still_held;
@@ -313,7 +314,9 @@ impl AudgateRoot {
                     let decision = vm.with_verifier(now_ms, |verifier| {
                         decide_with_peer(&config, &request, verifier, &held.peer)
                     });
-                    (held, decision)
+                    // The last check: a DPoP proof is accepted once.
+                    let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+                    (held, remembered(decision, &vm.replay, &Proxy, now_s))
                 })
                 .collect();
             // With `exchange`, a request now decided may go on to wait for its

@@ -13,6 +13,7 @@ use crate::decision::Decision;
 use crate::decision::{KeyStore, Verifier};
 use crate::exchange::cache_key::CacheKey;
 use crate::exchange::flights::Flights;
+use crate::token::dpop::replay::ReplayStore;
 use crate::exchange::remembered::ExchangeCache;
 use crate::keys::fetcher::Fetcher;
 use crate::keys::fresh_keys::Hold;
@@ -49,6 +50,8 @@ pub struct Vm {
     pub log_budget: Rc<RefCell<RefusalLog>>,
     /// Exchanged tokens remembered by this VM (`exchange.cache_size`).
     pub exchanged: ExchangeCache,
+    /// Each provider's DPoP replay store (`None`: no `dpop`), by provider.
+    pub replay: Vec<Option<ReplayStore>>,
     /// This VM's exchanges under way.
     pub flights: Flights,
     /// Requests paused until their token's exchange lands.
@@ -88,7 +91,20 @@ impl Vm {
     /// plugin's name and root id), provider name and a tag of its JWKS settings.
     pub fn new(config: Rc<Config>, plugin: &str, host_verify: bool) -> Vm {
         let sources = RemoteSets::group(plugin, &config.remote_providers());
+        // Each provider's DPoP replay store, shared by the plugin's workers; its
+        // size in the key, so a store resized by a new configuration starts anew.
+        let replay = config
+            .providers
+            .iter()
+            .map(|provider| {
+                let dpop = provider.dpop.as_ref()?;
+                let size = dpop.replay_store_size;
+                let prefix = format!("audgate;{plugin};dpop;{};{size}", provider.name);
+                Some(ReplayStore::new(&prefix, size))
+            })
+            .collect();
         Vm {
+            replay,
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(RefusalLog::default())),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),
