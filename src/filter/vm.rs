@@ -13,7 +13,6 @@ use crate::decision::Decision;
 use crate::decision::{KeyStore, Verifier};
 use crate::exchange::cache_key::CacheKey;
 use crate::exchange::flights::Flights;
-use crate::token::dpop::replay::ReplayStore;
 use crate::exchange::remembered::ExchangeCache;
 use crate::keys::fetcher::Fetcher;
 use crate::keys::fresh_keys::Hold;
@@ -21,6 +20,7 @@ use crate::keys::jwks::KeySet;
 use crate::keys::remote_sets::{RemoteKeys, RemoteSets};
 use crate::keys::verify::{HostNative, RustCrypto};
 use crate::token::cache::TokenCache;
+use crate::token::dpop::replay::ReplayStore;
 
 use super::foreign::call_verify_signature;
 use super::metrics::Metrics;

@@ -20,6 +20,7 @@ mod demo;
 mod deploy_docs;
 mod docs_examples;
 mod docs_exchange;
+mod dpop;
 mod exchange_chain;
 mod exchange_failures;
 mod exchange_gateway;
