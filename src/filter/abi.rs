@@ -15,12 +15,15 @@ pub const OK: Status = 0;
 /// The status of a shared-data write whose CAS token is no longer current.
 pub const CAS_MISMATCH: Status = 8;
 
-/// Header maps (`MapType`).
+/// Header maps (`MapType`), named as the ABI names them.
 #[derive(Clone, Copy)]
+#[allow(clippy::enum_variant_names)]
 #[repr(u32)]
 pub enum Map {
     /// The request headers of the current HTTP context.
     RequestHeaders = 0,
+    /// The response headers of the current HTTP context.
+    ResponseHeaders = 2,
     /// The headers of the callout reply being handled.
     CallResponseHeaders = 6,
 }

@@ -1,12 +1,15 @@
 //! The callbacks this module exports to the host, and only those: Envoy calls
 //! an exported callback on every request whether the filter needs it or not,
-//! so response, body, trailer and log hooks are not exported at all.
+//! so body, trailer and log hooks are not exported at all; the response-headers
+//! hook only sets what a plan asked for (a fresh `DPoP-Nonce`).
 //!
 //! - `proxy_on_context_create`: a root context per plugin; a request gets no
 //!   object of its own (a held request is tracked by id in its VM state).
 //! - `proxy_on_configure`, `proxy_on_tick`, `proxy_on_http_call_response`: the
 //!   root context ([`AudgateRoot`]).
 //! - `proxy_on_request_headers`: the decision ([`http::on_request_headers`]).
+//! - `proxy_on_response_headers`: headers the plan added to the response
+//!   ([`http::on_response_headers`]).
 //! - `proxy_on_done`: a request that ended is no longer held; a root that is
 //!   retired flushes its stats, answers what it holds (503) and is forgotten.
 //!
@@ -136,6 +139,18 @@ pub extern "C" fn proxy_on_request_headers(
         Some((vm, metrics)) => http::on_request_headers(context_id, &vm, &metrics),
         None => refuse(None, HostFailure::NoPlugin),
     }
+}
+
+/// A response's headers: those its request's plan added (a fresh
+/// `DPoP-Nonce`) are set. Every response calls this, so it only looks.
+#[no_mangle]
+pub extern "C" fn proxy_on_response_headers(
+    context_id: u32,
+    _headers: usize,
+    _end_of_stream: bool,
+) -> Action {
+    http::on_response_headers(context_id);
+    Action::Continue
 }
 
 /// A context ended: a request is no longer held; a root is retired (its counts

@@ -53,6 +53,12 @@ pub fn set_request_header(name: &str, value: Option<&str>) -> bool {
     result.is_ok()
 }
 
+/// Sets response header `name` of the current HTTP context; `false` when the
+/// proxy refuses.
+pub fn set_response_header(name: &str, value: &str) -> bool {
+    abi::replace_header(Map::ResponseHeaders, name, value).is_ok()
+}
+
 /// Sends a local reply instead of passing the request on.
 pub fn send_response(status: u32, headers: Vec<(&str, &str)>, body: &[u8]) {
     if abi::send_local_response(status, &headers, body).is_err() {

@@ -27,8 +27,57 @@ use crate::rejection::HostFailure;
 use crate::request::header_map::HeaderMap;
 use crate::request::Request;
 
-/// The request `context_id` ended: it is no longer held or waiting.
+/// Response headers waiting for their request's response, by HTTP context.
+type Responding = Vec<(u32, Vec<(String, String)>)>;
+
+thread_local! {
+    /// Headers for the responses of requests that went on (a fresh
+    /// `DPoP-Nonce`), by HTTP context, until their response headers come: one
+    /// list per VM (a VM is one thread), so a response with nothing to add
+    /// costs a look at an empty list.
+    static RESPONDING: RefCell<Responding> = const { RefCell::new(Vec::new()) };
+}
+
+/// The response of request `context_id` is on its way: the headers its plan
+/// added to it (a fresh `DPoP-Nonce`) are set.
+pub fn on_response_headers(context_id: u32) {
+    let headers = RESPONDING.with(|responding| {
+        let mut responding = responding.try_borrow_mut().ok()?;
+        let position = responding.iter().position(|(id, _)| *id == context_id)?;
+        Some(responding.swap_remove(position).1)
+    });
+    for (name, value) in headers.into_iter().flatten() {
+        if !host::set_response_header(&name, &value) {
+            log::warn!("audgate: could not set response header {name}");
+        }
+    }
+}
+
+/// Keeps the response headers of request `context_id` (its plan's) when it
+/// went on.
+pub fn respond_later(context_id: u32, action: Action, headers: Vec<(String, String)>) {
+    if headers.is_empty() || action != Action::Continue {
+        return;
+    }
+    RESPONDING.with(|responding| {
+        if let Ok(mut responding) = responding.try_borrow_mut() {
+            if responding.len() < MAX_HELD {
+                responding.push((context_id, headers));
+            }
+        }
+    });
+}
+
+/// The request `context_id` ended: it is no longer held or waiting, and no
+/// response header waits for it.
 pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
+    RESPONDING.with(|responding| {
+        if let Ok(mut responding) = responding.try_borrow_mut() {
+            if !responding.is_empty() {
+                responding.retain(|(id, _)| *id != context_id);
+            }
+        }
+    });
     if let Ok(mut vm) = vm_cell.try_borrow_mut() {
         if !vm.held.is_empty() {
             vm.held.retain(|held| held.context_id != context_id);
@@ -107,7 +156,8 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
             Rc::clone(&vm.log_budget),
         )
     };
-    carry_out(
+    let later = onward.plan.response_headers.clone();
+    let action = carry_out(
         &config,
         metrics,
         &budget,
@@ -115,7 +165,9 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
         &peer,
         decision,
         onward,
-    )
+    );
+    respond_later(context_id, action, later);
+    action
 }
 
 /// The inbound decision on `headers`, or `None` when the request is held until

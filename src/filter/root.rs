@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::abi::Action;
 use super::foreign;
 use super::host::{self, Proxy};
+use super::http::respond_later;
 use super::metrics::Metrics;
 use super::outbound::{give_up_overdue, land_reply, plan, Outgoing, Settled};
 use super::respond::{carry_out, reject};
@@ -157,6 +158,7 @@ impl AudgateRoot {
                 continue;
             }
             let request = Request::from_headers(&waiting.headers);
+            let later = onward.plan.response_headers.clone();
             let action = carry_out(
                 &config,
                 &metrics,
@@ -166,6 +168,7 @@ impl AudgateRoot {
                 waiting.decision,
                 onward,
             );
+            respond_later(waiting.context_id, action, later);
             if action == Action::Continue {
                 host::resume_request();
             }
@@ -346,9 +349,11 @@ impl AudgateRoot {
                 continue;
             }
             let request = Request::from_headers(&held.headers);
+            let later = onward.plan.response_headers.clone();
             let action = carry_out(
                 &config, &metrics, &budget, &request, &held.peer, decision, onward,
             );
+            respond_later(held.context_id, action, later);
             if action == Action::Continue {
                 host::resume_request();
             }

@@ -52,6 +52,7 @@ pub struct Vm {
     pub exchanged: ExchangeCache,
     /// Each provider's DPoP replay store (`None`: no `dpop`), by provider.
     pub replay: Vec<Option<ReplayStore>>,
+
     /// This VM's exchanges under way.
     pub flights: Flights,
     /// Requests paused until their token's exchange lands.
@@ -105,6 +106,7 @@ impl Vm {
             .collect();
         Vm {
             replay,
+
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(RefusalLog::default())),
             cache: RefCell::new(TokenCache::new(config.token_cache_size)),

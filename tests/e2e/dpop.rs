@@ -2,8 +2,9 @@
 //! token with a fresh proof passes and neither the token nor the proof reaches
 //! the upstream; a proof sent again, over new connections so both workers see
 //! it, is accepted once; a bound token presented as Bearer, a proof for another
-//! request and a missing nonce are refused with their `DPoP` challenges, and a
-//! nonce the filter handed out is accepted.
+//! request and a missing nonce are refused with their `DPoP` challenges, a
+//! nonce the filter handed out is accepted, and one past half its life is
+//! answered with a fresh one on the 200.
 
 use serde_json::{json, Value};
 
@@ -11,6 +12,7 @@ use crate::support::http::{self, Response};
 use crate::support::keys::{self, now, TestKey};
 use crate::support::{envoy_yaml, Envoy, Upstream};
 use audgate::token::dpop::checks::token_hash;
+use audgate::token::dpop::nonce::Nonces;
 use audgate::token::dpop::thumbprint::thumbprint;
 
 const ISSUER: &str = "https://idp.test";
@@ -191,7 +193,24 @@ fn a_nonce_handed_out_on_a_401_is_accepted_and_survives_a_restart_with_the_same_
         .template(&with_nonce_env())
         .env(NONCE_ENV, secret)
         .start();
-    assert_eq!(call(&same, &dpop, Some(&with_nonce(&nonce))).status, 200);
+    let current = call(&same, &dpop, Some(&with_nonce(&nonce)));
+    assert_eq!(current.status, 200);
+    assert_eq!(
+        current.header("dpop-nonce"),
+        None,
+        "its nonce is still young"
+    );
+    // A nonce past half its life (300 s): the 200 brings a fresh one (§8.2).
+    let stale = Nonces::new(secret.as_bytes().to_vec(), 300).issue(now() as i64 - 200);
+    let aging = call(&same, &dpop, Some(&with_nonce(&stale)));
+    assert_eq!(aging.status, 200);
+    let fresh = aging
+        .header("dpop-nonce")
+        .expect("a fresh DPoP-Nonce")
+        .to_owned();
+    assert_ne!(fresh, stale);
+    let next = call(&same, &dpop, Some(&with_nonce(&fresh)));
+    assert_eq!((next.status, next.header("dpop-nonce")), (200, None));
     drop(same);
     let other = Envoy::builder(&config, upstream.port())
         .template(&with_nonce_env())

@@ -1,11 +1,13 @@
 //! The module exports only the callbacks audgate uses: Envoy calls every
-//! exported request callback on every request, needed or not, so a response,
-//! body, trailer or log hook that crept back in would cost every request.
+//! exported request callback on every request, needed or not, so a body,
+//! trailer or log hook that crept in would cost every request. The
+//! response-headers hook is there for `DPoP-Nonce` (RFC 9449 §8.2), and only
+//! looks unless a plan asked for a header.
 
 use crate::support;
 
 /// What the module may export, and must.
-const EXPORTS: [&str; 10] = [
+const EXPORTS: [&str; 11] = [
     "_initialize",
     "memory",
     "proxy_abi_version_0_2_1",
@@ -15,6 +17,7 @@ const EXPORTS: [&str; 10] = [
     "proxy_on_http_call_response",
     "proxy_on_memory_allocate",
     "proxy_on_request_headers",
+    "proxy_on_response_headers",
     "proxy_on_tick",
 ];
 
