@@ -9,6 +9,7 @@
 //! jwks=.=<key set>;.;result=.=success|failure;.;audgate_jwks_fetches_total
 //! jwks=.=<key set>;.;audgate_jwks_age_seconds                          (gauge)
 //! destination=.=<destination>;.;result=.=<result>;.;audgate_exchanges_total
+//! provider=.=<provider>;.;result=.=<result>;.;audgate_dpop_proofs_total
 //! ```
 //!
 //! The `stats_tags` of `envoy/envoy.yaml` (Istio: `extraStatTags`) take each
@@ -33,6 +34,11 @@
 //!   hand, its own callout spared), `exchanged`, `refused`, `failed` (one per
 //!   callout to the token service).
 //!
+//! - DPoP proofs, by provider with `dpop`: `accepted`, `refused` (a proof or a
+//!   binding that does not hold), `replayed`, `store_full` (no room, or the
+//!   store could not record it), `nonce_issued` (a `DPoP-Nonce` handed out, on
+//!   a 401 or a 200).
+//!
 //! Every request counts once in `audgate_requests_total`, and a request allowed
 //! by a provider once more in `audgate_token_cache_total`. There is no totals
 //! series: sum over the labels. Counts are kept in the VM's memory and added to
@@ -44,8 +50,11 @@ use std::cell::{Cell, OnceCell};
 use super::abi::{self, MetricKind};
 
 use crate::config::{Config, Mode};
+use crate::decision::Decision;
 use crate::keys::remote_sets::RemoteSets;
 use crate::rejection::Rejection;
+use crate::token::dpop::failure::DpopFailure;
+use crate::token::dpop::replay::NotRemembered;
 
 /// The `provider` value of a request no provider decided.
 pub const NO_PROVIDER: &str = "none";
@@ -73,6 +82,17 @@ pub struct Metrics {
     /// Outbound refusals (`exchange…` reasons) under provider `none` and
     /// outcome `denied` in either mode: audit mode does not apply to them.
     outbound: Vec<(&'static str, Counter)>,
+    /// By provider index; `None` for a provider without `dpop`.
+    proofs: Vec<Option<DpopProofs>>,
+}
+
+/// `audgate_dpop_proofs_total` counters of one provider.
+struct DpopProofs {
+    accepted: Counter,
+    refused: Counter,
+    replayed: Counter,
+    store_full: Counter,
+    nonce_issued: Counter,
 }
 
 /// `audgate_exchanges_total` counters of one destination.
@@ -176,6 +196,12 @@ fn exchange_counter(destination: &str, result: &str) -> Counter {
     ))
 }
 
+fn proof_counter(provider: &str, result: &str) -> Counter {
+    counter(&format!(
+        "provider=.={provider};.;result=.={result};.;audgate_dpop_proofs_total"
+    ))
+}
+
 fn fetch_counter(jwks: &str, result: &str) -> Counter {
     counter(&format!(
         "jwks=.={jwks};.;result=.={result};.;audgate_jwks_fetches_total"
@@ -230,6 +256,47 @@ impl Metrics {
                 .filter(|code| code.starts_with("exchange"))
                 .map(|code| (code, request_counter(NO_PROVIDER, "denied", code)))
                 .collect(),
+            proofs: config
+                .providers
+                .iter()
+                .map(|provider| {
+                    provider.dpop.as_ref().map(|_| DpopProofs {
+                        accepted: proof_counter(&provider.name, "accepted"),
+                        refused: proof_counter(&provider.name, "refused"),
+                        replayed: proof_counter(&provider.name, "replayed"),
+                        store_full: proof_counter(&provider.name, "store_full"),
+                        nonce_issued: proof_counter(&provider.name, "nonce_issued"),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Counts what `decision` (of a provider with `dpop`) did with a proof.
+    pub fn proofs(&self, decision: &Decision) {
+        let Some(proofs) = decision
+            .provider
+            .and_then(|index| self.proofs.get(index))
+            .and_then(Option::as_ref)
+        else {
+            return;
+        };
+        match decision.verdict {
+            Ok(()) if decision.proof.is_some() => proofs.accepted.bump(),
+            Ok(()) => {}
+            Err(Rejection::Dpop(DpopFailure::Replay(NotRemembered::Replayed))) => {
+                proofs.replayed.bump();
+            }
+            Err(Rejection::Dpop(DpopFailure::Replay(_))) => proofs.store_full.bump(),
+            Err(Rejection::Dpop(_) | Rejection::DpopNonce) => proofs.refused.bump(),
+            Err(_) => {}
+        }
+        if decision
+            .dpop
+            .as_ref()
+            .is_some_and(|dpop| dpop.nonce.is_some())
+        {
+            proofs.nonce_issued.bump();
         }
     }
 
@@ -381,6 +448,17 @@ impl Metrics {
         }
         for (_, counter) in &self.outbound {
             counter.flush();
+        }
+        for proofs in self.proofs.iter().flatten() {
+            for counter in [
+                &proofs.accepted,
+                &proofs.refused,
+                &proofs.replayed,
+                &proofs.store_full,
+                &proofs.nonce_issued,
+            ] {
+                counter.flush();
+            }
         }
     }
 }

@@ -134,6 +134,7 @@ fn carried(metrics: &Metrics, decision: &Decision, plan: &Plan) -> Action {
         .map_err(Rejection::HostFailure)
         .and(decision.verdict);
     metrics.decision(verdict, decision.provider, decision.from_cache);
+    metrics.proofs(decision);
     action
 }
 

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::support::http::{self, Response};
 use crate::support::keys::{self, now, TestKey};
-use crate::support::{envoy_yaml, Envoy, Upstream};
+use crate::support::{envoy_yaml, prometheus, Envoy, Upstream};
 use audgate::token::dpop::checks::token_hash;
 use audgate::token::dpop::nonce::Nonces;
 use audgate::token::dpop::thumbprint::thumbprint;
@@ -134,6 +134,25 @@ fn a_bound_token_with_a_fresh_proof_passes_and_a_replay_is_refused_on_any_worker
         stats.contains("reason=.=dpop;.;audgate_requests_total: 10"),
         "{stats}"
     );
+    let proofs = |result: &str, count: u64| {
+        format!("audgate_dpop_proofs_total{{provider=\"idp\",result=\"{result}\"}} {count}")
+    };
+    let expected = [
+        proofs("accepted", 7),
+        proofs("replayed", 10),
+        proofs("refused", 0),
+        proofs("store_full", 0),
+        proofs("nonce_issued", 0),
+    ];
+    let holds = |body: &str| {
+        let series = prometheus::audgate_series(body);
+        expected.iter().all(|line| {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            series.get(name).map(u64::to_string).as_deref() == Some(value)
+        })
+    };
+    let body = envoy.admin_until("/stats/prometheus", holds);
+    assert!(holds(&body), "{expected:?} in\n{body}");
 }
 
 #[test]
