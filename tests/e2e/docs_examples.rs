@@ -146,6 +146,7 @@ fn every_marked_example_is_tested_here() {
             "access-tokens-only",
             "admin-audience",
             "caller-spire",
+            "dpop-gateway",
             "first",
             "istio-orders",
             "keycloak-roles",
@@ -293,4 +294,69 @@ fn caller_spire_example() {
     assert_eq!(pki.get(envoy.port(), "/", Some(1), &headers), 401);
     assert_eq!(pki.get(envoy.port(), "/", None, &headers), 401);
     assert!(upstream.take().is_empty());
+}
+
+#[test]
+fn dpop_gateway_example() {
+    use audgate::token::dpop::checks::token_hash;
+    use audgate::token::dpop::thumbprint::thumbprint;
+    let config = with_local_keys(checked_config("dpop-gateway"), TestKey::Rsa1);
+    let upstream = Upstream::start();
+    let envoy = Envoy::builder(&config, upstream.port())
+        .template(&crate::dpop::with_nonce_env())
+        .env(
+            crate::dpop::NONCE_ENV,
+            "the-gateways-nonce-secret-of-32-bytes+",
+        )
+        .start();
+    let mut jwk = keys::jwks(&[TestKey::Ec256])["keys"][0].clone();
+    for member in ["kid", "use", "alg"] {
+        jwk.as_object_mut().unwrap().remove(member);
+    }
+    let now = now();
+    let claims = json!({"iss": "https://login.example.com", "aud": "https://api.example.com",
+                        "sub": "alice", "iat": now, "exp": now + 300});
+    let bearer_token = keys::sign_default(TestKey::Rsa1, claims.clone());
+    let mut bound = claims;
+    bound["cnf"] = json!({"jkt": thumbprint(jwk.as_object().unwrap()).unwrap()});
+    let token = keys::sign_default(TestKey::Rsa1, bound);
+    let proof = |nonce: Option<&str>| {
+        let mut claims = json!({"jti": format!("j{}", nonce.is_some()), "htm": "GET",
+            "htu": "https://api.example.com/orders", "iat": now, "ath": token_hash(&token)});
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        keys::sign(
+            "ES256",
+            TestKey::Ec256,
+            json!({"typ": "dpop+jwt", "jwk": jwk, "kid": null}),
+            claims,
+        )
+    };
+    let get = |authorization: &str, proof: Option<&str>| {
+        let mut headers = vec![
+            ("host", "api.example.com"),
+            ("authorization", authorization),
+        ];
+        headers.extend(proof.map(|proof| ("dpop", proof)));
+        http::get(envoy.port(), "/orders", &headers)
+    };
+    // A bearer token is refused, as the section says.
+    let bearer = get(&format!("Bearer {bearer_token}"), None);
+    assert_eq!(bearer.status, 401);
+    assert_eq!(
+        bearer.header("www-authenticate"),
+        Some("DPoP realm=\"api.example.com\", error=\"invalid_token\", algs=\"ES256 ES384 RS256 PS256 EdDSA\"")
+    );
+    // The first proof gets a nonce; the proof signed with it passes.
+    let dpop = format!("DPoP {token}");
+    let first = get(&dpop, Some(&proof(None)));
+    assert_eq!(first.status, 401);
+    assert!(first
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"use_dpop_nonce\""));
+    let nonce = first.header("dpop-nonce").unwrap().to_owned();
+    assert_eq!(get(&dpop, Some(&proof(Some(&nonce)))).status, 200);
+    assert_eq!(upstream.take().len(), 1);
 }

@@ -20,10 +20,10 @@ const AUDIENCE: &str = "api.example.com";
 const HOST: &str = "api.example.com";
 /// What a proof names for `GET /orders/1` through the test's plain-HTTP listener.
 const URL: &str = "http://api.example.com/orders/1";
-const NONCE_ENV: &str = "AUDGATE_DPOP_NONCE_SECRET";
+pub(crate) const NONCE_ENV: &str = "AUDGATE_DPOP_NONCE_SECRET";
 
 /// envoy/envoy.yaml with the nonce secret copied into the VM's environment.
-fn with_nonce_env() -> String {
+pub(crate) fn with_nonce_env() -> String {
     let template = envoy_yaml::template();
     let code = "                      filename: target/wasm32-wasip1/release/audgate.wasm\n";
     assert_eq!(template.matches(code).count(), 1);

@@ -418,7 +418,7 @@ fn check_config_prints_the_destination_table_without_the_vms_secret() {
         ] {
             assert!(text.contains(&format!("{path}: {line}")), "{line}: {text}");
         }
-        assert!(!text.contains("<not checked>"), "the placeholder: {text}");
+        assert!(!text.contains("not read here>"), "the placeholder: {text}");
     }
 }
 

@@ -13,8 +13,9 @@ use audgate::config::{Config, KeySource, Lookups, Problem};
 use crate::destination_table;
 use crate::plugin_file::{self, Found};
 
-/// What a `client_secret_env` variable stands for offline: never a real secret.
-const PLACEHOLDER_SECRET: &str = "<not checked>";
+/// What a `*_env` secret variable stands for offline: never a real secret, and
+/// long enough for any length rule (a DPoP nonce secret needs 32 bytes).
+const PLACEHOLDER_SECRET: &str = "<the VM's environment holds it; not read here>";
 
 /// Runs the command; `Ok(false)` when any configuration is refused.
 pub fn run(args: &[String]) -> Result<bool, String> {
