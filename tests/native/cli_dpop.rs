@@ -243,3 +243,29 @@ fn mistakes_are_named() {
     assert!(help.contains("FOR LOCAL TESTING ONLY"));
     assert!(ok(&["--help"]).contains("audgate dpop-proof --key FILE"));
 }
+
+#[test]
+fn check_config_says_what_a_dpop_provider_asks() {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let path = DIR
+        .get_or_init(|| temp::dir("cli-dpop-config"))
+        .join("dpop.json");
+    let config = serde_json::json!({"providers": [{
+        "name": "api", "issuer": "https://login.example.com", "audiences": ["https://api.example.com"],
+        "remote_jwks": {"uri": "https://login.example.com/jwks", "cluster": "login"},
+        "dpop": {"required": true, "algorithms": ["ES256", "Ed25519"], "max_age_s": 30,
+                 "origins": ["https://API.example.com:443"], "nonce_secret_env": "DPOP_SECRET"},
+    }]});
+    std::fs::write(&path, config.to_string()).unwrap();
+    let path = path.to_str().unwrap();
+    let out = ok(&["check-config", path]);
+    assert!(
+        out.contains(&format!(
+            "{path}: provider api: dpop: every token must be DPoP-bound; proofs ES256 EdDSA within 30 s, \
+             htu at https://api.example.com; replay store of 100000 proofs; server nonces on \
+             (secret from the VM's environment)"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("not read here>"), "the placeholder: {out}");
+}

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use audgate::config::{Config, KeySource, Lookups, Problem};
+use audgate::token::dpop::settings::Dpop;
 
 use crate::destination_table;
 use crate::plugin_file::{self, Found};
@@ -129,6 +130,9 @@ fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String
                 if let Some(warning) = discovery_warning(provider) {
                     outln!("{label}: warning: provider {}: {warning}", provider.name);
                 }
+                if let Some(dpop) = &provider.dpop {
+                    outln!("{label}: provider {}: {}", provider.name, dpop_line(dpop));
+                }
             }
             if let Some(exchange) = &config.exchange {
                 let secret_env = secret_envs.borrow().first().cloned();
@@ -171,4 +175,30 @@ fn discovery_warning(provider: &audgate::config::Provider) -> Option<String> {
             remote.uri
         )
     })
+}
+
+/// A provider's `dpop` in one line: what a token needs, the proofs' rules, the
+/// replay store and nonces (never the secret).
+fn dpop_line(dpop: &Dpop) -> String {
+    let bearer = if dpop.required {
+        "every token must be DPoP-bound"
+    } else {
+        "DPoP-bound tokens need a proof, others pass as bearer tokens"
+    };
+    let origins = dpop
+        .origins
+        .as_ref()
+        .map_or("the request's own origin".to_owned(), |origins| {
+            origins.join(", ")
+        });
+    let nonces = match &dpop.nonces {
+        Some(_) => "server nonces on (secret from the VM's environment)",
+        None => "no server nonces",
+    };
+    format!(
+        "dpop: {bearer}; proofs {} within {} s, htu at {origins}; replay store of {} proofs; {nonces}",
+        dpop.algs(),
+        dpop.max_age_s,
+        dpop.replay_store_size
+    )
 }
