@@ -269,3 +269,135 @@ fn check_config_says_what_a_dpop_provider_asks() {
     );
     assert!(!out.contains("not read here>"), "the placeholder: {out}");
 }
+
+/// A configuration file for the test issuer (Rsa1) with `dpop` as given.
+fn dpop_config(dpop: serde_json::Value) -> String {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = DIR
+        .get_or_init(|| temp::dir("cli-dpop-verify"))
+        .join(format!("config-{n}.json"));
+    let config = serde_json::json!({"providers": [{
+        "name": "api", "issuer": "https://idp.example", "audiences": ["api"],
+        "local_jwks": keys::jwks(&[TestKey::Rsa1]), "dpop": dpop,
+    }]});
+    std::fs::write(&path, config.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn verify_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_audgate"));
+    command
+        .arg("verify")
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
+}
+
+#[test]
+fn verify_checks_a_whole_dpop_request_offline() {
+    let url = "https://api.example.com/orders/1?page=2";
+    let token = bound_token(TestKey::Ec256);
+    let make_proof = |method: &str, extra: &[&str]| {
+        let key = pem(TestKey::Ec256);
+        let mut args = vec![
+            "dpop-proof",
+            "--key",
+            &key,
+            "--method",
+            method,
+            "--url",
+            url,
+            "--token",
+            &token,
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    let config = dpop_config(serde_json::json!({}));
+    let proof = make_proof("GET", &[]);
+    let (status, out) = verify_with_env(
+        &["--config", &config, "--url", url, "--dpop", &proof, &token],
+        &[],
+    );
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.starts_with("200 allowed (provider api)"), "{out}");
+    assert!(
+        out.contains("removes dpop"),
+        "the proof goes nowhere: {out}"
+    );
+    // A proof for another method: refused with the DPoP challenge.
+    let post = make_proof("POST", &[]);
+    let (status, out) = verify_with_env(
+        &["--config", &config, "--url", url, "--dpop", &post, &token],
+        &[],
+    );
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains("401 refused (provider api)") && out.contains("[dpop]"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "www-authenticate: DPoP realm=\"api.example.com\", error=\"invalid_dpop_proof\""
+        ),
+        "{out}"
+    );
+    // The bound token as a bearer token.
+    let (status, out) = verify_with_env(&["--config", &config, "--url", url, &token], &[]);
+    assert_eq!(status, Some(1), "{out}");
+    assert!(out.contains("presented without the DPoP scheme"), "{out}");
+    // With nonces, the secret from the environment: a nonce is handed out, and
+    // the proof that carries it passes.
+    let config = dpop_config(serde_json::json!({"nonce_secret_env": "CLI_DPOP_SECRET"}));
+    let secret = [("CLI_DPOP_SECRET", "a-nonce-secret-for-the-cli-test-32b+")];
+    let (status, out) = verify_with_env(
+        &["--config", &config, "--url", url, "--dpop", &proof, &token],
+        &secret,
+    );
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains("[dpop_nonce]") && out.contains("use_dpop_nonce"),
+        "{out}"
+    );
+    let nonce = out
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("response header dpop-nonce: "))
+        .expect("a nonce handed out")
+        .to_owned();
+    let with_nonce = make_proof("GET", &["--nonce", &nonce]);
+    let (status, out) = verify_with_env(
+        &[
+            "--config",
+            &config,
+            "--url",
+            url,
+            "--dpop",
+            &with_nonce,
+            &token,
+        ],
+        &secret,
+    );
+    assert_eq!(status, Some(0), "{out}");
+    let (status, out) = verify_with_env(
+        &[
+            "--config",
+            &config,
+            "--url",
+            url,
+            "--dpop",
+            &with_nonce,
+            &token,
+        ],
+        &[],
+    );
+    assert_eq!(status, Some(2), "no secret in the environment: {out}");
+    assert!(out.contains("CLI_DPOP_SECRET"), "{out}");
+}

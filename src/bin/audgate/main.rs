@@ -5,7 +5,8 @@
 //!                                           validate plugin configs (JSON, Istio WasmPlugin YAML, envoy.yaml)
 //! audgate inspect TOKEN                     decode a token WITHOUT verifying it
 //! audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
-//!                [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
+//!                [--authority A] [--url URL] [--header 'NAME: VALUE']... [--dpop PROOF]
+//!                [TOKEN | --no-token]
 //!                                           what the filter would do with the request
 //! audgate exchange --config FILE --token TOKEN (--host HOST[:PORT] | --cluster NAME)
 //!                  [--path PATH] [--sts URL] [--cacert FILE]
@@ -72,7 +73,8 @@ const USAGE: &str = "usage:
   audgate check-config [--node KEY=VALUE]... FILE...
   audgate inspect TOKEN
   audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
-                 [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
+                 [--authority A] [--url URL] [--header 'NAME: VALUE']... [--dpop PROOF]
+                 [TOKEN | --no-token]
   audgate exchange --config FILE --token TOKEN (--host HOST[:PORT] | --cluster NAME)
                    [--path PATH] [--sts URL] [--cacert FILE]
   audgate mint (--key FILE | --demo) [--iss ISS] [--aud AUD]... [--sub SUB] [--ttl 1h] ...

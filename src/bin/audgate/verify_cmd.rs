@@ -6,7 +6,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use audgate::config::{Config, KeySource, Mode};
+use audgate::config::{Config, KeySource, Lookups, Mode};
 use audgate::decision::plan::{Action, Change, Plan, Reply};
 use audgate::decision::{decide, Decision, KeyStore, Verifier};
 use audgate::keys::jwks::{parse_jwks_bytes, KeySet, Origin, ParsedJwks};
@@ -21,7 +21,8 @@ use crate::{plugin_file, token_argument};
 /// `audgate verify --help`.
 pub const USAGE: &str = "\
 usage: audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
-                      [--authority A] [--header 'NAME: VALUE']... [TOKEN | --no-token]
+                      [--authority A] [--url URL] [--header 'NAME: VALUE']...
+                      [--dpop PROOF] [TOKEN | --no-token]
 
 Builds one request, runs the filter's own decision code on it and prints what the
 filter would do with it.
@@ -39,6 +40,12 @@ filter would do with it.
   --method M          the request's :method (default GET)
   --path P            its :path, query included (default /), e.g. '/tenants/acme/orders?limit=5'
   --authority A       its :authority, the realm of challenges (default localhost)
+  --url URL           its :scheme, :authority and :path at once, from an absolute
+                      http(s) URL (what a DPoP proof's htu names)
+  --dpop PROOF        a DPoP proof (RFC 9449) in the request's DPoP header; TOKEN is
+                      then sent as 'authorization: DPoP TOKEN'. Make one with
+                      'audgate dpop-proof'. A nonce secret (dpop.nonce_secret_env)
+                      is read from this command's environment
   --header 'NAME: VALUE'
                       a request header; repeat the option for more headers, or with
                       the same NAME to send that header twice. NAME is lowercased, the
@@ -79,6 +86,10 @@ struct Options {
     headers: Vec<(String, String)>,
     token: Option<String>,
     no_token: bool,
+    /// `:scheme`, when `--url` gives one.
+    scheme: Option<String>,
+    /// `--dpop`: the proof, and the token sent as `DPoP`.
+    dpop: Option<String>,
 }
 
 /// The command line: options, or a request for the usage text.
@@ -100,6 +111,8 @@ fn options(args: &[String]) -> Result<Command, String> {
         headers: Vec::new(),
         token: None,
         no_token: false,
+        scheme: None,
+        dpop: None,
     };
     // A following option is not a value: `--path --no-token` lacks one.
     let mut flags = Flags::new(args);
@@ -115,6 +128,14 @@ fn options(args: &[String]) -> Result<Command, String> {
             "--path" => options.path = path(&value("/PATH?QUERY")?)?,
             "--authority" => options.authority = value("HOST")?,
             "--header" => options.headers.push(header(&value("'NAME: VALUE'")?)?),
+            "--dpop" => options.dpop = Some(value("PROOF")?),
+            "--url" => {
+                let url = value("URL")?;
+                let (scheme, authority, path) = split_url(&url)?;
+                options.scheme = Some(scheme);
+                options.authority = authority;
+                options.path = path;
+            }
             "--no-token" if inline.is_none() => options.no_token = true,
             "--no-token" => return Err("--no-token takes no value".into()),
             flag if flag.starts_with("--") => {
@@ -287,7 +308,13 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         .json
         .as_ref()
         .map_err(|e| format!("{}: {e}", first.label))?;
-    let config = Config::from_json(json.as_bytes()).map_err(|e| {
+    // Secrets (`*_env`) from this command's environment, as a VM's from its own.
+    let env = |name: &str| std::env::var(name).ok();
+    let lookups = Lookups {
+        node: &|_| None,
+        env: &env,
+    };
+    let config = Config::from_json_in(json.as_bytes(), &lookups).map_err(|e| {
         format!(
             "{}: the filter would refuse this configuration: {e}",
             first.label
@@ -311,8 +338,19 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         (":path".to_owned(), options.path.clone()),
         (":authority".to_owned(), options.authority.clone()),
     ];
+    if let Some(scheme) = &options.scheme {
+        headers.push((":scheme".to_owned(), scheme.clone()));
+    }
+    let scheme = if options.dpop.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    };
     if let Some(token) = &options.token {
-        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        headers.push(("authorization".to_owned(), format!("{scheme} {token}")));
+    }
+    if let Some(proof) = &options.dpop {
+        headers.push(("dpop".to_owned(), proof.clone()));
     }
     headers.extend(options.headers.iter().cloned());
     let request = Request {
@@ -376,10 +414,9 @@ fn report(config: &Config, authority: &str, decision: &Decision) -> String {
         .map(|p| p.name.as_str());
     let removed = decision.mutations.removed_cookies.join(", ");
     let mut out = String::new();
-    match (
-        decision.verdict,
-        Plan::of(decision, config.mode, authority).action,
-    ) {
+    let plan = Plan::of(decision, config.mode, authority);
+    let response_headers = plan.response_headers.clone();
+    match (decision.verdict, plan.action) {
         (Ok(()), Action::Continue(changes)) => {
             let by = provider.map_or("no token checked".to_owned(), |name| {
                 format!("provider {name}")
@@ -422,7 +459,37 @@ fn report(config: &Config, authority: &str, decision: &Decision) -> String {
         // locally when it passes.
         (_, Action::Hold(_)) | (Ok(()), Action::Respond(_)) => {}
     }
+    for (name, value) in response_headers {
+        out.push_str(&format!("  response header {name}: {value}\n"));
+    }
     out
+}
+
+/// `scheme://authority/path?query` of an absolute http(s) URL (the path `/`
+/// when it has none; a fragment dropped).
+fn split_url(url: &str) -> Result<(String, String, String), String> {
+    let bad = || {
+        format!("--url {url}: write an absolute http(s) URL, e.g. https://api.example.com/orders")
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let rest = rest.split('#').next().unwrap_or_default();
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) => (&rest[..at], rest[at..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path
+    };
+    if authority.is_empty() {
+        return Err(bad());
+    }
+    Ok((scheme, authority.to_owned(), path))
 }
 
 /// What the refused token said about itself.
