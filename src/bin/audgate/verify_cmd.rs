@@ -95,7 +95,7 @@ struct Options {
 /// The command line: options, or a request for the usage text.
 enum Command {
     Help,
-    Verify(Options),
+    Verify(Box<Options>),
 }
 
 const SEE_HELP: &str = "'audgate verify --help' lists the options";
@@ -162,7 +162,7 @@ fn options(args: &[String]) -> Result<Command, String> {
             "the TOKEN is empty; for a request without a token, say --no-token instead".into(),
         );
     }
-    Ok(Command::Verify(options))
+    Ok(Command::Verify(Box::new(options)))
 }
 
 /// `--method`: an HTTP method token, kept as given (methods are case-sensitive).
