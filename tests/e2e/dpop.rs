@@ -43,16 +43,8 @@ fn config(dpop: Value) -> Value {
     }]})
 }
 
-fn jwk(client: TestKey) -> Value {
-    let mut jwk = keys::jwks(&[client])["keys"][0].clone();
-    for member in ["kid", "use", "alg"] {
-        jwk.as_object_mut().unwrap().remove(member);
-    }
-    jwk
-}
-
 fn bound_token(client: TestKey) -> String {
-    let jkt = thumbprint(jwk(client).as_object().unwrap()).unwrap();
+    let jkt = thumbprint(keys::bare_jwk(client).as_object().unwrap()).unwrap();
     let now = now();
     keys::sign_default(
         TestKey::Rsa1,
@@ -67,7 +59,7 @@ fn proof(client: TestKey, htm: &str, token: &str, extra: Value) -> String {
                "iat": now(), "ath": token_hash(token)}),
         &extra,
     );
-    let header = json!({"typ": "dpop+jwt", "jwk": jwk(client), "kid": null});
+    let header = json!({"typ": "dpop+jwt", "jwk": keys::bare_jwk(client), "kid": null});
     keys::sign(client.default_alg(), client, header, claims)
 }
 

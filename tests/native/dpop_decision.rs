@@ -46,17 +46,8 @@ fn config(dpop: Value) -> Config {
     Config::from_json_in(config.to_string().as_bytes(), &lookups).unwrap()
 }
 
-/// The client's public JWK (a P-256 key unless said otherwise).
-fn jwk(key: TestKey) -> Value {
-    let mut jwk = keys::jwks(&[key])["keys"][0].clone();
-    for member in ["kid", "use", "alg"] {
-        jwk.as_object_mut().unwrap().remove(member);
-    }
-    jwk
-}
-
 fn jkt(key: TestKey) -> String {
-    thumbprint(jwk(key).as_object().unwrap()).unwrap()
+    thumbprint(keys::bare_jwk(key).as_object().unwrap()).unwrap()
 }
 
 /// An access token of the table's issuer bound to `client`'s key.
@@ -78,7 +69,7 @@ fn proof(client: TestKey, htm: &str, htu: &str, token: &str, extra: Value) -> St
         json!({"jti": jti, "htm": htm, "htu": htu, "iat": now(), "ath": token_hash(token)}),
         &extra,
     );
-    let header = json!({"typ": "dpop+jwt", "jwk": jwk(client), "kid": null});
+    let header = json!({"typ": "dpop+jwt", "jwk": keys::bare_jwk(client), "kid": null});
     keys::sign(client.default_alg(), client, header, claims)
 }
 
@@ -250,7 +241,7 @@ fn a_proof_that_fails_a_cheap_check_costs_no_signature_work() {
             keys::sign(
                 "ES256",
                 TestKey::Ec256,
-                json!({"typ": "jwt", "jwk": jwk(TestKey::Ec256), "kid": null}),
+                json!({"typ": "jwt", "jwk": keys::bare_jwk(TestKey::Ec256), "kid": null}),
                 json!({"jti": "j", "htm": "GET", "htu": URL, "iat": now(), "ath": token_hash(&token)}),
             ),
             ProofFailure::Type,
@@ -295,7 +286,7 @@ fn a_forged_proof_is_refused_after_the_tokens_signature() {
     let forged = keys::sign(
         "ES256",
         TestKey::Ec256,
-        json!({"typ": "dpop+jwt", "jwk": jwk(TestKey::Ec256), "kid": null}),
+        json!({"typ": "dpop+jwt", "jwk": keys::bare_jwk(TestKey::Ec256), "kid": null}),
         claims.clone(),
     );
     let (input, _) = forged.rsplit_once('.').unwrap();

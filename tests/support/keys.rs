@@ -243,3 +243,13 @@ pub fn private_pem(key: TestKey) -> String {
         lines.join("\n")
     )
 }
+
+/// `key`'s public JWK with only the members of its key type (no `kid`, `use`
+/// or `alg`): what a DPoP proof's header carries.
+pub fn bare_jwk(key: TestKey) -> Value {
+    let mut jwk = jwks(&[key])["keys"][0].clone();
+    for member in ["kid", "use", "alg"] {
+        jwk.as_object_mut().unwrap().remove(member);
+    }
+    jwk
+}
