@@ -15,8 +15,7 @@ use crate::policy::claim_rule::{check_claims, ClaimRequirement};
 use crate::policy::placeholder::Bindings;
 use crate::rejection::Rejection;
 use crate::token::claims::{check_audience, check_issuer, check_times};
-use crate::token::dpop::checks::verify as verify_proof;
-use crate::token::dpop::prove::{prove, refusal as proof_refusal, AcceptedProof, DpopRequest};
+use crate::token::dpop::prove::{accept, prove, AcceptedProof, DpopRequest};
 use crate::token::typ::check_type;
 use crate::token::{self, Token};
 
@@ -100,8 +99,7 @@ pub fn authenticate<'a, 'k>(
     // The proof's own signature, once the token's holds.
     let proof = match (proof, &provider.dpop) {
         (Some((checked, jkt)), Some(settings)) => {
-            verify_proof(&checked, signatures).map_err(proof_refusal)?;
-            Some(AcceptedProof::of(&checked, jkt, settings, skew))
+            Some(accept(&checked, jkt, settings, skew, signatures)?)
         }
         _ => None,
     };

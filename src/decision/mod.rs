@@ -35,9 +35,8 @@ pub use crate::request::same_header_name;
 use crate::request::HeaderValues;
 use crate::request::Request;
 use crate::token::dpop::binding::Presentation;
-use crate::token::dpop::checks::verify as verify_proof;
 use crate::token::dpop::htu::normalise;
-use crate::token::dpop::prove::{prove, refusal as proof_refusal, AcceptedProof, DpopRequest};
+use crate::token::dpop::prove::{accept, prove, AcceptedProof, DpopRequest};
 use crate::token::dpop::settings::Dpop;
 use crate::token::extract::{extract, Found};
 
@@ -488,6 +487,5 @@ fn proven(
     let Some((checked, jkt)) = prove(dpop, request, token, claims, skew, verifier.now)? else {
         return Ok(None);
     };
-    verify_proof(&checked, verifier.signatures).map_err(proof_refusal)?;
-    Ok(Some(AcceptedProof::of(&checked, jkt, dpop, skew)))
+    accept(&checked, jkt, dpop, skew, verifier.signatures).map(Some)
 }

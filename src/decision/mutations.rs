@@ -190,11 +190,16 @@ pub(crate) fn remove_token(
         return;
     }
     remove_found(locations, path, headers, mutations);
-    // A DPoP proof goes wherever its token goes (RFC 9449): not upstream.
-    let proof = DPOP_HEADER.to_owned();
-    let has_proof = headers.values(DPOP_HEADER).next().is_some();
-    if provider.dpop.is_some() && has_proof && !mutations.remove_headers.contains(&proof) {
-        mutations.remove_headers.push(proof);
+    // A DPoP proof goes wherever its token goes (RFC 9449): not upstream. Only
+    // a provider with `dpop` looks (this runs for every token removed).
+    if provider.dpop.is_some()
+        && headers.values(DPOP_HEADER).next().is_some()
+        && !mutations
+            .remove_headers
+            .iter()
+            .any(|name| name == DPOP_HEADER)
+    {
+        mutations.remove_headers.push(DPOP_HEADER.to_owned());
     }
 }
 

@@ -5,9 +5,12 @@
 
 use serde_json::{Map, Value};
 
+use crate::keys::verify::SignatureBackend;
 use crate::rejection::Rejection;
 use crate::token::dpop::binding::{binding, Binding, Presentation};
-use crate::token::dpop::checks::{check, CheckedProof, ProofFailure, ProofRequest, ProofRules};
+use crate::token::dpop::checks::{
+    check, verify, CheckedProof, ProofFailure, ProofRequest, ProofRules,
+};
 use crate::token::dpop::failure::DpopFailure;
 use crate::token::dpop::settings::Dpop;
 
@@ -80,6 +83,19 @@ pub fn refusal(failure: ProofFailure) -> Rejection {
         ProofFailure::Nonce => Rejection::DpopNonce,
         other => Rejection::Dpop(DpopFailure::Proof(other)),
     }
+}
+
+/// The last of the proof's own checks, its signature with its own key; then
+/// what the accepted proof of key `jkt` leaves.
+pub fn accept(
+    checked: &CheckedProof<'_>,
+    jkt: String,
+    dpop: &Dpop,
+    skew_s: i64,
+    signatures: &dyn SignatureBackend,
+) -> Result<AcceptedProof, Rejection> {
+    verify(checked, signatures).map_err(refusal)?;
+    Ok(AcceptedProof::of(checked, jkt, dpop, skew_s))
 }
 
 impl AcceptedProof {
