@@ -137,8 +137,12 @@ lint:
 # (issue 23) against a token service the bench runs itself: a request whose exchange
 # is cached against audgate's cached verification (paired), a token's first request
 # against one STS round trip, and the STS callouts for 100 tokens x 3 destinations
-# (`python3 tests/bench/bench.py exchange` runs only the last two). About 15 minutes
-# on an idle 2-core machine; BENCH_QUICK=1 for a smoke run of about 2 minutes; BENCH_ROUNDS,
+# (`python3 tests/bench/bench.py exchange` runs only the last two); and DPoP (issue
+# 24): a cached bound token with a fresh ES256 or Ed25519 proof against a bearer token
+# verified in full (paired), refused proofs against a malformed token, and a million
+# distinct unauthenticated proofs, then accepted ones that weigh the replay store
+# (`python3 tests/bench/bench.py dpop` runs only those). About 22 minutes
+# on an idle 2-core machine; BENCH_QUICK=1 for a smoke run of about 4 minutes; BENCH_ROUNDS,
 # BENCH_SECONDS, BENCH_PAIRED_REPEATS, BENCH_PAIRED_SECONDS to change it (all in
 # tests/bench/bench.py's header). Writes tests/bench/results.json, BENCHMARKS.md
 # (with the issue-16 targets, pass/fail and spread) and docs/bench.svg. Installs wrk

@@ -51,6 +51,7 @@ pub(super) fn compile_dpop(
     };
     Ok(Dpop {
         required: raw.required.unwrap_or(false),
+        algs: Dpop::algs_of(&algorithms),
         algorithms,
         max_age_s: i64::try_from(max_age_s).unwrap_or(60),
         replay_store_size: usize::try_from(replay_store_size).unwrap_or(100_000),

@@ -11,7 +11,13 @@
 //! It fires only on a request that needs nothing beyond the cached verdict:
 //! no forged output header, a plain path, one provider's demand, one token in
 //! one of that provider's places, found in the cache for its key generation
-//! and meeting the route's audiences and claims. It reads the rule, the token
+//! and meeting the route's audiences and claims. For a provider with `dpop`,
+//! its proof is checked here as the full decision checks it (every check and
+//! its signature, on every request), and a proof that fails any, or whose
+//! nonce a fresh one should follow, is left to the full decision, which
+//! refuses it or offers the nonce; the replay store is the caller's (the
+//! filter remembers the proof before the pass is carried out, and leaves a
+//! proof the store refuses to the full decision too). It reads the rule, the token
 //! and the cache with the same functions the full decision does (`resolve`,
 //! `applicable`, `extract_from`, `TokenCache::get`, `check_audience`,
 //! `check_claims`, `remove_token`, `remove_unrequired_tokens`), and touches
@@ -27,7 +33,9 @@ use crate::config::{Config, Provider};
 use crate::decision::authenticate::RouteChecks;
 use crate::decision::mutations::{remove_token, remove_unrequired_tokens};
 use crate::decision::remembered::{recall, recheck};
-use crate::decision::{same_header_name, Decision, Mutations, Verifier};
+use crate::decision::{
+    origin_of, proven, same_header_name, Decision, DpopReply, Mutations, Verifier,
+};
 use crate::policy::caller::NoPeer;
 use crate::policy::claim_rule::{ClaimRequirement, Want};
 use crate::policy::placeholder::Bindings;
@@ -35,6 +43,8 @@ use crate::policy::{applicable, Demand, Requirement};
 use crate::request::header_map::{name_is, HeaderMap};
 use crate::request::path::resolve;
 use crate::request::{HeaderValues, Request};
+use crate::token::dpop::binding::Presentation;
+use crate::token::dpop::prove::DpopRequest;
 use crate::token::extract::extract_from;
 
 /// The decision on a request that is a token cache hit needing nothing more,
@@ -75,9 +85,8 @@ pub fn cached_pass(
     let demand = single_demand(rule.requires)?;
     let index = demand.provider;
     let provider = config.providers.get(index)?;
-    // A `caller` rule reads the peer; `dpop` checks a proof on every request.
-    let presenter_checked = provider.caller.is_some() || provider.dpop.is_some();
-    if presenter_checked || demand.claims.iter().any(reads_headers) {
+    // A `caller` rule reads the peer.
+    if provider.caller.is_some() || demand.claims.iter().any(reads_headers) {
         return None;
     }
     let sources = Sources::of(headers, config)?;
@@ -104,8 +113,38 @@ pub fn cached_pass(
     };
     // The provider has no `caller` rule (declined above); a `cnf` binding is
     // checked against the TLS peer, which is not read here: `NoPeer` fails it, and
-    // the full decision reads the peer.
-    recheck(&hit.claims, &route, None, &NoPeer, false).ok()?;
+    // the full decision reads the peer (a `cnf.jkt` is the proof's to check).
+    let takes_proofs = provider.dpop.is_some();
+    recheck(&hit.claims, &route, None, &NoPeer, takes_proofs).ok()?;
+    let proof = match &provider.dpop {
+        None => None,
+        Some(dpop) => {
+            let presentation = Presentation::of(&sources);
+            let own_origin = match dpop.origins {
+                Some(_) => String::new(),
+                None => origin_of(pseudo.scheme, pseudo.authority),
+            };
+            let request = DpopRequest {
+                presentation: &presentation,
+                method: pseudo.method,
+                own_origin: &own_origin,
+                path: raw,
+            };
+            let accepted = proven(
+                provider,
+                dpop,
+                &request,
+                &found.token,
+                &hit.claims,
+                verifier,
+            )
+            .ok()??;
+            if accepted.nonce_stale {
+                return None;
+            }
+            Some((accepted, DpopReply::without_nonce(dpop, &presentation)))
+        }
+    };
     let mut mutations = Mutations::default();
     remove_token(
         provider,
@@ -122,20 +161,28 @@ pub fn cached_pass(
         &sources,
         &mut mutations,
     );
-    Some(Decision::pass(Some(index), mutations, true))
+    let mut decision = Decision::pass(Some(index), mutations, true);
+    if let Some((accepted, reply)) = proof {
+        decision.proof = Some(accepted);
+        decision.dpop = Some(reply);
+    }
+    Some(decision)
 }
 
-/// `:method` and `:path` (the first of each, else empty, as
-/// `Request::from_headers` reads them), from a request whose header names are
-/// all UTF-8 and none of which is an output header in any spelling.
+/// `:method`, `:path`, `:scheme` and `:authority` (the first of each, else
+/// empty, and `http` for the scheme, as `Request::from_headers` and the full
+/// decision read them), from a request whose header names are all UTF-8 and
+/// none of which is an output header in any spelling.
 struct Pseudo<'a> {
     method: &'a str,
     path: &'a str,
+    scheme: &'a str,
+    authority: &'a str,
 }
 
 impl<'a> Pseudo<'a> {
     fn scan(config: &Config, headers: &HeaderMap<'a>) -> Option<Pseudo<'a>> {
-        let (mut method, mut path) = (None, None);
+        let (mut method, mut path, mut scheme, mut authority) = (None, None, None, None);
         for &(name, value) in headers.pairs() {
             let name = str::from_utf8(name).ok()?;
             let forged = config
@@ -149,11 +196,18 @@ impl<'a> Pseudo<'a> {
                 method = Some(value);
             } else if path.is_none() && name_is(name.as_bytes(), ":path") {
                 path = Some(value);
+            } else if scheme.is_none() && name_is(name.as_bytes(), ":scheme") {
+                scheme = Some(value);
+            } else if authority.is_none() && name_is(name.as_bytes(), ":authority") {
+                authority = Some(value);
             }
         }
+        let text = |value: Option<&'a [u8]>| str::from_utf8(value.unwrap_or_default()).ok();
         Some(Pseudo {
-            method: str::from_utf8(method.unwrap_or_default()).ok()?,
-            path: str::from_utf8(path.unwrap_or_default()).ok()?,
+            method: text(method)?,
+            path: text(path)?,
+            scheme: text(scheme.or(Some(b"http")))?,
+            authority: text(authority)?,
         })
     }
 }

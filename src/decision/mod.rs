@@ -269,18 +269,28 @@ fn dpop_reply(
     let wants_nonce =
         matches!(outcome, Err((Rejection::DpopNonce, _))) || (outcome.is_ok() && stale);
     let now = evaluation.verifier.now;
-    Some(DpopReply {
-        challenge: DpopChallenge {
-            algs: dpop.algs(),
-            scheme_used: presentation.dpop_scheme,
-            required: dpop.required,
-        },
-        nonce: dpop
-            .nonces
-            .as_ref()
-            .filter(|_| wants_nonce)
-            .map(|nonces| nonces.issue(now)),
-    })
+    let mut reply = DpopReply::without_nonce(dpop, presentation);
+    reply.nonce = dpop
+        .nonces
+        .as_ref()
+        .filter(|_| wants_nonce)
+        .map(|nonces| nonces.issue(now));
+    Some(reply)
+}
+
+impl DpopReply {
+    /// The reply to a request presented as `presentation` to a provider with
+    /// `dpop`, offering no nonce.
+    fn without_nonce(dpop: &Dpop, presentation: &Presentation<'_>) -> DpopReply {
+        DpopReply {
+            challenge: DpopChallenge {
+                algs: dpop.algs(),
+                scheme_used: presentation.dpop_scheme,
+                required: dpop.required,
+            },
+            nonce: None,
+        }
+    }
 }
 
 fn is_cors_preflight(request: &Request<'_>) -> bool {
@@ -468,14 +478,21 @@ fn most_relevant(
 /// The request's own origin as `htu` names it: `:scheme://:authority`,
 /// normalised (empty when it cannot be, which no `htu` matches).
 fn own_origin(request: &Request<'_>) -> String {
-    let scheme = request.values(":scheme").next().unwrap_or("http");
-    let origin = normalise(&format!("{scheme}://{}", request.authority)).unwrap_or_default();
+    origin_of(
+        request.values(":scheme").next().unwrap_or("http"),
+        request.authority,
+    )
+}
+
+/// `scheme://authority`, normalised as [`own_origin`] says.
+pub(crate) fn origin_of(scheme: &str, authority: &str) -> String {
+    let origin = normalise(&format!("{scheme}://{authority}")).unwrap_or_default();
     origin.strip_suffix('/').unwrap_or(&origin).to_owned()
 }
 
 /// The proof of a remembered `token` (`claims`) for a provider with `dpop`:
 /// its checks and its signature, on every request.
-fn proven(
+pub(crate) fn proven(
     provider: &Provider,
     dpop: &Dpop,
     request: &DpopRequest<'_>,

@@ -106,12 +106,21 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
         return refuse(Some(metrics), HostFailure::NoClock);
     }
     // A cache hit that needs nothing more is answered from the borrowed headers
-    // (never with `exchange`: the token's way out needs the whole request).
+    // (never with `exchange`: the token's way out needs the whole request). Its
+    // DPoP proof is remembered first; one the store refuses (a replay, no room)
+    // goes to the full decision, which refuses it the same way.
     let hit = vm_cell.try_borrow().ok().and_then(|vm| {
         if vm.config.exchange.is_some() {
             return None;
         }
-        vm.with_verifier(now_ms, |verifier| cached_pass(&vm.config, &map, verifier))
+        let decision =
+            vm.with_verifier(now_ms, |verifier| cached_pass(&vm.config, &map, verifier))?;
+        if decision.proof.is_none() {
+            return Some(decision);
+        }
+        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        let decision = remembered(decision, &vm.replay, &Proxy, now_s);
+        decision.verdict.is_ok().then_some(decision)
     });
     if let Some(decision) = hit {
         return pass(metrics, decision);

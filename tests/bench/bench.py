@@ -20,6 +20,8 @@ outbound token exchange (issue 23) against a token service the bench runs itself
                                          only the exchange's first-request and
                                          callout figures (also part of `run`), merged
                                          likewise
+    python3 tests/bench/bench.py dpop    only the DPoP phase (also part of `run`),
+                                         merged likewise
 
 Run from anywhere; paths are relative to the repo root. Needs the release module
 (`make build`), the token example (`cargo build --release --example bench_tokens`),
@@ -69,6 +71,19 @@ POST straight to the STS and the token's second request (medians, ms); and 100 t
 answer, so that a pair's requests overlap its callout): the STS must see exactly 300
 callouts, else the bench fails.
 
+DPoP (issue 24, dpop_phase): `audgate_dpop` is the bench provider with `dpop`
+required (DPOP_CONFIG), measured only in its phase. bench_tokens writes ES256 tokens
+bound to DPOP_CLIENTS client keys, each line with a proof no other line repeats
+(requests.lua sends a line `TOKEN PROOF` as `authorization: DPoP TOKEN` and `dpop:
+PROOF`). Paired, BENCH_PAIRED_REPEATS times: no filter and `audgate_nocache` on ES256
+bearer tokens, `audgate_dpop` on ES256 proofs and on Ed25519 proofs, at once. Then,
+per round, one `audgate_dpop` Envoy refusing each of DPOP_REFUSED_LOADS in turn (CPU
+per request against the malformed token's). Then a fresh one: BENCH_DPOP_FLOOD
+(1,000,000) distinct proofs whose tokens no provider vouches for, sent once each
+(wrk's `once`, in parts of DPOP_FLOOD_CHUNK), every one refused and none accepted;
+then BENCH_DPOP_MEMORY_PROOFS (100,000) good ones, each accepted once: RSS growth
+per proof held. BENCH_DPOP_PROOFS (120,000): proofs per paired load file.
+
 Before timing, every Envoy is checked: a good token gets 200 and (for the JWT
 filters) a token for another audience gets 403 and no token 401; the floor lets
 everything through and logs its first request (so it is seen to run); the exchange
@@ -78,8 +93,8 @@ in which wrk saw anything but 2xx, a socket error, or Envoy counted a 4xx/5xx, f
 the bench; before each run the harness waits (a while) for both cores to be idle, and
 an interleaved run in which other processes took over 10% of either core is repeated.
 
-Default `make bench`: about 15 minutes on an idle 2-core machine. BENCH_QUICK=1 (a
-smoke run, about 2 minutes): 1 round of 1 s, 2 paired repeats of 3 s on one load, no
+Default `make bench`: about 22 minutes on an idle 2-core machine. BENCH_QUICK=1 (a
+smoke run, about 4 minutes): 1 round of 1 s, 2 paired repeats of 3 s on one load, no
 repeats of disturbed runs, at most 3 s of waiting for idle cores.
 
 Environment:
@@ -198,7 +213,7 @@ class BenchError(Exception):
 class Config:
     name: str
     label: str
-    kind: str  # "none", "floor", "jwt_authn", "audgate" or "exchange"
+    kind: str  # "none", "floor", "jwt_authn", "audgate", "exchange" or "dpop"
 
 
 @dataclass(frozen=True)
@@ -218,6 +233,8 @@ CONFIGS = [
     Config("audgate", "audgate (token_cache_size 1000, default)", "audgate"),
     Config("audgate_nocache", "audgate, token_cache_size 0", "audgate"),
     Config("audgate_exchange", "audgate, exchange only (exchanged token cached)", "exchange"),
+    # Measured only in the DPoP phase (its loads carry proofs): dpop_phase.
+    Config("audgate_dpop", "audgate, DPoP required (bound token cached, proof checked)", "dpop"),
 ]
 # The floor modules: file in target/bench-floor/, rustc flags, the line the module
 # logs (at warn) on its first request.
@@ -494,12 +511,11 @@ def template(name: str) -> str:
     return (TEMPLATES / name).read_text()
 
 
-def plugin_config(jwks: dict, cache_size: int | None) -> dict:
-    config: dict = {
-        "providers": [
-            {"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": jwks}
-        ]
-    }
+def plugin_config(jwks: dict, cache_size: int | None, dpop: dict | None = None) -> dict:
+    provider = {"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": jwks}
+    if dpop is not None:
+        provider["dpop"] = dpop
+    config: dict = {"providers": [provider]}
     if cache_size is not None:
         config["token_cache_size"] = cache_size
     return config
@@ -540,7 +556,8 @@ def filter_yaml(config: Config, jwks: dict, wasm: str, floor: str) -> str:
     if config.kind == "exchange":
         plugin = exchange_config()
     else:
-        plugin = plugin_config(jwks, 0 if config.name == "audgate_nocache" else None)
+        plugin = plugin_config(jwks, 0 if config.name == "audgate_nocache" else None,
+                               DPOP_CONFIG if config.kind == "dpop" else None)
     return fill(
         template("audgate.yaml"), {"WASM": wasm, "PLUGIN_CONFIG": json.dumps(plugin, indent=2)}
     ).rstrip()
@@ -718,13 +735,23 @@ class Envoy:
     def exchange_stats(self) -> dict[str, int]:
         """audgate_exchanges_total by result (`exchanged`, `cache_hit`, ...), summed over
         destinations, as Envoy has them (the filter adds its counts every 100 ms)."""
-        status, body = http_get(self.admin_port, "/stats?filter=audgate_exchanges_total")
+        return self.results_of("audgate_exchanges_total", "destination")
+
+    def dpop_stats(self) -> dict[str, int]:
+        """audgate_dpop_proofs_total by result (`accepted`, `refused`, `replayed`, ...),
+        summed over providers."""
+        return self.results_of("audgate_dpop_proofs_total", "provider")
+
+    def results_of(self, series: str, first_tag: str) -> dict[str, int]:
+        """One of the filter's series `{first_tag, result}`, by result."""
+        status, body = http_get(self.admin_port, f"/stats?filter={series}")
         if status != 200:
             raise BenchError(f"admin /stats: {status}")
         totals: dict[str, int] = {}
+        pattern = (rf"wasmcustom\.{first_tag}=\.=([^;]*);\.;result=\.=(\w+);\.;"
+                   rf"{series}: (\d+)")
         for line in body.splitlines():
-            match = re.fullmatch(r"wasmcustom\.destination=\.=([^;]*);\.;result=\.=(\w+);\.;"
-                                 r"audgate_exchanges_total: (\d+)", line.strip())
+            match = re.fullmatch(pattern, line.strip())
             if match:
                 totals[match.group(2)] = totals.get(match.group(2), 0) + int(match.group(3))
         return totals
@@ -795,6 +822,9 @@ def check_answers(envoy: Envoy, config: Config, tokens: Tokens, alg: str) -> Non
     """Before anything is timed: the configuration does what its name says."""
     if config.kind == "exchange":
         check_exchange(envoy, config, tokens, alg)
+        return
+    if config.kind == "dpop":
+        check_dpop(envoy, config)
         return
     good = tokens.good[alg]
     where = f"{config.name}, {alg}"
@@ -1056,8 +1086,9 @@ def parse_wrk(out: str) -> dict:
 
 
 def wrk_cmd(s: Settings, port: int, token_file: Path, seconds: int,
-            host: str | None = None) -> list[str]:
-    """wrk with requests.lua over `token_file`; with `host`, the requests' `Host`."""
+            host: str | None = None, once: bool = False) -> list[str]:
+    """wrk with requests.lua over `token_file`; with `host`, the requests' `Host`;
+    with `once`, each line sent once (then wrk idles until `seconds` end)."""
     return [
         require_command("taskset", "install util-linux"),
         "-c",
@@ -1074,7 +1105,7 @@ def wrk_cmd(s: Settings, port: int, token_file: Path, seconds: int,
         f"http://127.0.0.1:{port}/",
         "--",
         str(token_file),
-        *([host] if host else []),
+        *([host or "", "once"] if once else [host] if host else []),
     ]
 
 
@@ -1255,11 +1286,12 @@ def bench(s: Settings) -> dict:
     runs = []
     with tempfile.TemporaryDirectory(prefix="audgate-bench-tokens-") as workdir:
         files = token_files(s, tokens, Path(workdir))
-        total = s.rounds * len(s.loads) * len(s.configs)
+        measured = [c for c in s.configs if c.kind != "dpop"]  # dpop_phase's
+        total = s.rounds * len(s.loads) * len(measured)
         print(f"interleaved rounds: {total} runs of {s.seconds} s", flush=True)
         for r in range(s.rounds):
             # Each round starts one configuration later, so none is always first.
-            order = rotated(s.configs, r)
+            order = rotated(measured, r)
             for load in s.loads:
                 for config in order:
                     for attempt in range(1, s.retries + 2):
@@ -1304,7 +1336,9 @@ def check(s: Settings) -> None:
               + {"none": "no filter: anything 200",
                  "floor": "no JWT filter: anything 200, the floor module ran",
                  "exchange": "a token to its destination 200 after one STS callout, again 200 "
-                             "with none; no token 200; another host 200, token removed"}.get(
+                             "with none; no token 200; another host 200, token removed",
+                 "dpop": "a bound token with a fresh proof 200, its replay 401, as a bearer "
+                         "token 401, a proof with typ jwt 401"}.get(
                      config.kind, "good 200, other audience 403, no token 401"))
 
 
@@ -1338,8 +1372,9 @@ def paired(s: Settings, tokens: Tokens, paths: dict[str, Path], files: dict[str,
                 wait_for_quiet(s)
                 # Each repeat starts the Envoys and their wrks in another order.
                 order = rotated(configs, r)
+                members = [Member(c.name, c, files[load.name]) for c in order]
                 run = {"repeat": r + 1, "load": load.name, "group": group,
-                       **paired_run(s, order, paths, load, tokens, files[load.name])}
+                       **paired_run(s, members, paths, load, tokens)}
                 runs.append(run)
                 print(paired_progress(f"{len(runs):2}/{total}", load, run), flush=True)
     return {"groups": {name: {"label": PAIRED_GROUPS[name][0], "configs": [c.name for c in configs]}
@@ -1347,8 +1382,17 @@ def paired(s: Settings, tokens: Tokens, paths: dict[str, Path], files: dict[str,
             "runs": runs, "summary": paired_summary(s, runs)}
 
 
-def paired_run(s: Settings, order: list[Config], paths: dict[str, Path], load: Load,
-               tokens: Tokens, token_file: Path) -> dict:
+@dataclass(frozen=True)
+class Member:
+    """One Envoy of a paired run: its name in the results, its configuration and its
+    load's file (the DPoP comparison runs one configuration twice, on two loads)."""
+    name: str
+    config: Config
+    token_file: Path
+
+
+def paired_run(s: Settings, members: list[Member], paths: dict[str, Path], load: Load,
+               tokens: Tokens) -> dict:
     """One paired run: start every Envoy (pinned to Envoy's core), check their answers,
     start one wrk per Envoy (pinned to wrk's core) for warm-up + interval + 1 s, and
     read each Envoy's answered requests and CPU time after the warm-up and after the
@@ -1356,27 +1400,27 @@ def paired_run(s: Settings, order: list[Config], paths: dict[str, Path], load: L
     seconds = s.paired_warmup + s.paired_seconds + 1
     with contextlib.ExitStack() as stack:
         envoys: dict[str, Envoy] = {}
-        for config in order:
-            envoys[config.name] = stack.enter_context(
-                start_envoy(config, paths[config.name], s.envoy_cpu, wait=False))
-        exchanging = [c for c in order if c.kind == "exchange"]
+        for m in members:
+            envoys[m.name] = stack.enter_context(
+                start_envoy(m.config, paths[m.config.name], s.envoy_cpu, wait=False))
+        exchanging = [m.name for m in members if m.config.kind == "exchange"]
         primed = {}
-        for config in order:
-            envoys[config.name].wait_ready()
-            check_answers(envoys[config.name], config, tokens, load.alg)
-            if config.kind == "exchange":
-                primed[config.name] = prime_exchange(envoys[config.name], config, token_file,
-                                                     tokens, load.alg)
+        for m in members:
+            envoys[m.name].wait_ready()
+            check_answers(envoys[m.name], m.config, tokens, load.alg)
+            if m.config.kind == "exchange":
+                primed[m.name] = prime_exchange(envoys[m.name], m.config, m.token_file,
+                                                tokens, load.alg)
         before = {name: e.counters() for name, e in envoys.items()}
         procs: dict[str, subprocess.Popen] = {}
-        hosts = {c.name: request_host(c) for c in order}
         try:
-            for name, e in envoys.items():
-                procs[name] = subprocess.Popen(
-                    wrk_cmd(s, e.port, token_file, seconds, hosts[name]), cwd=ROOT, text=True,
+            for m in members:
+                procs[m.name] = subprocess.Popen(
+                    wrk_cmd(s, envoys[m.name].port, m.token_file, seconds, request_host(m.config)),
+                    cwd=ROOT, text=True,
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             time.sleep(s.paired_warmup)
-            exchanged = {c.name: envoys[c.name].exchange_stats() for c in exchanging}
+            exchanged = {name: envoys[name].exchange_stats() for name in exchanging}
             first = snapshot(s, envoys, procs)
             posts = token_service().posts() if exchanging else 0
             time.sleep(s.paired_seconds)
@@ -1803,6 +1847,275 @@ def exchange_callouts(s: Settings, config: Config, path: Path, tokens: list[str]
     return result
 
 
+# --------------------------------------------------------------------------- DPoP
+
+# Issue 24. `audgate_dpop` requires DPoP: ES256 tokens bound to DPOP_CLIENTS client
+# keys, each request with a proof no other request repeats (the replay store would
+# refuse it), made by bench_tokens for DPOP_ORIGIN (dpop.origins: wrk's own origin
+# changes with the port) before the phase starts.
+DPOP_ORIGIN = "https://api.bench.audgate.local"
+DPOP_CLIENTS = 200  # so one client's proofs fill at most 1% of the store, as the limit is
+DPOP_CONFIG = {"required": True, "max_age_s": 600, "replay_store_size": 1_000_000,
+               "origins": [DPOP_ORIGIN]}
+DPOP_VS_NOCACHE = 1.1  # cached bound token + ES256 proof ÷ ES256 bearer token, no cache
+DPOP_EDDSA_VS_ES256 = 2.0  # Ed25519 proof (pure Rust) ÷ ES256 proof (host)
+DPOP_REFUSED_VS_MALFORMED = 1.0  # a refused proof ÷ a malformed token
+DPOP_BASELINE = "malformed-token"
+DPOP_REFUSED_LOADS = [
+    (DPOP_BASELINE, "malformed token (payload not JSON)"),
+    ("typ", "proof `typ` jwt"),
+    ("htu", "proof for another origin (`htu`)"),
+    ("ath", "proof for another token (`ath`)"),
+    ("jkt", "proof signed by another key (`jkt`)"),
+]
+DPOP_REFUSED_LINES = 1000  # cycled: a refused proof is never stored, so it may repeat
+DPOP_CHECK_FIRST = 3_000_000_000  # the answer checks' proof numbers: never a load's
+DPOP_FLOOD_CHUNK = 250_000  # lines per wrk run of the flood (each wrk holds its file)
+DPOP_MEMBERS = (  # the paired comparison: name, configuration, load file
+    ("none", "none", "bearer"),
+    ("audgate_nocache", "audgate_nocache", "bearer"),
+    ("dpop_es256", "audgate_dpop", "ES256"),
+    ("dpop_eddsa", "audgate_dpop", "EdDSA"),
+)
+_dpop_checks = itertools.count()
+
+
+@dataclass
+class DpopSizes:
+    proofs: int  # distinct proofs per paired load file
+    flood: int  # distinct proofs of the unauthenticated flood
+    memory: int  # proofs accepted to weigh the replay store
+
+
+def dpop_sizes(s: Settings) -> DpopSizes:
+    return DpopSizes(
+        proofs=env_int("BENCH_DPOP_PROOFS", 30_000 if s.quick else 120_000, 1000),
+        flood=env_int("BENCH_DPOP_FLOOD", 20_000 if s.quick else 1_000_000, 1),
+        memory=env_int("BENCH_DPOP_MEMORY_PROOFS", 10_000 if s.quick else 100_000, 1),
+    )
+
+
+def dpop_file(path: Path, alg: str, variant: str, first: int, count: int) -> Path:
+    """bench_tokens' `dpop` lines (`TOKEN PROOF`), proof numbers first..first+count,
+    written to `path`; two processes, one a half, when there are many."""
+    halves = [(first, count)] if count < 20_000 else [(first, count // 2),
+                                                      (first + count // 2, count - count // 2)]
+    parts = [path.with_suffix(f".part{i}") for i in range(len(halves))]
+    procs = []
+    for part, (start, n) in zip(parts, halves):
+        with open(part, "wb") as out:
+            procs.append(subprocess.Popen(
+                [str(tokens_bin()), "dpop", alg, variant, str(DPOP_CLIENTS), str(start), str(n),
+                 ISSUER, AUDIENCE, str(TOKEN_TTL_S), DPOP_ORIGIN + "/"],
+                cwd=ROOT, stdout=out, stderr=subprocess.PIPE))
+    for proc in procs:
+        _, err = proc.communicate(timeout=900)
+        if proc.returncode != 0:
+            raise BenchError(f"bench_tokens dpop: {err.decode(errors='replace').strip()}")
+    with open(path, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out)
+            part.unlink()
+    return path
+
+
+def dpop_lines(alg: str, variant: str, first: int, count: int) -> list[str]:
+    text = run_text([str(tokens_bin()), "dpop", alg, variant, str(DPOP_CLIENTS), str(first),
+                     str(count), ISSUER, AUDIENCE, str(TOKEN_TTL_S), DPOP_ORIGIN + "/"])
+    return [line for line in text.splitlines() if line]
+
+
+def dpop_call(envoy: Envoy, line: str, scheme: str = "DPoP") -> tuple[int, str]:
+    token, proof = line.split(" ")
+    headers = {"authorization": f"{scheme} {token}"}
+    if scheme == "DPoP":
+        headers["dpop"] = proof
+    return http_get(envoy.port, "/", headers)
+
+
+def check_dpop(envoy: Envoy, config: Config) -> None:
+    """A DPoP configuration does what its name says, with proofs no load has."""
+    first = DPOP_CHECK_FIRST + 10 * next(_dpop_checks)
+    good = dpop_lines("ES256", "good", first, 2)
+    typ = dpop_lines("ES256", "typ", first + 2, 1)
+    for what, line, scheme, want in (
+        ("a bound token with a fresh proof", good[0], "DPoP", 200),
+        ("the same proof again (a replay)", good[0], "DPoP", 401),
+        ("a bound token as a bearer token", good[1], "Bearer", 401),
+        ("another fresh proof", good[1], "DPoP", 200),
+        ("a proof with typ jwt", typ[0], "DPoP", 401),
+    ):
+        status, body = dpop_call(envoy, line, scheme)
+        if status != want:
+            raise BenchError(f"{config.name}, {what}: got {status} ({body.strip()[:120]!r}), "
+                             f"expected {want}\n{envoy.log_tail()}")
+
+
+def dpop_phase(s: Settings, paths: dict[str, Path]) -> dict:
+    """Issue 24's figures: the paired comparison (dpop_paired), the cost of refused
+    proofs against a malformed token (dpop_refusals), and an unauthenticated flood of
+    distinct proofs followed by accepted ones, weighing the replay store (dpop_flood)."""
+    started = now_iso()
+    sizes = dpop_sizes(s)
+    configs = {c.name: c for c in CONFIGS}
+    with tempfile.TemporaryDirectory(prefix="audgate-bench-dpop-") as workdir:
+        work = Path(workdir)
+        tokens = make_tokens(["ES256"], s.tokens)
+        files = {"bearer": work / "bearer.tokens"}
+        files["bearer"].write_text("\n".join(tokens.good["ES256"]) + "\n")
+        print(f"DPoP: {sizes.proofs} distinct proofs for each of ES256 and EdDSA", flush=True)
+        for alg in ("ES256", "EdDSA"):
+            files[alg] = dpop_file(work / f"{alg}.lines", alg, "good", 0, sizes.proofs)
+        members = [Member(name, configs[config], files[load]) for name, config, load in DPOP_MEMBERS]
+        paired_runs = dpop_paired(s, paths, tokens, members)
+        refusals = dpop_refusals(s, paths[configs["audgate_dpop"].name], work)
+        flood = dpop_flood(s, paths[configs["audgate_dpop"].name], work, sizes)
+    return {"started": started, "clients": DPOP_CLIENTS, "config": DPOP_CONFIG,
+            "proofs_per_file": sizes.proofs, "paired": paired_runs, "refusals": refusals,
+            "flood": flood}
+
+
+def dpop_paired(s: Settings, paths: dict[str, Path], tokens: Tokens,
+                members: list[Member]) -> dict:
+    """DPOP_MEMBERS' Envoys at once on Envoy's core (paired_run), each repeat in
+    another order; per run, the ratios the targets read."""
+    load = Load("es256_dpop", "ES256 tokens, DPoP proofs", "ES256", True)
+    runs = []
+    for r in range(max(1, s.paired_repeats)):
+        wait_for_quiet(s)
+        run = paired_run(s, rotated(members, r), paths, load, tokens)
+        c = {name: v["envoy_cpu_us_per_req"] for name, v in run["configs"].items()}
+        run["ratios"] = {
+            "es256_vs_nocache": c["dpop_es256"] / c["audgate_nocache"],
+            "eddsa_vs_es256": c["dpop_eddsa"] / c["dpop_es256"],
+            "eddsa_vs_es256_over_none": (c["dpop_eddsa"] - c["none"]) / (c["dpop_es256"] - c["none"]),
+        }
+        runs.append(run)
+        print(f"  DPoP paired repeat {r + 1}: CPU/req µs "
+              + "  ".join(f"{name} {v:.1f}" for name, v in c.items())
+              + f"  ES256 proof ÷ no cache {run['ratios']['es256_vs_nocache']:.3f}"
+              + f"  Ed25519 ÷ ES256 {run['ratios']['eddsa_vs_es256']:.3f}", flush=True)
+    names = [m.name for m in members]
+    return {
+        "runs": runs,
+        "cpu_us_per_req": {n: spread([r["configs"][n]["envoy_cpu_us_per_req"] for r in runs], 2)
+                           for n in names},
+        "rps": {n: spread([r["configs"][n]["rps"] for r in runs], 0) for n in names},
+        "ratios": {k: spread([r["ratios"][k] for r in runs]) for k in runs[0]["ratios"]},
+    }
+
+
+def dpop_refusals(s: Settings, path: Path, work: Path) -> dict:
+    """Each refused load on one `audgate_dpop` Envoy per round, one after another
+    (each round in another order): CPU per request, and its ratio to the malformed
+    token's in the same round."""
+    files = {name: dpop_file(work / f"refused-{name}.lines", "ES256", name, 0, DPOP_REFUSED_LINES)
+             for name, _ in DPOP_REFUSED_LOADS}
+    config = next(c for c in CONFIGS if c.kind == "dpop")
+    rounds = []
+    for r in range(s.rounds):
+        wait_for_quiet(s)
+        costs = {}
+        with Envoy(path, s.envoy_cpu) as envoy:
+            check_dpop(envoy, config)
+            before = envoy.counters()
+            for name in rotated([n for n, _ in DPOP_REFUSED_LOADS], r):
+                wrk(s, envoy.port, files[name], s.warmup, refused=True)
+                started = envoy.cpu_seconds()
+                result = wrk(s, envoy.port, files[name], s.seconds, refused=True)
+                costs[name] = {"rps": result["rps"], "envoy_cpu_us_per_req": round(
+                    (envoy.cpu_seconds() - started) * 1e6 / result["requests"], 2)}
+            passed = envoy.counters().get("downstream_rq_2xx", 0) - before.get("downstream_rq_2xx", 0)
+        if passed:
+            raise BenchError(f"DPoP refusals: Envoy passed {passed} requests it should refuse")
+        base = costs[DPOP_BASELINE]["envoy_cpu_us_per_req"]
+        for cost in costs.values():
+            cost["vs_malformed"] = round(cost["envoy_cpu_us_per_req"] / base, 3)
+        rounds.append(costs)
+        print(f"  DPoP refused, round {r + 1}: CPU/req µs "
+              + "  ".join(f"{n} {c['envoy_cpu_us_per_req']:.1f}" for n, c in costs.items()), flush=True)
+    return {
+        "loads": [{"name": n, "label": l} for n, l in DPOP_REFUSED_LOADS],
+        "rounds": rounds,
+        "cpu_us_per_req": {n: spread([r[n]["envoy_cpu_us_per_req"] for r in rounds], 2)
+                           for n, _ in DPOP_REFUSED_LOADS},
+        "rps": {n: spread([r[n]["rps"] for r in rounds], 0) for n, _ in DPOP_REFUSED_LOADS},
+        "vs_malformed": {n: spread([r[n]["vs_malformed"] for r in rounds])
+                         for n, _ in DPOP_REFUSED_LOADS if n != DPOP_BASELINE},
+    }
+
+
+def send_once(s: Settings, envoy: Envoy, lines: Path, count: int, counter: str) -> int:
+    """The lines of `lines` sent once each (wrk's `once`; it skips the first, so the
+    file has count + 1) until Envoy's `counter` grew by `count`, then wrk is stopped
+    (it may have sent a few requests without credentials meanwhile, refused with no
+    token). Returns the growth."""
+    start = envoy.counters().get(counter, 0)
+    proc = subprocess.Popen(wrk_cmd(s, envoy.port, lines, 3600, once=True), cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 1800
+        while (grown := envoy.counters().get(counter, 0) - start) < count:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"sending {lines.name} once: {grown} of {count} answered "
+                                 f"({counter}) when wrk ended or time ran out")
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    return envoy.counters().get(counter, 0) - start
+
+
+def dpop_flood(s: Settings, path: Path, work: Path, sizes: DpopSizes) -> dict:
+    """One fresh `audgate_dpop` Envoy: `sizes.flood` distinct proofs, each right for
+    its token, whose tokens no provider vouches for (a noise signature): every one
+    refused, none accepted, so none stored (and RSS does not grow by the store's
+    size). Then `sizes.memory` good proofs, each accepted once: the replay store's
+    memory, as RSS growth per accepted proof."""
+    with Envoy(path, s.envoy_cpu) as envoy:
+        rss_start = envoy.memory_kib()["rss_kib"]
+        sent = 0
+        while sent < sizes.flood:
+            count = min(DPOP_FLOOD_CHUNK, sizes.flood - sent)
+            lines = dpop_file(work / "flood.lines", "EdDSA", "forged-token", sent, count + 1)
+            answered = send_once(s, envoy, lines, count, "downstream_rq_4xx")
+            lines.unlink()
+            sent += count
+            print(f"  DPoP flood: {sent} of {sizes.flood} distinct proofs refused "
+                  f"({answered} answers this part)", flush=True)
+        time.sleep(0.3)  # the filter's counts reach Envoy every 100 ms
+        after_flood = envoy.dpop_stats()
+        rss_flood = envoy.memory_kib()["rss_kib"]
+        if envoy.requests_2xx() or after_flood.get("accepted", 0):
+            raise BenchError(f"DPoP flood: {envoy.requests_2xx()} passed, proofs {after_flood}")
+        lines = dpop_file(work / "memory.lines", "EdDSA", "good", 0, sizes.memory + 1)
+        accepted = send_once(s, envoy, lines, sizes.memory, "downstream_rq_2xx")
+        time.sleep(0.3)
+        stats = envoy.dpop_stats()
+        rss_end = envoy.memory_kib()["rss_kib"]
+    if stats.get("accepted", 0) != accepted or accepted < sizes.memory:
+        raise BenchError(f"DPoP memory: {accepted} passed of {sizes.memory}, proofs {stats}")
+    per_proof = (rss_end - rss_flood) * 1024 / accepted
+    result = {
+        "flood_proofs": sizes.flood,
+        "flood_accepted": after_flood.get("accepted", 0),
+        "flood_results": after_flood,
+        "flood_rss_growth_kib": rss_flood - rss_start,
+        "memory_proofs": accepted,
+        "memory_rss_growth_kib": rss_end - rss_flood,
+        "bytes_per_proof": round(per_proof, 1),
+        "mb_per_10k_slots": round(per_proof * 10_000 / 1e6, 3),
+        "store_size": DPOP_CONFIG["replay_store_size"],
+        "max_age_s": DPOP_CONFIG["max_age_s"],
+    }
+    print(f"  DPoP flood: {sizes.flood} refused, accepted {result['flood_accepted']}, RSS "
+          f"{result['flood_rss_growth_kib']:+} KiB; then {sizes.memory} accepted: RSS "
+          f"{result['memory_rss_growth_kib']:+} KiB, {per_proof:.1f} bytes a proof", flush=True)
+    return result
+
+
 # --------------------------------------------------------------------------- summary
 
 
@@ -2024,6 +2337,30 @@ def targets(results: dict) -> list[dict]:
             add(target, "interleaved", load,
                 by_config["audgate"]["rps"] / by_config["audgate_exchange"]["rps"],
                 min(per_round), max(per_round), EXCHANGE_VS_AUDGATE, False, "×")
+    # Issue 24: a cached bound token with a fresh proof against a bearer token verified
+    # in full (one host verification each), the Ed25519 proof against the ES256 one
+    # (paired, CPU/req ratios: lower is cheaper); refused proofs against a malformed
+    # token (the same rounds); and the flood: nothing stored.
+    dpop = results.get("dpop")
+    if dpop:
+        r = dpop["paired"]["ratios"]
+        add(f"DPoP: cached bound token + ES256 proof ≤ {DPOP_VS_NOCACHE}× ES256 bearer, "
+            "token_cache_size 0", "paired", None, r["es256_vs_nocache"]["median"],
+            r["es256_vs_nocache"]["min"], r["es256_vs_nocache"]["max"], DPOP_VS_NOCACHE,
+            False, "×")
+        add(f"DPoP: Ed25519 proof < {DPOP_EDDSA_VS_ES256}× ES256 proof", "paired", None,
+            r["eddsa_vs_es256"]["median"], r["eddsa_vs_es256"]["min"],
+            r["eddsa_vs_es256"]["max"], DPOP_EDDSA_VS_ES256, False, "×")
+        for load in dpop["refusals"]["loads"]:
+            versus = dpop["refusals"]["vs_malformed"].get(load["name"])
+            if versus:
+                add(f"DPoP: {load['label']} ≤ {DPOP_REFUSED_VS_MALFORMED}× a malformed token",
+                    "rounds", None, versus["median"], versus["min"], versus["max"],
+                    DPOP_REFUSED_VS_MALFORMED, False, "×")
+        flood = dpop["flood"]
+        add(f"DPoP: proofs stored after {flood['flood_proofs']:,} distinct unauthenticated ones",
+            "count", None, flood["flood_accepted"], flood["flood_accepted"],
+            flood["flood_accepted"], 0, False, "proofs")
     callouts = (results.get("exchange") or {}).get("callouts")
     if callouts:
         add(f"STS callouts for {callouts['tokens']} tokens × {callouts['destinations']} "
@@ -2114,6 +2451,7 @@ def markdown(results: dict) -> str:
     out += interleaved_markdown(results)
     out += startup_markdown(results)
     out += exchange_markdown(results)
+    out += dpop_markdown(results)
     out += how_markdown(results)
     out += attack_markdown(results)
     return "\n".join(out).rstrip() + "\n"
@@ -2131,7 +2469,7 @@ def targets_markdown(results: dict) -> list[str]:
     loads = [l for l in table_loads(results) if any(r["load"] == l["name"] for r in rows)]
     exchanged = any(r["target"].startswith(EXCHANGE_TARGET) or r["unit"] == "callouts" for r in rows)
     out = [
-        "## Targets (issues 16 and 23)" if exchanged else "## Targets (issue 16)",
+        "## Targets (issues 16, 23 and 24)" if exchanged else "## Targets (issue 16)",
         "",
         f"One Envoy worker, Envoy {mc['envoy']} (V8). The throughput targets are read from "
         "the **paired** runs: the ratio is the base's Envoy CPU time per request ÷ audgate's "
@@ -2186,6 +2524,11 @@ def targets_markdown(results: dict) -> list[str]:
             out.append(f"- {r['target']}: {r['value']:.0f} {verdict(r)} ({c['requests']} requests "
                        f"from {c['clients']} concurrent clients; see "
                        "[Token exchange](#token-exchange-issue-23))")
+        elif r["target"].startswith("DPoP"):
+            how = {"paired": "paired repeats", "rounds": "rounds on one Envoy"}.get(r["method"])
+            value = (f"{r['value']:,.0f} {r['unit']}" if how is None else
+                     f"{ranged(r['value'], r['low'], r['high'], 2, r['unit'])}, {how}")
+            out.append(f"- {r['target']}: {value} {verdict(r)} (see [DPoP](#dpop-issue-24))")
         else:
             n = results["startup"].get("audgate" if r["target"].startswith("audgate:")
                                        else "audgate_nocache", {}).get("n", 0)
@@ -2500,6 +2843,88 @@ def startup_markdown(results: dict) -> list[str]:
     return out + [""]
 
 
+def dpop_markdown(results: dict) -> list[str]:
+    """The DPoP section (issue 24); says so when it has no figures yet."""
+    figures = results.get("dpop")
+    out = [
+        "## DPoP (issue 24)",
+        "",
+        "`audgate_dpop` ([its configuration](tests/bench/configs/audgate_dpop.yaml)): the "
+        "bench provider with `dpop` required, `max_age_s` 600, `replay_store_size` "
+        f"1,000,000 and `origins` [`{DPOP_ORIGIN}`]. Its loads: ES256 tokens bound "
+        f"(`cnf.jkt`) to {DPOP_CLIENTS} client keys (the token cache holds them all), each "
+        "request with a proof no other request of the run repeats (the replay store would "
+        "refuse it), made by `bench_tokens dpop` before the phase; `bench_tokens` signs its "
+        "proofs ES256 or Ed25519. The paired runs put `none`, `audgate_nocache` on ES256 "
+        "bearer tokens (one host verification a request), and `audgate_dpop` twice (ES256 "
+        "proofs: one host verification a request; Ed25519 proofs: pure Rust in the VM) on "
+        "one core at once.",
+        "",
+    ]
+    if not figures:
+        return out + [f"*No figures yet: the results of {results.get('started', 'this run')} "
+                      "predate this section; `python3 tests/bench/bench.py dpop` adds them.*", ""]
+    paired = figures["paired"]
+    cpu, rps, ratios = paired["cpu_us_per_req"], paired["rps"], paired["ratios"]
+    labels = {
+        "none": "no filter (bearer load)",
+        "audgate_nocache": "audgate, `token_cache_size` 0, ES256 bearer tokens",
+        "dpop_es256": "audgate_dpop: bound token cached, fresh ES256 proof",
+        "dpop_eddsa": "audgate_dpop: bound token cached, fresh Ed25519 proof",
+    }
+    out += [
+        f"Paired, {len(paired['runs'])} repeats (median, range):",
+        "",
+        "| configuration and load | CPU/req | req/s (one core shared by all four) |",
+        "|---|--:|--:|",
+    ]
+    for name, label in labels.items():
+        if name in cpu:
+            out.append(f"| {label} | {spread_text(cpu[name], 1, ' µs')} | "
+                       f"{rps[name]['median']:,.0f} |")
+    out += [
+        "",
+        f"- ES256 proof ÷ ES256 bearer token, no cache: **{spread_text(ratios['es256_vs_nocache'])}** "
+        f"(target ≤ {DPOP_VS_NOCACHE}).",
+        f"- Ed25519 proof ÷ ES256 proof: **{spread_text(ratios['eddsa_vs_es256'])}** "
+        f"(target < {DPOP_EDDSA_VS_ES256}); over no filter's cost: "
+        f"{spread_text(ratios['eddsa_vs_es256_over_none'])}.",
+        "",
+    ]
+    refused = figures["refusals"]
+    out += [
+        f"Refused proofs on one `audgate_dpop` Envoy, {len(refused['rounds'])} rounds (each "
+        "load in turn; every request refused 401; the proof's own checks come before any "
+        "signature work), against a malformed token (payload not JSON) presented the same "
+        "way:",
+        "",
+        "| load | CPU/req | req/s | ÷ malformed token |",
+        "|---|--:|--:|--:|",
+    ]
+    for load in refused["loads"]:
+        name = load["name"]
+        versus = refused["vs_malformed"].get(name)
+        out.append(f"| {load['label']} | {spread_text(refused['cpu_us_per_req'][name], 1, ' µs')} | "
+                   f"{refused['rps'][name]['median']:,.0f} | "
+                   f"{spread_text(versus) if versus else '1 (the base)'} |")
+    flood = figures["flood"]
+    out += [
+        "",
+        f"An unauthenticated flood, on a fresh `audgate_dpop` Envoy: {flood['flood_proofs']:,} "
+        "distinct proofs, each right for its token (signed by the key its `cnf.jkt` names, "
+        "`ath` its hash), whose tokens carry a noise signature: all refused, "
+        f"**{flood['flood_accepted']} accepted** (so none stored), RSS "
+        f"{flood['flood_rss_growth_kib']:+,} KiB over the flood. Then "
+        f"{flood['memory_proofs']:,} good proofs, each accepted once: RSS "
+        f"{flood['memory_rss_growth_kib']:+,} KiB, **{flood['bytes_per_proof']:.0f} bytes a "
+        f"proof held**, {flood['mb_per_10k_slots']:.2f} MB per 10,000 slots when full "
+        f"({flood['store_size']:,} slots: {flood['bytes_per_proof'] * flood['store_size'] / 2**20:,.0f} "
+        "MiB).",
+        "",
+    ]
+    return out
+
+
 def how_markdown(results: dict) -> list[str]:
     st, mc = results["settings"], results["machine"]
     src = results["source"]
@@ -2737,6 +3162,8 @@ def main(argv: list[str]) -> int:
             results["attack"] = attack(s)
             if any(c.kind == "exchange" for c in s.configs):
                 results["exchange"] = exchange_phase(s, config_paths())
+            if any(c.kind == "dpop" for c in s.configs):
+                results["dpop"] = dpop_phase(s, config_paths())
             results["targets"] = targets(results)
             write_outputs(results)
             print(f"wrote {RESULTS.relative_to(ROOT)}, {MARKDOWN.relative_to(ROOT)}, "
@@ -2773,6 +3200,18 @@ def main(argv: list[str]) -> int:
                 print(json.dumps(figures, indent=2))
             else:
                 results["exchange"] = figures
+                results["targets"] = targets(results)
+                write_outputs(results)
+                print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
+        elif command == "dpop":
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
+            write_configs(CONFIGS, bench_jwks())
+            require_file(wasm_path()[0], "run `make build`")
+            figures = dpop_phase(s, config_paths())
+            if results is None:
+                print(json.dumps(figures, indent=2))
+            else:
+                results["dpop"] = figures
                 results["targets"] = targets(results)
                 write_outputs(results)
                 print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")

@@ -12,6 +12,8 @@
 use crate::support::envoy::{envoy_bin, wasm_path};
 use crate::support::sts::{sha256_hex, Sts, StsSettings};
 use crate::support::{http, keys, temp, TestKey};
+use audgate::token::dpop::checks::token_hash;
+use audgate::token::dpop::thumbprint::thumbprint;
 use serde_json::json;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -217,7 +219,12 @@ fn configs_are_what_their_names_say() {
     for name in ["jwt_authn", "jwt_authn_cached"] {
         assert!(has(name, filters[0]) && !has(name, filters[1]), "{name}");
     }
-    for name in ["audgate", "audgate_nocache", "audgate_exchange"] {
+    for name in [
+        "audgate",
+        "audgate_nocache",
+        "audgate_exchange",
+        "audgate_dpop",
+    ] {
         assert!(has(name, filters[1]) && !has(name, filters[0]), "{name}");
         assert!(has(name, WASM_LINE), "{name}: module path");
     }
@@ -304,4 +311,64 @@ fn audgate_exchange_answers() {
     assert_eq!(elsewhere, 200, "to no destination: the token removed");
     assert_eq!(sts.exchanges(), DESTINATIONS.len());
     assert_eq!(sts.issued(), DESTINATIONS.len(), "every exchange answered");
+}
+
+/// The DPoP configuration's origin (bench.py's DPOP_ORIGIN): what `htu` names.
+const DPOP_ORIGIN: &str = "https://api.bench.audgate.local";
+
+/// A proof by `client` for `GET /` at the bench's DPoP origin and `token`.
+fn dpop_proof(client: TestKey, token: &str, jti: &str) -> String {
+    let claims = json!({"jti": jti, "htm": "GET", "htu": format!("{DPOP_ORIGIN}/"),
+                        "iat": keys::now(), "ath": token_hash(token)});
+    let header = json!({"typ": "dpop+jwt", "jwk": keys::bare_jwk(client)});
+    keys::sign(client.default_alg(), client, header, claims)
+}
+
+#[test]
+fn audgate_dpop_answers() {
+    let text = config_text("audgate_dpop");
+    for setting in [
+        "\"required\": true",
+        "\"max_age_s\": 600",
+        "\"replay_store_size\": 1000000",
+        DPOP_ORIGIN,
+    ] {
+        assert!(text.contains(setting), "audgate_dpop: {setting}");
+    }
+    let envoy = BenchEnvoy::start("audgate_dpop");
+    for client in [TestKey::Ec256, TestKey::Ed] {
+        let jkt = thumbprint(keys::bare_jwk(client).as_object().unwrap()).unwrap();
+        let now = keys::now();
+        let token = keys::sign_default(
+            TestKey::Ec256,
+            json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench-smoke", "iat": now,
+                   "exp": now + 600, "cnf": {"jkt": jkt}}),
+        );
+        let scheme = format!("DPoP {token}");
+        let call = |proof: &str, authorization: &str| {
+            http::get(
+                envoy.port,
+                "/",
+                &[("authorization", authorization), ("dpop", proof)],
+            )
+            .status
+        };
+        let first = dpop_proof(client, &token, &format!("{jkt}-1"));
+        assert_eq!(
+            call(&first, &scheme),
+            200,
+            "{client:?}: a fresh proof\n{}",
+            envoy.log()
+        );
+        assert_eq!(call(&first, &scheme), 401, "{client:?}: its replay");
+        let second = dpop_proof(client, &token, &format!("{jkt}-2"));
+        let bearer = format!("Bearer {token}");
+        assert_eq!(call(&second, &bearer), 401, "{client:?}: as a bearer token");
+        assert_eq!(
+            call(&second, &scheme),
+            200,
+            "{client:?}: another fresh proof"
+        );
+    }
+    assert_eq!(envoy.status(None), 401, "no token");
 }

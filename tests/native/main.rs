@@ -15,6 +15,7 @@ mod decision_review;
 mod decision_table;
 mod deploy_manifests;
 mod dpop_decision;
+mod dpop_fast_path;
 mod envoy_yaml_demo;
 mod fast_path_differential;
 mod fuzz_corpus;

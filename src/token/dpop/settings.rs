@@ -32,6 +32,8 @@ pub struct Dpop {
     pub origins: Option<Vec<String>>,
     /// Server nonces, when `nonce_secret_env` is given.
     pub nonces: Option<Nonces>,
+    /// `algorithms`, space-separated, for the challenges (`algs`).
+    pub algs: String,
 }
 
 impl fmt::Debug for Dpop {
@@ -50,11 +52,12 @@ impl fmt::Debug for Dpop {
 impl Dpop {
     /// The `algs` of a `DPoP` challenge: the allow-list's names, space-separated.
     pub fn algs(&self) -> String {
-        let names: Vec<String> = self
-            .algorithms
-            .iter()
-            .map(|alg| format!("{alg:?}"))
-            .collect();
+        self.algs.clone()
+    }
+
+    /// `algorithms` as [`Dpop::algs`] names them, made once with the settings.
+    pub fn algs_of(algorithms: &[Algorithm]) -> String {
+        let names: Vec<String> = algorithms.iter().map(|alg| format!("{alg:?}")).collect();
         names.join(" ")
     }
 }

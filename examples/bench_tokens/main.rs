@@ -15,10 +15,16 @@
 //!     and exp, and 256 bytes of noise as the signature
 //! bench_tokens malformed <count>
 //!     <count> distinct tokens whose payload is not JSON (refused before any key)
+//! bench_tokens dpop <ES256|EdDSA> <variant> <clients> <first> <count> <issuer> <audience> <ttl_s> <htu>
+//!     <count> lines `TOKEN PROOF`: ES256 tokens bound (`cnf.jkt`) to <clients>
+//!     client keys and a DPoP proof (GET <htu>) that no other line repeats, signed
+//!     with the proof alg; <variant> good, or what is wrong: typ, htu, ath, jkt
+//!     (another key signs), malformed-token or forged-token (dpop.rs)
 //! ```
 
+mod dpop;
 #[allow(dead_code)]
-#[path = "../tests/support/keys.rs"]
+#[path = "../../tests/support/keys.rs"]
 mod keys;
 
 use keys::TestKey;
@@ -33,7 +39,9 @@ const USAGE: &str = "usage: bench_tokens jwks\n       \
                      bench_tokens tokens <RS256|ES256> <count> <issuer> <audience> <ttl_s>\n       \
                      bench_tokens attack-jwks\n       \
                      bench_tokens forged <count> <issuer> <audience> <ttl_s>\n       \
-                     bench_tokens malformed <count>";
+                     bench_tokens malformed <count>\n       \
+                     bench_tokens dpop <ES256|EdDSA> <variant> <clients> <first> <count> \
+                     <issuer> <audience> <ttl_s> <htu>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +54,10 @@ fn main() -> ExitCode {
         ["attack-jwks"] => print_attack_jwks(),
         ["forged", count, issuer, audience, ttl] => print_forged(count, issuer, audience, ttl),
         ["malformed", count] => print_malformed(count),
+        ["dpop", rest @ ..] => match <[&str; 9]>::try_from(rest) {
+            Ok(args) => dpop::print(args),
+            Err(_) => Err(USAGE.to_string()),
+        },
         _ => Err(USAGE.to_string()),
     };
     match result {
