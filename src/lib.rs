@@ -40,7 +40,7 @@
 //! ```
 //!
 //! Layers, depended on one way only: the leaves `request`, `token`, `policy`,
-//! `keys`, `exchange` (and `rejection`, `log`, and `clock`: the CLOCK-evicted map
+//! `keys`, `exchange` (and `rejection`, `log`, `oauth`, and `clock`: the CLOCK-evicted map
 //! under `token::cache` and `exchange::remembered`) ← `config` ← `decision` ←
 //! `filter` and the CLI.
 //! Leaves take the compiled fields they need, never a `config` type. Everything
@@ -66,6 +66,7 @@ pub mod decision;
 pub mod exchange;
 pub mod keys;
 pub mod log;
+pub mod oauth;
 pub mod policy;
 pub mod rejection;
 pub mod request;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::decision::Mutations;
-use crate::exchange::cache_key::KeyHasher;
+use crate::oauth::cache_key::KeyHasher;
 
 #[derive(Default)]
 struct AtHand(HashMap<CacheKey, Recalled>);

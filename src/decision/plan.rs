@@ -19,7 +19,7 @@
 use crate::config::{Mode, WOULD_REJECT_HEADER};
 use crate::decision::mutations::Mutations;
 use crate::decision::Decision;
-use crate::exchange::cache_key::CacheKey;
+use crate::oauth::cache_key::CacheKey;
 use crate::rejection::{DpopChallenge, Rejection};
 
 /// The response header a fresh server nonce goes in (RFC 9449 §8).

@@ -6,13 +6,13 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::oauth::error_code;
+
 use crate::exchange::grant::{ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE};
 use crate::token::token68::is_token68;
 
 /// Largest answer body read.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// Longest OAuth `error` code repeated in a log line.
-const MAX_ERROR_CODE: usize = 64;
 
 /// The token the service issued. It has no `Debug`: it holds a credential.
 pub struct Issued {
@@ -104,7 +104,7 @@ pub fn judge(status: Option<u32>, body: &[u8]) -> Result<Issued, ExchangeFailure
     match status {
         200 => issued(&object(body).ok_or(ExchangeFailure::NotJson)?),
         400 => Err(object(body)
-            .and_then(|answer| oauth_error(&answer))
+            .and_then(|answer| error_code(&answer))
             .map_or(ExchangeFailure::Status(400), ExchangeFailure::Refused)),
         401 | 403 => Err(ExchangeFailure::ClientRefused(status)),
         504 => Err(ExchangeFailure::TimedOut),
@@ -144,16 +144,6 @@ fn issued(answer: &Map<String, Value>) -> Result<Issued, ExchangeFailure> {
         access_token: access_token.to_owned(),
         expires_in,
     })
-}
-
-/// The OAuth `error` code of a refusal, if printable (RFC 6749 §5.2), cut short.
-fn oauth_error(answer: &Map<String, Value>) -> Option<String> {
-    let code = answer.get("error")?.as_str()?;
-    let printable = !code.is_empty()
-        && code
-            .bytes()
-            .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\');
-    printable.then(|| code.chars().take(MAX_ERROR_CODE).collect())
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! flight under way for the same token and destination, or sends the callout
 //! that starts one (the RFC 8693 form through the token service's cluster).
 
-use crate::exchange::cache_key::CacheKey;
 use crate::exchange::flights::{Flight, Flights};
 use crate::exchange::grant::grant;
 use crate::exchange::lifetime::stated_exp;
 use crate::exchange::settings::Exchange;
 use crate::keys::host::{Callout, Callouts, FormPost, NotSent};
+use crate::oauth::cache_key::CacheKey;
 
 /// Why a request could not wait for an exchange (503 `exchange`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! worker (the root context), not to the request that started it, so the
 //! requests waiting on it are answered when it lands even if that one ended.
 
-use crate::exchange::cache_key::CacheKey;
+use crate::oauth::cache_key::CacheKey;
 
 /// Most exchanges one worker has under way at once; a request that would start
 /// one more is answered 503 `exchange` at once.
@@ -87,7 +87,7 @@ impl Flights {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::cache_key::KeyHasher;
+    use crate::oauth::cache_key::KeyHasher;
 
     fn key_of(key: u8) -> CacheKey {
         KeyHasher::with_key(0, 0).key(&key.to_string(), 0)

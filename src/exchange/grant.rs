@@ -4,12 +4,8 @@
 //! authenticates (RFC 6749 §2.3.1 Basic, or `client_id` in the body when the
 //! cluster's TLS client certificate authenticates it, RFC 8705).
 
-use std::fmt;
-
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
-use crate::request::form::{encode, Form};
+pub use crate::oauth::client_auth::ClientAuth;
+use crate::request::form::Form;
 
 /// `grant_type` of a token exchange.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -17,39 +13,6 @@ pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// The token type of a JWT, accepted as issued.
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
-
-/// How this workload's client authenticates to the token service.
-#[derive(Clone, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// No client authentication.
-    None,
-    /// `client_id` as a form parameter; the cluster's TLS client certificate
-    /// authenticates it (`tls_client_auth`).
-    ClientId(String),
-    /// HTTP Basic with the client id and secret, each form-urlencoded first
-    /// (`client_secret_basic`).
-    Basic {
-        /// The client id.
-        client_id: String,
-        /// The secret, read from the VM's environment; never printed.
-        secret: String,
-    },
-}
-
-impl fmt::Debug for ClientAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientAuth::None => f.write_str("None"),
-            ClientAuth::ClientId(id) => write!(f, "ClientId({id:?})"),
-            ClientAuth::Basic { client_id, .. } => {
-                write!(
-                    f,
-                    "Basic {{ client_id: {client_id:?}, secret: <redacted> }}"
-                )
-            }
-        }
-    }
-}
 
 /// What the exchanged token is asked for: a destination's `audience`, `resource`
 /// and `scope`.
@@ -88,14 +51,7 @@ pub fn grant(
         .optional("audience", target.audience)
         .optional("resource", target.resource)
         .optional("scope", target.scope);
-    let (form, authorization) = match auth {
-        ClientAuth::None => (form, None),
-        ClientAuth::ClientId(id) => (form.field("client_id", id), None),
-        ClientAuth::Basic { client_id, secret } => {
-            let pair = format!("{}:{}", encode(client_id), encode(secret));
-            (form, Some(format!("Basic {}", STANDARD.encode(pair))))
-        }
-    };
+    let (form, authorization) = auth.apply(form);
     Grant {
         body: form.into_body(),
         authorization,
@@ -154,25 +110,6 @@ mod tests {
             .body
             .ends_with("&resource=https%3A%2F%2Fpayments.svc%2Fapi%3Fx%3D1"));
         assert!(!grant.body.contains("audience="));
-    }
-
-    #[test]
-    fn basic_credentials_are_form_encoded_before_base64() {
-        let auth = ClientAuth::Basic {
-            client_id: "orders svc".into(),
-            secret: "p:ss%".into(),
-        };
-        let grant = grant("t", ACCESS_TOKEN_TYPE, &Target::default(), &auth);
-        let value = grant.authorization.unwrap();
-        let decoded = STANDARD
-            .decode(value.strip_prefix("Basic ").unwrap())
-            .unwrap();
-        assert_eq!(String::from_utf8(decoded).unwrap(), "orders+svc:p%3Ass%25");
-        assert!(!grant.body.contains("client_id"));
-        assert!(
-            !format!("{auth:?}").contains("p:ss"),
-            "the secret is never printed"
-        );
     }
 
     #[test]

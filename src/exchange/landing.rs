@@ -76,7 +76,7 @@ pub fn land(flight: &Flight, status: Option<u32>, body: &[u8], now: i64) -> Land
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::cache_key::KeyHasher;
+    use crate::oauth::cache_key::KeyHasher;
 
     fn flight(subject_exp: Option<i64>) -> Flight {
         Flight {

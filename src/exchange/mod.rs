@@ -6,8 +6,8 @@
 //! settings     the `exchange` section, compiled
 //! destination  which entry a request goes to (hosts, clusters, prefix)
 //! outbound     what the request's token gets: exchanged, removed, refused, passed
-//! cache_key    what an exchange is known by: a keyed digest of token + destination
 //! remembered   exchanged tokens per worker, under their cache key
+//!              (`oauth::cache_key`: a keyed digest of token + destination)
 //! flights      exchanges under way: one callout per token and destination
 //! depart       joining a flight, or sending the callout that starts one
 //! grant        the RFC 8693 form and the client's authentication
@@ -17,7 +17,6 @@
 //! ```
 
 pub mod answer;
-pub mod cache_key;
 pub mod depart;
 pub mod destination;
 pub mod flights;

@@ -11,7 +11,6 @@ use std::rc::Rc;
 use crate::config::{Config, KeySource};
 use crate::decision::Decision;
 use crate::decision::{KeyStore, Verifier};
-use crate::exchange::cache_key::CacheKey;
 use crate::exchange::flights::Flights;
 use crate::exchange::remembered::ExchangeCache;
 use crate::keys::fetcher::Fetcher;
@@ -19,6 +18,7 @@ use crate::keys::fresh_keys::Hold;
 use crate::keys::jwks::KeySet;
 use crate::keys::remote_sets::{RemoteKeys, RemoteSets};
 use crate::keys::verify::{HostNative, RustCrypto};
+use crate::oauth::cache_key::CacheKey;
 use crate::token::cache::TokenCache;
 use crate::token::dpop::replay::ReplayStore;
 

@@ -9,6 +9,7 @@
 //! - `fresh_keys`: re-read shared keys before refusing; hold or let go.
 //! - `wait`: the one rule for whether a request waits for a fetch.
 //! - `fetch_state`, `fetch_reply`, `discovery`: the records, replies, documents.
+//! - `introspection`: opaque tokens, the authorization server's answer about each.
 
 pub mod der;
 pub mod discovery;
@@ -18,6 +19,7 @@ pub mod fetcher;
 pub mod fresh_keys;
 pub mod host;
 pub mod host_signature;
+pub mod introspection;
 pub mod jwks;
 pub mod key_copy;
 pub mod remote_sets;

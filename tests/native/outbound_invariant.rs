@@ -8,8 +8,8 @@ use audgate::config::Config;
 use audgate::decision::onward::{exchanged_at_once, onward, Exchanged, ExchangedTokens, Recalled};
 use audgate::decision::plan::{Action, Change};
 use audgate::decision::Decision;
-use audgate::exchange::cache_key::{CacheKey, KeyHasher};
 use audgate::exchange::outbound::BorrowedRequest;
+use audgate::oauth::cache_key::{CacheKey, KeyHasher};
 use audgate::request::{same_header_name, Request};
 use serde_json::json;
 

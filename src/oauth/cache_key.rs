@@ -1,6 +1,7 @@
-//! What an exchanged token is remembered under, and what its exchange under way
-//! is known by: a 128-bit keyed digest of the subject token and the destination
-//! (SipHash-2-4 under a random key drawn once per worker), never the token.
+//! What a callout's result is remembered under, and what the callout under way
+//! is known by: a 128-bit keyed digest of the token and what it was asked for
+//! (an exchange's destination, an introspection's provider), under a random
+//! key drawn once per worker (SipHash-2-4), never the token.
 //!
 //! A digest, not the token, so the cache holds no subject token. Keyed, so
 //! nobody outside the worker can compute the digest of a token, let alone aim
@@ -51,9 +52,10 @@ impl KeyHasher {
         KeyHasher { secret: (k0, k1) }
     }
 
-    /// The key of `subject_token` on its way to destination `destination`:
-    /// the digest of the token, a 0x00 byte (never in a token) and the
-    /// destination's index as 8 little-endian bytes.
+    /// The key of `subject_token` asked about for `destination` (an exchange's
+    /// destination, an introspection's provider, by index): the digest of the
+    /// token, a 0x00 byte (never in a token) and the index as 8 little-endian
+    /// bytes.
     pub fn key(&self, subject_token: &str, destination: usize) -> CacheKey {
         let destination = u64::try_from(destination).unwrap_or(u64::MAX);
         let mut hasher = SipHasher24::new_with_keys(self.secret.0, self.secret.1);
