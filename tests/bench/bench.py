@@ -3156,6 +3156,36 @@ def print_targets(results: dict) -> None:
               + ("  (range crosses the limit)" if r["spread_crosses"] else ""))
 
 
+def configured_phase(phase):
+    """`phase(s, paths)` on freshly written configurations and the built module."""
+    def run(s: Settings) -> dict:
+        write_configs(CONFIGS, bench_jwks())
+        require_file(wasm_path()[0], "run `make build`")
+        return phase(s, config_paths())
+    return run
+
+
+# The phases `run` ends with, each also a command of its own (merged into the results).
+PHASES = {
+    "attack": attack,
+    "exchange": configured_phase(exchange_phase),
+    "dpop": configured_phase(dpop_phase),
+}
+
+
+def merge_phase(name: str, figures: dict) -> None:
+    """One phase's figures into results.json, BENCHMARKS.md and the chart (printed
+    when there are no results to merge them into)."""
+    if not RESULTS.exists():
+        print(json.dumps(figures, indent=2))
+        return
+    results = json.loads(RESULTS.read_text())
+    results[name] = figures
+    results["targets"] = targets(results)
+    write_outputs(results)
+    print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
+
+
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     command = argv[1] if len(argv) > 1 else "run"
@@ -3187,39 +3217,8 @@ def main(argv: list[str]) -> int:
             write_outputs(results)
             print(f"rewrote {RESULTS.relative_to(ROOT)}, {MARKDOWN.relative_to(ROOT)}, "
                   f"{CHART.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}")
-        elif command == "attack":
-            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
-            burn = attack(s)
-            if results is None:
-                print(json.dumps(burn, indent=2))
-            else:
-                results["attack"] = burn
-                write_outputs(results)
-                print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
-        elif command == "exchange":
-            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
-            write_configs(CONFIGS, bench_jwks())
-            require_file(wasm_path()[0], "run `make build`")
-            figures = exchange_phase(s, config_paths())
-            if results is None:
-                print(json.dumps(figures, indent=2))
-            else:
-                results["exchange"] = figures
-                results["targets"] = targets(results)
-                write_outputs(results)
-                print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
-        elif command == "dpop":
-            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
-            write_configs(CONFIGS, bench_jwks())
-            require_file(wasm_path()[0], "run `make build`")
-            figures = dpop_phase(s, config_paths())
-            if results is None:
-                print(json.dumps(figures, indent=2))
-            else:
-                results["dpop"] = figures
-                results["targets"] = targets(results)
-                write_outputs(results)
-                print(f"merged into {RESULTS.relative_to(ROOT)} and {MARKDOWN.relative_to(ROOT)}")
+        elif command in PHASES:
+            merge_phase(command, PHASES[command](s))
         elif command == "check":
             check(s)
         elif command == "render" and argv[2:] == ["--check"]:

@@ -35,7 +35,7 @@ const NONCE_SECRET: &str = "a-nonce-secret-of-at-least-32-bytes-long";
 
 /// The table's provider with `dpop` as given (`DPOP_NONCE_SECRET` in the
 /// environment).
-fn config(dpop: Value) -> Config {
+pub(crate) fn config(dpop: Value) -> Config {
     let mut config = cases::config();
     config["providers"][0]["dpop"] = dpop;
     let env = |name: &str| (name == "DPOP_NONCE_SECRET").then(|| NONCE_SECRET.to_owned());
@@ -46,12 +46,12 @@ fn config(dpop: Value) -> Config {
     Config::from_json_in(config.to_string().as_bytes(), &lookups).unwrap()
 }
 
-fn jkt(key: TestKey) -> String {
+pub(crate) fn jkt(key: TestKey) -> String {
     thumbprint(keys::bare_jwk(key).as_object().unwrap()).unwrap()
 }
 
 /// An access token of the table's issuer bound to `client`'s key.
-fn bound_token(client: TestKey) -> String {
+pub(crate) fn bound_token(client: TestKey) -> String {
     keys::sign_default(TestKey::Rsa1, claims(json!({"cnf": {"jkt": jkt(client)}})))
 }
 

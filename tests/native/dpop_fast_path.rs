@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use audgate::config::{Config, Lookups};
+use audgate::config::Config;
 use audgate::decision::fast_path::cached_pass;
 use audgate::decision::{decide, Decision, LocalKeys, Verifier};
 use audgate::keys::verify::RustCrypto;
@@ -18,33 +18,14 @@ use audgate::request::header_map::{serialize, HeaderMap};
 use audgate::request::Request;
 use audgate::token::cache::TokenCache;
 use audgate::token::dpop::checks::token_hash;
-use audgate::token::dpop::thumbprint::thumbprint;
 use serde_json::{json, Value};
 
-use crate::support::cases::{self, claims};
+use crate::dpop_decision::{bound_token, config};
 use crate::support::keys::{self, now, TestKey};
 
 const AUTHORITY: &str = "api.example.com";
 const OWN_URL: &str = "https://api.example.com/orders/1";
 const LISTED_URL: &str = "https://public.example.com/orders/1";
-const NONCE_SECRET: &str = "a-nonce-secret-of-at-least-32-bytes-long";
-
-fn config(dpop: Value) -> Config {
-    let mut config = cases::config();
-    config["providers"][0]["dpop"] = dpop;
-    let env = |name: &str| (name == "DPOP_NONCE_SECRET").then(|| NONCE_SECRET.to_owned());
-    let lookups = Lookups {
-        node: &|_| None,
-        env: &env,
-    };
-    Config::from_json_in(config.to_string().as_bytes(), &lookups).unwrap()
-}
-
-fn bound_token(client: TestKey) -> String {
-    let jkt = thumbprint(keys::bare_jwk(client).as_object().unwrap()).unwrap();
-    keys::sign_default(TestKey::Rsa1, claims(json!({"cnf": {"jkt": jkt}})))
-}
-
 /// A proof by `client` for `GET url` and `token`, `extra` merged into its
 /// claims; `jti` names it.
 fn proof(client: TestKey, url: &str, token: &str, jti: &str, extra: Value) -> String {
