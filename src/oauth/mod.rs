@@ -1,10 +1,12 @@
 //! What the filter's OAuth 2.0 callouts share, whoever it asks (a token
 //! service, an introspection endpoint): how its client authenticates
-//! (`client_auth`), what their answers are remembered under (`cache_key`) and
-//! for how long (`remembered`), and the `error` code of a refusal (RFC 6749 §5.2).
+//! (`client_auth`), the callouts under way (`flights`), what their answers are
+//! remembered under (`cache_key`) and for how long (`remembered`), and the
+//! `error` code of a refusal (RFC 6749 §5.2).
 
 pub mod cache_key;
 pub mod client_auth;
+pub mod flights;
 pub mod remembered;
 
 use serde_json::{Map, Value};
