@@ -122,7 +122,13 @@ pub fn cached_pass(
             let presentation = Presentation::of(&sources);
             let own_origin = match dpop.origins {
                 Some(_) => String::new(),
-                None => origin_of(pseudo.scheme, pseudo.authority),
+                None => {
+                    let scheme = first_value(headers, ":scheme")?.unwrap_or("http");
+                    origin_of(
+                        scheme,
+                        first_value(headers, ":authority")?.unwrap_or_default(),
+                    )
+                }
             };
             let request = DpopRequest {
                 presentation: &presentation,
@@ -169,20 +175,17 @@ pub fn cached_pass(
     Some(decision)
 }
 
-/// `:method`, `:path`, `:scheme` and `:authority` (the first of each, else
-/// empty, and `http` for the scheme, as `Request::from_headers` and the full
-/// decision read them), from a request whose header names are all UTF-8 and
-/// none of which is an output header in any spelling.
+/// `:method` and `:path` (the first of each, else empty, as
+/// `Request::from_headers` reads them), from a request whose header names are
+/// all UTF-8 and none of which is an output header in any spelling.
 struct Pseudo<'a> {
     method: &'a str,
     path: &'a str,
-    scheme: &'a str,
-    authority: &'a str,
 }
 
 impl<'a> Pseudo<'a> {
     fn scan(config: &Config, headers: &HeaderMap<'a>) -> Option<Pseudo<'a>> {
-        let (mut method, mut path, mut scheme, mut authority) = (None, None, None, None);
+        let (mut method, mut path) = (None, None);
         for &(name, value) in headers.pairs() {
             let name = str::from_utf8(name).ok()?;
             let forged = config
@@ -196,18 +199,11 @@ impl<'a> Pseudo<'a> {
                 method = Some(value);
             } else if path.is_none() && name_is(name.as_bytes(), ":path") {
                 path = Some(value);
-            } else if scheme.is_none() && name_is(name.as_bytes(), ":scheme") {
-                scheme = Some(value);
-            } else if authority.is_none() && name_is(name.as_bytes(), ":authority") {
-                authority = Some(value);
             }
         }
-        let text = |value: Option<&'a [u8]>| str::from_utf8(value.unwrap_or_default()).ok();
         Some(Pseudo {
-            method: text(method)?,
-            path: text(path)?,
-            scheme: text(scheme.or(Some(b"http")))?,
-            authority: text(authority)?,
+            method: str::from_utf8(method.unwrap_or_default()).ok()?,
+            path: str::from_utf8(path.unwrap_or_default()).ok()?,
         })
     }
 }
@@ -216,6 +212,16 @@ impl<'a> Pseudo<'a> {
 /// `/` and holds only unreserved characters, `/` and the sub-delimiters other
 /// than `;` (so no escape, no segment parameter, no backslash), no `//` and no
 /// segment starting with a dot (so no dot segment).
+/// The first value of header `name` (`Some(None)` when absent), read only for
+/// a DPoP proof checked against the request's own origin; `None` when it is not
+/// UTF-8 (the fast path declines).
+fn first_value<'a>(headers: &HeaderMap<'a>, name: &str) -> Option<Option<&'a str>> {
+    match headers.pairs().iter().find(|&&(key, _)| name_is(key, name)) {
+        None => Some(None),
+        Some(&(_, value)) => str::from_utf8(value).ok().map(Some),
+    }
+}
+
 fn is_plain(path: &str) -> bool {
     let safe = |byte: &u8| byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,=:@".contains(byte);
     path.starts_with('/')

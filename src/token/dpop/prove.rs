@@ -56,8 +56,14 @@ pub fn prove<'r>(
         Ok(Binding::Proof { jkt }) => jkt.to_owned(),
         Err(misbound) => return Err(Rejection::Dpop(DpopFailure::Misbound(misbound))),
     };
-    let own = [request.own_origin.to_owned()];
-    let origins = dpop.origins.as_deref().unwrap_or(&own);
+    let own;
+    let origins = match &dpop.origins {
+        Some(origins) => origins.as_slice(),
+        None => {
+            own = [request.own_origin.to_owned()];
+            own.as_slice()
+        }
+    };
     let proof_request = ProofRequest {
         proofs: &request.presentation.proofs,
         method: request.method,
