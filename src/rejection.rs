@@ -63,6 +63,16 @@ pub enum Rejection {
     Dpop(DpopFailure),
     /// Server nonces are on and the proof has no current one (`use_dpop_nonce`).
     DpopNonce,
+    /// The provider's introspection endpoint does not vouch for the token
+    /// (`active: false`, or a 400 `unsupported_token_type`).
+    Inactive,
+    /// The provider's introspection endpoint failed: not reached, timed out,
+    /// refused this resource server's client, or answered something unusable.
+    IntrospectionFailed,
+    /// The token's introspection answer is not at hand yet: the filter holds
+    /// the request while its endpoint is asked (a request that cannot be held
+    /// is answered 503, reason `introspection`).
+    IntrospectionPending,
 }
 
 /// What the proxy failed to do for a request ([`Rejection::HostFailure`]).
@@ -120,7 +130,7 @@ pub enum Challenge {
 
 impl Rejection {
     /// Every value [`Rejection::code`] can take.
-    pub const CODES: [&'static str; 18] = [
+    pub const CODES: [&'static str; 20] = [
         "missing",
         "malformed",
         "signature",
@@ -139,6 +149,8 @@ impl Rejection {
         "exchange_missing",
         "dpop",
         "dpop_nonce",
+        "inactive",
+        "introspection",
     ];
 
     /// HTTP status of the local reply.
@@ -170,16 +182,19 @@ impl Rejection {
             | Rejection::Expired
             | Rejection::NotYetValid
             | Rejection::TooLongLived
-            | Rejection::ExchangeRefused => Challenge::InvalidToken,
+            | Rejection::ExchangeRefused
+            | Rejection::Inactive => Challenge::InvalidToken,
             Rejection::AudienceNotAllowed => Challenge::InvalidAudience,
             Rejection::ClaimsNotMet => Challenge::InsufficientScope,
             Rejection::ExchangeUnmatched | Rejection::ExchangeMissing => Challenge::Forbidden,
             Rejection::Dpop(failure) if failure.is_the_tokens() => Challenge::InvalidToken,
             Rejection::Dpop(_) => Challenge::InvalidDpopProof,
             Rejection::DpopNonce => Challenge::UseDpopNonce,
-            Rejection::KeysUnavailable | Rejection::HostFailure(_) | Rejection::ExchangeFailed => {
-                Challenge::None
-            }
+            Rejection::KeysUnavailable
+            | Rejection::HostFailure(_)
+            | Rejection::ExchangeFailed
+            | Rejection::IntrospectionFailed
+            | Rejection::IntrospectionPending => Challenge::None,
         }
     }
 
@@ -208,6 +223,8 @@ impl Rejection {
             Rejection::ExchangeMissing => "exchange_missing",
             Rejection::Dpop(_) => "dpop",
             Rejection::DpopNonce => "dpop_nonce",
+            Rejection::Inactive => "inactive",
+            Rejection::IntrospectionFailed | Rejection::IntrospectionPending => "introspection",
         }
     }
 
@@ -301,6 +318,13 @@ impl fmt::Display for Rejection {
             Rejection::ExchangeMissing => f.write_str("this destination requires a token"),
             Rejection::Dpop(failure) => f.write_str(&failure.describe()),
             Rejection::DpopNonce => f.write_str("the DPoP proof has no current nonce"),
+            Rejection::Inactive => {
+                f.write_str("the authorization server does not vouch for the token (inactive)")
+            }
+            Rejection::IntrospectionFailed => f.write_str("token introspection failed"),
+            Rejection::IntrospectionPending => {
+                f.write_str("token introspection could not be started")
+            }
         }
     }
 }
@@ -414,7 +438,10 @@ mod tests {
         assert!(challenges(Rejection::KeysUnavailable, &used).is_empty());
     }
 
-    const ALL: [Rejection; 31] = [
+    const ALL: [Rejection; 34] = [
+        Rejection::Inactive,
+        Rejection::IntrospectionFailed,
+        Rejection::IntrospectionPending,
         Rejection::Dpop(DpopFailure::Misbound(Misbound::BoundAsBearer)),
         Rejection::Dpop(DpopFailure::Proof(ProofFailure::Uri)),
         Rejection::Dpop(DpopFailure::Replay(NotRemembered::Replayed)),
@@ -513,6 +540,25 @@ mod tests {
         for forbidden in [Rejection::ExchangeUnmatched, Rejection::ExchangeMissing] {
             assert_eq!(forbidden.status(), 403);
             assert_eq!(forbidden.www_authenticate("svc"), None);
+        }
+    }
+
+    #[test]
+    fn introspection_outcomes_of_the_contract() {
+        assert_eq!(Rejection::Inactive.status(), 401);
+        assert_eq!(Rejection::Inactive.code(), "inactive");
+        assert_eq!(
+            Rejection::Inactive.www_authenticate("svc").as_deref(),
+            Some("Bearer realm=\"svc\", error=\"invalid_token\"")
+        );
+        for failed in [
+            Rejection::IntrospectionFailed,
+            Rejection::IntrospectionPending,
+        ] {
+            assert_eq!(failed.status(), 503);
+            assert_eq!(failed.code(), "introspection");
+            assert_eq!(failed.www_authenticate("svc"), None);
+            assert_eq!(failed.lack(), None, "no key fetch changes it");
         }
     }
 

@@ -83,6 +83,30 @@ fn check_config(config: &Config) {
                     );
                 }
             }
+            KeySource::Introspection(settings) => {
+                let timeout_ms = settings.endpoint.timeout.as_millis();
+                assert!((1..=60_000).contains(&timeout_ms), "{name}: timeout_ms");
+                assert!(
+                    (1..=3600).contains(&settings.reuse.active_s),
+                    "{name}: cache_duration_s"
+                );
+                assert!(
+                    (0..=60).contains(&settings.reuse.inactive_s),
+                    "{name}: inactive_cache_s"
+                );
+                assert!(
+                    (1..=10_000).contains(&settings.max_pending),
+                    "{name}: max_pending"
+                );
+                assert!(
+                    !settings.endpoint.cluster.is_empty(),
+                    "{name}: empty cluster"
+                );
+                assert!(
+                    provider.token_types.is_empty(),
+                    "{name}: token_types with introspection"
+                );
+            }
             KeySource::Remote(remote) => {
                 assert!(
                     (1..=60_000).contains(&remote.timeout_ms),

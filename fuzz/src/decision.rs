@@ -167,6 +167,7 @@ impl DecisionFixture {
             keys: &keys,
             signatures: &RustCrypto,
             cache: None,
+            introspections: &audgate::keys::introspection::vouched::NoIntrospections,
             now: self.now,
         };
         decide(&self.config, &request, &verifier)

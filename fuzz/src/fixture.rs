@@ -117,6 +117,7 @@ impl Fixture {
             keys,
             signatures: &RustCrypto,
             cache,
+            introspections: &audgate::keys::introspection::vouched::NoIntrospections,
             now: self.now,
         }
     }

@@ -194,6 +194,7 @@ pub fn token(data: &[u8]) {
         keys: &keys,
         signatures: &host,
         cache: None,
+        introspections: &audgate::keys::introspection::vouched::NoIntrospections,
         now: fx.now,
     };
     assert_same(&decide(&fx.config, &request, &fallback), &decision);

@@ -65,8 +65,13 @@ pub enum Problem {
     InvalidName,
     /// A name that must be unique appears twice.
     Duplicate(String),
-    /// A provider has neither or both of `remote_jwks` and `local_jwks`.
+    /// A provider has not exactly one of `remote_jwks`, `local_jwks` and
+    /// `introspection`.
     KeySource,
+    /// `token_types` (a JOSE header check) with `introspection` (no header).
+    TokenTypesWithIntrospection,
+    /// A requirement names two providers with `introspection`: their names.
+    TwoIntrospections(String, String),
     /// Not an absolute http(s) URI.
     InvalidUri,
     /// A rule names a provider that does not exist.
@@ -321,7 +326,16 @@ impl fmt::Display for Problem {
                 f.write_str("must match [A-Za-z0-9_.-]{1,64} and not be the word \"none\"")
             }
             Problem::Duplicate(name) => write!(f, "duplicate \"{name}\""),
-            Problem::KeySource => f.write_str("exactly one of remote_jwks and local_jwks"),
+            Problem::KeySource => {
+                f.write_str("needs exactly one of remote_jwks, local_jwks and introspection")
+            }
+            Problem::TokenTypesWithIntrospection => f.write_str(
+                "token_types checks a JWT's header, and an introspected token has none: remove token_types or introspection",
+            ),
+            Problem::TwoIntrospections(first, second) => write!(
+                f,
+                "names two providers with introspection ({first} and {second}): a token would be sent to an authorization server not its own; give each its own rule"
+            ),
             Problem::InvalidUri => f.write_str("must be an absolute http or https URI"),
             Problem::UnknownProvider(name) => write!(f, "no provider named \"{name}\""),
             Problem::UnknownAlgorithm(name) => write!(f, "unknown algorithm \"{name}\""),

@@ -3,17 +3,16 @@
 //! never from the configuration), where the outbound token is, and the
 //! destination table.
 
-use std::time::Duration;
-
+use super::client_auth::{client_auth, printable};
+use super::endpoint::compile_endpoint;
 use super::error::{fail, in_range};
-use super::lookups::{is_env_name, Lookups};
+use super::lookups::Lookups;
 use super::provider::compile_header_sources;
 use super::raw::{RawDestination, RawExchange};
 use super::{ConfigError, Problem};
 use crate::exchange::destination::{host_name, Destination, Matcher};
-use crate::exchange::grant::{ClientAuth, ACCESS_TOKEN_TYPE};
+use crate::exchange::grant::ACCESS_TOKEN_TYPE;
 use crate::exchange::settings::{Exchange, Unmatched};
-use crate::keys::discovery::split_uri;
 use crate::policy::placeholder::fill_node;
 
 /// Most destinations of one `exchange`.
@@ -27,20 +26,14 @@ pub(super) fn compile_exchange(
     lookups: &Lookups<'_>,
 ) -> Result<Exchange, ConfigError> {
     let field = "exchange";
-    let Some((authority, path)) = split_uri(&raw.token_endpoint) else {
-        return fail(format!("{field}.token_endpoint"), Problem::InvalidUri);
-    };
-    if raw.cluster.is_empty() {
-        return fail(format!("{field}.cluster"), Problem::Empty);
-    }
-    let timeout_ms = in_range(
-        &format!("{field}.timeout_ms"),
+    let endpoint = compile_endpoint(
+        field,
+        "token_endpoint",
+        raw.token_endpoint,
+        raw.cluster,
         raw.timeout_ms,
-        2000,
-        1,
-        60_000,
     )?;
-    let client = client_auth(raw.client_id, raw.client_secret_env, lookups.env)?;
+    let client = client_auth(field, raw.client_id, raw.client_secret_env, lookups.env)?;
     let subject_token_type = match raw.subject_token_type {
         None => ACCESS_TOKEN_TYPE.to_owned(),
         Some(text) => printable(&format!("{field}.subject_token_type"), text)?,
@@ -64,11 +57,7 @@ pub(super) fn compile_exchange(
         100_000,
     )?;
     Ok(Exchange {
-        token_endpoint: raw.token_endpoint,
-        authority,
-        path,
-        cluster: raw.cluster,
-        timeout: Duration::from_millis(timeout_ms),
+        endpoint,
         client,
         subject_token_type,
         from_headers,
@@ -76,34 +65,6 @@ pub(super) fn compile_exchange(
         unmatched,
         cache_size: usize::try_from(cache_size).unwrap_or(usize::MAX),
     })
-}
-
-/// `client_id` alone (the cluster's client certificate authenticates it), with
-/// a secret from the environment variable `secret_env` (HTTP Basic), or neither.
-fn client_auth(
-    client_id: Option<String>,
-    secret_env: Option<String>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<ClientAuth, ConfigError> {
-    let client_id = match client_id {
-        Some(id) if id.is_empty() => return fail("exchange.client_id", Problem::Empty),
-        Some(id) => Some(printable("exchange.client_id", id)?),
-        None => None,
-    };
-    let Some(name) = secret_env else {
-        return Ok(client_id.map_or(ClientAuth::None, ClientAuth::ClientId));
-    };
-    let field = "exchange.client_secret_env";
-    if !is_env_name(&name) {
-        return fail(field, Problem::EnvName);
-    }
-    let Some(client_id) = client_id else {
-        return fail(field, Problem::SecretWithoutClientId);
-    };
-    match env(&name) {
-        Some(secret) if !secret.is_empty() => Ok(ClientAuth::Basic { client_id, secret }),
-        _ => fail(field, Problem::EnvMissing(name)),
-    }
 }
 
 fn compile_destinations(
@@ -255,14 +216,6 @@ fn is_absolute_uri(text: &str) -> bool {
         && !rest.is_empty()
         && !text.contains('#')
         && text.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// `text` when it has no control character (it goes into a form field).
-fn printable(field: &str, text: String) -> Result<String, ConfigError> {
-    if text.chars().any(char::is_control) {
-        return fail(field, Problem::ControlCharacter);
-    }
-    Ok(text)
 }
 
 #[cfg(test)]

@@ -40,9 +40,9 @@ fn exchange_alone_is_a_whole_configuration_with_the_contract_defaults() {
     let config = compile(&exchange(json!({}))).unwrap();
     assert!(config.providers.is_empty());
     let exchange = config.exchange.unwrap();
-    assert_eq!(exchange.authority, "sts.example");
-    assert_eq!(exchange.path, "/oauth2/token");
-    assert_eq!(exchange.timeout.as_millis(), 2000);
+    assert_eq!(exchange.endpoint.authority, "sts.example");
+    assert_eq!(exchange.endpoint.path, "/oauth2/token");
+    assert_eq!(exchange.endpoint.timeout.as_millis(), 2000);
     assert_eq!(exchange.client, ClientAuth::None);
     assert_eq!(
         exchange.subject_token_type,

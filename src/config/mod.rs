@@ -2,9 +2,12 @@
 //! compiled once at configure time into [`Config`], or refused with a
 //! [`ConfigError`] that names the offending field.
 
+mod client_auth;
 mod dpop;
+mod endpoint;
 mod error;
 mod exchange;
+mod introspection;
 mod key_source;
 mod lookups;
 mod provider;
@@ -115,7 +118,11 @@ pub enum KeySource {
     Local(KeySet),
     /// Keys fetched by an HTTP callout.
     Remote(RemoteJwks),
+    /// No keys: each token is vouched for by an introspection endpoint.
+    Introspection(Introspection),
 }
+
+pub use crate::keys::introspection::settings::Introspection;
 
 /// A validated `remote_jwks`: the key server the key sets fetch from.
 pub use crate::keys::remote_sets::KeyServer as RemoteJwks;
@@ -135,7 +142,7 @@ impl Config {
         self.providers
             .iter()
             .map(|provider| match &provider.keys {
-                KeySource::Local(_) => None,
+                KeySource::Local(_) | KeySource::Introspection(_) => None,
                 KeySource::Remote(server) => Some(RemoteProvider {
                     name: provider.name.clone(),
                     issuer: provider.issuer.clone(),
@@ -147,6 +154,14 @@ impl Config {
 }
 
 impl Provider {
+    /// Its `introspection`, when an endpoint vouches for its tokens.
+    pub fn introspection(&self) -> Option<&Introspection> {
+        match &self.keys {
+            KeySource::Introspection(settings) => Some(settings),
+            KeySource::Local(_) | KeySource::Remote(_) => None,
+        }
+    }
+
     /// Every place this provider's token may be.
     pub fn token_sources(&self) -> TokenSources<'_> {
         TokenSources {

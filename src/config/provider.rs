@@ -5,6 +5,7 @@ use jsonwebtoken::Algorithm;
 
 use super::dpop::compile_dpop;
 use super::error::{fail, in_range};
+use super::introspection::compile_introspection;
 use super::key_source::{compile_local, compile_remote};
 use super::lookups::Lookups;
 use super::raw::RawProvider;
@@ -48,17 +49,30 @@ pub(super) fn compile_provider(
     let allow_hmac = algorithms
         .iter()
         .any(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
-    let keys = match (raw.remote_jwks, raw.local_jwks) {
-        (Some(remote), None) => KeySource::Remote(compile_remote(
+    let keys = match (raw.remote_jwks, raw.local_jwks, raw.introspection) {
+        (Some(remote), None, None) => KeySource::Remote(compile_remote(
             &format!("{field}.remote_jwks"),
             remote,
             &raw.issuer,
         )?),
-        (None, Some(local)) => KeySource::Local(compile_local(
+        (None, Some(local), None) => KeySource::Local(compile_local(
             &format!("{field}.local_jwks"),
             &local,
             allow_hmac,
         )?),
+        (None, None, Some(introspection)) => {
+            if !token_types.is_empty() {
+                return fail(
+                    format!("{field}.token_types"),
+                    Problem::TokenTypesWithIntrospection,
+                );
+            }
+            KeySource::Introspection(compile_introspection(
+                &format!("{field}.introspection"),
+                introspection,
+                lookups.env,
+            )?)
+        }
         _ => return fail(field, Problem::KeySource),
     };
     let from_headers = compile_header_sources(field, raw.from_headers)?;

@@ -98,6 +98,8 @@ pub struct RawProvider {
     #[serde(default)]
     pub local_jwks: Option<Value>,
     #[serde(default)]
+    pub introspection: Option<RawIntrospection>,
+    #[serde(default)]
     pub from_headers: Option<Vec<RawHeaderSource>>,
     #[serde(default)]
     pub from_params: Option<Vec<String>>,
@@ -154,6 +156,25 @@ pub struct RawCaller {
     pub claim: String,
     #[serde(default)]
     pub require_certificate_binding: Option<bool>,
+}
+
+/// `introspection`: the endpoint that vouches for the provider's tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntrospection {
+    pub uri: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub cache_duration_s: Option<u64>,
+    #[serde(default)]
+    pub inactive_cache_s: Option<u64>,
+    #[serde(default)]
+    pub max_pending: Option<u64>,
 }
 
 /// `remote_jwks`: where the key set is fetched from.

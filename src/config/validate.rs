@@ -10,7 +10,7 @@ use super::provider::compile_provider;
 use super::raw::{RawConfig, RawMode};
 use super::rules::{compile_rule, Context};
 use super::shape::shape_error;
-use super::{Config, ConfigError, Mode, Problem, MAX_PROVIDERS, WOULD_REJECT_HEADER};
+use super::{Config, ConfigError, Mode, Problem, Provider, MAX_PROVIDERS, WOULD_REJECT_HEADER};
 use crate::policy::requirement::{Demand, Requirement};
 
 /// Parses the JSON text and validates it; `lookups` answers `${node.KEY}` and
@@ -50,6 +50,45 @@ fn not_an_object(text: &str) -> Result<(), ConfigError> {
     )
 }
 
+/// What a request no rule matches needs: a token from any provider, except
+/// that with several `introspection` providers none of them is asked (which
+/// endpoint a token is for cannot be known): their tokens need a rule.
+fn fallback(providers: &[Provider]) -> Requirement {
+    let introspected = providers
+        .iter()
+        .filter(|provider| provider.introspection().is_some())
+        .count();
+    Requirement::Any(
+        providers
+            .iter()
+            .enumerate()
+            .filter(|(_, provider)| introspected < 2 || provider.introspection().is_none())
+            .map(|(index, _)| Demand::of(index))
+            .collect(),
+    )
+}
+
+/// A requirement names at most one `introspection` provider, so a token is
+/// never sent to an authorization server other than its own.
+fn one_introspection(
+    field: &str,
+    requires: &Requirement,
+    providers: &[Provider],
+) -> Result<(), ConfigError> {
+    let mut introspected = requires
+        .demands()
+        .iter()
+        .filter_map(|demand| providers.get(demand.provider))
+        .filter(|provider| provider.introspection().is_some());
+    match (introspected.next(), introspected.next()) {
+        (Some(first), Some(second)) => fail(
+            field,
+            Problem::TwoIntrospections(first.name.clone(), second.name.clone()),
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn compile_raw(raw: RawConfig, lookups: &Lookups<'_>) -> Result<Config, ConfigError> {
     let node = lookups.node;
     // `providers` may be left out (or empty) only when `exchange` is given.
@@ -87,6 +126,13 @@ fn compile_raw(raw: RawConfig, lookups: &Lookups<'_>) -> Result<Config, ConfigEr
             .map(|(index, rule)| compile_rule(&format!("rules[{index}]"), rule, &context))
             .collect::<Result<_, _>>()?,
     };
+    for (index, rule) in rules.iter().enumerate() {
+        one_introspection(
+            &format!("rules[{index}].requires"),
+            &rule.requires,
+            &providers,
+        )?;
+    }
     let token_cache_size = in_range("token_cache_size", raw.token_cache_size, 1000, 0, 100_000)?;
     let mut output_headers = vec![WOULD_REJECT_HEADER.to_owned()];
     for provider in &providers {
@@ -96,7 +142,7 @@ fn compile_raw(raw: RawConfig, lookups: &Lookups<'_>) -> Result<Config, ConfigEr
     output_headers.sort();
     output_headers.dedup();
     Ok(Config {
-        fallback: Requirement::Any((0..providers.len()).map(Demand::of).collect()),
+        fallback: fallback(&providers),
         providers,
         rules,
         mode: match raw.mode {

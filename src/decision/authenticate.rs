@@ -6,6 +6,7 @@
 //! ([`said_only_of_verified`]).
 
 use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
 
 use crate::config::Provider;
 use crate::keys::jwks::{algorithm_named, KeySet, Selection};
@@ -15,6 +16,8 @@ use crate::policy::claim_rule::{check_claims, ClaimRequirement};
 use crate::policy::placeholder::Bindings;
 use crate::rejection::Rejection;
 use crate::token::claims::{check_audience, check_issuer, check_times};
+use crate::token::dpop::binding::Misbound;
+use crate::token::dpop::failure::DpopFailure;
 use crate::token::dpop::prove::{accept, prove, AcceptedProof, DpopRequest};
 use crate::token::typ::check_type;
 use crate::token::{self, Token};
@@ -105,6 +108,66 @@ pub fn authenticate<'a, 'k>(
     };
     verdict?;
     Ok(Verified { token, proof })
+}
+
+/// Checks an introspection endpoint's answer for `raw` (its members,
+/// `claims`) against `provider` and `route`, in the order a JWT's payload is
+/// checked: audience, issuer (when the answer has one), times, the binding
+/// (`token_type: DPoP` needs `cnf.jkt`) and the proof's cheap checks, the
+/// caller and the claims, then the proof's signature. Returns the accepted
+/// proof of a DPoP-bound token.
+pub fn authenticate_answer(
+    provider: &Provider,
+    route: &RouteChecks<'_>,
+    raw: &str,
+    claims: &Map<String, Value>,
+    signatures: &dyn SignatureBackend,
+    now: i64,
+    presenter: &Presenter<'_>,
+) -> Result<Option<AcceptedProof>, Rejection> {
+    check_audience(claims, route.audiences)?;
+    if claims.contains_key("iss") {
+        check_issuer(claims, &provider.issuer)?;
+    }
+    check_times(claims, provider.times, now)?;
+    check_dpop_type(claims)?;
+    let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
+    let proof = match (&provider.dpop, presenter.dpop) {
+        (Some(settings), Some(request)) => prove(settings, request, raw, claims, skew, now)?,
+        _ => None,
+    };
+    let verdict = check_caller_where(
+        claims,
+        provider.caller.as_ref(),
+        presenter.peer,
+        provider.dpop.is_some(),
+    )
+    .and_then(|()| check_claims(claims, &provider.required_claims, None))
+    .and_then(|()| check_claims(claims, route.claims, route.bindings));
+    let proof = match (proof, &provider.dpop) {
+        (Some((checked, jkt)), Some(settings)) => {
+            Some(accept(&checked, jkt, settings, skew, signatures)?)
+        }
+        _ => None,
+    };
+    verdict?;
+    Ok(proof)
+}
+
+/// An answer whose OAuth `token_type` is `DPoP` (any case) must name the key
+/// it is bound to (`cnf.jkt`).
+fn check_dpop_type(claims: &Map<String, Value>) -> Result<(), Rejection> {
+    let says_dpop = claims
+        .get("token_type")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.eq_ignore_ascii_case("dpop"));
+    let bound = claims.get("cnf").and_then(|cnf| cnf.get("jkt")).is_some();
+    if says_dpop && !bound {
+        return Err(Rejection::Dpop(DpopFailure::Misbound(
+            Misbound::DpopTypeUnbound,
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `rejection` is one [`authenticate`] gives only for a token whose

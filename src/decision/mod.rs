@@ -4,6 +4,7 @@
 
 pub mod authenticate;
 pub mod fast_path;
+pub mod introspected;
 pub mod mutations;
 pub mod onward;
 pub mod plan;
@@ -17,9 +18,10 @@ use serde_json::Value;
 
 use crate::config::{Config, Provider};
 use crate::decision::authenticate::{authenticate, Presenter, RouteChecks};
+use crate::decision::introspected::{payload_of, vouched_for};
 pub use crate::decision::mutations::Mutations;
 use crate::decision::mutations::{
-    base_mutations, outputs, refused_mutations, remove_token, remove_unrequired_tokens,
+    base_mutations, outputs, outputs_of, refused_mutations, remove_token, remove_unrequired_tokens,
 };
 use crate::decision::remembered::{recall, recheck, remember};
 pub use crate::decision::verifier::{LocalKeys, Verifier};
@@ -345,7 +347,16 @@ impl Evaluation<'_, '_> {
             return Err((Rejection::MultipleTokens, None));
         }
         let mut failures: Vec<(usize, Rejection)> = Vec::new();
+        let keyed_issuer = self.names_keyed_issuer(demands, &first.token);
         for (demand, found) in &candidates {
+            let introspected = self
+                .provider(demand.provider)
+                .is_some_and(|provider| provider.introspection().is_some());
+            // A JWS of a key-based provider's issuer is that provider's: it is
+            // never sent to an introspection endpoint.
+            if introspected && keyed_issuer {
+                continue;
+            }
             match self.verify(demand, &found.token) {
                 Ok(set_headers) => {
                     // The one token may sit in several providers' places: each
@@ -364,6 +375,23 @@ impl Evaluation<'_, '_> {
         }
         let (index, rejection) = most_relevant(self.config, &first.token, &failures);
         Err((rejection, Some(index)))
+    }
+
+    /// Whether `token` is a compact JWS whose `iss` is the issuer of a
+    /// key-based provider among `demands`; read only when one of them has
+    /// `introspection`.
+    fn names_keyed_issuer(&self, demands: &[Demand], token: &str) -> bool {
+        let providers = || demands.iter().filter_map(|d| self.provider(d.provider));
+        if !providers().any(|provider| provider.introspection().is_some()) {
+            return false;
+        }
+        let Ok(parsed) = crate::token::parse(token) else {
+            return false;
+        };
+        let issuer = parsed.claims.get("iss").and_then(Value::as_str);
+        providers().any(|provider| {
+            provider.introspection().is_none() && Some(provider.issuer.as_str()) == issuer
+        })
     }
 
     /// A token meeting each of `demands`. With `allow_missing`, a request with no
@@ -416,6 +444,12 @@ impl Evaluation<'_, '_> {
             bindings: Some(self.bindings),
         };
         let verifier = self.verifier;
+        if provider.introspection().is_some() {
+            let vouched = vouched_for(provider, index, &route, token, verifier, &self.presenter)?;
+            self.proof.replace(vouched.proof);
+            let payload = || payload_of(&vouched.claims);
+            return Ok(outputs_of(provider, &vouched.claims, payload));
+        }
         let takes_proofs = provider.dpop.is_some();
         if let Some(hit) = recall(verifier, token, index) {
             recheck(
@@ -453,12 +487,21 @@ impl Evaluation<'_, '_> {
     }
 }
 
-/// Among failed providers, the one whose issuer the token names, else the first.
+/// Among failed providers: one whose introspection answer is still to come
+/// (the request waits for it); else the one whose issuer the token names;
+/// else one with `introspection` (the token was no JWS of the others); else
+/// the first.
 fn most_relevant(
     config: &Config,
     token: &str,
     failures: &[(usize, Rejection)],
 ) -> (usize, Rejection) {
+    if let Some(pending) = failures
+        .iter()
+        .find(|(_, rejection)| *rejection == Rejection::IntrospectionPending)
+    {
+        return *pending;
+    }
     let issuer = crate::token::parse(token).ok().and_then(|t| {
         t.claims
             .get("iss")
@@ -469,6 +512,14 @@ fn most_relevant(
         .iter()
         .find(|(index, _)| {
             config.providers.get(*index).map(|p| Some(&p.issuer)) == Some(issuer.as_ref())
+        })
+        .or_else(|| {
+            failures.iter().find(|(index, _)| {
+                config
+                    .providers
+                    .get(*index)
+                    .is_some_and(|p| p.introspection().is_some())
+            })
         })
         .or(failures.first())
         .copied()

@@ -4,7 +4,7 @@
 //! should not see removed (the one that passed unless its provider forwards it,
 //! and other providers' that this route did not verify).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::{Config, Provider};
 use crate::decision::authenticate::Verified;
@@ -132,12 +132,24 @@ pub(crate) fn remove_unrequired_tokens(
 
 /// The headers a verified token sets: its payload and its copied claims.
 pub(crate) fn outputs(provider: &Provider, verified: &Verified<'_>) -> Vec<(String, String)> {
+    let payload = || verified.token.payload_b64.to_owned();
+    outputs_of(provider, &verified.token.claims, payload)
+}
+
+/// The headers a token with `claims` sets for `provider`; `payload` gives the
+/// `forward_payload_header` value (base64url, no padding), asked only when
+/// there is one.
+pub(crate) fn outputs_of(
+    provider: &Provider,
+    claims: &Map<String, Value>,
+    payload: impl FnOnce() -> String,
+) -> Vec<(String, String)> {
     let mut headers = Vec::new();
     if let Some(header) = &provider.forward_payload_header {
-        headers.push((header.clone(), verified.token.payload_b64.to_owned()));
+        headers.push((header.clone(), payload()));
     }
     for entry in &provider.claim_to_headers {
-        let value = match lookup(&verified.token.claims, &entry.claim) {
+        let value = match lookup(claims, &entry.claim) {
             Some(Value::String(text)) => text.clone(),
             Some(Value::Number(number)) => number.to_string(),
             Some(Value::Bool(flag)) => flag.to_string(),

@@ -1,9 +1,11 @@
 //! Everything a decision verifies with besides the configuration: the key sets,
-//! the signature backend, the token cache and the clock.
+//! the signature backend, the token cache, the introspection answers and the
+//! clock.
 
 use std::cell::RefCell;
 
 use crate::config::{Config, KeySource};
+use crate::keys::introspection::vouched::Introspections;
 use crate::keys::jwks::KeySet;
 use crate::keys::store::KeyStore;
 use crate::keys::verify::SignatureBackend;
@@ -16,7 +18,7 @@ impl KeyStore for LocalKeys<'_> {
     fn key_set(&self, provider: usize) -> Option<&KeySet> {
         match &self.0.providers.get(provider)?.keys {
             KeySource::Local(set) => Some(set),
-            KeySource::Remote(_) => None,
+            KeySource::Remote(_) | KeySource::Introspection(_) => None,
         }
     }
 }
@@ -29,6 +31,8 @@ pub struct Verifier<'a> {
     pub signatures: &'a dyn SignatureBackend,
     /// Verified tokens remembered, if any.
     pub cache: Option<&'a RefCell<TokenCache>>,
+    /// The introspection answers at hand (`introspection` providers).
+    pub introspections: &'a dyn Introspections,
     /// Now, Unix seconds.
     pub now: i64,
 }

@@ -6,17 +6,9 @@ use crate::exchange::flights::{Flight, Flights};
 use crate::exchange::grant::grant;
 use crate::exchange::lifetime::stated_exp;
 use crate::exchange::settings::Exchange;
-use crate::keys::host::{Callout, Callouts, FormPost, NotSent};
+use crate::keys::host::{Callouts, FormPost};
 use crate::oauth::cache_key::CacheKey;
-
-/// Why a request could not wait for an exchange (503 `exchange`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotStarted {
-    /// The worker has as many exchanges under way as it allows.
-    Full,
-    /// The host would not send the callout (no such cluster).
-    NotSent(NotSent),
-}
+pub use crate::oauth::flights::NotStarted;
 
 /// Joins or starts the exchange of `subject` for `destination` under `key`,
 /// at `now` (Unix seconds). `Ok(true)`: a callout was sent.
@@ -29,40 +21,28 @@ pub fn depart(
     subject: &str,
     now: i64,
 ) -> Result<bool, NotStarted> {
-    if flights.under_way(&key) {
-        return Ok(false);
-    }
-    if !flights.has_room() {
-        return Err(NotStarted::Full);
-    }
-    let target = exchange
-        .destinations
-        .get(destination)
-        .map(|entry| entry.target())
-        .unwrap_or_default();
-    let form = grant(
-        subject,
-        &exchange.subject_token_type,
-        &target,
-        &exchange.client,
-    );
-    let callout = Callout {
-        cluster: &exchange.cluster,
-        authority: &exchange.authority,
-        path: &exchange.path,
-        timeout: exchange.timeout,
-        form: Some(FormPost {
+    flights.join_or_start(&key, || {
+        let target = exchange
+            .destinations
+            .get(destination)
+            .map(|entry| entry.target())
+            .unwrap_or_default();
+        let form = grant(
+            subject,
+            &exchange.subject_token_type,
+            &target,
+            &exchange.client,
+        );
+        let callout = exchange.endpoint.post(FormPost {
             body: &form.body,
             authorization: form.authorization.as_deref(),
-        }),
-    };
-    let call_id = host.dispatch(&callout).map_err(NotStarted::NotSent)?;
-    flights.depart(Flight {
-        key,
-        destination,
-        call_id,
-        subject_exp: stated_exp(subject),
-        sent_at: now,
-    });
-    Ok(true)
+        });
+        Ok(Flight {
+            key,
+            destination,
+            call_id: host.dispatch(&callout)?,
+            subject_exp: stated_exp(subject),
+            sent_at: now,
+        })
+    })
 }

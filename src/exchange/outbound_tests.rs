@@ -11,11 +11,13 @@ fn settings(unmatched: Unmatched) -> Exchange {
     let hosts =
         |names: &[&str]| Matcher::Hosts(names.iter().filter_map(|n| host_name(n)).collect());
     Exchange {
-        token_endpoint: "https://sts/token".into(),
-        authority: "sts".into(),
-        path: "/token".into(),
-        cluster: "sts".into(),
-        timeout: Duration::from_secs(2),
+        endpoint: crate::oauth::endpoint::Endpoint {
+            uri: "https://sts/token".into(),
+            authority: "sts".into(),
+            path: "/token".into(),
+            cluster: "sts".into(),
+            timeout: Duration::from_secs(2),
+        },
         client: ClientAuth::None,
         subject_token_type: crate::exchange::grant::ACCESS_TOKEN_TYPE.into(),
         from_headers: vec![HeaderSource {

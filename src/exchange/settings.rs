@@ -2,25 +2,16 @@
 //! workload's client authenticates to it, where an outbound token is, the
 //! destination table, and what an unmatched destination gets.
 
-use std::time::Duration;
-
 use crate::exchange::destination::Destination;
 use crate::exchange::grant::ClientAuth;
+use crate::oauth::endpoint::Endpoint;
 use crate::token::extract::HeaderSource;
 
 /// The `exchange` section: outbound tokens swapped at a token service.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    /// The token endpoint as configured (for logs and `check-config`).
-    pub token_endpoint: String,
-    /// Its authority: the callout's `:authority`.
-    pub authority: String,
-    /// Its path (with any query): the callout's `:path`.
-    pub path: String,
-    /// The Envoy cluster the callout goes through.
-    pub cluster: String,
-    /// How long one callout may take.
-    pub timeout: Duration,
+    /// The token endpoint, its cluster and timeout.
+    pub endpoint: Endpoint,
     /// How this workload's client authenticates (its secret never printed).
     pub client: ClientAuth,
     /// Sent as `subject_token_type`.

@@ -10,20 +10,24 @@ use std::rc::Rc;
 
 use super::abi::Action;
 use super::host::{self, Proxy};
+use super::introspection::ask;
 use super::metrics::Metrics;
 use super::outbound::{plan, AtHand, Outgoing};
 use super::respond::{carry_out, pass, pass_exchanged, refuse};
 use super::vm::{verify_with, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
 use crate::decision::onward;
+use crate::decision::onward::Onward;
 use crate::decision::plan::Change;
 use crate::decision::proof_replay::remembered;
 use crate::decision::{decide_with_peer, Decision, Mutations};
 use crate::exchange::outbound::BorrowedRequest;
 use crate::keys::fresh_keys::decide_with_fresh_keys;
+use crate::keys::introspection::vouched::{AnswersAtHand, Vouched};
 use crate::keys::remote_sets::RemoteSets;
-use crate::policy::caller::KnownPeer;
-use crate::rejection::HostFailure;
+use crate::oauth::cache_key::CacheKey;
+use crate::policy::caller::{KnownPeer, Peer};
+use crate::rejection::{HostFailure, Rejection};
 use crate::request::header_map::HeaderMap;
 use crate::request::Request;
 
@@ -82,11 +86,14 @@ pub fn on_done(context_id: u32, vm_cell: &RefCell<Vm>) {
         if !vm.held.is_empty() {
             vm.held.retain(|held| held.context_id != context_id);
         }
-        // Its exchange goes on (the worker's, not the request's): it serves
-        // the others waiting for it and the cache.
+        // Its exchange or introspection goes on (the worker's, not the
+        // request's): it serves the others waiting for it and the cache.
         if !vm.waiting.is_empty() {
             vm.waiting
                 .retain(|waiting| waiting.context_id != context_id);
+        }
+        if !vm.asking.is_empty() {
+            vm.asking.retain(|asking| asking.context_id != context_id);
         }
     }
 }
@@ -138,24 +145,12 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
             return refuse(Some(metrics), HostFailure::StateBusy);
         };
         let vm = &mut *vm;
-        let decision = if vm.config.providers.is_empty() {
-            // Only `exchange`: no inbound decision, the token goes out unverified.
-            Decision::pass(None, Mutations::default(), false)
-        } else {
-            match decide_inbound(vm, context_id, &headers, &peer, now_ms) {
-                Some(decision) => decision,
-                None => return Action::Pause,
-            }
-        };
-        // The last check: a DPoP proof is accepted once.
-        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        let decision = remembered(decision, &vm.replay, &Proxy, now_s);
-        let outgoing = Outgoing {
+        let asked = Asked {
             context_id,
             headers: &headers,
             peer: &peer,
         };
-        let Some(onward) = plan(vm, &outgoing, &decision, now_s) else {
+        let Some((decision, onward)) = decide_and_plan(vm, &asked, now_ms, None) else {
             return Action::Pause;
         };
         (
@@ -179,24 +174,90 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
     action
 }
 
-/// The inbound decision on `headers`, or `None` when the request is held until
-/// its provider's keys arrive.
+/// A request being decided: its HTTP context, headers and TLS peer.
+pub struct Asked<'a> {
+    /// Its HTTP context.
+    pub context_id: u32,
+    /// Its headers, pseudo-headers included.
+    pub headers: &'a [(String, String)],
+    /// Its downstream TLS peer.
+    pub peer: &'a dyn Peer,
+}
+
+/// The decision on `request` and its plan, or `None` when it is held: until
+/// its provider's keys arrive, its token's introspection answer lands
+/// (`landed`: one that just did), or its token's exchange lands.
+pub fn decide_and_plan(
+    vm: &mut Vm,
+    request: &Asked<'_>,
+    now_ms: u64,
+    landed: Option<(&CacheKey, &Vouched)>,
+) -> Option<(Decision, Onward)> {
+    let decision = if vm.config.providers.is_empty() {
+        // Only `exchange`: no inbound decision, the token goes out unverified.
+        Decision::pass(None, Mutations::default(), false)
+    } else {
+        decide_inbound(vm, request, now_ms, landed)?
+    };
+    after_decision(vm, request, decision, now_ms)
+}
+
+/// What follows an inbound `decision`: a request that waits for an
+/// introspection answer asks for it and is held (`None`); then the last check
+/// (a DPoP proof is accepted once) and the plan, which may hold the request
+/// for its token's exchange.
+pub fn after_decision(
+    vm: &mut Vm,
+    request: &Asked<'_>,
+    decision: Decision,
+    now_ms: u64,
+) -> Option<(Decision, Onward)> {
+    let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    let decision = if decision.verdict == Err(Rejection::IntrospectionPending) {
+        ask(
+            vm,
+            request.context_id,
+            request.headers,
+            request.peer,
+            decision,
+            now_s,
+        )?
+    } else {
+        decision
+    };
+    let decision = remembered(decision, &vm.replay, &Proxy, now_s);
+    let outgoing = Outgoing {
+        context_id: request.context_id,
+        headers: request.headers,
+        peer: request.peer,
+    };
+    let onward = plan(vm, &outgoing, &decision, now_s)?;
+    Some((decision, onward))
+}
+
+/// The inbound decision on `request`, or `None` when it is held until its
+/// provider's keys arrive.
 fn decide_inbound(
     vm: &mut Vm,
-    context_id: u32,
-    headers: &[(String, String)],
-    peer: &host::HostPeer,
+    request: &Asked<'_>,
     now_ms: u64,
+    landed: Option<(&CacheKey, &Vouched)>,
 ) -> Option<Decision> {
     let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
+    let answers = AnswersAtHand {
+        answers: &vm.answers,
+        landed,
+        now: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+    };
+    let peer = request.peer;
     let decide_now = |sources: &RemoteSets| {
-        let request = Request::from_headers(headers);
+        let view = Request::from_headers(request.headers);
         let keys = VmKeys {
             config,
             remote: sources.at(now_ms),
         };
-        verify_with(&keys, cache, host_verify, |verifier| {
-            decide_with_peer(config, &request, verifier, peer)
+        verify_with(&keys, cache, &answers, host_verify, |verifier| {
+            decide_with_peer(config, &view, verifier, peer)
         })
     };
     let (decision, wait) = decide_with_fresh_keys(
@@ -214,9 +275,9 @@ fn decide_inbound(
         hold.provider
     );
     vm.held.push(HeldForKeys {
-        context_id,
+        context_id: request.context_id,
         hold,
-        headers: headers.to_vec(),
+        headers: request.headers.to_vec(),
         peer: KnownPeer::of(peer),
     });
     None

@@ -10,6 +10,7 @@
 //! jwks=.=<key set>;.;audgate_jwks_age_seconds                          (gauge)
 //! destination=.=<destination>;.;result=.=<result>;.;audgate_exchanges_total
 //! provider=.=<provider>;.;result=.=<result>;.;audgate_dpop_proofs_total
+//! provider=.=<provider>;.;result=.=<result>;.;audgate_introspections_total
 //! ```
 //!
 //! The `stats_tags` of `envoy/envoy.yaml` (Istio: `extraStatTags`) take each
@@ -38,6 +39,11 @@
 //!   binding that does not hold), `replayed`, `store_full` (no room, or the
 //!   store could not record it), `nonce_issued` (a `DPoP-Nonce` handed out, on
 //!   a 401 or a 200).
+//!
+//! - Introspection callouts, by provider with `introspection`: `active`,
+//!   `inactive` (the endpoint does not vouch for the token), `failed` (the
+//!   endpoint failed, or would not be sent the callout), `max_pending` (not
+//!   sent: `introspection.max_pending` callouts already under way).
 //!
 //! Every request counts once in `audgate_requests_total`, and a request allowed
 //! by a provider once more in `audgate_token_cache_total`. There is no totals
@@ -84,6 +90,16 @@ pub struct Metrics {
     outbound: Vec<(&'static str, Counter)>,
     /// By provider index; `None` for a provider without `dpop`.
     proofs: Vec<Option<DpopProofs>>,
+    /// By provider index; `None` for a provider without `introspection`.
+    introspections: Vec<Option<Introspections>>,
+}
+
+/// `audgate_introspections_total` counters of one provider.
+struct Introspections {
+    active: Counter,
+    inactive: Counter,
+    failed: Counter,
+    max_pending: Counter,
 }
 
 /// `audgate_dpop_proofs_total` counters of one provider.
@@ -202,6 +218,12 @@ fn proof_counter(provider: &str, result: &str) -> Counter {
     ))
 }
 
+fn introspection_counter(provider: &str, result: &str) -> Counter {
+    counter(&format!(
+        "provider=.={provider};.;result=.={result};.;audgate_introspections_total"
+    ))
+}
+
 fn fetch_counter(jwks: &str, result: &str) -> Counter {
     counter(&format!(
         "jwks=.={jwks};.;result=.={result};.;audgate_jwks_fetches_total"
@@ -269,6 +291,34 @@ impl Metrics {
                     })
                 })
                 .collect(),
+            introspections: config
+                .providers
+                .iter()
+                .map(|provider| {
+                    let name = &provider.name;
+                    provider.introspection().map(|_| Introspections {
+                        active: introspection_counter(name, "active"),
+                        inactive: introspection_counter(name, "inactive"),
+                        failed: introspection_counter(name, "failed"),
+                        max_pending: introspection_counter(name, "max_pending"),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Counts one introspection callout of `provider` that ended with
+    /// `result` (`active`, `inactive`, `failed`), or one not sent
+    /// (`max_pending`, `failed`).
+    pub fn introspection(&self, provider: usize, result: &str) {
+        let Some(counters) = self.introspections.get(provider).and_then(Option::as_ref) else {
+            return;
+        };
+        match result {
+            "active" => counters.active.bump(),
+            "inactive" => counters.inactive.bump(),
+            "max_pending" => counters.max_pending.bump(),
+            _ => counters.failed.bump(),
         }
     }
 
@@ -456,6 +506,16 @@ impl Metrics {
                 &proofs.replayed,
                 &proofs.store_full,
                 &proofs.nonce_issued,
+            ] {
+                counter.flush();
+            }
+        }
+        for asked in self.introspections.iter().flatten() {
+            for counter in [
+                &asked.active,
+                &asked.inactive,
+                &asked.failed,
+                &asked.max_pending,
             ] {
                 counter.flush();
             }

@@ -20,6 +20,7 @@ mod exports;
 mod foreign;
 mod host;
 mod http;
+mod introspection;
 mod logger;
 mod metrics;
 mod outbound;

@@ -143,7 +143,7 @@ pub fn plan(
                 ),
                 NotStarted::NotSent(refused) => log::warn!(
                     "audgate: exchange for {label} not started: {refused} (is cluster {} defined?)",
-                    exchange.cluster
+                    exchange.endpoint.cluster
                 ),
             }
             vm.metrics.exchange_callout(*destination, "failed");
@@ -185,7 +185,7 @@ pub fn give_up_overdue(vm: &mut Vm, now_s: i64) -> Vec<Settled> {
     let Some(exchange) = config.exchange.as_ref() else {
         return Vec::new();
     };
-    let patience = i64::try_from(exchange.timeout.as_secs()).unwrap_or(i64::MAX);
+    let patience = i64::try_from(exchange.endpoint.timeout.as_secs()).unwrap_or(i64::MAX);
     let cutoff = now_s.saturating_sub(patience.saturating_add(5));
     let overdue = vm.flights.overdue(cutoff);
     let mut settled = Vec::new();
@@ -233,7 +233,7 @@ pub fn land_reply(
         (None, _) => log::debug!("audgate: token exchanged for {label}"),
         (Some(failure), status) => log::warn!(
             "audgate: exchange for {label} at {} {}: {failure} (status {})",
-            exchange.token_endpoint,
+            exchange.endpoint.uri,
             landed.result,
             status.map_or_else(|| "none".to_owned(), |status| status.to_string())
         ),

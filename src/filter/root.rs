@@ -9,18 +9,21 @@ use std::time::Duration;
 use super::abi::Action;
 use super::foreign;
 use super::host::{self, Proxy};
-use super::http::respond_later;
+use super::http::{after_decision, decide_and_plan, respond_later, Asked};
+use super::introspection::{
+    give_up_overdue as give_up_overdue_answers, land_answer, under_way, Answered,
+};
 use super::metrics::Metrics;
-use super::outbound::{give_up_overdue, land_reply, plan, Outgoing, Settled};
+use super::outbound::{give_up_overdue, land_reply, Settled};
 use super::respond::{carry_out, reject};
 use super::vm::{Held, Vm};
 use crate::config::{Config, Lookups};
 use crate::decision::onward::Onward;
-use crate::decision::proof_replay::remembered;
 use crate::decision::{decide_with_peer, Decision};
 use crate::keys::fetcher::{Fetched, Taken};
 use crate::keys::fresh_keys::still_held;
 use crate::keys::shared_state::create_records;
+use crate::policy::caller::KnownPeer;
 use crate::rejection::{HostFailure, Rejection};
 use crate::request::Request;
 
@@ -83,14 +86,19 @@ impl AudgateRoot {
                     .decision(refused, Some(request.hold.provider), false);
             }
             let waiting = std::mem::take(&mut vm.waiting);
-            for _ in &waiting {
+            let asking = std::mem::take(&mut vm.asking);
+            for _ in waiting.iter().map(|_| ()).chain(asking.iter().map(|_| ())) {
                 vm.metrics.decision(Err(RETIRED), None, false);
             }
             vm.flights.abandon();
+            for flights in vm.asked.iter_mut().flatten() {
+                flights.abandon();
+            }
             vm.metrics.flush();
             held.into_iter()
                 .map(|request| request.context_id)
                 .chain(waiting.into_iter().map(|request| request.context_id))
+                .chain(asking.into_iter().map(|request| request.context_id))
                 .collect::<Vec<u32>>()
         };
         for context_id in held {
@@ -130,20 +138,30 @@ impl AudgateRoot {
                 Taken::NotOurs => {
                     let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
                     let reply = || host::call_reply(body_size);
-                    Some(land_reply(vm, token_id, reply, now_s))
+                    match land_answer(vm, token_id, reply, now_s) {
+                        Some(answered) => Some(Some(decide_answered(vm, vec![answered], now_ms))),
+                        None => {
+                            let reply = || host::call_reply(body_size);
+                            Some(
+                                land_reply(vm, token_id, reply, now_s).map(|settled| {
+                                    settled.into_iter().map(from_exchange).collect()
+                                }),
+                            )
+                        }
+                    }
                 }
             }
         };
         match landed {
             None => self.settle_held(&vm_cell, now_ms),
             Some(None) => return,
-            Some(Some(settled)) => self.carry_out_settled(&vm_cell, settled),
+            Some(Some(decided)) => self.carry_out_decided(&vm_cell, decided),
         }
         host::refresh_clock();
     }
 
-    /// Answers or resumes each request a landed exchange settled.
-    fn carry_out_settled(&self, vm_cell: &Rc<RefCell<Vm>>, settled: Vec<Settled>) {
+    /// Answers or resumes each request decided after it was held.
+    fn carry_out_decided(&self, vm_cell: &Rc<RefCell<Vm>>, decided: Vec<Decided>) {
         let Some((config, metrics, budget)) = vm_cell.try_borrow().ok().map(|vm| {
             (
                 Rc::clone(&vm.config),
@@ -153,22 +171,22 @@ impl AudgateRoot {
         }) else {
             return;
         };
-        for Settled { waiting, onward } in settled {
-            if !host::enter_context(waiting.context_id) {
+        for held in decided {
+            if !host::enter_context(held.context_id) {
                 continue;
             }
-            let request = Request::from_headers(&waiting.headers);
-            let later = onward.plan.response_headers.clone();
+            let request = Request::from_headers(&held.headers);
+            let later = held.onward.plan.response_headers.clone();
             let action = carry_out(
                 &config,
                 &metrics,
                 &budget,
                 &request,
-                &waiting.peer,
-                waiting.decision,
-                onward,
+                &held.peer,
+                held.decision,
+                held.onward,
             );
-            respond_later(waiting.context_id, action, later);
+            respond_later(held.context_id, action, later);
             if action == Action::Continue {
                 host::resume_request();
             }
@@ -257,12 +275,22 @@ impl AudgateRoot {
                 return;
             };
             vm.metrics.flush();
+            let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
             if !vm.flights.is_empty() {
-                let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
                 let given_up = give_up_overdue(&mut vm, now_s);
                 if !given_up.is_empty() {
                     drop(vm);
-                    self.carry_out_settled(&vm_cell, given_up);
+                    let decided = given_up.into_iter().map(from_exchange).collect();
+                    self.carry_out_decided(&vm_cell, decided);
+                    return;
+                }
+            }
+            if under_way(&vm) {
+                let given_up = give_up_overdue_answers(&mut vm, now_s);
+                if !given_up.is_empty() {
+                    let decided = decide_answered(&mut vm, given_up, now_ms);
+                    drop(vm);
+                    self.carry_out_decided(&vm_cell, decided);
                     return;
                 }
             }
@@ -292,7 +320,7 @@ impl AudgateRoot {
         // Decide every ready request under one borrow, then carry the decisions
         // out with no borrow held: answering a request can make the host call
         // that request's `on_done`, which borrows the VM state itself.
-        let (config, metrics, budget, settled) = {
+        let settled = {
             let Ok(mut vm) = vm_cell.try_borrow_mut() else {
                 return;
             };
@@ -310,56 +338,93 @@ impl AudgateRoot {
                 return;
             }
             let config = Rc::clone(&vm.config);
-            let decided: Vec<(Held, Decision)> = ready
+            ready
                 .into_iter()
-                .map(|held| {
+                .filter_map(|held| {
                     let request = Request::from_headers(&held.headers);
                     let decision = vm.with_verifier(now_ms, |verifier| {
                         decide_with_peer(&config, &request, verifier, &held.peer)
                     });
-                    // The last check: a DPoP proof is accepted once.
-                    let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-                    (held, remembered(decision, &vm.replay, &Proxy, now_s))
-                })
-                .collect();
-            // With `exchange`, a request now decided may go on to wait for its
-            // token's exchange (then it is held again, by the exchange).
-            let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-            let settled: Vec<(Held, Decision, Onward)> = decided
-                .into_iter()
-                .filter_map(|(held, decision)| {
-                    let outgoing = Outgoing {
+                    // It may go on to wait for its token's introspection or
+                    // exchange (then it is held again, by that).
+                    let asked = Asked {
                         context_id: held.context_id,
                         headers: &held.headers,
                         peer: &held.peer,
                     };
-                    let onward = plan(vm, &outgoing, &decision, now_s)?;
-                    Some((held, decision, onward))
+                    let (decision, onward) = after_decision(vm, &asked, decision, now_ms)?;
+                    Some(Decided::from_held(held, decision, onward))
                 })
-                .collect();
-            (
-                config,
-                Rc::clone(&vm.metrics),
-                Rc::clone(&vm.log_budget),
-                settled,
-            )
+                .collect::<Vec<Decided>>()
         };
-        for (held, decision, onward) in settled {
-            if !host::enter_context(held.context_id) {
-                continue;
-            }
-            let request = Request::from_headers(&held.headers);
-            let later = onward.plan.response_headers.clone();
-            let action = carry_out(
-                &config, &metrics, &budget, &request, &held.peer, decision, onward,
-            );
-            respond_later(held.context_id, action, later);
-            if action == Action::Continue {
-                host::resume_request();
-            }
-        }
-        host::enter_context(self.context_id);
+        self.carry_out_decided(vm_cell, settled);
     }
+}
+
+/// A request held earlier, now decided and planned.
+struct Decided {
+    context_id: u32,
+    headers: Vec<(String, String)>,
+    peer: KnownPeer,
+    decision: Decision,
+    onward: Onward,
+}
+
+impl Decided {
+    fn from_held(held: Held, decision: Decision, onward: Onward) -> Decided {
+        Decided {
+            context_id: held.context_id,
+            headers: held.headers,
+            peer: held.peer,
+            decision,
+            onward,
+        }
+    }
+}
+
+/// A request a landed exchange settled.
+fn from_exchange(settled: Settled) -> Decided {
+    let Settled { waiting, onward } = settled;
+    Decided {
+        context_id: waiting.context_id,
+        headers: waiting.headers,
+        peer: waiting.peer,
+        decision: waiting.decision,
+        onward,
+    }
+}
+
+/// Decides each request that waited for an answer, with that answer at hand;
+/// one may be held again (for keys, another answer or an exchange).
+fn decide_answered(vm: &mut Vm, answered: Vec<Answered>, now_ms: u64) -> Vec<Decided> {
+    let mut decided = Vec::new();
+    for Answered {
+        key,
+        vouched,
+        ready,
+    } in answered
+    {
+        for asking in ready {
+            let asked = Asked {
+                context_id: asking.context_id,
+                headers: &asking.headers,
+                peer: &asking.peer,
+            };
+            let Some((decision, onward)) =
+                decide_and_plan(vm, &asked, now_ms, Some((&key, &vouched)))
+            else {
+                continue;
+            };
+            decided.push(Decided {
+                context_id: asking.context_id,
+                headers: asking.headers,
+                peer: asking.peer,
+                decision,
+                onward,
+            });
+        }
+    }
+    decided
 }
 
 /// Counts the fetches that ended.

@@ -24,6 +24,8 @@ use crate::token::dpop::replay::ReplayStore;
 
 use super::foreign::call_verify_signature;
 use super::metrics::Metrics;
+use crate::keys::introspection::flight::Flights as IntrospectionFlights;
+use crate::keys::introspection::vouched::{Answers, AnswersAtHand, Introspections, Vouched};
 
 /// Most requests one VM holds while keys are fetched; more are answered at once.
 pub const MAX_HELD: usize = 1024;
@@ -57,6 +59,13 @@ pub struct Vm {
     pub flights: Flights,
     /// Requests paused until their token's exchange lands.
     pub waiting: Vec<Waiting>,
+    /// Introspection answers remembered by this VM (`token_cache_size`).
+    pub answers: RefCell<Answers>,
+    /// Each provider's introspections under way (`None`: no
+    /// `introspection`), by provider.
+    pub asked: Vec<Option<IntrospectionFlights>>,
+    /// Requests paused until their token's introspection lands.
+    pub asking: Vec<Asking>,
 }
 
 /// A request paused until the exchange of its token lands.
@@ -73,6 +82,18 @@ pub struct Waiting {
     pub decision: Decision,
     /// The cluster Envoy's route chose for it, when a destination needs it.
     pub cluster: Option<String>,
+}
+
+/// A request paused until its token's introspection lands.
+pub struct Asking {
+    /// The HTTP context to resume or answer.
+    pub context_id: u32,
+    /// The answer it waits for.
+    pub key: CacheKey,
+    /// Its request headers, pseudo-headers included.
+    pub headers: Vec<(String, String)>,
+    /// Its downstream TLS peer, read when it was held.
+    pub peer: KnownPeer,
 }
 
 /// A request paused until its provider's keys change or a fetch ends.
@@ -104,8 +125,19 @@ impl Vm {
                 Some(ReplayStore::new(&prefix, size))
             })
             .collect();
+        let asked = config
+            .providers
+            .iter()
+            .map(|provider| {
+                let settings = provider.introspection()?;
+                Some(IntrospectionFlights::new(settings.max_pending))
+            })
+            .collect();
         Vm {
             replay,
+            answers: RefCell::new(Answers::new(config.token_cache_size)),
+            asked,
+            asking: Vec::new(),
 
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(RefusalLog::default())),
@@ -126,21 +158,37 @@ impl Vm {
         }
     }
 
-    /// Runs `decide` with this VM's keys, cache and signature backend at `now_ms`.
+    /// Runs `decide` with this VM's keys, caches and signature backend at
+    /// `now_ms`.
     pub fn with_verifier<T>(&self, now_ms: u64, decide: impl FnOnce(&Verifier<'_>) -> T) -> T {
         let keys = VmKeys {
             config: &self.config,
             remote: self.sources.at(now_ms),
         };
-        verify_with(&keys, &self.cache, self.host_verify, decide)
+        let answers = self.answers_at(now_ms, None);
+        verify_with(&keys, &self.cache, &answers, self.host_verify, decide)
+    }
+
+    /// This VM's introspection answers at `now_ms`, with `landed`'s.
+    pub fn answers_at<'a>(
+        &'a self,
+        now_ms: u64,
+        landed: Option<(&'a CacheKey, &'a Vouched)>,
+    ) -> AnswersAtHand<'a> {
+        AnswersAtHand {
+            answers: &self.answers,
+            landed,
+            now: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+        }
     }
 }
 
-/// Runs `decide` with `keys`, `cache` and the signature backend (the host's
+/// Runs `decide` with `keys`, `cache`, `introspections` and the signature backend (the host's
 /// `verify_signature` where it checks RS* and ES*, else RustCrypto).
 pub fn verify_with<T>(
     keys: &VmKeys<'_>,
     cache: &RefCell<TokenCache>,
+    introspections: &dyn Introspections,
     host_verify: bool,
     decide: impl FnOnce(&Verifier<'_>) -> T,
 ) -> T {
@@ -154,6 +202,7 @@ pub fn verify_with<T>(
             keys,
             signatures: &host,
             cache,
+            introspections,
             now,
         })
     } else {
@@ -161,6 +210,7 @@ pub fn verify_with<T>(
             keys,
             signatures: &RustCrypto,
             cache,
+            introspections,
             now,
         })
     }
@@ -183,6 +233,7 @@ impl KeyStore for VmKeys<'_> {
         match &self.config.providers.get(provider)?.keys {
             KeySource::Local(set) => Some(set),
             KeySource::Remote(_) => self.remote.key_set(provider),
+            KeySource::Introspection(_) => None,
         }
     }
 }

@@ -5,7 +5,17 @@
 //! it, so the requests waiting on it are answered when it lands even if that
 //! one ended.
 
+use crate::keys::host::NotSent;
 use crate::oauth::cache_key::CacheKey;
+
+/// Why a request could not wait for a callout (503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    /// The worker has as many callouts of this kind under way as it allows.
+    Full,
+    /// The host would not send the callout (no such cluster).
+    NotSent(NotSent),
+}
 
 /// One callout under way, as [`Flights`] tracks it.
 pub trait InFlight {
@@ -46,6 +56,24 @@ impl<F: InFlight> Flights<F> {
     /// Records a callout sent.
     pub fn depart(&mut self, flight: F) {
         self.flights.push(flight);
+    }
+
+    /// Joins the flight under `key`, or, when there is room, starts one:
+    /// `send` sends its callout and gives the flight. `Ok(true)`: a callout
+    /// was sent.
+    pub fn join_or_start(
+        &mut self,
+        key: &CacheKey,
+        send: impl FnOnce() -> Result<F, NotSent>,
+    ) -> Result<bool, NotStarted> {
+        if self.under_way(key) {
+            return Ok(false);
+        }
+        if !self.has_room() {
+            return Err(NotStarted::Full);
+        }
+        self.depart(send().map_err(NotStarted::NotSent)?);
+        Ok(true)
     }
 
     /// The flight whose callout `call_id` answered, no longer under way;
@@ -136,6 +164,28 @@ mod tests {
             None,
             "another callout's reply is not ours"
         );
+    }
+
+    #[test]
+    fn a_request_joins_the_flight_under_way_or_starts_one_while_there_is_room() {
+        let mut flights = Flights::new(2);
+        let sent = std::cell::Cell::new(0);
+        let send = |id: u32| {
+            sent.set(sent.get() + 1);
+            Ok(call(1, id, 0))
+        };
+        assert_eq!(flights.join_or_start(&key_of(1), || send(10)), Ok(true));
+        assert_eq!(flights.join_or_start(&key_of(1), || send(11)), Ok(false));
+        assert_eq!(sent.get(), 1, "the second joined the first's callout");
+        let refused = flights.join_or_start(&key_of(2), || Err(NotSent(2)));
+        assert_eq!(refused, Err(NotStarted::NotSent(NotSent(2))));
+        assert!(!flights.under_way(&key_of(2)), "a callout not sent is no flight");
+        flights.depart(call(3, 12, 0));
+        assert_eq!(
+            flights.join_or_start(&key_of(4), || send(13)),
+            Err(NotStarted::Full)
+        );
+        assert_eq!(sent.get(), 1, "no room: nothing sent");
     }
 
     #[test]

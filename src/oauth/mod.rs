@@ -6,6 +6,7 @@
 
 pub mod cache_key;
 pub mod client_auth;
+pub mod endpoint;
 pub mod flights;
 pub mod remembered;
 

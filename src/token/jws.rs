@@ -58,6 +58,8 @@ pub enum TokenError {
     Critical,
     /// The signature part is empty.
     NoSignature,
+    /// Not 1..4096 `token68` characters: never sent for introspection.
+    NotSendable,
 }
 
 impl fmt::Display for TokenError {
@@ -72,6 +74,7 @@ impl fmt::Display for TokenError {
             TokenError::BadKid => "kid is not a string",
             TokenError::Critical => "crit extensions are not supported",
             TokenError::NoSignature => "no signature",
+            TokenError::NotSendable => "not 1 to 4096 token68 characters",
         })
     }
 }

@@ -148,6 +148,7 @@ fn every_marked_example_is_tested_here() {
             "caller-spire",
             "dpop-gateway",
             "first",
+            "introspection-opaque",
             "istio-orders",
             "keycloak-roles",
             "tenant-in-path"
@@ -356,4 +357,61 @@ fn dpop_gateway_example() {
     let nonce = first.header("dpop-nonce").unwrap().to_owned();
     assert_eq!(get(&dpop, Some(&proof(Some(&nonce)))).status, 200);
     assert_eq!(upstream.take().len(), 1);
+}
+
+#[test]
+fn introspection_opaque_example() {
+    use crate::support::introspection::{Introspector, IntrospectorSettings};
+    const SECRET_ENV: &str = "AUDGATE_INTROSPECTION_SECRET";
+    const SECRET: &str = "the resource server's secret";
+    let mut config = checked_config("introspection-opaque");
+    // The endpoint is the test's, through the `jwks` cluster of envoy.yaml.
+    config["providers"][0]["introspection"]["cluster"] = json!("jwks");
+    let server = Introspector::start(IntrospectorSettings::basic("orders-api", SECRET));
+    let upstream = Upstream::start();
+    let template =
+        support::envoy_yaml::with_host_env(&support::envoy_yaml::template(), &[SECRET_ENV]);
+    let envoy = Envoy::builder(&config, upstream.port())
+        .template(&template)
+        .jwks_port(server.port())
+        .env(SECRET_ENV, SECRET)
+        .start();
+    let now = now();
+    let issue = |extra: Value| {
+        server.issue(keys::merged(
+            json!({"active": true, "iss": "https://login.example.com", "aud": "https://orders.example.com",
+                   "sub": "alice", "scope": "orders:read", "exp": now + 300}),
+            &extra,
+        ))
+    };
+    let get = |token: &str| {
+        let authorization = format!("Bearer {token}");
+        let headers = [
+            ("host", "orders.example.com"),
+            ("authorization", authorization.as_str()),
+        ];
+        http::get(envoy.port(), "/orders", &headers)
+    };
+    let token = issue(json!({}));
+    assert_eq!(get(&token).status, 200, "{}", envoy.log());
+    assert_eq!(get(&token).status, 200);
+    assert_eq!(
+        server.calls_for(&token),
+        1,
+        "not asked again for 30 s on one worker"
+    );
+    assert_eq!(upstream.take()[0].header("x-user"), Some("alice"));
+    assert_eq!(
+        get(&issue(json!({"aud": "https://billing.example.com"}))).status,
+        403
+    );
+    let unscoped = get(&issue(json!({"scope": "profile"})));
+    assert_eq!(unscoped.status, 403);
+    assert!(unscoped
+        .header("www-authenticate")
+        .is_some_and(|value| value.contains("insufficient_scope")));
+    server.revoke(&token);
+    let unknown = get("an-opaque-token-the-server-never-issued");
+    assert_eq!(unknown.status, 401);
+    assert!(upstream.take().is_empty());
 }

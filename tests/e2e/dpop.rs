@@ -24,13 +24,7 @@ pub(crate) const NONCE_ENV: &str = "AUDGATE_DPOP_NONCE_SECRET";
 
 /// envoy/envoy.yaml with the nonce secret copied into the VM's environment.
 pub(crate) fn with_nonce_env() -> String {
-    let template = envoy_yaml::template();
-    let code = "                      filename: target/wasm32-wasip1/release/audgate.wasm\n";
-    assert_eq!(template.matches(code).count(), 1);
-    template.replace(
-        code,
-        &format!("{code}                  environment_variables:\n                    host_env_keys: [{NONCE_ENV}]\n"),
-    )
+    envoy_yaml::with_host_env(&envoy_yaml::template(), &[NONCE_ENV])
 }
 
 fn config(dpop: Value) -> Value {

@@ -27,6 +27,7 @@ mod exchange_gateway;
 mod exchange_one_vm;
 mod harness;
 mod held_body;
+mod introspection;
 mod istio_outbound;
 mod istio_workloads;
 mod key_sets;

@@ -29,7 +29,7 @@ const FAMILIES: [&str; 5] = [
 
 /// Every reason a refusal can count under (src/rejection.rs `Rejection::CODES`),
 /// the exchange's outbound reasons included: each is defined for every provider.
-const REASONS: [&str; 18] = [
+const REASONS: [&str; 20] = [
     "missing",
     "malformed",
     "signature",
@@ -48,6 +48,8 @@ const REASONS: [&str; 18] = [
     "exchange_missing",
     "dpop",
     "dpop_nonce",
+    "inactive",
+    "introspection",
 ];
 
 const OTHER_ISSUER: &str = "https://issuer-b.test";

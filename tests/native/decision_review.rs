@@ -38,6 +38,7 @@ fn run(config: &Config, method: &str, path: &str, headers: &[(&str, &str)]) -> D
         keys: &LocalKeys(config),
         signatures: &RustCrypto,
         cache: None,
+        introspections: &audgate::keys::introspection::vouched::NoIntrospections,
         now: now() as i64,
     };
     decide(config, &request, &verifier)

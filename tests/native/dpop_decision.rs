@@ -114,6 +114,7 @@ fn decided(
         keys: &keys,
         signatures,
         cache,
+        introspections: &audgate::keys::introspection::vouched::NoIntrospections,
         now: now() as i64,
     };
     decide(config, &request, &verifier)

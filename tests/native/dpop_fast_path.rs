@@ -57,6 +57,7 @@ fn full(config: &Config, headers: &[(String, String)], cache: &RefCell<TokenCach
         keys: &keys,
         signatures: &RustCrypto,
         cache: Some(cache),
+        introspections: &audgate::keys::introspection::vouched::NoIntrospections,
         now: now() as i64,
     };
     decide(config, &Request::from_headers(headers), &verifier)
@@ -72,6 +73,7 @@ fn compare(config: &Config, warm: &TokenCache, label: &str, headers: &[(String, 
         keys: &keys,
         signatures: &RustCrypto,
         cache: Some(&fast_cache),
+        introspections: &audgate::keys::introspection::vouched::NoIntrospections,
         now: now() as i64,
     };
     let fast = cached_pass(config, &map, &verifier);

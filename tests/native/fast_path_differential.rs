@@ -229,6 +229,7 @@ impl Rig {
             keys,
             signatures: &RustCrypto,
             cache: Some(cache),
+            introspections: &audgate::keys::introspection::vouched::NoIntrospections,
             now: self.now + world.later,
         }
     }
@@ -995,6 +996,7 @@ fn settings_that_rule_the_fast_path_out_or_in() {
         keys: &keys,
         signatures: &RustCrypto,
         cache: None,
+        introspections: &audgate::keys::introspection::vouched::NoIntrospections,
         now: rig.now,
     };
     assert_eq!(

@@ -77,6 +77,7 @@ impl Bearer {
             keys,
             signatures: &RustCrypto,
             cache: None,
+            introspections: &audgate::keys::introspection::vouched::NoIntrospections,
             now: now() as i64,
         };
         decision::decide(config, &request, &verifier)

@@ -32,6 +32,7 @@ pub fn bearer(
         keys,
         signatures,
         cache: None,
+        introspections: &audgate::keys::introspection::vouched::NoIntrospections,
         now: now() as i64,
     };
     decide(config, &request, &verifier)

@@ -98,6 +98,20 @@ pub fn template() -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
+/// `template` (envoy/envoy.yaml's) with the VM's environment copying `names`
+/// from Envoy's own (`host_env_keys`), as a secret reaches the module.
+pub fn with_host_env(template: &str, names: &[&str]) -> String {
+    let code = "                      filename: target/wasm32-wasip1/release/audgate.wasm\n";
+    assert_eq!(template.matches(code).count(), 1, "one wasm filter");
+    template.replace(
+        code,
+        &format!(
+            "{code}                  environment_variables:\n                    host_env_keys: [{}]\n",
+            names.join(", ")
+        ),
+    )
+}
+
 /// envoy/outbound.yaml of this crate.
 pub fn outbound_template() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/outbound.yaml");

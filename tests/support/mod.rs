@@ -13,6 +13,7 @@ pub mod envoy_yaml;
 pub mod example_bin;
 pub mod fake_host;
 pub mod http;
+pub mod introspection;
 pub mod jwks_server;
 pub mod keys;
 pub mod manifests;

@@ -25,9 +25,9 @@
 //! let claims = sts.verify(&minted_token)?;           // one of its keys, its iss
 //! ```
 
-mod behaviour;
-mod exchange;
-mod form;
+pub(crate) mod behaviour;
+pub(crate) mod exchange;
+pub(crate) mod form;
 mod record;
 mod settings;
 mod tls;
@@ -328,7 +328,7 @@ fn exchanged(
 }
 
 /// The OAuth error answer; a 401 challenges for Basic.
-fn refused(refusal: &Refusal) -> (Reply, Answer) {
+pub(crate) fn refused(refusal: &Refusal) -> (Reply, Answer) {
     let body = json!({"error": refusal.error, "error_description": refusal.description});
     let mut reply = no_store(Reply::json(&body));
     reply.status = refusal.status;
@@ -344,7 +344,7 @@ fn refused(refusal: &Refusal) -> (Reply, Answer) {
 }
 
 /// `reply` with `cache-control: no-store` (RFC 6749 §5.1).
-fn no_store(mut reply: Reply) -> Reply {
+pub(crate) fn no_store(mut reply: Reply) -> Reply {
     reply
         .headers
         .push(("cache-control".into(), "no-store".into()));

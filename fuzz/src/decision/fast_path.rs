@@ -54,6 +54,7 @@ impl DecisionFixture {
             keys,
             signatures: &RustCrypto,
             cache: Some(cache),
+            introspections: &audgate::keys::introspection::vouched::NoIntrospections,
             now: self.now + later,
         }
     }

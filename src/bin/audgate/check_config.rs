@@ -8,7 +8,8 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use audgate::config::{Config, KeySource, Lookups, Problem};
+use audgate::config::{Config, Introspection, KeySource, Lookups, Problem};
+use audgate::oauth::client_auth::ClientAuth;
 use audgate::token::dpop::settings::Dpop;
 
 use crate::destination_table;
@@ -130,6 +131,10 @@ fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String
                 if let Some(warning) = discovery_warning(provider) {
                     outln!("{label}: warning: provider {}: {warning}", provider.name);
                 }
+                if let Some(introspection) = provider.introspection() {
+                    let line = introspection_line(introspection);
+                    outln!("{label}: provider {}: {line}", provider.name);
+                }
                 if let Some(dpop) = &provider.dpop {
                     outln!("{label}: provider {}: {}", provider.name, dpop_line(dpop));
                 }
@@ -175,6 +180,32 @@ fn discovery_warning(provider: &audgate::config::Provider) -> Option<String> {
             remote.uri
         )
     })
+}
+
+/// A provider's `introspection` in one line: where, through which cluster,
+/// as which client, how long answers serve, how many callouts at once (never
+/// the secret).
+fn introspection_line(settings: &Introspection) -> String {
+    let client = match &settings.client {
+        ClientAuth::Basic { client_id, .. } => {
+            format!("client {client_id} (client_secret_basic, secret from the VM's environment)")
+        }
+        ClientAuth::ClientId(client_id) => {
+            format!("client {client_id} (tls_client_auth: the cluster's client certificate)")
+        }
+        ClientAuth::None => "no client authentication".to_owned(),
+    };
+    format!(
+        "introspection: tokens vouched for by {} through cluster {} ({} ms), {client}; \
+         active answers reused {} s (never past exp: revocation is seen within that), \
+         inactive {} s; at most {} callouts at once per worker",
+        settings.endpoint.uri,
+        settings.endpoint.cluster,
+        settings.endpoint.timeout.as_millis(),
+        settings.reuse.active_s,
+        settings.reuse.inactive_s,
+        settings.max_pending
+    )
 }
 
 /// A provider's `dpop` in one line: what a token needs, the proofs' rules, the

@@ -12,9 +12,9 @@ pub fn settings(exchange: &Exchange, secret_env: Option<&str>) -> Vec<String> {
     let mut lines = vec![
         format!(
             "token endpoint {} through cluster {}, timeout {} ms",
-            exchange.token_endpoint,
-            exchange.cluster,
-            exchange.timeout.as_millis()
+            exchange.endpoint.uri,
+            exchange.endpoint.cluster,
+            exchange.endpoint.timeout.as_millis()
         ),
         format!("client authentication {}", client(&exchange.client)),
     ];

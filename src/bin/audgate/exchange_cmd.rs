@@ -162,12 +162,12 @@ fn sts(text: &str) -> Result<String, String> {
 /// none), else the token endpoint.
 fn url(sts: Option<&str>, exchange: &Exchange) -> String {
     let Some(given) = sts else {
-        return exchange.token_endpoint.clone();
+        return exchange.endpoint.uri.clone();
     };
     let after_scheme = given.split_once("://").map_or("", |(_, rest)| rest);
     match after_scheme.split_once('/') {
         Some((_, path)) if !path.is_empty() => given.to_owned(),
-        _ => format!("{}{}", given.trim_end_matches('/'), exchange.path),
+        _ => format!("{}{}", given.trim_end_matches('/'), exchange.endpoint.path),
     }
 }
 
@@ -297,8 +297,11 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         &exchange.client,
     );
     let url = url(options.sts.as_deref(), exchange);
-    outln!("POST {url} (timeout {} ms)", exchange.timeout.as_millis());
-    let fetcher = Fetcher::with_timeout(options.cacert.as_deref(), exchange.timeout)?;
+    outln!(
+        "POST {url} (timeout {} ms)",
+        exchange.endpoint.timeout.as_millis()
+    );
+    let fetcher = Fetcher::with_timeout(options.cacert.as_deref(), exchange.endpoint.timeout)?;
     let posted = fetcher.post_form(
         &url,
         &form.body,

@@ -46,6 +46,7 @@ mod exchange_cmd;
 mod fetch;
 mod flags;
 mod inspect;
+mod introspect;
 mod mint;
 mod plugin_file;
 mod signing_key;

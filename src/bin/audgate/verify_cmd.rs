@@ -16,6 +16,7 @@ use audgate::token::extract::token_places;
 
 use crate::fetch::Fetcher;
 use crate::flags::Flags;
+use crate::introspect::CliIntrospections;
 use crate::{plugin_file, token_argument};
 
 /// `audgate verify --help`.
@@ -250,6 +251,7 @@ impl KeyStore for CliKeys<'_> {
         let entry = self.config.providers.get(provider)?;
         match &entry.keys {
             KeySource::Local(set) => Some(set),
+            KeySource::Introspection(_) => None,
             KeySource::Remote(_) if self.given.is_some() => self.given.as_ref(),
             KeySource::Remote(remote) => self
                 .fetched
@@ -388,6 +390,7 @@ pub fn run(args: &[String]) -> Result<bool, String> {
             keys: &keys,
             signatures: &RustCrypto,
             cache: None,
+            introspections: &CliIntrospections::new(&config, options.cacert.as_deref()),
             now,
         },
     );

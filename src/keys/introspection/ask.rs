@@ -3,6 +3,17 @@
 
 use crate::oauth::client_auth::ClientAuth;
 use crate::request::form::Form;
+use crate::token::token68::is_token68;
+
+/// Longest token ever sent to an introspection endpoint.
+pub const MAX_SENT_TOKEN: usize = 4096;
+
+/// Whether `token` may be sent to an introspection endpoint: 1..4096 `token68`
+/// characters. Any other is refused as malformed with no callout, so a flood
+/// of junk never reaches the authorization server.
+pub fn sendable(token: &str) -> bool {
+    token.len() <= MAX_SENT_TOKEN && is_token68(token)
+}
 
 /// The callout's body and `authorization` header. It holds the token and
 /// perhaps the client secret, so it has no `Debug`.
@@ -28,6 +39,16 @@ pub fn ask(token: &str, auth: &ClientAuth) -> Ask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_short_token68_tokens_are_sent() {
+        assert!(sendable("2YotnFZFEjr1zCsicMWpAA"));
+        assert!(sendable(&"a".repeat(MAX_SENT_TOKEN)));
+        assert!(!sendable(&"a".repeat(MAX_SENT_TOKEN + 1)));
+        for junk in ["", "a b", "a\"b", "tok,en", "é"] {
+            assert!(!sendable(junk), "{junk:?}");
+        }
+    }
 
     #[test]
     fn the_token_is_sent_as_a_form_with_its_hint() {

@@ -56,6 +56,8 @@ pub enum Misbound {
     Unbound,
     /// `cnf.jkt` is there but not a string.
     BadThumbprint,
+    /// An introspection answer says `token_type: DPoP` and has no `cnf.jkt`.
+    DpopTypeUnbound,
 }
 
 impl Misbound {
@@ -66,6 +68,9 @@ impl Misbound {
             Misbound::UnboundAsDpop => "a token without cnf.jkt presented with the DPoP scheme",
             Misbound::Unbound => "dpop.required, and the token is not DPoP-bound",
             Misbound::BadThumbprint => "cnf.jkt is not a string",
+            Misbound::DpopTypeUnbound => {
+                "the introspection answer says token_type DPoP and has no cnf.jkt"
+            }
         }
     }
 }

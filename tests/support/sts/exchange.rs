@@ -35,7 +35,7 @@ pub struct Refusal {
     pub description: String,
 }
 
-fn refusal(status: u16, error: &str, description: impl Into<String>) -> Refusal {
+pub fn refusal(status: u16, error: &str, description: impl Into<String>) -> Refusal {
     let (error, description) = (error.into(), description.into());
     Refusal {
         status,
@@ -58,7 +58,11 @@ pub fn exchange(
     certified: Option<&str>,
 ) -> Result<Minted, Refusal> {
     let fields = form::parse(&request.body);
-    let client = authenticate(settings, request, fields.as_deref(), certified)?;
+    let clients = Clients {
+        known: &settings.clients,
+        anonymous: settings.anonymous,
+    };
+    let client = authenticate(&clients, request, fields.as_deref(), certified)?;
     let fields = well_formed(request, fields)?;
     match first(&fields, "grant_type") {
         Some(GRANT_TYPE) => {}
@@ -97,10 +101,17 @@ pub fn exchange(
     Ok(mint(settings, signing, &subject, claims))
 }
 
+/// The clients an authorization server of the tests knows, and whether one
+/// with no authentication is served.
+pub struct Clients<'a> {
+    pub known: &'a [StsClient],
+    pub anonymous: bool,
+}
+
 /// The client's name for `act` (`None`: anonymous), or 401 `invalid_client`;
 /// `certified`: the client the request's TLS certificate was issued to.
-fn authenticate(
-    settings: &StsSettings,
+pub fn authenticate(
+    settings: &Clients<'_>,
     request: &Request,
     fields: Option<&[(String, String)]>,
     certified: Option<&str>,
@@ -112,7 +123,7 @@ fn authenticate(
     }
     let form_id = first(fields, "client_id");
     let Some(authorization) = request.header("authorization") else {
-        let known = |id: &str| settings.clients.contains(&StsClient::certificate(id));
+        let known = |id: &str| settings.known.contains(&StsClient::certificate(id));
         return match form_id {
             Some(id) if known(id) && certified == Some(id) => Ok(Some(id.into())),
             Some(id) if known(id) && certified.is_none() => {
@@ -127,7 +138,7 @@ fn authenticate(
     let Some((id, secret)) = form::basic(authorization) else {
         return denied("unreadable Basic credentials");
     };
-    if !settings.clients.contains(&StsClient::basic(&id, &secret)) {
+    if !settings.known.contains(&StsClient::basic(&id, &secret)) {
         return denied("unknown client or wrong secret");
     }
     if form_id.is_some_and(|form_id| form_id != id) {

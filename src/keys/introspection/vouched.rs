@@ -1,0 +1,96 @@
+//! What a worker knows of a token from its provider's introspection endpoint,
+//! as the decision asks it: the answer's claims, that it is not vouched for,
+//! that the endpoint failed, or nothing yet (then the filter asks).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::{Map, Value};
+
+use crate::keys::introspection::answer::{Inactive, Introspected, IntrospectionFailure};
+use crate::oauth::cache_key::CacheKey;
+use crate::oauth::remembered::Remembered;
+
+/// A worker's introspection answers, under a keyed digest of the token and
+/// the provider's index, never the token.
+pub type Answers = Remembered<Vouched>;
+
+/// An introspection answer as the decision uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Vouched {
+    /// Active: the answer's members, which the decision checks as a JWT's
+    /// payload.
+    Active(Rc<Map<String, Value>>),
+    /// Not vouched for: 401 `invalid_token`, reason `inactive`.
+    Inactive(Inactive),
+    /// The endpoint failed: 503, reason `introspection`.
+    Failed,
+}
+
+impl From<&Result<Introspected, IntrospectionFailure>> for Vouched {
+    fn from(judged: &Result<Introspected, IntrospectionFailure>) -> Vouched {
+        match judged {
+            Ok(Introspected::Active(claims)) => Vouched::Active(Rc::new(claims.clone())),
+            Ok(Introspected::Inactive(why)) => Vouched::Inactive(*why),
+            Err(_) => Vouched::Failed,
+        }
+    }
+}
+
+/// The introspection answers at hand: a worker's cache, and the answer of a
+/// callout that just landed.
+pub trait Introspections {
+    /// What is known of `token` from provider `provider`'s endpoint; `None`:
+    /// nothing yet (the endpoint must be asked).
+    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched>;
+}
+
+/// No answer at hand: every token must be asked about.
+pub struct NoIntrospections;
+
+impl Introspections for NoIntrospections {
+    fn vouched(&self, _provider: usize, _token: &str) -> Option<Vouched> {
+        None
+    }
+}
+
+/// The answers at hand in a worker: its cache, and the answer of a callout that
+/// just landed (which serves its waiting requests even when it is not kept).
+pub struct AnswersAtHand<'a> {
+    /// The worker's answers.
+    pub answers: &'a RefCell<Answers>,
+    /// A landed callout's key and answer.
+    pub landed: Option<(&'a CacheKey, &'a Vouched)>,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+impl Introspections for AnswersAtHand<'_> {
+    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched> {
+        let mut answers = self.answers.try_borrow_mut().ok()?;
+        let key = answers.key(token, provider);
+        if let Some((landed, vouched)) = self.landed {
+            if *landed == key {
+                return Some(vouched.clone());
+            }
+        }
+        answers.get(&key, self.now).cloned()
+    }
+}
+
+/// One answer at hand, for one token of one provider (the CLI's, once it has
+/// asked).
+pub struct OneAnswer<'a> {
+    /// The provider asked.
+    pub provider: usize,
+    /// The token asked about.
+    pub token: &'a str,
+    /// What the endpoint said.
+    pub vouched: Vouched,
+}
+
+impl Introspections for OneAnswer<'_> {
+    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched> {
+        (provider == self.provider && token == self.token).then(|| self.vouched.clone())
+    }
+}
