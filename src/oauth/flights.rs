@@ -179,7 +179,10 @@ mod tests {
         assert_eq!(sent.get(), 1, "the second joined the first's callout");
         let refused = flights.join_or_start(&key_of(2), || Err(NotSent(2)));
         assert_eq!(refused, Err(NotStarted::NotSent(NotSent(2))));
-        assert!(!flights.under_way(&key_of(2)), "a callout not sent is no flight");
+        assert!(
+            !flights.under_way(&key_of(2)),
+            "a callout not sent is no flight"
+        );
         flights.depart(call(3, 12, 0));
         assert_eq!(
             flights.join_or_start(&key_of(4), || send(13)),
