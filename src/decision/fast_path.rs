@@ -11,7 +11,9 @@
 //! It fires only on a request that needs nothing beyond the cached verdict:
 //! no forged output header, a plain path, one provider's demand, one token in
 //! one of that provider's places, found in the cache for its key generation
-//! and meeting the route's audiences and claims. For a provider with `dpop`,
+//! and meeting the route's audiences and claims. For a provider with
+//! `introspection` (and no `dpop`), the hit is an active answer the worker
+//! reused, meeting every check of an answer without the TLS peer. For a provider with `dpop`,
 //! its proof is checked here as the full decision checks it (every check and
 //! its signature, on every request), and a proof that fails any, or whose
 //! nonce a fresh one should follow, is left to the full decision, which
@@ -30,12 +32,15 @@
 use std::str;
 
 use crate::config::{Config, Provider};
-use crate::decision::authenticate::RouteChecks;
-use crate::decision::mutations::{remove_token, remove_unrequired_tokens};
+use crate::decision::authenticate::{authenticate_answer, Presenter, RouteChecks};
+use crate::decision::introspected::payload_of;
+use crate::decision::mutations::{outputs_of, remove_token, remove_unrequired_tokens};
 use crate::decision::remembered::{recall, recheck};
 use crate::decision::{
     origin_of, proven, same_header_name, Decision, DpopReply, Mutations, Verifier,
 };
+use crate::keys::introspection::ask::sendable;
+use crate::keys::introspection::vouched::Vouched;
 use crate::policy::caller::NoPeer;
 use crate::policy::claim_rule::{ClaimRequirement, Want};
 use crate::policy::placeholder::Bindings;
@@ -45,7 +50,7 @@ use crate::request::path::resolve;
 use crate::request::{HeaderValues, Request};
 use crate::token::dpop::binding::Presentation;
 use crate::token::dpop::prove::DpopRequest;
-use crate::token::extract::extract_from;
+use crate::token::extract::{extract_from, Found};
 
 /// The decision on a request that is a token cache hit needing nothing more,
 /// equal (`==`) to what [`decide_with_peer`] gives on
@@ -59,11 +64,13 @@ pub fn cached_pass(
     headers: &HeaderMap<'_>,
     verifier: &Verifier<'_>,
 ) -> Option<Decision> {
-    // An empty cache (size 0, or nothing verified yet) can hold no hit.
+    // An empty cache (size 0, or nothing verified yet) can hold no hit; a
+    // provider with `introspection` has its answers in a cache of their own.
     let cache_holds_any = verifier
         .cache
         .is_some_and(|cache| cache.try_borrow().is_ok_and(|cache| !cache.is_empty()));
-    if !cache_holds_any {
+    let introspects = || config.providers.iter().any(|p| p.introspection().is_some());
+    if !cache_holds_any && !introspects() {
         return None;
     }
     let pseudo = Pseudo::scan(config, headers)?;
@@ -94,7 +101,6 @@ pub fn cached_pass(
     if found.locations.len() != 1 {
         return None;
     }
-    let hit = recall(verifier, &found.token, index)?;
     // `${path.…}` reads the captures alone; `${header.…}` was declined above.
     let request = Request {
         method: pseudo.method,
@@ -111,6 +117,18 @@ pub fn cached_pass(
         claims: &demand.claims,
         bindings: Some(&bindings),
     };
+    if provider.introspection().is_some() {
+        let set_headers = reused_answer(provider, index, &route, &found.token, verifier)?;
+        return Some(pass(
+            config,
+            demand,
+            &found,
+            pseudo.path,
+            &sources,
+            set_headers,
+        ));
+    }
+    let hit = recall(verifier, &found.token, index)?;
     // The provider has no `caller` rule (declined above); a `cnf` binding is
     // checked against the TLS peer, which is not read here: `NoPeer` fails it, and
     // the full decision reads the peer (a `cnf.jkt` is the proof's to check).
@@ -151,28 +169,67 @@ pub fn cached_pass(
             Some((accepted, DpopReply::without_nonce(dpop, &presentation)))
         }
     };
-    let mut mutations = Mutations::default();
-    remove_token(
-        provider,
-        &found.locations,
-        pseudo.path,
-        &sources,
-        &mut mutations,
-    );
-    mutations.set_headers.extend(hit.set_headers);
-    remove_unrequired_tokens(
+    let mut decision = pass(
         config,
-        std::slice::from_ref(demand),
+        demand,
+        &found,
         pseudo.path,
         &sources,
-        &mut mutations,
+        hit.set_headers,
     );
-    let mut decision = Decision::pass(Some(index), mutations, true);
     if let Some((accepted, reply)) = proof {
         decision.proof = Some(accepted);
         decision.dpop = Some(reply);
     }
     Some(decision)
+}
+
+/// The pass of `demand`'s token `found` (from the cache), setting
+/// `set_headers`: its places and other providers' emptied as the full decision
+/// empties them.
+fn pass(
+    config: &Config,
+    demand: &Demand,
+    found: &Found,
+    path: &str,
+    sources: &Sources<'_, '_>,
+    set_headers: Vec<(String, String)>,
+) -> Decision {
+    let mut mutations = Mutations::default();
+    if let Some(provider) = config.providers.get(demand.provider) {
+        remove_token(provider, &found.locations, path, sources, &mut mutations);
+    }
+    mutations.set_headers.extend(set_headers);
+    let demands = std::slice::from_ref(demand);
+    remove_unrequired_tokens(config, demands, path, sources, &mut mutations);
+    Decision::pass(Some(demand.provider), mutations, true)
+}
+
+/// The headers the cached active answer for `token` sets, when it meets every
+/// check of [`authenticate_answer`] without the TLS peer (a `cnf` binding
+/// fails here and is left to the full decision, which reads the peer) and its
+/// provider takes no proofs; `None`: the full decision decides.
+fn reused_answer(
+    provider: &Provider,
+    index: usize,
+    route: &RouteChecks<'_>,
+    token: &str,
+    verifier: &Verifier<'_>,
+) -> Option<Vec<(String, String)>> {
+    if provider.dpop.is_some() || !sendable(token) {
+        return None;
+    }
+    let known = verifier.introspections.vouched(index, token)?;
+    let (Vouched::Active(claims), true) = (known.vouched, known.reused) else {
+        return None;
+    };
+    let presenter = Presenter {
+        peer: &NoPeer,
+        dpop: None,
+    };
+    let (signatures, now) = (verifier.signatures, verifier.now);
+    authenticate_answer(provider, route, token, &claims, signatures, now, &presenter).ok()?;
+    Some(outputs_of(provider, &claims, || payload_of(&claims)))
 }
 
 /// `:method` and `:path` (the first of each, else empty, as

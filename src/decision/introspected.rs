@@ -25,6 +25,8 @@ pub struct VouchedFor {
     pub claims: Rc<Map<String, Value>>,
     /// Its DPoP proof, when it is bound and its provider has `dpop`.
     pub proof: Option<AcceptedProof>,
+    /// The answer came from the worker's cache.
+    pub reused: bool,
 }
 
 /// Checks `token` for provider `index` (`provider`, which has
@@ -40,11 +42,14 @@ pub fn vouched_for(
     if !sendable(token) {
         return Err(Rejection::Malformed(TokenError::NotSendable));
     }
-    let claims = match verifier.introspections.vouched(index, token) {
-        None => return Err(Rejection::IntrospectionPending),
-        Some(Vouched::Failed) => return Err(Rejection::IntrospectionFailed),
-        Some(Vouched::Inactive(_)) => return Err(Rejection::Inactive),
-        Some(Vouched::Active(claims)) => claims,
+    let known = verifier
+        .introspections
+        .vouched(index, token)
+        .ok_or(Rejection::IntrospectionPending)?;
+    let claims = match known.vouched {
+        Vouched::Failed => return Err(Rejection::IntrospectionFailed),
+        Vouched::Inactive(_) => return Err(Rejection::Inactive),
+        Vouched::Active(claims) => claims,
     };
     let proof = authenticate_answer(
         provider,
@@ -55,7 +60,11 @@ pub fn vouched_for(
         verifier.now,
         presenter,
     )?;
-    Ok(VouchedFor { claims, proof })
+    Ok(VouchedFor {
+        claims,
+        proof,
+        reused: known.reused,
+    })
 }
 
 /// The answer's members as `forward_payload_header` carries a JWT's payload:

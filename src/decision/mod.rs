@@ -446,6 +446,7 @@ impl Evaluation<'_, '_> {
         let verifier = self.verifier;
         if provider.introspection().is_some() {
             let vouched = vouched_for(provider, index, &route, token, verifier, &self.presenter)?;
+            self.from_cache.set(vouched.reused);
             self.proof.replace(vouched.proof);
             let payload = || payload_of(&vouched.claims);
             return Ok(outputs_of(provider, &vouched.claims, payload));

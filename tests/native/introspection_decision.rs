@@ -10,7 +10,7 @@ use std::rc::Rc;
 use audgate::config::Config;
 use audgate::decision::{decide_with_peer, Decision, LocalKeys, Verifier};
 use audgate::keys::introspection::answer::Inactive;
-use audgate::keys::introspection::vouched::{Introspections, Vouched};
+use audgate::keys::introspection::vouched::{Introspections, Known, Vouched};
 use audgate::keys::verify::RustCrypto;
 use audgate::policy::caller::{NoPeer, Peer};
 use audgate::rejection::Rejection;
@@ -53,12 +53,15 @@ impl Answers {
 }
 
 impl Introspections for Answers {
-    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched> {
+    fn vouched(&self, provider: usize, token: &str) -> Option<Known> {
         self.asked.borrow_mut().push((provider, token.to_owned()));
         self.known
             .iter()
             .find(|(known, _)| known == token)
-            .map(|(_, vouched)| vouched.clone())
+            .map(|(_, vouched)| Known {
+                vouched: vouched.clone(),
+                reused: true,
+            })
     }
 }
 

@@ -23,6 +23,7 @@ mod fuzz_corpus;
 mod image;
 mod introspection_config;
 mod introspection_decision;
+mod introspection_fast_path;
 mod key_lifecycle;
 mod layout;
 mod module_exports;

@@ -9,7 +9,7 @@ use audgate::keys::introspection::answer::{
     judge, Introspected, IntrospectionFailure, MAX_ANSWER_BYTES,
 };
 use audgate::keys::introspection::ask::ask;
-use audgate::keys::introspection::vouched::{Introspections, Vouched};
+use audgate::keys::introspection::vouched::{Introspections, Known, Vouched};
 
 use crate::fetch::{Fetcher, Unanswered};
 
@@ -76,18 +76,18 @@ impl<'a> CliIntrospections<'a> {
 }
 
 impl Introspections for CliIntrospections<'_> {
-    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched> {
+    fn vouched(&self, provider: usize, token: &str) -> Option<Known> {
         let known = self.said.borrow().iter().find_map(|(index, asked, said)| {
             (*index == provider && asked == token).then(|| said.clone())
         });
-        if known.is_some() {
-            return known;
+        if let Some(said) = known {
+            return Some(Known::fresh(said));
         }
         let said = self.ask(provider, token)?;
         self.said
             .borrow_mut()
             .push((provider, token.to_owned(), said.clone()));
-        Some(said)
+        Some(Known::fresh(said))
     }
 }
 

@@ -37,19 +37,39 @@ impl From<&Result<Introspected, IntrospectionFailure>> for Vouched {
     }
 }
 
+/// What is known of a token, and whether it was reused from a worker's cache
+/// (rather than just answered).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    /// The answer.
+    pub vouched: Vouched,
+    /// It came from the worker's cache.
+    pub reused: bool,
+}
+
+impl Known {
+    /// An answer just given (not reused).
+    pub fn fresh(vouched: Vouched) -> Known {
+        Known {
+            vouched,
+            reused: false,
+        }
+    }
+}
+
 /// The introspection answers at hand: a worker's cache, and the answer of a
 /// callout that just landed.
 pub trait Introspections {
     /// What is known of `token` from provider `provider`'s endpoint; `None`:
     /// nothing yet (the endpoint must be asked).
-    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched>;
+    fn vouched(&self, provider: usize, token: &str) -> Option<Known>;
 }
 
 /// No answer at hand: every token must be asked about.
 pub struct NoIntrospections;
 
 impl Introspections for NoIntrospections {
-    fn vouched(&self, _provider: usize, _token: &str) -> Option<Vouched> {
+    fn vouched(&self, _provider: usize, _token: &str) -> Option<Known> {
         None
     }
 }
@@ -66,15 +86,19 @@ pub struct AnswersAtHand<'a> {
 }
 
 impl Introspections for AnswersAtHand<'_> {
-    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched> {
+    fn vouched(&self, provider: usize, token: &str) -> Option<Known> {
         let mut answers = self.answers.try_borrow_mut().ok()?;
         let key = answers.key(token, provider);
         if let Some((landed, vouched)) = self.landed {
             if *landed == key {
-                return Some(vouched.clone());
+                return Some(Known::fresh(vouched.clone()));
             }
         }
-        answers.get(&key, self.now).cloned()
+        let vouched = answers.get(&key, self.now)?.clone();
+        Some(Known {
+            vouched,
+            reused: true,
+        })
     }
 }
 
@@ -90,7 +114,8 @@ pub struct OneAnswer<'a> {
 }
 
 impl Introspections for OneAnswer<'_> {
-    fn vouched(&self, provider: usize, token: &str) -> Option<Vouched> {
-        (provider == self.provider && token == self.token).then(|| self.vouched.clone())
+    fn vouched(&self, provider: usize, token: &str) -> Option<Known> {
+        (provider == self.provider && token == self.token)
+            .then(|| Known::fresh(self.vouched.clone()))
     }
 }
