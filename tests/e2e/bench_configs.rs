@@ -6,10 +6,14 @@
 //! runs against the test STS (tests/support/sts.rs) in place of the bench's own: a
 //! token to each destination gets 200 after one exchange for that destination's
 //! audience, and again 200 with none; no token, or a token to a host no destination
-//! names, 200 with none. The tokens are minted here, with the same keys, issuer and
+//! names, 200 with none. The introspection one's runs against the test
+//! endpoint (tests/support/introspection.rs): an opaque token it vouches for gets
+//! 200 after one callout and again 200 with none, one for another audience 403,
+//! an unknown one and none 401. The tokens are minted here, with the same keys, issuer and
 //! audience as the bench's (tests/bench/bench.py).
 
 use crate::support::envoy::{envoy_bin, wasm_path};
+use crate::support::introspection::{Introspector, IntrospectorSettings};
 use crate::support::sts::{sha256_hex, Sts, StsSettings};
 use crate::support::{http, keys, temp, TestKey};
 use audgate::token::dpop::checks::token_hash;
@@ -224,6 +228,7 @@ fn configs_are_what_their_names_say() {
         "audgate_nocache",
         "audgate_exchange",
         "audgate_dpop",
+        "audgate_introspection",
     ] {
         assert!(has(name, filters[1]) && !has(name, filters[0]), "{name}");
         assert!(has(name, WASM_LINE), "{name}: module path");
@@ -238,6 +243,9 @@ fn configs_are_what_their_names_say() {
         "the default cache"
     );
     assert!(has("audgate_exchange", STS_LINE));
+    assert!(has("audgate_introspection", STS_LINE));
+    assert!(has("audgate_introspection", "\"introspection\": {"));
+    assert!(!has("audgate_introspection", "\"local_jwks\""));
     for host in DESTINATIONS {
         assert!(has(
             "audgate_exchange",
@@ -311,6 +319,34 @@ fn audgate_exchange_answers() {
     assert_eq!(elsewhere, 200, "to no destination: the token removed");
     assert_eq!(sts.exchanges(), DESTINATIONS.len());
     assert_eq!(sts.issued(), DESTINATIONS.len(), "every exchange answered");
+}
+
+#[test]
+fn audgate_introspection_answers() {
+    let settings = IntrospectorSettings {
+        open: true,
+        ..IntrospectorSettings::basic("bench", "unused")
+    };
+    let server = Introspector::start(settings);
+    let now = keys::now();
+    let claims = |aud: &str| json!({"iss": ISSUER, "aud": aud, "sub": "bench", "exp": now + 600});
+    let good = server.issue(claims(AUDIENCE));
+    let elsewhere = server.issue(claims(OTHER_AUDIENCE));
+    let envoy = BenchEnvoy::start_with("audgate_introspection", Some(server.port()));
+    for again in [false, true] {
+        let status = envoy.status(Some(&good));
+        assert_eq!(status, 200, "again: {again}\n{}", envoy.log());
+    }
+    assert_eq!(server.calls_for(&good), 1, "the answer is kept");
+    let call = &server.recorded()[0];
+    assert_eq!(
+        call.client.as_deref(),
+        Some("bench"),
+        "its client_id in the form"
+    );
+    assert_eq!(envoy.status(Some(&elsewhere)), 403);
+    assert_eq!(envoy.status(Some("never-issued")), 401);
+    assert_eq!(envoy.status(None), 401);
 }
 
 /// The DPoP configuration's origin (bench.py's DPOP_ORIGIN): what `htu` names.
