@@ -14,7 +14,7 @@ use super::introspection::ask;
 use super::metrics::Metrics;
 use super::outbound::{plan, AtHand, Outgoing};
 use super::respond::{carry_out, pass, pass_exchanged, refuse};
-use super::vm::{verify_with, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
+use super::vm::{verify_with, Asked, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
 use crate::decision::onward;
 use crate::decision::onward::Onward;
@@ -23,10 +23,9 @@ use crate::decision::proof_replay::remembered;
 use crate::decision::{decide_with_peer, Decision, Mutations};
 use crate::exchange::outbound::BorrowedRequest;
 use crate::keys::fresh_keys::decide_with_fresh_keys;
-use crate::keys::introspection::vouched::{AnswersAtHand, Vouched};
+use crate::keys::introspection::vouched::AnswersAtHand;
 use crate::keys::remote_sets::RemoteSets;
-use crate::oauth::cache_key::CacheKey;
-use crate::policy::caller::{KnownPeer, Peer};
+use crate::policy::caller::KnownPeer;
 use crate::rejection::{HostFailure, Rejection};
 use crate::request::header_map::HeaderMap;
 use crate::request::Request;
@@ -149,8 +148,9 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
             context_id,
             headers: &headers,
             peer: &peer,
+            answered: &[],
         };
-        let Some((decision, onward)) = decide_and_plan(vm, &asked, now_ms, None) else {
+        let Some((decision, onward)) = decide_and_plan(vm, &asked, now_ms) else {
             return Action::Pause;
         };
         (
@@ -174,30 +174,19 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
     action
 }
 
-/// A request being decided: its HTTP context, headers and TLS peer.
-pub struct Asked<'a> {
-    /// Its HTTP context.
-    pub context_id: u32,
-    /// Its headers, pseudo-headers included.
-    pub headers: &'a [(String, String)],
-    /// Its downstream TLS peer.
-    pub peer: &'a dyn Peer,
-}
-
 /// The decision on `request` and its plan, or `None` when it is held: until
-/// its provider's keys arrive, its token's introspection answer lands
-/// (`landed`: one that just did), or its token's exchange lands.
+/// its provider's keys arrive, its token's introspection answer lands, or its
+/// token's exchange lands.
 pub fn decide_and_plan(
     vm: &mut Vm,
     request: &Asked<'_>,
     now_ms: u64,
-    landed: Option<(&CacheKey, &Vouched)>,
 ) -> Option<(Decision, Onward)> {
     let decision = if vm.config.providers.is_empty() {
         // Only `exchange`: no inbound decision, the token goes out unverified.
         Decision::pass(None, Mutations::default(), false)
     } else {
-        decide_inbound(vm, request, now_ms, landed)?
+        decide_inbound(vm, request, now_ms)?
     };
     after_decision(vm, request, decision, now_ms)
 }
@@ -214,14 +203,7 @@ pub fn after_decision(
 ) -> Option<(Decision, Onward)> {
     let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
     let decision = if decision.verdict == Err(Rejection::IntrospectionPending) {
-        ask(
-            vm,
-            request.context_id,
-            request.headers,
-            request.peer,
-            decision,
-            now_s,
-        )?
+        ask(vm, request, decision, now_s)?
     } else {
         decision
     };
@@ -237,16 +219,11 @@ pub fn after_decision(
 
 /// The inbound decision on `request`, or `None` when it is held until its
 /// provider's keys arrive.
-fn decide_inbound(
-    vm: &mut Vm,
-    request: &Asked<'_>,
-    now_ms: u64,
-    landed: Option<(&CacheKey, &Vouched)>,
-) -> Option<Decision> {
+fn decide_inbound(vm: &mut Vm, request: &Asked<'_>, now_ms: u64) -> Option<Decision> {
     let (config, cache, host_verify) = (&vm.config, &vm.cache, vm.host_verify);
     let answers = AnswersAtHand {
         answers: &vm.answers,
-        landed,
+        landed: request.answered,
         now: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
     };
     let peer = request.peer;
@@ -279,6 +256,7 @@ fn decide_inbound(
         hold,
         headers: request.headers.to_vec(),
         peer: KnownPeer::of(peer),
+        answered: request.answered.to_vec(),
     });
     None
 }

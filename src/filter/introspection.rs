@@ -5,15 +5,16 @@
 //! not the request that started the callout is still there.
 
 use super::host::Proxy;
-use super::vm::{Asking, Vm};
+use super::vm::{Asked, Asking, Vm};
 use crate::decision::Decision;
 use crate::keys::host::Reply as CallReply;
+use crate::keys::introspection::answer::Inactive;
 use crate::keys::introspection::flight::send;
 use crate::keys::introspection::landing::{land, Said};
 use crate::keys::introspection::vouched::Vouched;
 use crate::oauth::cache_key::CacheKey;
 use crate::oauth::flights::NotStarted;
-use crate::policy::caller::{KnownPeer, Peer};
+use crate::policy::caller::KnownPeer;
 use crate::rejection::Rejection;
 use crate::request::Request;
 use crate::token::extract::extract;
@@ -27,19 +28,18 @@ pub const MAX_ASKING: usize = 1024;
 /// decision refused 503 `introspection`.
 pub fn ask(
     vm: &mut Vm,
-    context_id: u32,
-    headers: &[(String, String)],
-    peer: &dyn Peer,
+    request: &Asked<'_>,
     mut decision: Decision,
     now_s: i64,
 ) -> Option<Decision> {
-    match start(vm, headers, &decision, now_s) {
+    match start(vm, request.headers, &decision, now_s) {
         Some(key) => {
             vm.asking.push(Asking {
-                context_id,
+                context_id: request.context_id,
                 key,
-                headers: headers.to_vec(),
-                peer: KnownPeer::of(peer),
+                headers: request.headers.to_vec(),
+                peer: KnownPeer::of(request.peer),
+                answered: request.answered.to_vec(),
             });
             None
         }
@@ -74,7 +74,6 @@ fn start(
             provider.name,
             vm.asking.len()
         );
-        vm.metrics.introspection(index, "failed");
         return None;
     }
     let flights = vm.asked.get_mut(index).and_then(Option::as_mut)?;
@@ -138,8 +137,12 @@ pub fn land_answer(
     vm.metrics.introspection(index, landed.result);
     match &landed.said {
         Said::Active => log::debug!("audgate: token introspected for provider {}", provider.name),
-        Said::Inactive(why) => log::debug!(
-            "audgate: provider {}'s endpoint does not vouch for a token: {why:?}",
+        Said::Inactive(Inactive::UnsupportedTokenType) => log::info!(
+            "audgate: provider {}'s introspection endpoint answered 400 unsupported_token_type: it does not introspect this kind of token",
+            provider.name
+        ),
+        Said::Inactive(Inactive::NotActive) => log::debug!(
+            "audgate: provider {}'s endpoint does not vouch for a token (active: false)",
             provider.name
         ),
         Said::Failed(failure) => log::warn!(

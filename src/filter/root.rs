@@ -9,14 +9,14 @@ use std::time::Duration;
 use super::abi::Action;
 use super::foreign;
 use super::host::{self, Proxy};
-use super::http::{after_decision, decide_and_plan, respond_later, Asked};
+use super::http::{after_decision, decide_and_plan, respond_later};
 use super::introspection::{
     give_up_overdue as give_up_overdue_answers, land_answer, under_way, Answered,
 };
 use super::metrics::Metrics;
 use super::outbound::{give_up_overdue, land_reply, Settled};
 use super::respond::{carry_out, reject};
-use super::vm::{Held, Vm};
+use super::vm::{Asked, Held, Vm};
 use crate::config::{Config, Lookups};
 use crate::decision::onward::Onward;
 use crate::decision::{decide_with_peer, Decision};
@@ -342,7 +342,7 @@ impl AudgateRoot {
                 .into_iter()
                 .filter_map(|held| {
                     let request = Request::from_headers(&held.headers);
-                    let decision = vm.with_verifier(now_ms, |verifier| {
+                    let decision = vm.with_verifier_landed(now_ms, &held.answered, |verifier| {
                         decide_with_peer(&config, &request, verifier, &held.peer)
                     });
                     // It may go on to wait for its token's introspection or
@@ -351,6 +351,7 @@ impl AudgateRoot {
                         context_id: held.context_id,
                         headers: &held.headers,
                         peer: &held.peer,
+                        answered: &held.answered,
                     };
                     let (decision, onward) = after_decision(vm, &asked, decision, now_ms)?;
                     Some(Decided::from_held(held, decision, onward))
@@ -394,8 +395,9 @@ fn from_exchange(settled: Settled) -> Decided {
     }
 }
 
-/// Decides each request that waited for an answer, with that answer at hand;
-/// one may be held again (for keys, another answer or an exchange).
+/// Decides each request that waited for an answer, with that answer and those
+/// that landed for it before at hand; one may be held again (for keys, another
+/// answer or an exchange).
 fn decide_answered(vm: &mut Vm, answered: Vec<Answered>, now_ms: u64) -> Vec<Decided> {
     let mut decided = Vec::new();
     for Answered {
@@ -405,14 +407,15 @@ fn decide_answered(vm: &mut Vm, answered: Vec<Answered>, now_ms: u64) -> Vec<Dec
     } in answered
     {
         for asking in ready {
+            let mut landed = asking.answered;
+            landed.push((key, vouched.clone()));
             let asked = Asked {
                 context_id: asking.context_id,
                 headers: &asking.headers,
                 peer: &asking.peer,
+                answered: &landed,
             };
-            let Some((decision, onward)) =
-                decide_and_plan(vm, &asked, now_ms, Some((&key, &vouched)))
-            else {
+            let Some((decision, onward)) = decide_and_plan(vm, &asked, now_ms) else {
                 continue;
             };
             decided.push(Decided {

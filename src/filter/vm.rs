@@ -4,7 +4,7 @@
 //! contexts of the VM; never borrowed across a host call that can re-enter.
 
 use crate::log::budget::RefusalLog;
-use crate::policy::caller::KnownPeer;
+use crate::policy::caller::{KnownPeer, Peer};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -84,6 +84,20 @@ pub struct Waiting {
     pub cluster: Option<String>,
 }
 
+/// A request being decided: its HTTP context, headers and TLS peer, and the
+/// introspection answers that landed for it so far (a request held and decided
+/// again never asks twice for one token, cached or not).
+pub struct Asked<'a> {
+    /// Its HTTP context.
+    pub context_id: u32,
+    /// Its headers, pseudo-headers included.
+    pub headers: &'a [(String, String)],
+    /// Its downstream TLS peer.
+    pub peer: &'a dyn Peer,
+    /// The introspection answers that landed for it.
+    pub answered: &'a [(CacheKey, Vouched)],
+}
+
 /// A request paused until its token's introspection lands.
 pub struct Asking {
     /// The HTTP context to resume or answer.
@@ -94,6 +108,8 @@ pub struct Asking {
     pub headers: Vec<(String, String)>,
     /// Its downstream TLS peer, read when it was held.
     pub peer: KnownPeer,
+    /// The introspection answers that landed for it so far.
+    pub answered: Vec<(CacheKey, Vouched)>,
 }
 
 /// A request paused until its provider's keys change or a fetch ends.
@@ -106,6 +122,8 @@ pub struct Held {
     pub headers: Vec<(String, String)>,
     /// Its downstream TLS peer, read when it was held.
     pub peer: KnownPeer,
+    /// The introspection answers that landed for it so far.
+    pub answered: Vec<(CacheKey, Vouched)>,
 }
 
 impl Vm {
@@ -161,19 +179,31 @@ impl Vm {
     /// Runs `decide` with this VM's keys, caches and signature backend at
     /// `now_ms`.
     pub fn with_verifier<T>(&self, now_ms: u64, decide: impl FnOnce(&Verifier<'_>) -> T) -> T {
+        self.with_verifier_landed(now_ms, &[], decide)
+    }
+
+    /// [`Vm::with_verifier`] with the introspection answers that landed for
+    /// the request being decided.
+    pub fn with_verifier_landed<T>(
+        &self,
+        now_ms: u64,
+        landed: &[(CacheKey, Vouched)],
+        decide: impl FnOnce(&Verifier<'_>) -> T,
+    ) -> T {
         let keys = VmKeys {
             config: &self.config,
             remote: self.sources.at(now_ms),
         };
-        let answers = self.answers_at(now_ms, None);
+        let answers = self.answers_at(now_ms, landed);
         verify_with(&keys, &self.cache, &answers, self.host_verify, decide)
     }
 
-    /// This VM's introspection answers at `now_ms`, with `landed`'s.
+    /// This VM's introspection answers at `now_ms`, with those that landed for
+    /// the request being decided.
     pub fn answers_at<'a>(
         &'a self,
         now_ms: u64,
-        landed: Option<(&'a CacheKey, &'a Vouched)>,
+        landed: &'a [(CacheKey, Vouched)],
     ) -> AnswersAtHand<'a> {
         AnswersAtHand {
             answers: &self.answers,

@@ -51,6 +51,10 @@ struct Rig {
 }
 
 fn start_with(config: &Value, settings: IntrospectorSettings, secret: &str) -> Rig {
+    start_on(config, settings, secret, 2)
+}
+
+fn start_on(config: &Value, settings: IntrospectorSettings, secret: &str, workers: u32) -> Rig {
     let server = Introspector::start(settings);
     let upstream = Upstream::start();
     let template = envoy_yaml::with_host_env(&envoy_yaml::template(), &[SECRET_ENV]);
@@ -58,7 +62,7 @@ fn start_with(config: &Value, settings: IntrospectorSettings, secret: &str) -> R
         .template(&template)
         .jwks_port(server.port())
         .env(SECRET_ENV, secret)
-        .concurrency(2)
+        .concurrency(workers)
         .start();
     Rig {
         server,
@@ -255,6 +259,7 @@ fn failures_are_503s_named_in_the_log_and_never_kept() {
             200,
             "case {index}: a failure is not kept"
         );
+        assert_eq!(rig.server.calls_for(&token), 2, "case {index}: asked again");
         assert!(!rig.envoy.log().contains(&token), "never logged");
     }
     assert_eq!(
@@ -349,6 +354,17 @@ fn ten_thousand_random_tokens_never_flood_the_endpoint() {
         }
     }
     assert_eq!(rig.upstream.count(), 0, "none passed");
+    let unsendable: std::collections::HashSet<String> = (0..10_000)
+        .filter(|n| n % 4 >= 2)
+        .map(|n| crate::support::sts::sha256_hex(&token(n)))
+        .collect();
+    let recorded = rig.server.recorded();
+    assert!(
+        recorded
+            .iter()
+            .all(|call| !unsendable.contains(call.token_sha256.as_deref().unwrap_or_default())),
+        "an unsendable token was sent"
+    );
     let sendable = outcomes.iter().filter(|(n, _)| n % 4 < 2).count();
     let calls = rig.server.calls();
     assert!(
@@ -379,6 +395,13 @@ fn ten_thousand_random_tokens_never_flood_the_endpoint() {
         calls,
         "every callout made was answered"
     );
+    assert_eq!(
+        series
+            .get("audgate_requests_total{provider=\"as\",outcome=\"denied\",reason=\"malformed\"}")
+            .copied(),
+        Some(5_000),
+        "every unsendable token refused as malformed"
+    );
 }
 
 #[test]
@@ -389,7 +412,9 @@ fn under_any_a_jwt_of_a_key_based_issuer_never_reaches_the_endpoint() {
         json!({"name": "keyed", "issuer": cases::ISSUER, "audiences": [AUDIENCE],
                "local_jwks": keys::jwks(&[TestKey::Rsa1])}),
     );
-    config["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"any": ["keyed", "as"]}}]);
+    // The introspection provider first: the routing, not the order, keeps a JWT
+    // of the key-based issuer from its endpoint.
+    config["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"any": ["as", "keyed"]}}]);
     let settings = IntrospectorSettings {
         refuses_jwts: true,
         ..IntrospectorSettings::basic(CLIENT, SECRET)
@@ -401,6 +426,22 @@ fn under_any_a_jwt_of_a_key_based_issuer_never_reaches_the_endpoint() {
         json!({"iss": cases::ISSUER, "aud": AUDIENCE, "sub": "bob", "iat": now, "exp": now + 300}),
     );
     assert_eq!(call(&rig.envoy, &jwt).status, 200);
+    let forged = keys::sign(
+        "RS256",
+        TestKey::Rsa2,
+        json!({"kid": TestKey::Rsa1.kid()}),
+        json!({"iss": cases::ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300}),
+    );
+    assert_eq!(
+        call(&rig.envoy, &forged).status,
+        401,
+        "refused by its own provider"
+    );
+    assert_eq!(
+        rig.server.calls(),
+        0,
+        "no JWT of the key-based issuer was sent"
+    );
     let opaque = rig.server.issue(claims(json!({})));
     assert_eq!(call(&rig.envoy, &opaque).status, 200);
     assert_eq!(rig.server.calls(), 1, "only the opaque token was sent");
@@ -419,7 +460,9 @@ fn under_any_a_jwt_of_a_key_based_issuer_never_reaches_the_endpoint() {
 
 #[test]
 fn a_request_with_a_body_waits_for_its_answer_and_another_gets_it_when_the_first_has_gone() {
-    let rig = start(&config(json!({})));
+    // One worker: the second request joins the callout the first one started.
+    let settings = IntrospectorSettings::basic(CLIENT, SECRET);
+    let rig = start_on(&config(json!({})), settings, SECRET, 1);
     rig.server.stall(Duration::from_millis(800));
     let token = rig.server.issue(claims(json!({})));
     let port = rig.envoy.port();
@@ -431,7 +474,7 @@ fn a_request_with_a_body_waits_for_its_answer_and_another_gets_it_when_the_first
     gone.write_all(head.as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     drop(gone);
-    // One with a body, on the same worker or the other: held until answered.
+    // One with a body: held until answered.
     let authorization = format!("Bearer {token}");
     let headers = [
         ("host", AUDIENCE),
@@ -442,6 +485,7 @@ fn a_request_with_a_body_waits_for_its_answer_and_another_gets_it_when_the_first
     let seen = rig.upstream.take();
     assert_eq!(seen.len(), 1, "the request that went away never reached it");
     assert_eq!(seen[0].body, b"{\"item\":1}");
+    assert_eq!(rig.server.calls_for(&token), 1, "one callout served both");
     // A body whose token is not vouched for never goes upstream.
     let other = format!("Bearer {}", "never-issued-token");
     let headers = [("host", AUDIENCE), ("authorization", other.as_str())];
@@ -450,4 +494,45 @@ fn a_request_with_a_body_waits_for_its_answer_and_another_gets_it_when_the_first
         401
     );
     assert_eq!(rig.upstream.count(), 0);
+}
+
+#[test]
+fn a_request_decided_again_never_asks_twice_for_one_token_even_with_nothing_cached() {
+    // Two introspection providers, one rule each: `/partner%2Fx` is read both
+    // as `/partner/x` (the `partner` rule) and as one segment (the catch-all),
+    // so the request is asked about by both, one after the other; with no
+    // answer kept (token_cache_size 0) it must still end, with one callout each.
+    let mut config = config(json!({}));
+    let mut partner = config["providers"][0].clone();
+    partner["name"] = json!("partner-as");
+    config["providers"].as_array_mut().unwrap().push(partner);
+    config["token_cache_size"] = json!(0);
+    config["rules"] = json!([
+        {"match": {"prefix": "/partner/"}, "requires": "partner-as"},
+        {"match": {"prefix": "/"}, "requires": "as"},
+    ]);
+    // As an Istio sidecar's defaults leave Envoy: `%2F` reaches the filter.
+    let server = Introspector::start(IntrospectorSettings::basic(CLIENT, SECRET));
+    let upstream = Upstream::start();
+    let template = envoy_yaml::with_host_env(&envoy_yaml::template(), &[SECRET_ENV])
+        .replace("UNESCAPE_AND_REDIRECT", "KEEP_UNCHANGED");
+    let envoy = Envoy::builder(&config, upstream.port())
+        .template(&template)
+        .jwks_port(server.port())
+        .env(SECRET_ENV, SECRET)
+        .start();
+    let token = server.issue(claims(json!({})));
+    let authorization = format!("Bearer {token}");
+    let headers = [
+        ("host", AUDIENCE),
+        ("authorization", authorization.as_str()),
+    ];
+    let response = http::get(envoy.port(), "/partner%2Fx", &headers);
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        server.calls_for(&token),
+        2,
+        "one callout per provider, no more"
+    );
+    assert_eq!(upstream.count(), 1);
 }

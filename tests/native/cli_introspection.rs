@@ -6,6 +6,8 @@
 
 use std::process::{Command, Output, Stdio};
 
+use base64::Engine;
+
 use serde_json::{json, Value};
 
 use crate::support::introspection::{Introspector, IntrospectorSettings};
@@ -46,7 +48,14 @@ fn audgate(args: &[&str], secrets: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    for secret in secrets.iter().chain([&SECRET]) {
+    // The secret as it is, form-encoded, and inside the Basic credentials.
+    let encoded = crate::support::http::form_encode(SECRET);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT}:{encoded}"));
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain([SECRET, encoded.as_str(), basic.as_str()])
+    {
         assert!(!text.contains(secret), "printed a secret: {text}");
     }
     (output.status.code(), text)

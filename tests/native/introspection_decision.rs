@@ -330,6 +330,15 @@ fn under_any_a_jws_of_a_key_based_issuer_is_never_sent_to_the_endpoint() {
     assert_eq!(decision.verdict.map_err(Rejection::code), Err("signature"));
     assert_eq!(decision.provider, Some(0));
     assert!(answers.asked().is_empty(), "{:?}", answers.asked());
+    // Any compact JWS of that issuer, even one whose header no provider takes.
+    let odd_header = keys::sign(
+        "RS256",
+        TestKey::Rsa1,
+        json!({"crit": ["exp"], "kid": 7}),
+        cases::claims(json!({})),
+    );
+    assert!(decided(&config, &odd_header, &answers).verdict.is_err());
+    assert!(answers.asked().is_empty(), "{:?}", answers.asked());
     // A JWS of another issuer is the introspection provider's to decide.
     let foreign = keys::sign_default(
         TestKey::Rsa2,

@@ -87,7 +87,7 @@ fn full(config: &Config, headers: &[(String, String)], answers: &RefCell<Answers
     let keys = LocalKeys(config);
     let at_hand = AnswersAtHand {
         answers,
-        landed: None,
+        landed: &[],
         now: now() as i64,
     };
     let verifier = Verifier {
@@ -108,7 +108,7 @@ fn compare(config: &Config, label: &str, headers: &[(String, String)]) -> bool {
     let fast_answers = RefCell::new(warm());
     let at_hand = AnswersAtHand {
         answers: &fast_answers,
-        landed: None,
+        landed: &[],
         now: now() as i64,
     };
     let verifier = Verifier {

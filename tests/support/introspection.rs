@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -71,8 +71,15 @@ pub struct Call {
     /// The authenticated client, if it authenticated.
     pub client: Option<String>,
     /// What it was answered: `active`, `inactive`, `unsupported`, `client`
-    /// (401), `fault`, or the test's override (`fail`, `garbage`, `answer`).
+    /// (401), `invalid_request`, or the test's override (`refuse`, `fail`,
+    /// `garbage`, `answer`); empty while it is being answered.
     pub answer: &'static str,
+    /// It got one of `fault_every`'s faults (a stall then answers as otherwise,
+    /// past the caller's timeout).
+    pub fault: bool,
+    /// When it came: recorded then, before any stall, so that a caller that
+    /// gives up on it finds it.
+    pub received: Instant,
 }
 
 struct State {
@@ -206,7 +213,7 @@ impl Introspector {
             .count()
     }
 
-    /// Every call recorded so far (recorded once answered), oldest first.
+    /// Every call recorded so far (recorded as it comes), oldest first.
     pub fn recorded(&self) -> Vec<Call> {
         self.state.calls.lock().unwrap().clone()
     }
@@ -238,20 +245,27 @@ fn answer(state: &State, request: &Request, certificate: Option<&[u8]>) -> Reply
         .as_deref()
         .and_then(|fields| first(fields, "token"))
         .map(str::to_owned);
-    let mut call = Call {
-        token_sha256: token.as_deref().map(sha256_hex),
-        hint: fields
-            .as_deref()
-            .and_then(|fields| first(fields, "token_type_hint"))
-            .map(str::to_owned),
-        basic: request
-            .header("authorization")
-            .is_some_and(|value| value.to_ascii_lowercase().starts_with("basic ")),
-        client: None,
-        answer: "",
-    };
     let Next { wait, mode, fault } = state.behaviour.lock().unwrap().next();
+    let at = {
+        let mut calls = state.calls.lock().unwrap();
+        calls.push(Call {
+            token_sha256: token.as_deref().map(sha256_hex),
+            hint: fields
+                .as_deref()
+                .and_then(|fields| first(fields, "token_type_hint"))
+                .map(str::to_owned),
+            basic: request
+                .header("authorization")
+                .is_some_and(|value| value.to_ascii_lowercase().starts_with("basic ")),
+            client: None,
+            answer: "",
+            fault: fault.is_some(),
+            received: Instant::now(),
+        });
+        calls.len() - 1
+    };
     std::thread::sleep(wait);
+    let mut client = None;
     let (reply, answer) = match mode {
         Mode::Normal => introspect(
             state,
@@ -259,7 +273,7 @@ fn answer(state: &State, request: &Request, certificate: Option<&[u8]>) -> Reply
             certificate,
             fields.as_deref(),
             token.as_deref(),
-            &mut call,
+            &mut client,
         ),
         Mode::Refuse(error) => (
             refused(&refusal(400, &error, "refused by the test")).0,
@@ -272,12 +286,9 @@ fn answer(state: &State, request: &Request, certificate: Option<&[u8]>) -> Reply
         Mode::Garbage => (Reply::text(200, "<html>not an answer"), "garbage"),
         Mode::Answer(body) => (no_store(Reply::json(&body)), "answer"),
     };
-    call.answer = if fault.is_some() && answer != "active" && answer != "inactive" {
-        "fault"
-    } else {
-        answer
-    };
-    state.calls.lock().unwrap().push(call);
+    let mut calls = state.calls.lock().unwrap();
+    calls[at].answer = answer;
+    calls[at].client = client;
     reply
 }
 
@@ -288,7 +299,7 @@ fn introspect(
     certificate: Option<&[u8]>,
     fields: Option<&[(String, String)]>,
     token: Option<&str>,
-    call: &mut Call,
+    client: &mut Option<String>,
 ) -> (Reply, &'static str) {
     let certified = certificate.map(|certificate| {
         let tls = state.settings.tls.as_ref();
@@ -300,12 +311,12 @@ fn introspect(
         anonymous: false,
     };
     if state.settings.open {
-        call.client = fields
+        *client = fields
             .and_then(|fields| first(fields, "client_id"))
             .map(str::to_owned);
     } else {
         match authenticate(&clients, request, fields, certified.as_deref()) {
-            Ok(client) => call.client = client,
+            Ok(authenticated) => *client = authenticated,
             Err(refusal) => return (refused(&refusal).0, "client"),
         }
     }

@@ -74,13 +74,14 @@ impl Introspections for NoIntrospections {
     }
 }
 
-/// The answers at hand in a worker: its cache, and the answer of a callout that
-/// just landed (which serves its waiting requests even when it is not kept).
+/// The answers at hand in a worker: its cache, and the answers that landed
+/// for the request being decided (which serve it even when they are not kept,
+/// so a request decided again never asks twice for one token).
 pub struct AnswersAtHand<'a> {
     /// The worker's answers.
     pub answers: &'a RefCell<Answers>,
-    /// A landed callout's key and answer.
-    pub landed: Option<(&'a CacheKey, &'a Vouched)>,
+    /// The answers that landed for this request, by key.
+    pub landed: &'a [(CacheKey, Vouched)],
     /// Now, Unix seconds.
     pub now: i64,
 }
@@ -89,10 +90,8 @@ impl Introspections for AnswersAtHand<'_> {
     fn vouched(&self, provider: usize, token: &str) -> Option<Known> {
         let mut answers = self.answers.try_borrow_mut().ok()?;
         let key = answers.key(token, provider);
-        if let Some((landed, vouched)) = self.landed {
-            if *landed == key {
-                return Some(Known::fresh(vouched.clone()));
-            }
+        if let Some((_, vouched)) = self.landed.iter().find(|(landed, _)| *landed == key) {
+            return Some(Known::fresh(vouched.clone()));
         }
         let vouched = answers.get(&key, self.now)?.clone();
         Some(Known {
