@@ -22,12 +22,20 @@
 //! judged against what the token service did for that token, and every request
 //! the callee's upstream records is checked for the original token.
 //!
+//! And opaque tokens (tests/soak/opaque.rs): an Envoy with two workers whose
+//! provider asks the test introspection endpoint about each token, at
+//! SOAK_RATE/4, while the endpoint fails or stalls one callout in five and a
+//! recent token is revoked every second; every answer is judged against what the
+//! endpoint knew and did (a revoked token passes only within cache_duration_s).
+//!
 //! Prints a report and writes it as JSON to `target/soak.json`.
 
 mod support;
 
 #[path = "soak/connection.rs"]
 mod connection;
+#[path = "soak/opaque.rs"]
+mod opaque;
 #[path = "soak/outbound.rs"]
 mod outbound;
 #[path = "soak/pace.rs"]
@@ -488,6 +496,8 @@ fn soak(seconds: u64, rate: u64) -> Value {
     upstream.take();
     // the outbound direction: its chain started and probed before the load begins
     let outbound = outbound::Outbound::start((rate / 2).max(1));
+    // opaque tokens through introspection: their Envoy and endpoint, likewise
+    let opaque = opaque::Opaque::start((rate / 4).max(1));
 
     let periods = Arc::new(RwLock::new(Period {
         index: 0,
@@ -499,6 +509,7 @@ fn soak(seconds: u64, rate: u64) -> Value {
     let end = start + Duration::from_secs(seconds);
     let warmup = WARMUP.min(Duration::from_secs(seconds / 2));
     let outbound = std::thread::spawn(move || outbound.run(start, end, warmup));
+    let opaque = std::thread::spawn(move || opaque.run(start, end, warmup));
     let interval = Duration::from_secs_f64(CLIENTS as f64 / rate as f64);
     let clients: Vec<_> = (0..CLIENTS)
         .map(|index| {
@@ -548,6 +559,7 @@ fn soak(seconds: u64, rate: u64) -> Value {
     let vm_failures: Vec<String> = vm_failures(&log).iter().map(|l| l.to_string()).collect();
     drop(envoy);
     let outbound = outbound.join().unwrap();
+    let opaque = opaque.join().unwrap();
 
     // tally
     let mut statuses: BTreeMap<(Kind, u16), u64> = BTreeMap::new();
@@ -669,6 +681,9 @@ fn soak(seconds: u64, rate: u64) -> Value {
             "not exercised: {rotations} rotation(s), {server_failures} failed fetch(es)"
         ));
     }
+    for failure in opaque["failures"].as_array().unwrap() {
+        failures.push(format!("introspection: {}", failure.as_str().unwrap_or("")));
+    }
     for failure in outbound["failures"].as_array().unwrap() {
         failures.push(format!(
             "outbound: {}",
@@ -719,6 +734,7 @@ fn soak(seconds: u64, rate: u64) -> Value {
         "leaks": leaks.iter().take(SHOWN).collect::<Vec<_>>(),
         "vm_failures": vm_failures,
         "outbound": outbound,
+        "introspection": opaque,
         "failures": failures,
         "passed": failures.is_empty(),
     })
@@ -766,6 +782,7 @@ fn print_report(report: &Value) {
         println!("  error: {line}");
     }
     outbound::print_report(&r["outbound"]);
+    opaque::print_report(&r["introspection"]);
 }
 
 fn main() {
