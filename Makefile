@@ -158,8 +158,11 @@ bench: build envoy
 # fetch in five; in parallel the outbound direction, a caller-side Envoy with two
 # workers exchanging subject tokens for two destinations (at SOAK_RATE/2) while the
 # test STS refuses, fails or stalls one callout in five and rotates its signing key
-# every 30 s. Fails on any wrong outcome, a refused request reaching an upstream, the
-# original token reaching the callee, or RSS growth over 5 % (either Envoy); writes
+# every 30 s; and opaque tokens, a two-worker Envoy asking the test introspection
+# endpoint (at SOAK_RATE/4) while it fails or stalls one callout in five and a recent
+# token is revoked every second. Fails on any wrong outcome (a revoked token passing
+# after cache_duration_s included), a refused request reaching an upstream, the
+# original token reaching the callee, or RSS growth over 5 % (any Envoy); writes
 # target/soak.json. SOAK_SECONDS (300) and SOAK_RATE (200/s) change it.
 soak: build envoy
 	cargo test --test soak

@@ -536,3 +536,55 @@ fn a_request_decided_again_never_asks_twice_for_one_token_even_with_nothing_cach
     );
     assert_eq!(upstream.count(), 1);
 }
+
+#[test]
+fn tls_client_auth_is_the_clusters_client_certificate() {
+    use crate::support::sts::{StsClient, StsTls};
+    use crate::support::tls::Pki;
+    let ids = [
+        "spiffe://cluster.local/ns/shop/sa/orders",
+        "spiffe://cluster.local/ns/shop/sa/billing",
+    ];
+    let pki = Pki::new(&ids);
+    let settings = IntrospectorSettings {
+        clients: vec![StsClient::certificate(ids[0])],
+        tls: Some(StsTls::of(&pki)),
+        ..IntrospectorSettings::basic(CLIENT, SECRET)
+    };
+    let server = Introspector::start(settings);
+    let config = config(
+        json!({"uri": "https://as.test/introspect", "client_id": ids[0],
+                               "client_secret_env": null}),
+    );
+    let token = server.issue(claims(json!({})));
+    for (client, want) in [(Some(0), 200), (Some(1), 503), (None, 503)] {
+        let upstream = Upstream::start();
+        let template = pki.jwks_over_tls(&envoy_yaml::template(), client);
+        let envoy = Envoy::builder(&config, upstream.port())
+            .template(&template)
+            .jwks_port(server.port())
+            .start();
+        let response = call(&envoy, &token);
+        assert_eq!(
+            response.status, want,
+            "client certificate {client:?}: {}",
+            response.body
+        );
+        if want == 503 {
+            let said = "refused this resource server's client (401)";
+            assert!(
+                envoy.wait_for_log(said, Duration::from_secs(5)),
+                "{}",
+                envoy.log()
+            );
+        }
+    }
+    let calls = server.recorded();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(
+        calls[0].client.as_deref(),
+        Some(ids[0]),
+        "authenticated by its certificate"
+    );
+    assert!(calls.iter().all(|call| !call.basic), "no Basic credentials");
+}

@@ -127,12 +127,24 @@ impl Pki {
     /// certificate checked against the CA (and for 127.0.0.1), and client
     /// certificate `client` (an index into `clients`) presented, or none.
     pub fn outbound_template(&self, client: Option<usize>) -> String {
-        let template = envoy_yaml::outbound_template();
         let cluster = "  - name: sts\n    type: STATIC\n    connect_timeout: 1s\n";
+        self.cluster_over_tls(&envoy_yaml::outbound_template(), cluster, client)
+    }
+
+    /// `envoy/envoy.yaml` with its `jwks` cluster speaking TLS, as
+    /// [`Pki::outbound_template`] makes the `sts` cluster (an introspection
+    /// endpoint with `tls_client_auth`, say).
+    pub fn jwks_over_tls(&self, template: &str, client: Option<usize>) -> String {
+        let cluster = "  - name: jwks\n    type: STATIC\n    connect_timeout: 1s\n";
+        self.cluster_over_tls(template, cluster, client)
+    }
+
+    /// `template` with the cluster that starts with `cluster` speaking TLS.
+    fn cluster_over_tls(&self, template: &str, cluster: &str, client: Option<usize>) -> String {
         assert_eq!(
             template.matches(cluster).count(),
             1,
-            "one sts cluster in outbound.yaml"
+            "one such cluster in the template"
         );
         let certificate = client.map_or(String::new(), |index| {
             let client = &self.clients[index];
