@@ -170,7 +170,7 @@ soak: build envoy
 clean:
 	cargo clean
 
-# Fuzzing with cargo fuzz (libFuzzer): the token, config, jwks and decision targets,
+# Fuzzing with cargo fuzz (libFuzzer): the token, config, jwks, introspection and decision targets,
 # each for FUZZ_SECONDS (default 60) or, when set, FUZZ_RUNS executions (e.g.
 # FUZZ_RUNS=10000000), one after another, then their final stats. Installs
 # cargo-fuzz if missing; runs on stable with RUSTC_BOOTSTRAP=1 (fuzz/README.md).

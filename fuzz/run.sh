@@ -5,7 +5,7 @@
 #   FUZZ_SECONDS    seconds per target (default 60)
 #   FUZZ_RUNS       executions per target instead (e.g. 10000000); FUZZ_SECONDS
 #                   is then ignored
-#   FUZZ_TARGETS    which targets, in order (default "token config jwks decision")
+#   FUZZ_TARGETS    which targets, in order (default "token config jwks introspection decision")
 #   FUZZ_SANITIZER  address (default) or none: cargo fuzz --sanitizer
 #
 # Exits non-zero if any target found a crash, a timeout or an out-of-memory
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 runs_wanted="${FUZZ_RUNS:-}"
-targets="${FUZZ_TARGETS:-token config jwks decision}"
+targets="${FUZZ_TARGETS:-token config jwks introspection decision}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 if [ -n "$runs_wanted" ]; then
     if ! [[ "$runs_wanted" =~ ^[0-9]+$ ]]; then

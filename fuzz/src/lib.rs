@@ -10,8 +10,8 @@
 //!
 //! - `fixture.rs`: the token fixture (`fixtures/`: a provider, a clock, the valid
 //!   seed tokens), which the token, config and decision targets share.
-//! - `token.rs`, `config.rs`, `jwks.rs`: those targets, each its entry function
-//!   and its checks.
+//! - `token.rs`, `config.rs`, `jwks.rs`, `introspection.rs`: those targets, each
+//!   its entry function and its checks.
 //! - `decision.rs`: the decision target (its config, fixture, self-check and
 //!   entry function), with `decision/case.rs` (the request built from the
 //!   input), `decision/check.rs` (invariants (a), (b), (c), (e)),
@@ -30,6 +30,7 @@ pub mod config;
 pub mod decision;
 pub mod fixture;
 pub mod input;
+pub mod introspection;
 pub mod jwks;
 pub mod oracle;
 pub mod token;
@@ -43,5 +44,6 @@ pub use decision::{
 };
 pub use fixture::{fixture, Fixture};
 pub use input::{index_of, CookiePair, HeaderName, HeaderValue, QueryPair, RequestSpec, Slot, Tok};
+pub use introspection::introspection;
 pub use jwks::jwks;
 pub use token::token;

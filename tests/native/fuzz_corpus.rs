@@ -59,6 +59,12 @@ fn config_corpus_and_regressions() {
 }
 
 #[test]
+fn introspection_corpus_and_regressions() {
+    let ran = replay("introspection", fuzz_checks::introspection);
+    assert!(ran > 0, "no introspection seeds");
+}
+
+#[test]
 fn jwks_corpus_and_regressions() {
     assert!(replay("jwks", fuzz_checks::jwks) > 0, "no jwks seeds");
 }

@@ -349,3 +349,59 @@ fn under_any_a_jws_of_a_key_based_issuer_is_never_sent_to_the_endpoint() {
     assert_eq!(decision.verdict, Err(Rejection::Inactive));
     assert_eq!(answers.asked(), vec![(1, foreign)]);
 }
+
+/// `GET https://orders.test/orders/1` presenting `token` as `DPoP` with `proof`.
+fn decided_dpop(config: &Config, token: &str, proof: Option<&str>, answers: &Answers) -> Decision {
+    let mut headers = vec![
+        (":method".to_owned(), "GET".to_owned()),
+        (":scheme".to_owned(), "https".to_owned()),
+        (":authority".to_owned(), "orders.test".to_owned()),
+        (":path".to_owned(), "/orders/1".to_owned()),
+        ("authorization".to_owned(), format!("DPoP {token}")),
+    ];
+    headers.extend(proof.map(|proof| ("dpop".to_owned(), proof.to_owned())));
+    let request = Request::from_headers(&headers);
+    let keys = LocalKeys(config);
+    let verifier = Verifier {
+        keys: &keys,
+        signatures: &RustCrypto,
+        cache: None,
+        introspections: answers,
+        now: now() as i64,
+    };
+    decide_with_peer(config, &request, &verifier, &NoPeer)
+}
+
+#[test]
+fn a_dpop_bound_answer_needs_its_proof() {
+    use audgate::token::dpop::checks::token_hash;
+    let config = config(json!({"dpop": {}}));
+    let client = TestKey::Ec256;
+    let jkt = crate::dpop_decision::jkt(client);
+    let bound = answer(json!({"token_type": "DPoP", "cnf": {"jkt": jkt}}));
+    let answers = Answers::active(OPAQUE, bound);
+    let proof = |jti: &str, key: TestKey| {
+        let claims = json!({"jti": jti, "htm": "GET", "htu": "https://orders.test/orders/1",
+                            "iat": now(), "ath": token_hash(OPAQUE)});
+        let header = json!({"typ": "dpop+jwt", "jwk": keys::bare_jwk(key), "kid": null});
+        keys::sign(key.default_alg(), key, header, claims)
+    };
+    let good = decided_dpop(&config, OPAQUE, Some(&proof("a", client)), &answers);
+    assert_eq!(good.verdict, Ok(()));
+    assert!(
+        good.proof.is_some(),
+        "the proof is left for the replay store"
+    );
+    let missing = decided_dpop(&config, OPAQUE, None, &answers);
+    assert_eq!(missing.verdict.map_err(Rejection::code), Err("dpop"));
+    let other_key = decided_dpop(&config, OPAQUE, Some(&proof("b", TestKey::Ed)), &answers);
+    assert_eq!(other_key.verdict.map_err(Rejection::code), Err("dpop"));
+    // As a bearer token, a bound answer is refused.
+    let bearer = decided(&config, OPAQUE, &answers);
+    assert_eq!(
+        bearer.verdict,
+        Err(Rejection::Dpop(DpopFailure::Misbound(
+            Misbound::BoundAsBearer
+        )))
+    );
+}

@@ -3,9 +3,8 @@
 //! `inactive_cache_s` (0: not reused). Revocation is seen once the answer
 //! lapses, so `cache_duration_s` is how late it may be seen.
 
-use serde_json::Value;
-
 use crate::keys::introspection::answer::Introspected;
+use crate::token::claims::expiry;
 
 /// A provider's `introspection` reuse settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +22,12 @@ pub fn reuse_until(answer: &Introspected, reuse: Reuse, now: i64) -> Option<i64>
     let until = match answer {
         Introspected::Active(claims) => {
             let lapse = now.saturating_add(reuse.active_s);
-            match claims.get("exp").map(Value::as_i64) {
+            // `exp` read as the expiry check reads it (a fraction cut, a huge
+            // one saturated); one that is not a number is the decision's to
+            // refuse, and not kept.
+            match claims.contains_key("exp").then(|| expiry(claims)) {
                 None => lapse,
                 Some(Some(exp)) => lapse.min(exp),
-                // An `exp` that is not a whole number is the decision's to refuse.
                 Some(None) => return None,
             }
         }
@@ -39,7 +40,7 @@ pub fn reuse_until(answer: &Introspected, reuse: Reuse, now: i64) -> Option<i64>
 mod tests {
     use super::*;
     use crate::keys::introspection::answer::Inactive;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const NOW: i64 = 1_800_000_000;
     const REUSE: Reuse = Reuse {
@@ -59,6 +60,14 @@ mod tests {
         assert_eq!(reuse_until(&later, REUSE, NOW), Some(NOW + 60));
         let sooner = active(json!({"active": true, "exp": NOW + 10}));
         assert_eq!(reuse_until(&sooner, REUSE, NOW), Some(NOW + 10));
+    }
+
+    #[test]
+    fn an_exp_is_read_as_the_expiry_check_reads_it() {
+        let fraction = active(json!({"active": true, "exp": NOW as f64 + 10.5}));
+        assert_eq!(reuse_until(&fraction, REUSE, NOW), Some(NOW + 10));
+        let huge = active(json!({"active": true, "exp": 18_000_001_800_000_300_300u64}));
+        assert_eq!(reuse_until(&huge, REUSE, NOW), Some(NOW + 60));
     }
 
     #[test]
