@@ -122,6 +122,7 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
         let decision =
             vm.with_verifier(now_ms, |verifier| cached_pass(&vm.config, &map, verifier))?;
         if decision.proof.is_none() {
+            vm.count_reused_answers();
             return Some(decision);
         }
         let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
@@ -150,7 +151,9 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
             peer: &peer,
             answered: &[],
         };
-        let Some((decision, onward)) = decide_and_plan(vm, &asked, now_ms) else {
+        let planned = decide_and_plan(vm, &asked, now_ms);
+        vm.count_reused_answers();
+        let Some((decision, onward)) = planned else {
             return Action::Pause;
         };
         (
@@ -225,6 +228,7 @@ fn decide_inbound(vm: &mut Vm, request: &Asked<'_>, now_ms: u64) -> Option<Decis
         answers: &vm.answers,
         landed: request.answered,
         now: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+        reused_by: &vm.answers_reused,
     };
     let peer = request.peer;
     let decide_now = |sources: &RemoteSets| {

@@ -40,9 +40,10 @@
 //!   store could not record it), `nonce_issued` (a `DPoP-Nonce` handed out, on
 //!   a 401 or a 200).
 //!
-//! - Introspection callouts, by provider with `introspection`: `active`,
-//!   `inactive` (the endpoint does not vouch for the token), `failed` (the
-//!   endpoint failed, or would not be sent the callout), `max_pending` (not
+//! - Introspection, by provider with `introspection`: `cache_hit` (a request
+//!   decided with an answer the worker reused); each callout as `active`,
+//!   `inactive` (the endpoint does not vouch for the token) or `failed` (the
+//!   endpoint failed, or would not be sent the callout); `max_pending` (not
 //!   sent: `introspection.max_pending` callouts already under way).
 //!
 //! Every request counts once in `audgate_requests_total`, and a request allowed
@@ -96,6 +97,7 @@ pub struct Metrics {
 
 /// `audgate_introspections_total` counters of one provider.
 struct Introspections {
+    cache_hit: Counter,
     active: Counter,
     inactive: Counter,
     failed: Counter,
@@ -297,6 +299,7 @@ impl Metrics {
                 .map(|provider| {
                     let name = &provider.name;
                     provider.introspection().map(|_| Introspections {
+                        cache_hit: introspection_counter(name, "cache_hit"),
                         active: introspection_counter(name, "active"),
                         inactive: introspection_counter(name, "inactive"),
                         failed: introspection_counter(name, "failed"),
@@ -308,13 +311,14 @@ impl Metrics {
     }
 
     /// Counts one introspection callout of `provider` that ended with
-    /// `result` (`active`, `inactive`, `failed`), or one not sent
-    /// (`max_pending`, `failed`).
+    /// `result` (`active`, `inactive`, `failed`), one not sent (`max_pending`,
+    /// `failed`), or one request served by a reused answer (`cache_hit`).
     pub fn introspection(&self, provider: usize, result: &str) {
         let Some(counters) = self.introspections.get(provider).and_then(Option::as_ref) else {
             return;
         };
         match result {
+            "cache_hit" => counters.cache_hit.bump(),
             "active" => counters.active.bump(),
             "inactive" => counters.inactive.bump(),
             "max_pending" => counters.max_pending.bump(),
@@ -512,6 +516,7 @@ impl Metrics {
         }
         for asked in self.introspections.iter().flatten() {
             for counter in [
+                &asked.cache_hit,
                 &asked.active,
                 &asked.inactive,
                 &asked.failed,

@@ -353,7 +353,9 @@ impl AudgateRoot {
                         peer: &held.peer,
                         answered: &held.answered,
                     };
-                    let (decision, onward) = after_decision(vm, &asked, decision, now_ms)?;
+                    let planned = after_decision(vm, &asked, decision, now_ms);
+                    vm.count_reused_answers();
+                    let (decision, onward) = planned?;
                     Some(Decided::from_held(held, decision, onward))
                 })
                 .collect::<Vec<Decided>>()
@@ -415,7 +417,9 @@ fn decide_answered(vm: &mut Vm, answered: Vec<Answered>, now_ms: u64) -> Vec<Dec
                 peer: &asking.peer,
                 answered: &landed,
             };
-            let Some((decision, onward)) = decide_and_plan(vm, &asked, now_ms) else {
+            let planned = decide_and_plan(vm, &asked, now_ms);
+            vm.count_reused_answers();
+            let Some((decision, onward)) = planned else {
                 continue;
             };
             decided.push(Decided {

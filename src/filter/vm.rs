@@ -5,7 +5,7 @@
 
 use crate::log::budget::RefusalLog;
 use crate::policy::caller::{KnownPeer, Peer};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::config::{Config, KeySource};
@@ -66,6 +66,9 @@ pub struct Vm {
     pub asked: Vec<Option<IntrospectionFlights>>,
     /// Requests paused until their token's introspection lands.
     pub asking: Vec<Asking>,
+    /// The providers whose introspection answer was reused since the last
+    /// count (a bit each), counted as `cache_hit` after each decision.
+    pub answers_reused: Cell<u64>,
 }
 
 /// A request paused until the exchange of its token lands.
@@ -156,6 +159,7 @@ impl Vm {
             answers: RefCell::new(Answers::new(config.token_cache_size)),
             asked,
             asking: Vec::new(),
+            answers_reused: Cell::new(0),
 
             metrics: Rc::new(Metrics::define(&config)),
             log_budget: Rc::new(RefCell::new(RefusalLog::default())),
@@ -209,6 +213,20 @@ impl Vm {
             answers: &self.answers,
             landed,
             now: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+            reused_by: &self.answers_reused,
+        }
+    }
+
+    /// Counts a `cache_hit` for each provider whose answer a decision reused
+    /// since the last count (one per request decided).
+    pub fn count_reused_answers(&self) {
+        let mut reused = self.answers_reused.replace(0);
+        while reused != 0 {
+            let provider = reused.trailing_zeros();
+            reused &= reused.wrapping_sub(1);
+            if let Ok(index) = usize::try_from(provider) {
+                self.metrics.introspection(index, "cache_hit");
+            }
         }
     }
 }

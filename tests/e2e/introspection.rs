@@ -158,6 +158,11 @@ fn an_opaque_token_is_vouched_for_once_per_worker_and_decided_audience_first() {
     assert_eq!(counted(&introspections("inactive")), 1);
     assert_eq!(counted(&introspections("failed")), 0);
     assert_eq!(
+        counted(&introspections("cache_hit")),
+        30 - asked as u64,
+        "every request after its worker's callout used the kept answer"
+    );
+    assert_eq!(
         counted("audgate_requests_total{provider=\"as\",outcome=\"denied\",reason=\"inactive\"}"),
         1
     );

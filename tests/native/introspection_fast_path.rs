@@ -6,7 +6,7 @@
 //! answer the plain reused active token, or this test could pass on a fast
 //! path that never fires.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use audgate::config::Config;
@@ -89,6 +89,7 @@ fn full(config: &Config, headers: &[(String, String)], answers: &RefCell<Answers
         answers,
         landed: &[],
         now: now() as i64,
+        reused_by: &Cell::new(0),
     };
     let verifier = Verifier {
         keys: &keys,
@@ -110,6 +111,7 @@ fn compare(config: &Config, label: &str, headers: &[(String, String)]) -> bool {
         answers: &fast_answers,
         landed: &[],
         now: now() as i64,
+        reused_by: &Cell::new(0),
     };
     let verifier = Verifier {
         keys: &keys,

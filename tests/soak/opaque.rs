@@ -348,7 +348,7 @@ impl Opaque {
             "revoked_refused": revoked_refused,
             "revoked_passed_within_cache": revoked_passed,
             "unsendable_sent": unsendable_sent,
-            "introspections_counted": {"active": stat("active"), "inactive": stat("inactive"),
+            "introspections_counted": {"cache_hit": stat("cache_hit"), "active": stat("active"), "inactive": stat("inactive"),
                                        "failed": stat("failed"), "max_pending": stat("max_pending")},
             "rss_kib": {"warm": rss_warm, "end": rss_end, "growth_pct": (growth * 100.0).round() / 100.0},
             "vm_failures": vm_lines,

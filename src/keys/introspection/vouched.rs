@@ -2,7 +2,7 @@
 //! as the decision asks it: the answer's claims, that it is not vouched for,
 //! that the endpoint failed, or nothing yet (then the filter asks).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
@@ -84,6 +84,9 @@ pub struct AnswersAtHand<'a> {
     pub landed: &'a [(CacheKey, Vouched)],
     /// Now, Unix seconds.
     pub now: i64,
+    /// The providers (a bit each, by index) whose answer was reused from the
+    /// cache, for `audgate_introspections_total{result="cache_hit"}`.
+    pub reused_by: &'a Cell<u64>,
 }
 
 impl Introspections for AnswersAtHand<'_> {
@@ -94,6 +97,11 @@ impl Introspections for AnswersAtHand<'_> {
             return Some(Known::fresh(vouched.clone()));
         }
         let vouched = answers.get(&key, self.now)?.clone();
+        let bit = u32::try_from(provider)
+            .ok()
+            .and_then(|shift| 1u64.checked_shl(shift))
+            .unwrap_or(0);
+        self.reused_by.set(self.reused_by.get() | bit);
         Some(Known {
             vouched,
             reused: true,
