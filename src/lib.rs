@@ -40,7 +40,9 @@
 //! ```
 //!
 //! Layers, depended on one way only: the leaves `request`, `token`, `policy`,
-//! `keys`, `exchange` (and `rejection`, `log`, `oauth`, and `clock`: the CLOCK-evicted map
+//! `keys`, `exchange`, `resource` (what the resource tells its clients: its
+//! metadata document, what browsers need) (and `rejection`, `log`, `oauth`, and
+//! `clock`: the CLOCK-evicted map
 //! under `token::cache` and `exchange::remembered`) ← `config` ← `decision` ←
 //! `filter` and the CLI.
 //! Leaves take the compiled fields they need, never a `config` type. Everything
@@ -70,6 +72,7 @@ pub mod oauth;
 pub mod policy;
 pub mod rejection;
 pub mod request;
+pub mod resource;
 pub mod token;
 
 #[cfg(target_arch = "wasm32")]

@@ -73,6 +73,43 @@ pub enum Rejection {
     /// the request while its endpoint is asked (a request that cannot be held
     /// is answered 503, reason `introspection`).
     IntrospectionPending,
+    /// The token's authentication is not what this resource asks (RFC 9470):
+    /// `acr` not among `acr_values`, or `auth_time` older than `max_age_s`.
+    StepUp(StepUpFailure),
+}
+
+/// Which part of a step-up a token fails ([`Rejection::StepUp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepUpFailure {
+    /// `acr` missing or not among `acr_values`.
+    Acr,
+    /// `auth_time` missing or older than `max_age_s`.
+    MaxAge,
+}
+
+impl StepUpFailure {
+    /// The challenge's `error_description` (RFC 9470 §3's wording).
+    pub fn description(self) -> &'static str {
+        match self {
+            StepUpFailure::Acr => "A different authentication level is required",
+            StepUpFailure::MaxAge => "More recent authentication is required",
+        }
+    }
+}
+
+/// What a challenge says beyond its error: the metadata URL (RFC 9728 §5.1),
+/// the scopes an unmet requirement names (RFC 6750 §3), and what a step-up
+/// asks (RFC 9470 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChallengeHints {
+    /// `resource_metadata`, on every challenge.
+    pub resource_metadata: Option<String>,
+    /// `scope`, on `insufficient_scope`.
+    pub scope: Option<String>,
+    /// `acr_values`, on `insufficient_user_authentication`.
+    pub acr_values: Option<String>,
+    /// `max_age`, on `insufficient_user_authentication`.
+    pub max_age: Option<u64>,
 }
 
 /// What the proxy failed to do for a request ([`Rejection::HostFailure`]).
@@ -124,13 +161,15 @@ pub enum Challenge {
     InvalidDpopProof,
     /// `error="use_dpop_nonce"`, with a `DPoP-Nonce` header (RFC 9449 §9).
     UseDpopNonce,
+    /// `error="insufficient_user_authentication"` (RFC 9470 §3).
+    InsufficientUserAuthentication,
     /// No challenge at all (503).
     None,
 }
 
 impl Rejection {
     /// Every value [`Rejection::code`] can take.
-    pub const CODES: [&'static str; 20] = [
+    pub const CODES: [&'static str; 21] = [
         "missing",
         "malformed",
         "signature",
@@ -151,6 +190,7 @@ impl Rejection {
         "dpop_nonce",
         "inactive",
         "introspection",
+        "step_up",
     ];
 
     /// HTTP status of the local reply.
@@ -159,7 +199,8 @@ impl Rejection {
             Challenge::Bare
             | Challenge::InvalidToken
             | Challenge::InvalidDpopProof
-            | Challenge::UseDpopNonce => 401,
+            | Challenge::UseDpopNonce
+            | Challenge::InsufficientUserAuthentication => 401,
             Challenge::InvalidAudience | Challenge::InsufficientScope | Challenge::Forbidden => 403,
             Challenge::None => 503,
         }
@@ -190,6 +231,7 @@ impl Rejection {
             Rejection::Dpop(failure) if failure.is_the_tokens() => Challenge::InvalidToken,
             Rejection::Dpop(_) => Challenge::InvalidDpopProof,
             Rejection::DpopNonce => Challenge::UseDpopNonce,
+            Rejection::StepUp(_) => Challenge::InsufficientUserAuthentication,
             Rejection::KeysUnavailable
             | Rejection::HostFailure(_)
             | Rejection::ExchangeFailed
@@ -225,6 +267,7 @@ impl Rejection {
             Rejection::DpopNonce => "dpop_nonce",
             Rejection::Inactive => "inactive",
             Rejection::IntrospectionFailed | Rejection::IntrospectionPending => "introspection",
+            Rejection::StepUp(_) => "step_up",
         }
     }
 
@@ -241,7 +284,8 @@ impl Rejection {
     /// The `www-authenticate` value for a reply to a request for `authority`
     /// (a provider without `dpop`).
     pub fn www_authenticate(self, authority: &str) -> Option<String> {
-        self.challenges(authority, None).into_iter().next()
+        let hints = ChallengeHints::default();
+        self.challenges(authority, None, &hints).into_iter().next()
     }
 
     /// The `www-authenticate` values for a reply to a request for `authority`,
@@ -249,19 +293,39 @@ impl Rejection {
     /// that used the `DPoP` scheme, or whose proof failed, is challenged with it;
     /// a bearer request with both schemes, Bearer first (only `DPoP` when it is
     /// required).
-    pub fn challenges(self, authority: &str, dpop: Option<&DpopChallenge>) -> Vec<String> {
+    pub fn challenges(
+        self,
+        authority: &str,
+        dpop: Option<&DpopChallenge>,
+        hints: &ChallengeHints,
+    ) -> Vec<String> {
         let realm = quoted(authority);
-        let params = match self.challenge() {
+        let error = match self.challenge() {
             Challenge::Bare => None,
-            Challenge::InvalidToken => Some("error=\"invalid_token\""),
-            Challenge::InvalidAudience => {
-                Some("error=\"invalid_token\", error_description=\"audience not allowed\"")
-            }
-            Challenge::InsufficientScope => Some("error=\"insufficient_scope\""),
-            Challenge::InvalidDpopProof => Some("error=\"invalid_dpop_proof\""),
-            Challenge::UseDpopNonce => Some("error=\"use_dpop_nonce\""),
+            Challenge::InvalidToken => Some("error=\"invalid_token\"".to_owned()),
+            Challenge::InvalidAudience => Some(
+                "error=\"invalid_token\", error_description=\"audience not allowed\"".to_owned(),
+            ),
+            Challenge::InsufficientScope => Some(match &hints.scope {
+                Some(scope) => format!("error=\"insufficient_scope\", scope=\"{}\"", quoted(scope)),
+                None => "error=\"insufficient_scope\"".to_owned(),
+            }),
+            Challenge::InvalidDpopProof => Some("error=\"invalid_dpop_proof\"".to_owned()),
+            Challenge::UseDpopNonce => Some("error=\"use_dpop_nonce\"".to_owned()),
+            Challenge::InsufficientUserAuthentication => Some(self.step_up_params(hints)),
             Challenge::Forbidden | Challenge::None => return Vec::new(),
         };
+        // The metadata URL last, on every challenge (RFC 9728 §5.1).
+        let metadata = hints
+            .resource_metadata
+            .as_deref()
+            .map(|url| format!("resource_metadata=\"{}\"", quoted(url)));
+        let joined = |first: Option<&str>, second: Option<&str>| match (first, second) {
+            (Some(a), Some(b)) => Some(format!("{a}, {b}")),
+            (a, b) => a.or(b).map(str::to_owned),
+        };
+        let params = joined(error.as_deref(), metadata.as_deref());
+        let params = params.as_deref();
         let bearer = |params: Option<&str>| match params {
             None => format!("Bearer realm=\"{realm}\""),
             Some(params) => format!("Bearer realm=\"{realm}\", {params}"),
@@ -282,8 +346,29 @@ impl Rejection {
         if dpop.scheme_used || proof_problem || dpop.required {
             vec![dpop_challenge(params)]
         } else {
-            vec![bearer(params), dpop_challenge(None)]
+            vec![bearer(params), dpop_challenge(metadata.as_deref())]
         }
+    }
+}
+
+impl Rejection {
+    /// A step-up challenge's parameters: its error and description, then what
+    /// the route asks (`acr_values`, `max_age`).
+    fn step_up_params(self, hints: &ChallengeHints) -> String {
+        let description = match self {
+            Rejection::StepUp(failure) => failure.description(),
+            _ => StepUpFailure::Acr.description(),
+        };
+        let mut params = format!(
+            "error=\"insufficient_user_authentication\", error_description=\"{description}\""
+        );
+        if let Some(acr_values) = &hints.acr_values {
+            params.push_str(&format!(", acr_values=\"{}\"", quoted(acr_values)));
+        }
+        if let Some(max_age) = hints.max_age {
+            params.push_str(&format!(", max_age=\"{max_age}\""));
+        }
+        params
     }
 }
 
@@ -324,6 +409,12 @@ impl fmt::Display for Rejection {
             Rejection::IntrospectionFailed => f.write_str("token introspection failed"),
             Rejection::IntrospectionPending => {
                 f.write_str("token introspection could not be started")
+            }
+            Rejection::StepUp(StepUpFailure::Acr) => {
+                f.write_str("authentication level (acr) not one this route accepts")
+            }
+            Rejection::StepUp(StepUpFailure::MaxAge) => {
+                f.write_str("authentication (auth_time) older than this route accepts")
             }
         }
     }
@@ -370,7 +461,7 @@ mod tests {
     }
 
     fn challenges(rejection: Rejection, dpop: &DpopChallenge) -> Vec<String> {
-        rejection.challenges("api", Some(dpop))
+        rejection.challenges("api", Some(dpop), &ChallengeHints::default())
     }
 
     #[test]
@@ -438,7 +529,9 @@ mod tests {
         assert!(challenges(Rejection::KeysUnavailable, &used).is_empty());
     }
 
-    const ALL: [Rejection; 34] = [
+    const ALL: [Rejection; 36] = [
+        Rejection::StepUp(StepUpFailure::Acr),
+        Rejection::StepUp(StepUpFailure::MaxAge),
         Rejection::Inactive,
         Rejection::IntrospectionFailed,
         Rejection::IntrospectionPending,

@@ -7,10 +7,10 @@ use jsonwebtoken::Algorithm;
 
 use super::error::{fail, in_range};
 use super::lookups::is_env_name;
+use super::origins::origins;
 use super::raw::RawDpop;
 use super::{ConfigError, Problem};
 use crate::keys::jwks::algorithm_named;
-use crate::token::dpop::htu::normalise;
 use crate::token::dpop::nonce::Nonces;
 use crate::token::dpop::settings::{Dpop, DEFAULT_ALGORITHMS};
 
@@ -36,7 +36,7 @@ pub(super) fn compile_dpop(
     )?;
     let origins = match raw.origins {
         None => None,
-        Some(list) => Some(origins(&field, list)?),
+        Some(list) => Some(origins(&format!("{field}.origins"), list, MAX_ENTRIES)?),
     };
     let lifetime_s = in_range(
         &format!("{field}.nonce_lifetime_s"),
@@ -88,33 +88,6 @@ fn algorithms(field: &str, raw: Option<Vec<String>>) -> Result<Vec<Algorithm>, C
         }
     }
     Ok(algorithms)
-}
-
-/// Each origin normalised, without the `/` of its empty path.
-fn origins(field: &str, list: Vec<String>) -> Result<Vec<String>, ConfigError> {
-    let field = format!("{field}.origins");
-    if list.is_empty() {
-        return fail(field, Problem::Empty);
-    }
-    if list.len() > MAX_ENTRIES {
-        return fail(field, Problem::TooMany { max: MAX_ENTRIES });
-    }
-    let mut origins = Vec::with_capacity(list.len());
-    for (index, origin) in list.iter().enumerate() {
-        let path = format!("{field}[{index}]");
-        // Scheme and authority, and at most the `/` of an empty path.
-        let (_, after_scheme) = origin.split_once("://").unwrap_or_default();
-        let beyond = after_scheme
-            .find(['/', '?', '#'])
-            .and_then(|at| after_scheme.get(at..));
-        let has_more = beyond.is_some_and(|rest| rest != "/");
-        let normalised = normalise(origin).filter(|_| !has_more);
-        match normalised.as_deref().and_then(|uri| uri.strip_suffix('/')) {
-            Some(bare) => origins.push(bare.to_owned()),
-            None => return fail(path, Problem::NotAnOrigin),
-        }
-    }
-    Ok(origins)
 }
 
 /// Nonces under the secret in environment variable `name`.

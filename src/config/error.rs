@@ -72,6 +72,12 @@ pub enum Problem {
     TokenTypesWithIntrospection,
     /// A requirement names two providers with `introspection`: their names.
     TwoIntrospections(String, String),
+    /// A word for a challenge or the metadata document that is empty or holds
+    /// a space, quote, backslash or control character.
+    Word,
+    /// `resource_metadata.resource` is not an absolute https URL without query
+    /// or fragment.
+    NotHttpsResource,
     /// Not an absolute http(s) URI.
     InvalidUri,
     /// A rule names a provider that does not exist.
@@ -331,6 +337,12 @@ impl fmt::Display for Problem {
             }
             Problem::TokenTypesWithIntrospection => f.write_str(
                 "token_types checks a JWT's header, and an introspected token has none: remove token_types or introspection",
+            ),
+            Problem::Word => f.write_str(
+                "must be non-empty, without spaces, quotes, backslashes or control characters",
+            ),
+            Problem::NotHttpsResource => f.write_str(
+                "must be an absolute https URL without query or fragment: the service's public URL, one of its audiences",
             ),
             Problem::TwoIntrospections(first, second) => write!(
                 f,

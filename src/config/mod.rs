@@ -10,10 +10,13 @@ mod exchange;
 mod introspection;
 mod key_source;
 mod lookups;
+mod origins;
 mod provider;
 mod raw;
+mod resource_metadata;
 mod rules;
 mod shape;
+mod step_up;
 mod validate;
 
 use jsonwebtoken::Algorithm;
@@ -60,7 +63,14 @@ pub struct Config {
     pub output_headers: Vec<String>,
     /// Outbound token exchange, when configured.
     pub exchange: Option<Exchange>,
+    /// The protected resource metadata this resource publishes (RFC 9728).
+    pub resource_metadata: Option<ResourceMetadata>,
+    /// Origins allowed to read the filter's own refusals (normalised).
+    pub cors_origins: Vec<String>,
 }
+
+use crate::policy::step_up::StepUp;
+pub use crate::resource::metadata::ResourceMetadata;
 
 /// Whether rejections are enforced or only reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +119,9 @@ pub struct Provider {
     /// DPoP-bound tokens and their proofs (RFC 9449); `None`: a token bound
     /// with `cnf.jkt` is refused (reason `caller`).
     pub dpop: Option<Dpop>,
+    /// How the user must have authenticated (RFC 9470); a route may ask
+    /// otherwise.
+    pub step_up: Option<StepUp>,
 }
 
 /// Where a provider's keys come from.

@@ -10,6 +10,7 @@ use super::key_source::{compile_local, compile_remote};
 use super::lookups::Lookups;
 use super::raw::RawProvider;
 use super::rules::{compile_claims, fill_audiences};
+use super::step_up::compile_step_up;
 use super::{ClaimToHeader, ConfigError, HeaderSource, KeySource, Problem, Provider};
 use crate::policy::caller::CallerRule;
 use crate::policy::placeholder::Allowed;
@@ -175,6 +176,7 @@ pub(super) fn compile_provider(
         required_claims,
         caller,
         dpop,
+        step_up: compile_step_up(field, raw.acr_values, raw.max_age_s)?,
     })
 }
 

@@ -23,6 +23,25 @@ pub struct RawConfig {
     pub bypass_cors_preflight: Option<bool>,
     #[serde(default)]
     pub exchange: Option<RawExchange>,
+    #[serde(default)]
+    pub resource_metadata: Option<RawResourceMetadata>,
+    #[serde(default)]
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// `resource_metadata`: what the resource publishes (RFC 9728).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourceMetadata {
+    pub resource: String,
+    #[serde(default)]
+    pub authorization_servers: Option<Vec<String>>,
+    #[serde(default)]
+    pub scopes_supported: Option<Vec<String>>,
+    #[serde(default)]
+    pub resource_name: Option<String>,
+    #[serde(default)]
+    pub resource_documentation: Option<String>,
 }
 
 /// `exchange`: outbound tokens swapped at a token service (RFC 8693).
@@ -127,6 +146,10 @@ pub struct RawProvider {
     pub caller: Option<RawCaller>,
     #[serde(default)]
     pub dpop: Option<RawDpop>,
+    #[serde(default)]
+    pub acr_values: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_age_s: Option<u64>,
 }
 
 /// `dpop`: tokens bound to a key the caller holds (RFC 9449).

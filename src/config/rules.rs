@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::fail;
 use super::raw::RawRule;
+use super::step_up::step_up_of_object;
 use super::{ConfigError, Problem, MAX_PROVIDER_AUDIENCES};
 use crate::policy::claim_rule::{ClaimRequirement, Want, MAX_VALUES};
 use crate::policy::placeholder::{fill_node, Allowed, Pattern};
@@ -114,7 +115,11 @@ fn compile_requires(
     }
 }
 
-/// A provider name or `{"provider", "audiences", "claims"}`.
+/// The fields of a provider object in `requires`.
+const DEMAND_FIELDS: [&str; 5] = ["provider", "audiences", "claims", "acr_values", "max_age_s"];
+
+/// A provider name or `{"provider", "audiences", "claims", "acr_values",
+/// "max_age_s"}`.
 fn compile_demand(
     field: &str,
     raw: &Value,
@@ -137,11 +142,11 @@ fn compile_demand(
     };
     if let Some(unknown) = object
         .keys()
-        .find(|key| !matches!(key.as_str(), "provider" | "audiences" | "claims"))
+        .find(|key| !DEMAND_FIELDS.contains(&key.as_str()))
     {
         return fail(
             format!("{field}.{unknown}"),
-            Problem::UnknownField(vec!["provider", "audiences", "claims"]),
+            Problem::UnknownField(DEMAND_FIELDS.to_vec()),
         );
     }
     let name = match object.get("provider") {
@@ -175,6 +180,7 @@ fn compile_demand(
         provider: index,
         audiences,
         claims,
+        step_up: step_up_of_object(field, object)?,
     })
 }
 

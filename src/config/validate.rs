@@ -8,6 +8,7 @@ use super::exchange::compile_exchange;
 use super::lookups::Lookups;
 use super::provider::compile_provider;
 use super::raw::{RawConfig, RawMode};
+use super::resource_metadata::{compile_cors_origins, compile_resource_metadata};
 use super::rules::{compile_rule, Context};
 use super::shape::shape_error;
 use super::{Config, ConfigError, Mode, Problem, Provider, MAX_PROVIDERS, WOULD_REJECT_HEADER};
@@ -141,7 +142,14 @@ fn compile_raw(raw: RawConfig, lookups: &Lookups<'_>) -> Result<Config, ConfigEr
     }
     output_headers.sort();
     output_headers.dedup();
+    let resource_metadata = raw
+        .resource_metadata
+        .map(|raw| compile_resource_metadata(raw, &providers, node))
+        .transpose()?;
+    let cors_origins = compile_cors_origins(raw.cors_origins)?;
     Ok(Config {
+        resource_metadata,
+        cors_origins,
         fallback: fallback(&providers),
         providers,
         rules,

@@ -14,6 +14,7 @@ use crate::keys::verify::{affordable, SignatureBackend};
 use crate::policy::caller::{check_caller_where, Peer};
 use crate::policy::claim_rule::{check_claims, ClaimRequirement};
 use crate::policy::placeholder::Bindings;
+use crate::policy::step_up::{check_step_up, Asked};
 use crate::rejection::Rejection;
 use crate::token::claims::{check_audience, check_issuer, check_times};
 use crate::token::dpop::binding::Misbound;
@@ -50,6 +51,9 @@ pub struct RouteChecks<'a> {
     pub claims: &'a [ClaimRequirement],
     /// What the route's `${path.…}` and `${header.…}` are filled from.
     pub bindings: Option<&'a Bindings<'a>>,
+    /// How the user must have authenticated (the provider's step-up, the
+    /// route's fields in place of its own).
+    pub step_up: Asked<'a>,
 }
 
 /// Checks `raw` against `provider` and `route`. `keys` yields the provider's key
@@ -84,7 +88,8 @@ pub fn authenticate<'a, 'k>(
         provider.dpop.is_some(),
     )
     .and_then(|()| check_claims(&token.claims, &provider.required_claims, None))
-    .and_then(|()| check_claims(&token.claims, route.claims, route.bindings));
+    .and_then(|()| check_claims(&token.claims, route.claims, route.bindings))
+    .and_then(|()| check_step_up(&token.claims, &route.step_up, skew, now));
 
     let keys = keys().ok_or(Rejection::KeysUnavailable)?;
     let candidates = match keys.select(token.header.kid.as_deref(), alg) {
@@ -143,7 +148,8 @@ pub fn authenticate_answer(
         provider.dpop.is_some(),
     )
     .and_then(|()| check_claims(claims, &provider.required_claims, None))
-    .and_then(|()| check_claims(claims, route.claims, route.bindings));
+    .and_then(|()| check_claims(claims, route.claims, route.bindings))
+    .and_then(|()| check_step_up(claims, &route.step_up, skew, now));
     let proof = match (proof, &provider.dpop) {
         (Some((checked, jkt)), Some(settings)) => {
             Some(accept(&checked, jkt, settings, skew, signatures)?)
@@ -174,7 +180,10 @@ fn check_dpop_type(claims: &Map<String, Value>) -> Result<(), Rejection> {
 /// signature verified (the token cache holds only such tokens): the caller's
 /// and the claims' verdicts. No forgery can be refused so.
 pub fn said_only_of_verified(rejection: Rejection) -> bool {
-    matches!(rejection, Rejection::Caller | Rejection::ClaimsNotMet)
+    matches!(
+        rejection,
+        Rejection::Caller | Rejection::ClaimsNotMet | Rejection::StepUp(_)
+    )
 }
 
 /// The token's `alg`, if it is a known algorithm on the provider's allow-list

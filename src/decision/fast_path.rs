@@ -44,6 +44,7 @@ use crate::keys::introspection::vouched::Vouched;
 use crate::policy::caller::NoPeer;
 use crate::policy::claim_rule::{ClaimRequirement, Want};
 use crate::policy::placeholder::Bindings;
+use crate::policy::step_up::Asked;
 use crate::policy::{applicable, Demand, Requirement};
 use crate::request::header_map::{name_is, HeaderMap};
 use crate::request::path::resolve;
@@ -116,6 +117,7 @@ pub fn cached_pass(
         audiences: demand.audiences(&provider.audiences),
         claims: &demand.claims,
         bindings: Some(&bindings),
+        step_up: Asked::of(provider.step_up.as_ref(), demand.step_up.as_ref()),
     };
     if provider.introspection().is_some() {
         let set_headers = reused_answer(provider, index, &route, &found.token, verifier)?;
@@ -133,7 +135,9 @@ pub fn cached_pass(
     // checked against the TLS peer, which is not read here: `NoPeer` fails it, and
     // the full decision reads the peer (a `cnf.jkt` is the proof's to check).
     let takes_proofs = provider.dpop.is_some();
-    recheck(&hit.claims, &route, None, &NoPeer, takes_proofs).ok()?;
+    let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
+    let clock = (skew, verifier.now);
+    recheck(&hit.claims, &route, None, &NoPeer, takes_proofs, clock).ok()?;
     let proof = match &provider.dpop {
         None => None,
         Some(dpop) => {

@@ -9,6 +9,7 @@ pub mod mutations;
 pub mod onward;
 pub mod plan;
 pub mod proof_replay;
+pub mod published;
 pub mod remembered;
 mod verifier;
 
@@ -26,12 +27,15 @@ use crate::decision::mutations::{
 use crate::decision::remembered::{recall, recheck, remember};
 pub use crate::decision::verifier::{LocalKeys, Verifier};
 use crate::keys::fresh_keys::KeyRefusal;
+use crate::keys::introspection::vouched::Vouched;
 pub use crate::keys::store::KeyStore;
 use crate::log::token_facts::TokenFacts;
 use crate::policy::caller::{NoPeer, Peer};
+use crate::policy::claim_rule::{unmet_scope, ClaimRequirement};
 use crate::policy::placeholder::Bindings;
+use crate::policy::step_up::Asked;
 use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
-use crate::rejection::{DpopChallenge, Rejection};
+use crate::rejection::{ChallengeHints, DpopChallenge, Rejection};
 use crate::request::path::resolve;
 pub use crate::request::same_header_name;
 use crate::request::HeaderValues;
@@ -62,6 +66,9 @@ pub struct Decision {
     /// the fresh `DPoP-Nonce` the response carries (a `use_dpop_nonce`
     /// refusal, or a pass whose proof's nonce is past half its life).
     pub dpop: Option<DpopReply>,
+    /// On a refusal, what its challenge says beyond the error: the metadata
+    /// URL, the scopes an unmet requirement names, what a step-up asks.
+    pub hints: ChallengeHints,
 }
 
 /// What the response to a request for a provider with `dpop` says of DPoP.
@@ -96,6 +103,7 @@ impl Decision {
             facts: None,
             proof: None,
             dpop: None,
+            hints: ChallengeHints::default(),
         }
     }
 }
@@ -203,6 +211,7 @@ fn decide_under(
         allow_missing: rule.allow_missing,
         from_cache: Cell::new(false),
         proof: RefCell::new(None),
+        scope_hint: RefCell::new(None),
     };
     let mut mutations = forged_only();
     let outcome = if all {
@@ -231,6 +240,7 @@ fn decide_under(
             from_cache: false,
             proof: None,
             dpop: None,
+            hints: hints(config, demands, rejection, provider, &evaluation),
             facts: provider
                 .and_then(|index| config.providers.get(index))
                 .and_then(|p| extract(p.token_sources(), request).ok().flatten())
@@ -313,6 +323,9 @@ struct Evaluation<'a, 'r> {
     from_cache: Cell<bool>,
     /// The proof of the token that passed, when it is DPoP-bound.
     proof: RefCell<Option<AcceptedProof>>,
+    /// With `resource_metadata`: the scopes an unmet requirement named, when a
+    /// token was refused `insufficient_scope`.
+    scope_hint: RefCell<Option<String>>,
 }
 
 impl Evaluation<'_, '_> {
@@ -432,17 +445,55 @@ impl Evaluation<'_, '_> {
         Ok(last)
     }
 
+    /// [`Evaluation::verify_token`], noting what a refusal for an unmet scope
+    /// names (with `resource_metadata`).
+    fn verify(&self, demand: &Demand, token: &str) -> Result<Vec<(String, String)>, Rejection> {
+        let verified = self.verify_token(demand, token);
+        if verified == Err(Rejection::ClaimsNotMet) && self.config.resource_metadata.is_some() {
+            if let Some(scope) = self.unmet_scope(demand, token) {
+                self.scope_hint.replace(Some(scope));
+            }
+        }
+        verified
+    }
+
+    /// The scopes the unmet `scope` requirement of `demand` names for `token`,
+    /// which its provider verified (its payload, or its introspection answer).
+    fn unmet_scope(&self, demand: &Demand, token: &str) -> Option<String> {
+        let provider = self.provider(demand.provider)?;
+        let claims = if provider.introspection().is_some() {
+            match self
+                .verifier
+                .introspections
+                .vouched(demand.provider, token)?
+                .vouched
+            {
+                Vouched::Active(claims) => (*claims).clone(),
+                Vouched::Inactive(_) | Vouched::Failed => return None,
+            }
+        } else {
+            crate::token::parse(token).ok()?.claims
+        };
+        let requirements: [&[ClaimRequirement]; 2] = [&provider.required_claims, &demand.claims];
+        unmet_scope(&claims, &requirements, Some(self.bindings))
+    }
+
     /// Verifies `token` for `demand`: from the cache when its provider verified
     /// it before with the same keys (the route's audiences and claims are still
     /// checked, on every request), else in full (and then remembered). Returns
     /// the headers the verified token sets.
-    fn verify(&self, demand: &Demand, token: &str) -> Result<Vec<(String, String)>, Rejection> {
+    fn verify_token(
+        &self,
+        demand: &Demand,
+        token: &str,
+    ) -> Result<Vec<(String, String)>, Rejection> {
         let index = demand.provider;
         let provider = self.provider(index).ok_or(Rejection::KeysUnavailable)?;
         let route = RouteChecks {
             audiences: demand.audiences(&provider.audiences),
             claims: &demand.claims,
             bindings: Some(self.bindings),
+            step_up: Asked::of(provider.step_up.as_ref(), demand.step_up.as_ref()),
         };
         let verifier = self.verifier;
         if provider.introspection().is_some() {
@@ -454,12 +505,14 @@ impl Evaluation<'_, '_> {
         }
         let takes_proofs = provider.dpop.is_some();
         if let Some(hit) = recall(verifier, token, index) {
+            let skew = i64::try_from(provider.times.clock_skew_s).unwrap_or(i64::MAX);
             recheck(
                 &hit.claims,
                 &route,
                 provider.caller.as_ref(),
                 self.presenter.peer,
                 takes_proofs,
+                (skew, verifier.now),
             )?;
             // The cache spares the token's signature, never the proof.
             let proof = match (&provider.dpop, self.presenter.dpop) {
@@ -487,6 +540,42 @@ impl Evaluation<'_, '_> {
         remember(verifier, token, index, provider, &verified, &set_headers);
         Ok(set_headers)
     }
+}
+
+/// What a refusal's challenge says beyond its error: the metadata URL (with
+/// `resource_metadata`), the scopes an unmet `scope` requirement named, and
+/// what the deciding demand's step-up asks.
+fn hints(
+    config: &Config,
+    demands: &[Demand],
+    rejection: Rejection,
+    provider: Option<usize>,
+    evaluation: &Evaluation<'_, '_>,
+) -> ChallengeHints {
+    let mut hints = ChallengeHints {
+        resource_metadata: config.resource_metadata.as_ref().map(|m| m.url.clone()),
+        ..ChallengeHints::default()
+    };
+    match rejection {
+        Rejection::ClaimsNotMet if hints.resource_metadata.is_some() => {
+            hints.scope = evaluation.scope_hint.borrow().clone();
+        }
+        Rejection::StepUp(_) => {
+            let demand = demands
+                .iter()
+                .find(|demand| Some(demand.provider) == provider);
+            if let (Some(demand), Some(deciding)) = (
+                demand,
+                provider.and_then(|index| config.providers.get(index)),
+            ) {
+                let asked = Asked::of(deciding.step_up.as_ref(), demand.step_up.as_ref());
+                hints.acr_values = asked.acr_values.map(|values| values.join(" "));
+                hints.max_age = asked.max_age_s;
+            }
+        }
+        _ => {}
+    }
+    hints
 }
 
 /// Among failed providers: one whose introspection answer is still to come

@@ -51,7 +51,8 @@ impl Onward {
     /// The plan of `decision` alone (no `exchange`).
     pub fn inbound(config: &Config, request: &Request<'_>, decision: &Decision) -> Onward {
         Onward {
-            plan: Plan::of(decision, config.mode, request.authority),
+            plan: Plan::of(decision, config.mode, request.authority)
+                .readable_by_browsers(config, request),
             refusal: None,
             exchanged: None,
         }
@@ -78,7 +79,8 @@ pub fn onward(
     let verified = verified_token(config, request, decision);
     let inbound = match (decision.verdict, config.mode) {
         (Err(_), Mode::Enforce) => {
-            return inbound_only(Plan::of(decision, config.mode, request.authority));
+            let plan = Plan::of(decision, config.mode, request.authority);
+            return inbound_only(plan.readable_by_browsers(config, request));
         }
         (Err(_), Mode::Audit) => Inbound::WouldReject,
         (Ok(()), _) if config.providers.is_empty() => Inbound::Unverified,

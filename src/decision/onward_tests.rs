@@ -202,6 +202,7 @@ fn without_exchange_the_plan_is_the_inbound_one() {
         facts: None,
         proof: None,
         dpop: None,
+        hints: Default::default(),
     };
     let onward = onward(
         &config,

@@ -16,11 +16,13 @@
 //! callout to hold for, a `DPoP` challenge beside `Bearer`, the 200 metadata
 //! document), not as a second path through the filter.
 
-use crate::config::{Mode, WOULD_REJECT_HEADER};
+use crate::config::{Config, Mode, WOULD_REJECT_HEADER};
 use crate::decision::mutations::Mutations;
 use crate::decision::Decision;
 use crate::oauth::cache_key::CacheKey;
-use crate::rejection::{DpopChallenge, Rejection};
+use crate::rejection::{ChallengeHints, DpopChallenge, Rejection};
+use crate::request::{HeaderValues, Request};
+use crate::resource::cors::{normalised_origin, refusal_headers};
 
 /// The response header a fresh server nonce goes in (RFC 9449 §8).
 pub const DPOP_NONCE_HEADER: &str = "dpop-nonce";
@@ -120,7 +122,8 @@ impl Plan {
             }
             (Err(rejection), Mode::Enforce) => {
                 let challenge = decision.dpop.as_ref().map(|dpop| &dpop.challenge);
-                Action::Respond(Reply::challenged(rejection, authority, challenge))
+                let hints = &decision.hints;
+                Action::Respond(Reply::challenged(rejection, authority, challenge, hints))
             }
         };
         // A fresh server nonce for the client's next proof (RFC 9449 §8, §9).
@@ -137,6 +140,21 @@ impl Plan {
         }
     }
 
+    /// This plan, with what a browser needs to read a local refusal of
+    /// `request` (an `origin` header): the challenge headers exposed, its
+    /// origin allowed when `config`'s `cors_origins` names it.
+    pub fn readable_by_browsers(mut self, config: &Config, request: &Request<'_>) -> Plan {
+        if let Action::Respond(reply) = &self.action {
+            if reply.status >= 400 {
+                let origin = request.values("origin").next();
+                let origin = origin.and_then(normalised_origin);
+                let headers = refusal_headers(origin.as_deref(), &config.cors_origins);
+                self.response_headers.extend(headers);
+            }
+        }
+        self
+    }
+
     /// `action` with no response headers.
     pub fn only(action: Action) -> Plan {
         Plan {
@@ -149,19 +167,20 @@ impl Plan {
 impl Reply {
     /// The refusal's status, its challenge (realm `authority`) and a one-line body.
     pub fn refusal(rejection: Rejection, authority: &str) -> Reply {
-        Reply::challenged(rejection, authority, None)
+        Reply::challenged(rejection, authority, None, &ChallengeHints::default())
     }
 
     /// [`Reply::refusal`], challenged as a provider with `dpop` does when
-    /// `dpop` is given.
+    /// `dpop` is given, with `hints`' parameters.
     pub fn challenged(
         rejection: Rejection,
         authority: &str,
         dpop: Option<&DpopChallenge>,
+        hints: &ChallengeHints,
     ) -> Reply {
         Reply {
             status: rejection.status(),
-            challenges: rejection.challenges(authority, dpop),
+            challenges: rejection.challenges(authority, dpop, hints),
             content_type: TEXT,
             body: format!("{rejection}\n"),
         }
@@ -207,6 +226,7 @@ mod tests {
             facts: None,
             proof: None,
             dpop: None,
+            hints: Default::default(),
         }
     }
 

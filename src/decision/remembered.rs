@@ -13,6 +13,7 @@ use crate::decision::authenticate::{RouteChecks, Verified};
 use crate::decision::verifier::Verifier;
 use crate::policy::caller::{check_caller_where, CallerRule, Peer};
 use crate::policy::claim_rule::check_claims;
+use crate::policy::step_up::check_step_up;
 use crate::rejection::Rejection;
 use crate::token::cache::CachedToken;
 use crate::token::claims::{check_audience, expiry};
@@ -43,17 +44,20 @@ pub fn recall(verifier: &Verifier<'_>, token: &str, provider: usize) -> Option<R
 /// What a remembered token must meet again on every request, in the order the
 /// full check makes them: the route's audiences, the caller binding (`cnf`,
 /// the provider's `caller`; `jkt_checked`: a `cnf.jkt` is the DPoP proof's to
-/// check), the route's claims.
+/// check), the route's claims, the step-up (`auth_time` ages: at `now`, with
+/// `skew` seconds of leeway).
 pub fn recheck(
     claims: &Map<String, Value>,
     route: &RouteChecks<'_>,
     caller: Option<&CallerRule>,
     peer: &dyn Peer,
     jkt_checked: bool,
+    (skew, now): (i64, i64),
 ) -> Result<(), Rejection> {
     check_audience(claims, route.audiences)?;
     check_caller_where(claims, caller, peer, jkt_checked)?;
-    check_claims(claims, route.claims, route.bindings)
+    check_claims(claims, route.claims, route.bindings)?;
+    check_step_up(claims, &route.step_up, skew, now)
 }
 
 /// Remembers `token`, verified in full by provider `index`, with the headers it sets.

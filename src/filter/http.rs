@@ -13,13 +13,14 @@ use super::host::{self, Proxy};
 use super::introspection::ask;
 use super::metrics::Metrics;
 use super::outbound::{plan, AtHand, Outgoing};
-use super::respond::{carry_out, pass, pass_exchanged, refuse};
+use super::respond::{carry_out, pass, pass_exchanged, publish, refuse};
 use super::vm::{verify_with, Asked, Held as HeldForKeys, Vm, VmKeys, MAX_HELD};
 use crate::decision::fast_path::cached_pass;
 use crate::decision::onward;
 use crate::decision::onward::Onward;
-use crate::decision::plan::Change;
+use crate::decision::plan::{Change, Plan};
 use crate::decision::proof_replay::remembered;
+use crate::decision::published::metadata_plan;
 use crate::decision::{decide_with_peer, Decision, Mutations};
 use crate::exchange::outbound::BorrowedRequest;
 use crate::keys::fresh_keys::decide_with_fresh_keys;
@@ -27,7 +28,7 @@ use crate::keys::introspection::vouched::AnswersAtHand;
 use crate::keys::remote_sets::RemoteSets;
 use crate::policy::caller::KnownPeer;
 use crate::rejection::{HostFailure, Rejection};
-use crate::request::header_map::HeaderMap;
+use crate::request::header_map::{name_is, HeaderMap};
 use crate::request::Request;
 
 /// Response headers waiting for their request's response, by HTTP context.
@@ -110,6 +111,10 @@ pub fn on_request_headers(context_id: u32, vm_cell: &Rc<RefCell<Vm>>, metrics: &
     let now_ms = host::recent_ms();
     if now_ms == 0 {
         return refuse(Some(metrics), HostFailure::NoClock);
+    }
+    // The resource's metadata document, asked for with no token.
+    if let Some(plan) = published(vm_cell, &map) {
+        return publish(&plan);
     }
     // A cache hit that needs nothing more is answered from the borrowed headers
     // (never with `exchange`: the token's way out needs the whole request). Its
@@ -263,6 +268,18 @@ fn decide_inbound(vm: &mut Vm, request: &Asked<'_>, now_ms: u64) -> Option<Decis
         answered: request.answered.to_vec(),
     });
     None
+}
+
+/// The metadata document's plan, when the configuration publishes one and the
+/// request (`GET` or `HEAD` of its path) asks for it.
+fn published(vm_cell: &RefCell<Vm>, map: &HeaderMap<'_>) -> Option<Plan> {
+    let vm = vm_cell.try_borrow().ok()?;
+    vm.config.resource_metadata.as_ref()?;
+    let first = |name: &str| {
+        let (_, value) = map.pairs().iter().find(|(key, _)| name_is(key, name))?;
+        std::str::from_utf8(value).ok()
+    };
+    metadata_plan(&vm.config, first(":method")?, first(":path")?)
 }
 
 /// The changes for an outbound request whose exchanged token is at hand, read

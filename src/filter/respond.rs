@@ -126,6 +126,12 @@ pub fn pass(metrics: &Metrics, decision: Decision) -> Action {
     carried(metrics, &decision, &Plan::of(&decision, Mode::Enforce, ""))
 }
 
+/// Answers with the metadata document's `plan` (no decision: it is counted
+/// nowhere).
+pub fn publish(plan: &Plan) -> Action {
+    execute(plan).0
+}
+
 /// Carries out `decision`'s `plan` and counts the request once, for what it
 /// came to.
 fn carried(metrics: &Metrics, decision: &Decision, plan: &Plan) -> Action {

@@ -99,6 +99,34 @@ impl ClaimRequirement {
     }
 }
 
+impl ClaimRequirement {
+    /// The values it names, placeholders filled for this request (one that
+    /// cannot be filled left out).
+    pub fn wanted(&self, bindings: Option<&Bindings<'_>>) -> Vec<String> {
+        let (Want::AllOf(values) | Want::OneOf(values)) = &self.want;
+        values
+            .iter()
+            .filter_map(|pattern| pattern.expand(bindings))
+            .collect()
+    }
+}
+
+/// The scopes an unmet requirement on `scope` (or `scp`) names, space-separated
+/// (RFC 6750 §3's `scope` attribute); `None` when every such requirement is
+/// met.
+pub fn unmet_scope(
+    claims: &Map<String, Value>,
+    requirements: &[&[ClaimRequirement]],
+    bindings: Option<&Bindings<'_>>,
+) -> Option<String> {
+    let unmet = requirements
+        .iter()
+        .flat_map(|list| list.iter())
+        .filter(|requirement| matches!(requirement.claim.as_str(), "scope" | "scp"))
+        .find(|requirement| !requirement.is_met(claims, bindings))?;
+    Some(unmet.wanted(bindings).join(" "))
+}
+
 /// Every requirement must be met, else 403 `insufficient_scope`.
 pub fn check_claims(
     claims: &Map<String, Value>,

@@ -6,6 +6,7 @@ pub mod claim_rule;
 pub mod placeholder;
 pub mod requirement;
 mod rules;
+pub mod step_up;
 pub mod template;
 
 pub use rules::*;

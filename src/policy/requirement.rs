@@ -9,6 +9,7 @@
 //! ```
 
 use crate::policy::claim_rule::ClaimRequirement;
+use crate::policy::step_up::StepUp;
 
 /// What a matched request must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct Demand {
     pub audiences: Option<Vec<String>>,
     /// Claims required on this route, besides the provider's `required_claims`.
     pub claims: Vec<ClaimRequirement>,
+    /// Step-up on this route, each field in place of the provider's.
+    pub step_up: Option<StepUp>,
 }
 
 impl Demand {
@@ -52,6 +55,7 @@ impl Demand {
             provider,
             audiences: None,
             claims: Vec::new(),
+            step_up: None,
         }
     }
 
@@ -63,6 +67,6 @@ impl Demand {
 
     /// Whether the demand adds nothing to what its provider checks.
     pub fn is_plain(&self) -> bool {
-        self.audiences.is_none() && self.claims.is_empty()
+        self.audiences.is_none() && self.claims.is_empty() && self.step_up.is_none()
     }
 }

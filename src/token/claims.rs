@@ -94,6 +94,12 @@ pub fn expiry(claims: &Map<String, Value>) -> Option<i64> {
     numeric_date(claims, "exp").ok().flatten()
 }
 
+/// The token's `auth_time` (when the user last authenticated) as whole seconds;
+/// `None` when absent or not a number.
+pub fn auth_time(claims: &Map<String, Value>) -> Option<i64> {
+    numeric_date(claims, "auth_time").ok().flatten()
+}
+
 /// A NumericDate claim as whole seconds: absent → `None`, a non-number → refused.
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Rejection> {
     match claims.get(name) {

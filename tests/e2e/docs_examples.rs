@@ -151,6 +151,7 @@ fn every_marked_example_is_tested_here() {
             "introspection-opaque",
             "istio-orders",
             "keycloak-roles",
+            "step-up-admin",
             "tenant-in-path"
         ]
     );
@@ -414,4 +415,77 @@ fn introspection_opaque_example() {
     let unknown = get("an-opaque-token-the-server-never-issued");
     assert_eq!(unknown.status, 401);
     assert!(upstream.take().is_empty());
+}
+
+#[test]
+fn step_up_admin_example() {
+    let config = with_local_keys(checked_config("step-up-admin"), TestKey::Rsa1);
+    let upstream = Upstream::start();
+    let envoy = Envoy::builder(&config, upstream.port()).start();
+    let now = now() as i64;
+    let token = |extra: Value| {
+        let claims = keys::merged(
+            json!({"iss": "https://login.example.com", "aud": "https://api.example.com",
+                   "sub": "alice", "iat": now, "exp": now + 300}),
+            &extra,
+        );
+        format!("Bearer {}", keys::sign_default(TestKey::Rsa1, claims))
+    };
+    let get = |path: &str, authorization: Option<&str>| {
+        let mut headers = vec![("host", "api.example.com")];
+        headers.extend(authorization.map(|value| ("authorization", value)));
+        http::get(envoy.port(), path, &headers)
+    };
+    let metadata = "https://api.example.com/.well-known/oauth-protected-resource";
+    let document = get("/.well-known/oauth-protected-resource", None);
+    assert_eq!(document.status, 200);
+    let body: Value = serde_json::from_str(&document.body).unwrap();
+    assert_eq!(
+        body["scopes_supported"],
+        json!(["orders:read", "orders:admin"])
+    );
+    let missing = get("/orders", None);
+    assert_eq!(missing.status, 401);
+    assert!(missing
+        .header("www-authenticate")
+        .is_some_and(|value| value.contains(&format!("resource_metadata=\"{metadata}\""))));
+    let weak = get(
+        "/admin/users",
+        Some(&token(
+            json!({"scope": "orders:admin", "acr": "pwd", "auth_time": now - 10}),
+        )),
+    );
+    assert_eq!(weak.status, 401);
+    let challenge = weak
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_user_authentication\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("acr_values=\"phrh\", max_age=\"300\""),
+        "{challenge}"
+    );
+    let strong = token(json!({"scope": "orders:admin", "acr": "phrh", "auth_time": now - 10}));
+    assert_eq!(get("/admin/users", Some(&strong)).status, 200);
+    let stale = get(
+        "/admin/users",
+        Some(&token(
+            json!({"scope": "orders:admin", "acr": "phrh", "auth_time": now - 3600}),
+        )),
+    );
+    assert_eq!(stale.status, 401);
+    assert!(stale
+        .header("www-authenticate")
+        .is_some_and(|value| value.contains("More recent authentication is required")));
+    let unscoped = get(
+        "/admin/users",
+        Some(&token(json!({"acr": "phrh", "auth_time": now - 10}))),
+    );
+    assert_eq!(unscoped.status, 403);
+    assert!(unscoped.header("www-authenticate").is_some_and(
+        |value| value.contains("error=\"insufficient_scope\", scope=\"orders:admin\"")
+    ));
 }

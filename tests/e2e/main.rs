@@ -37,6 +37,7 @@ mod outputs;
 mod paths;
 mod refusal_cost;
 mod remote_jwks;
+mod resource_hints;
 mod rotation;
 mod route_policy;
 mod rules;

@@ -29,7 +29,7 @@ const FAMILIES: [&str; 5] = [
 
 /// Every reason a refusal can count under (src/rejection.rs `Rejection::CODES`),
 /// the exchange's outbound reasons included: each is defined for every provider.
-const REASONS: [&str; 20] = [
+const REASONS: [&str; 21] = [
     "missing",
     "malformed",
     "signature",
@@ -50,6 +50,7 @@ const REASONS: [&str; 20] = [
     "dpop_nonce",
     "inactive",
     "introspection",
+    "step_up",
 ];
 
 const OTHER_ISSUER: &str = "https://issuer-b.test";

@@ -28,6 +28,7 @@ mod key_lifecycle;
 mod layout;
 mod module_exports;
 mod outbound_invariant;
+mod resource_hints;
 mod signature_backends;
 mod sts;
 mod support_selftest;

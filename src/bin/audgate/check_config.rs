@@ -139,6 +139,13 @@ fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String
                     outln!("{label}: provider {}: {}", provider.name, dpop_line(dpop));
                 }
             }
+            if let Some(published) = &config.resource_metadata {
+                outln!(
+                    "{label}: resource_metadata: published at {} (every challenge names it): {}",
+                    published.url,
+                    published.document
+                );
+            }
             if let Some(exchange) = &config.exchange {
                 let secret_env = secret_envs.borrow().first().cloned();
                 for line in destination_table::settings(exchange, secret_env.as_deref()) {
