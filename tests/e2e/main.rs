@@ -14,6 +14,7 @@ mod audit_mode;
 mod bench_configs;
 mod caller;
 mod claims;
+mod clients;
 mod coexistence;
 mod container;
 mod demo;

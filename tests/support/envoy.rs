@@ -39,6 +39,7 @@ pub struct EnvoyBuilder {
     concurrency: u32,
     template: Option<String>,
     env: Vec<(String, String)>,
+    listener_port: u16,
 }
 
 impl Envoy {
@@ -64,6 +65,7 @@ impl Envoy {
             concurrency: 1,
             template: None,
             env: Vec::new(),
+            listener_port: 0,
         }
     }
 
@@ -162,6 +164,13 @@ impl EnvoyBuilder {
         self
     }
 
+    /// Listens on `port` (0, the default: any free port). For a URL the
+    /// configuration must name before Envoy starts.
+    pub fn listen_on(mut self, port: u16) -> Self {
+        self.listener_port = port;
+        self
+    }
+
     /// Sets `name=value` in Envoy's environment (a VM's `host_env_keys` copy it).
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
@@ -189,7 +198,7 @@ impl EnvoyBuilder {
         let yaml = envoy_yaml::render(
             &template,
             &Substitutions {
-                listener_port: 0,
+                listener_port: self.listener_port,
                 admin_port: 0,
                 upstream_port: self.upstream_port,
                 jwks_port: self.jwks_port,
