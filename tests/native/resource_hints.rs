@@ -351,3 +351,19 @@ fn check_config_prints_the_published_document() {
     );
     assert!(text.contains("\"resource_name\":\"Orders\""), "{text}");
 }
+
+#[test]
+fn the_dpop_offer_names_the_metadata_url_too() {
+    let mut providers = cases::config()["providers"].clone();
+    providers[0]["dpop"] = json!({});
+    let config = with_metadata(json!({"providers": providers}));
+    let (challenges, _) = answered(&config, &request("/orders/1", None, None));
+    assert_eq!(challenges.len(), 2, "{challenges:?}");
+    for challenge in &challenges {
+        assert!(
+            challenge.contains(&format!("resource_metadata=\"{METADATA}\"")),
+            "{challenge}"
+        );
+    }
+    assert!(challenges[1].starts_with("DPoP realm="), "{challenges:?}");
+}
