@@ -307,7 +307,12 @@ impl Rejection {
                 "error=\"invalid_token\", error_description=\"audience not allowed\"".to_owned(),
             ),
             Challenge::InsufficientScope => Some(match &hints.scope {
-                Some(scope) => format!("error=\"insufficient_scope\", scope=\"{}\"", quoted(scope)),
+                Some(scope) => {
+                    format!(
+                        "error=\"insufficient_scope\", scope=\"{}\"",
+                        quoted_whole(scope)
+                    )
+                }
                 None => "error=\"insufficient_scope\"".to_owned(),
             }),
             Challenge::InvalidDpopProof => Some("error=\"invalid_dpop_proof\"".to_owned()),
@@ -319,7 +324,7 @@ impl Rejection {
         let metadata = hints
             .resource_metadata
             .as_deref()
-            .map(|url| format!("resource_metadata=\"{}\"", quoted(url)));
+            .map(|url| format!("resource_metadata=\"{}\"", quoted_whole(url)));
         let joined = |first: Option<&str>, second: Option<&str>| match (first, second) {
             (Some(a), Some(b)) => Some(format!("{a}, {b}")),
             (a, b) => a.or(b).map(str::to_owned),
@@ -363,7 +368,7 @@ impl Rejection {
             "error=\"insufficient_user_authentication\", error_description=\"{description}\""
         );
         if let Some(acr_values) = &hints.acr_values {
-            params.push_str(&format!(", acr_values=\"{}\"", quoted(acr_values)));
+            params.push_str(&format!(", acr_values=\"{}\"", quoted_whole(acr_values)));
         }
         if let Some(max_age) = hints.max_age {
             params.push_str(&format!(", max_age=\"{max_age}\""));
@@ -434,15 +439,21 @@ pub struct DpopChallenge {
 /// `value` made safe inside a quoted-string: quotes, backslashes and control
 /// characters are replaced, so a client's `:authority` cannot shape the header.
 fn quoted(value: &str) -> String {
-    value
-        .chars()
-        .take(256)
-        .map(|c| match c {
-            '"' | '\\' => '_',
-            c if c.is_control() => '_',
-            c => c,
-        })
-        .collect()
+    value.chars().take(256).map(safe_char).collect()
+}
+
+/// A value from the configuration (checked when it was read) made safe
+/// inside a quoted-string as [`quoted`] does, but whole.
+fn quoted_whole(value: &str) -> String {
+    value.chars().map(safe_char).collect()
+}
+
+fn safe_char(c: char) -> char {
+    match c {
+        '"' | '\\' => '_',
+        c if c.is_control() => '_',
+        c => c,
+    }
 }
 
 #[cfg(test)]

@@ -212,6 +212,7 @@ fn decide_under(
         from_cache: Cell::new(false),
         proof: RefCell::new(None),
         scope_hint: RefCell::new(None),
+        step_up_hints: RefCell::new(Vec::new()),
     };
     let mut mutations = forged_only();
     let outcome = if all {
@@ -240,7 +241,7 @@ fn decide_under(
             from_cache: false,
             proof: None,
             dpop: None,
-            hints: hints(config, demands, rejection, provider, &evaluation),
+            hints: hints(config, rejection, provider, &evaluation),
             facts: provider
                 .and_then(|index| config.providers.get(index))
                 .and_then(|p| extract(p.token_sources(), request).ok().flatten())
@@ -326,6 +327,17 @@ struct Evaluation<'a, 'r> {
     /// With `resource_metadata`: the scopes an unmet requirement named, when a
     /// token was refused `insufficient_scope`.
     scope_hint: RefCell<Option<String>>,
+    /// What each demand refused for step-up asked.
+    step_up_hints: RefCell<Vec<StepUpHint>>,
+}
+
+/// What a demand refused for step-up asked: its provider, the refusal, the
+/// `acr_values` (space-separated) and `max_age_s`.
+struct StepUpHint {
+    provider: usize,
+    rejection: Rejection,
+    acr_values: Option<String>,
+    max_age: Option<u64>,
 }
 
 impl Evaluation<'_, '_> {
@@ -449,10 +461,26 @@ impl Evaluation<'_, '_> {
     /// names (with `resource_metadata`).
     fn verify(&self, demand: &Demand, token: &str) -> Result<Vec<(String, String)>, Rejection> {
         let verified = self.verify_token(demand, token);
-        if verified == Err(Rejection::ClaimsNotMet) && self.config.resource_metadata.is_some() {
-            if let Some(scope) = self.unmet_scope(demand, token) {
-                self.scope_hint.replace(Some(scope));
+        match verified {
+            Err(Rejection::ClaimsNotMet) if self.config.resource_metadata.is_some() => {
+                if let Some(scope) = self.unmet_scope(demand, token) {
+                    self.scope_hint.replace(Some(scope));
+                }
             }
+            Err(rejection @ Rejection::StepUp(_)) => {
+                let provider = self.provider(demand.provider);
+                let asked = Asked::of(
+                    provider.and_then(|p| p.step_up.as_ref()),
+                    demand.step_up.as_ref(),
+                );
+                self.step_up_hints.borrow_mut().push(StepUpHint {
+                    provider: demand.provider,
+                    rejection,
+                    acr_values: asked.acr_values.map(|values| values.join(" ")),
+                    max_age: asked.max_age_s,
+                });
+            }
+            _ => {}
         }
         verified
     }
@@ -544,10 +572,9 @@ impl Evaluation<'_, '_> {
 
 /// What a refusal's challenge says beyond its error: the metadata URL (with
 /// `resource_metadata`), the scopes an unmet `scope` requirement named, and
-/// what the deciding demand's step-up asks.
+/// what the step-up of the demand that refused it asks.
 fn hints(
     config: &Config,
-    demands: &[Demand],
     rejection: Rejection,
     provider: Option<usize>,
     evaluation: &Evaluation<'_, '_>,
@@ -561,16 +588,15 @@ fn hints(
             hints.scope = evaluation.scope_hint.borrow().clone();
         }
         Rejection::StepUp(_) => {
-            let demand = demands
+            // The demand that refused it so, by provider and failure.
+            let step_ups = evaluation.step_up_hints.borrow();
+            let refused = step_ups
                 .iter()
-                .find(|demand| Some(demand.provider) == provider);
-            if let (Some(demand), Some(deciding)) = (
-                demand,
-                provider.and_then(|index| config.providers.get(index)),
-            ) {
-                let asked = Asked::of(deciding.step_up.as_ref(), demand.step_up.as_ref());
-                hints.acr_values = asked.acr_values.map(|values| values.join(" "));
-                hints.max_age = asked.max_age_s;
+                .find(|hint| Some(hint.provider) == provider && hint.rejection == rejection)
+                .or_else(|| step_ups.iter().find(|hint| Some(hint.provider) == provider));
+            if let Some(refused) = refused {
+                hints.acr_values = refused.acr_values.clone();
+                hints.max_age = refused.max_age;
             }
         }
         _ => {}

@@ -51,8 +51,7 @@ impl Onward {
     /// The plan of `decision` alone (no `exchange`).
     pub fn inbound(config: &Config, request: &Request<'_>, decision: &Decision) -> Onward {
         Onward {
-            plan: Plan::of(decision, config.mode, request.authority)
-                .readable_by_browsers(config, request),
+            plan: Plan::in_config(config, decision, request),
             refusal: None,
             exchanged: None,
         }
@@ -79,8 +78,7 @@ pub fn onward(
     let verified = verified_token(config, request, decision);
     let inbound = match (decision.verdict, config.mode) {
         (Err(_), Mode::Enforce) => {
-            let plan = Plan::of(decision, config.mode, request.authority);
-            return inbound_only(plan.readable_by_browsers(config, request));
+            return inbound_only(Plan::in_config(config, decision, request));
         }
         (Err(_), Mode::Audit) => Inbound::WouldReject,
         (Ok(()), _) if config.providers.is_empty() => Inbound::Unverified,

@@ -140,6 +140,23 @@ impl Plan {
         }
     }
 
+    /// The plan of `decision` on `request` under `config`: [`Plan::of`], every
+    /// refusal's challenge naming the metadata URL (one refused after the
+    /// decision too: a DPoP replay), readable by browsers
+    /// ([`Plan::readable_by_browsers`]).
+    pub fn in_config(config: &Config, decision: &Decision, request: &Request<'_>) -> Plan {
+        let unnamed = decision.verdict.is_err() && decision.hints.resource_metadata.is_none();
+        let plan = match (&config.resource_metadata, unnamed) {
+            (Some(published), true) => {
+                let mut named = decision.clone();
+                named.hints.resource_metadata = Some(published.url.clone());
+                Plan::of(&named, config.mode, request.authority)
+            }
+            _ => Plan::of(decision, config.mode, request.authority),
+        };
+        plan.readable_by_browsers(config, request)
+    }
+
     /// This plan, with what a browser needs to read a local refusal of
     /// `request` (an `origin` header): the challenge headers exposed, its
     /// origin allowed when `config`'s `cors_origins` names it.

@@ -100,20 +100,32 @@ impl ClaimRequirement {
 }
 
 impl ClaimRequirement {
-    /// The values it names, placeholders filled for this request (one that
-    /// cannot be filled left out).
-    pub fn wanted(&self, bindings: Option<&Bindings<'_>>) -> Vec<String> {
-        let (Want::AllOf(values) | Want::OneOf(values)) = &self.want;
-        values
+    /// The configured values a token needs to meet it, as a client would ask
+    /// for them: every literal value of an all-of requirement, the first of a
+    /// one-of (any one will do). A value bound to the request is never named:
+    /// it would only repeat what the request carried.
+    pub fn literal_wanted(&self) -> Vec<String> {
+        let (values, all) = match &self.want {
+            Want::AllOf(values) => (values, true),
+            Want::OneOf(values) => (values, false),
+        };
+        let literal = values
             .iter()
-            .filter_map(|pattern| pattern.expand(bindings))
-            .collect()
+            .filter(|pattern| pattern.is_literal())
+            .filter_map(|pattern| pattern.expand(None))
+            .filter(|value| !value.is_empty());
+        if all {
+            literal.collect()
+        } else {
+            literal.take(1).collect()
+        }
     }
 }
 
 /// The scopes an unmet requirement on `scope` (or `scp`) names, space-separated
-/// (RFC 6750 §3's `scope` attribute); `None` when every such requirement is
-/// met.
+/// (RFC 6750 §3's `scope` attribute): its literal values
+/// ([`ClaimRequirement::literal_wanted`]); `None` when every such requirement
+/// is met, or the unmet one names none.
 pub fn unmet_scope(
     claims: &Map<String, Value>,
     requirements: &[&[ClaimRequirement]],
@@ -124,7 +136,8 @@ pub fn unmet_scope(
         .flat_map(|list| list.iter())
         .filter(|requirement| matches!(requirement.claim.as_str(), "scope" | "scp"))
         .find(|requirement| !requirement.is_met(claims, bindings))?;
-    Some(unmet.wanted(bindings).join(" "))
+    let wanted = unmet.literal_wanted();
+    (!wanted.is_empty()).then(|| wanted.join(" "))
 }
 
 /// Every requirement must be met, else 403 `insufficient_scope`.

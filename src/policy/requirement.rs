@@ -64,9 +64,4 @@ impl Demand {
     pub fn audiences<'a>(&'a self, provider_audiences: &'a [String]) -> &'a [String] {
         self.audiences.as_deref().unwrap_or(provider_audiences)
     }
-
-    /// Whether the demand adds nothing to what its provider checks.
-    pub fn is_plain(&self) -> bool {
-        self.audiences.is_none() && self.claims.is_empty() && self.step_up.is_none()
-    }
 }

@@ -20,14 +20,30 @@ pub fn normalised_origin(origin: &str) -> Option<String> {
     )
 }
 
+/// The answer to a browser's preflight for the metadata document: any origin,
+/// `GET` and `HEAD`, any request header (an MCP client sends its own).
+pub fn preflight_headers() -> Vec<(String, String)> {
+    [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET, HEAD"),
+        ("access-control-allow-headers", "*"),
+        ("access-control-max-age", "86400"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect()
+}
+
 /// `access-control-allow-origin: *` for the metadata document.
 pub fn metadata_headers() -> Vec<(String, String)> {
     vec![("access-control-allow-origin".to_owned(), "*".to_owned())]
 }
 
-/// The headers of a refusal of a request from `origin` (its `origin` header),
-/// when there is one: the challenge and nonce headers exposed, and the origin
-/// allowed when `allowed` (`cors_origins`) names it exactly.
+/// The headers of a refusal of a request from `origin` (its `origin` header,
+/// normalised), when there is one: the challenge and nonce headers exposed, and
+/// the origin allowed when `allowed` (`cors_origins`) names it exactly. With
+/// `cors_origins`, every refusal of a request from a page says it varies by
+/// `Origin` (a cache must not give one origin's answer to another).
 pub fn refusal_headers(origin: Option<&str>, allowed: &[String]) -> Vec<(String, String)> {
     let Some(origin) = origin else {
         return Vec::new();
@@ -38,6 +54,8 @@ pub fn refusal_headers(origin: Option<&str>, allowed: &[String]) -> Vec<(String,
     )];
     if allowed.iter().any(|listed| listed == origin) {
         headers.push(("access-control-allow-origin".to_owned(), origin.to_owned()));
+    }
+    if !allowed.is_empty() {
         headers.push(("vary".to_owned(), "Origin".to_owned()));
     }
     headers
@@ -52,8 +70,17 @@ mod tests {
         let listed = vec!["https://app.example.com".to_owned()];
         assert!(refusal_headers(None, &listed).is_empty());
         let other = refusal_headers(Some("https://evil.example"), &listed);
-        assert_eq!(other.len(), 1);
-        assert_eq!(other[0].0, "access-control-expose-headers");
+        assert_eq!(
+            other,
+            [
+                (
+                    "access-control-expose-headers".to_owned(),
+                    "WWW-Authenticate, DPoP-Nonce".to_owned()
+                ),
+                ("vary".to_owned(), "Origin".to_owned()),
+            ]
+        );
+        assert_eq!(refusal_headers(Some("https://evil.example"), &[]).len(), 1);
         assert_eq!(
             normalised_origin("HTTPS://App.Example.com:443").as_deref(),
             Some("https://app.example.com")

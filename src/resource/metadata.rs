@@ -44,15 +44,17 @@ pub struct Described {
     pub certificate_bound: bool,
 }
 
-/// The metadata URL of `resource` and its path: `None` when `resource` is not
-/// an absolute https URL without query or fragment.
+/// The metadata URL of `resource` and its path (RFC 9728 §3.1: the suffix
+/// inserted between the host and the path, a lone `/` after the host dropped,
+/// any other path kept as it is, a trailing `/` included): `None` when
+/// `resource` is not an absolute https URL without query, fragment or user,
+/// of visible ASCII characters other than `"` and `\`.
 pub fn well_known(resource: &str) -> Option<(String, String)> {
     let rest = resource.strip_prefix("https://")?;
-    if resource.contains(['?', '#'])
-        || resource
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    let visible = resource
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    if !visible || resource.contains(['?', '#']) {
         return None;
     }
     let (host, path) = rest
@@ -61,7 +63,6 @@ pub fn well_known(resource: &str) -> Option<(String, String)> {
     if host.is_empty() || host.contains('@') {
         return None;
     }
-    let path = path.trim_end_matches('/');
     let well_known = if path.is_empty() {
         WELL_KNOWN.to_owned()
     } else {
@@ -140,7 +141,7 @@ mod tests {
             ),
             (
                 "https://api.example.com:8443/mcp/v1/",
-                "https://api.example.com:8443/.well-known/oauth-protected-resource/mcp/v1",
+                "https://api.example.com:8443/.well-known/oauth-protected-resource/mcp/v1/",
             ),
         ];
         for (resource, url) in cases {

@@ -527,4 +527,8 @@ fn mcp_istio_example() {
         readable.header("access-control-allow-origin"),
         Some("https://chat.example.com")
     );
+    assert_eq!(
+        readable.header("access-control-expose-headers"),
+        Some("WWW-Authenticate, DPoP-Nonce")
+    );
 }

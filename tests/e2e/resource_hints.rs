@@ -100,6 +100,12 @@ fn step_up_is_a_401_that_says_what_to_ask_for() {
         get(&envoy, "/orders", &[("authorization", &bearer)]).status,
         200
     );
+    // Now remembered (the token cache, the fast path): /admin still asks.
+    let again = get(&envoy, "/admin/users", &[("authorization", &bearer)]);
+    assert_eq!(
+        again.status, 401,
+        "a remembered token meets the step-up again"
+    );
     let strong = keys::sign_default(
         TestKey::Rsa1,
         claims(json!({"acr": "phrh", "auth_time": now - 10})),

@@ -3,9 +3,9 @@
 //! `scope` on an unmet scope (RFC 6750 §3), step-up (RFC 9470) with its
 //! challenge, and what a browser needs on a refusal.
 
-use audgate::config::{Config, Mode};
+use audgate::config::Config;
 use audgate::decision::onward::Onward;
-use audgate::decision::plan::{Action, Plan};
+use audgate::decision::plan::Action;
 use audgate::decision::published::metadata_plan;
 use audgate::decision::{decide, Decision, LocalKeys, Verifier};
 use audgate::keys::verify::RustCrypto;
@@ -319,16 +319,15 @@ fn a_refusal_is_readable_by_the_pages_of_a_listed_origin_only() {
     let (_, none) = answered(&config, &request("/orders/1", None, None));
     assert!(none.is_empty());
     // A pass carries none of them.
-    let decision = decided(
-        &config,
-        &request(
-            "/orders/1",
-            Some(&token(json!({}))),
-            Some("https://app.example.com"),
-        ),
+    let pass = request(
+        "/orders/1",
+        Some(&token(json!({}))),
+        Some("https://app.example.com"),
     );
-    let plan = Plan::of(&decision, Mode::Enforce, "api.example.com");
-    assert!(plan.response_headers.is_empty());
+    let decision = decided(&config, &pass);
+    let onward = Onward::inbound(&config, &Request::from_headers(&pass), &decision);
+    assert!(matches!(onward.plan.action, Action::Continue(_)));
+    assert!(onward.plan.response_headers.is_empty());
 }
 
 #[test]
@@ -366,4 +365,148 @@ fn the_dpop_offer_names_the_metadata_url_too() {
         );
     }
     assert!(challenges[1].starts_with("DPoP realm="), "{challenges:?}");
+}
+
+#[test]
+fn the_step_up_challenge_is_the_refusing_demands() {
+    // Two demands of one provider under `all`: the acr one holds, the max_age
+    // one refuses; the challenge must ask for what refused.
+    let config = with_metadata(
+        json!({"rules": [{"match": {"prefix": "/"}, "requires": {"all": [
+            {"provider": "orders-idp", "acr_values": ["phrh"]},
+            {"provider": "orders-idp", "max_age_s": 300},
+        ]}}]}),
+    );
+    let stale = token(json!({"acr": "phrh", "auth_time": now() as i64 - 1000}));
+    let (challenges, _) = answered(&config, &request("/orders/1", Some(&stale), None));
+    assert!(
+        challenges[0].contains("More recent authentication is required\", max_age=\"300\""),
+        "{challenges:?}"
+    );
+    assert!(!challenges[0].contains("acr_values"), "{challenges:?}");
+}
+
+#[test]
+fn a_replayed_proof_is_challenged_with_the_metadata_url() {
+    use audgate::rejection::Rejection;
+    use audgate::token::dpop::failure::DpopFailure;
+    use audgate::token::dpop::replay::NotRemembered;
+    // The decision refused after the fact (the replay store's verdict), as the
+    // filter does: its challenge must still name the metadata URL.
+    let config = with_metadata(json!({}));
+    let headers = request("/orders/1", None, None);
+    let mut decision = decided(&config, &headers);
+    decision.verdict = Err(Rejection::Dpop(DpopFailure::Replay(
+        NotRemembered::Replayed,
+    )));
+    decision.hints = Default::default();
+    let onward = Onward::inbound(&config, &Request::from_headers(&headers), &decision);
+    let Action::Respond(reply) = onward.plan.action else {
+        panic!()
+    };
+    assert!(
+        reply.challenges[0].contains(&format!("resource_metadata=\"{METADATA}\"")),
+        "{:?}",
+        reply.challenges
+    );
+}
+
+#[test]
+fn a_scope_bound_to_the_request_is_never_named() {
+    let config = with_metadata(
+        json!({"rules": [{"match": {"template": "/t/{tenant}/**"}, "requires":
+        {"provider": "orders-idp", "claims": {"scope": "tenant:${path.tenant}"}}}]}),
+    );
+    let other = token(json!({"scope": "tenant:globex"}));
+    let (challenges, _) = answered(&config, &request("/t/acme/x", Some(&other), None));
+    assert_eq!(
+        challenges,
+        [format!("Bearer realm=\"api.example.com\", error=\"insufficient_scope\", resource_metadata=\"{METADATA}\"")]
+    );
+    let one_of = with_metadata(json!({"rules": [{"match": {"prefix": "/"}, "requires":
+        {"provider": "orders-idp", "claims": {"scope": {"one_of": ["orders:read", "orders:admin"]}}}}]}));
+    let (challenges, _) = answered(
+        &one_of,
+        &request("/x", Some(&token(json!({"scope": "profile"}))), None),
+    );
+    assert!(
+        challenges[0].contains("scope=\"orders:read\","),
+        "{challenges:?}"
+    );
+}
+
+#[test]
+fn a_resource_with_a_quote_is_refused_and_a_trailing_slash_kept() {
+    let raw = keys::merged(
+        cases::config(),
+        &json!({"resource_metadata": {"resource": "https://a.example/b\"c"}}),
+    );
+    let error = Config::from_json(raw.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("resource_metadata.resource"), "{error}");
+    let config = config(json!({"resource_metadata": {"resource": "https://a.example/mcp/"}}));
+    let published = config.resource_metadata.unwrap();
+    assert_eq!(
+        published.url,
+        "https://a.example/.well-known/oauth-protected-resource/mcp/"
+    );
+    assert!(published
+        .document
+        .starts_with("{\"resource\":\"https://a.example/mcp/\""));
+}
+
+#[test]
+fn a_preflight_for_the_document_is_answered() {
+    let config = with_metadata(json!({}));
+    let plan = metadata_plan(
+        &config,
+        "OPTIONS",
+        "/.well-known/oauth-protected-resource/orders",
+    )
+    .unwrap();
+    let Action::Respond(reply) = &plan.action else {
+        panic!()
+    };
+    assert_eq!(reply.status, 204);
+    assert!(plan.response_headers.contains(&(
+        "access-control-allow-methods".to_owned(),
+        "GET, HEAD".to_owned()
+    )));
+    assert!(plan
+        .response_headers
+        .contains(&("access-control-allow-origin".to_owned(), "*".to_owned())));
+}
+
+#[test]
+fn a_remembered_token_meets_the_step_up_of_each_route_again() {
+    use audgate::token::cache::TokenCache;
+    use std::cell::RefCell;
+    let config = config(json!({"rules": [
+        {"match": {"prefix": "/admin"}, "requires": {"provider": "orders-idp", "acr_values": ["phrh"]}},
+        {"match": {"prefix": "/"}, "requires": "orders-idp"},
+    ]}));
+    let weak = token(json!({"acr": "pwd"}));
+    let cache = RefCell::new(TokenCache::new(16));
+    let keys = LocalKeys(&config);
+    let decide_cached = |path: &str| {
+        let verifier = Verifier {
+            keys: &keys,
+            signatures: &RustCrypto,
+            cache: Some(&cache),
+            introspections: &audgate::keys::introspection::vouched::NoIntrospections,
+            now: now() as i64,
+        };
+        let headers = request(path, Some(&weak), None);
+        decide(&config, &Request::from_headers(&headers), &verifier)
+    };
+    let first = decide_cached("/orders");
+    assert_eq!(first.verdict, Ok(()));
+    let admin = decide_cached("/admin/users");
+    assert!(admin.from_cache || admin.verdict.is_err());
+    assert_eq!(
+        admin.verdict,
+        Err(Rejection::StepUp(StepUpFailure::Acr)),
+        "the cache spares no step-up"
+    );
 }

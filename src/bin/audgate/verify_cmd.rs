@@ -433,7 +433,8 @@ fn report(config: &Config, authority: &str, decision: &Decision) -> String {
                 "200 (audit: would reject: {code}): the request goes upstream all the same (provider {})\n",
                 provider.unwrap_or("-")
             ));
-            let enforced = Reply::refusal(rejection, authority);
+            let dpop = decision.dpop.as_ref().map(|dpop| &dpop.challenge);
+            let enforced = Reply::challenged(rejection, authority, dpop, &decision.hints);
             out.push_str(&format!(
                 "  in enforce mode: {} {rejection}\n",
                 enforced.status
