@@ -33,7 +33,17 @@ pub(super) fn compile_resource_metadata(
             }
             issuers
         }
-        Some(list) => strings(&format!("{field}.authorization_servers"), list)?,
+        Some(list) => {
+            let servers_field = format!("{field}.authorization_servers");
+            let list = strings(&servers_field, list)?;
+            let not_url = list.iter().position(|server| {
+                !server.starts_with("https://") && !server.starts_with("http://")
+            });
+            if let Some(index) = not_url {
+                return fail(format!("{servers_field}[{index}]"), Problem::InvalidUri);
+            }
+            list
+        }
     };
     let scopes_supported = raw
         .scopes_supported

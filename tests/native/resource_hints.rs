@@ -155,6 +155,15 @@ fn the_document_says_what_the_configuration_implies() {
 
 #[test]
 fn a_resource_that_is_no_https_url_is_refused_with_its_field() {
+    let servers = json!({"resource_metadata": {"resource": RESOURCE, "authorization_servers": ["login.example.com"]}});
+    let raw = keys::merged(cases::config(), &servers);
+    let error = Config::from_json(raw.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("resource_metadata.authorization_servers[0]"),
+        "{error}"
+    );
     for resource in [
         "http://api.example.com",
         "https://api.example.com/a?b",
