@@ -31,7 +31,7 @@ use crate::keys::introspection::vouched::Vouched;
 pub use crate::keys::store::KeyStore;
 use crate::log::token_facts::TokenFacts;
 use crate::policy::caller::{NoPeer, Peer};
-use crate::policy::claim_rule::{unmet_scope, ClaimRequirement};
+use crate::policy::claim_rule::{first_unmet, unmet_scope, ClaimRequirement};
 use crate::policy::placeholder::Bindings;
 use crate::policy::step_up::Asked;
 use crate::policy::{applicable_per_reading, Applicable, Demand, Requirement};
@@ -69,6 +69,9 @@ pub struct Decision {
     /// On a refusal, what its challenge says beyond the error: the metadata
     /// URL, the scopes an unmet requirement names, what a step-up asks.
     pub hints: ChallengeHints,
+    /// On a refusal for unmet claims: the first requirement not met, as
+    /// configured (never the token's value), for the log and the CLI.
+    pub unmet: Option<String>,
 }
 
 /// What the response to a request for a provider with `dpop` says of DPoP.
@@ -104,6 +107,7 @@ impl Decision {
             proof: None,
             dpop: None,
             hints: ChallengeHints::default(),
+            unmet: None,
         }
     }
 }
@@ -213,6 +217,7 @@ fn decide_under(
         proof: RefCell::new(None),
         scope_hint: RefCell::new(None),
         step_up_hints: RefCell::new(Vec::new()),
+        unmet: RefCell::new(None),
     };
     let mut mutations = forged_only();
     let outcome = if all {
@@ -242,6 +247,7 @@ fn decide_under(
             proof: None,
             dpop: None,
             hints: hints(config, rejection, provider, &evaluation),
+            unmet: evaluation.unmet.borrow().clone(),
             facts: provider
                 .and_then(|index| config.providers.get(index))
                 .and_then(|p| extract(p.token_sources(), request).ok().flatten())
@@ -329,6 +335,8 @@ struct Evaluation<'a, 'r> {
     scope_hint: RefCell<Option<String>>,
     /// What each demand refused for step-up asked.
     step_up_hints: RefCell<Vec<StepUpHint>>,
+    /// The first requirement a token refused for unmet claims did not meet.
+    unmet: RefCell<Option<String>>,
 }
 
 /// What a demand refused for step-up asked: its provider, the refusal, the
@@ -462,11 +470,7 @@ impl Evaluation<'_, '_> {
     fn verify(&self, demand: &Demand, token: &str) -> Result<Vec<(String, String)>, Rejection> {
         let verified = self.verify_token(demand, token);
         match verified {
-            Err(Rejection::ClaimsNotMet) if self.config.resource_metadata.is_some() => {
-                if let Some(scope) = self.unmet_scope(demand, token) {
-                    self.scope_hint.replace(Some(scope));
-                }
-            }
+            Err(Rejection::ClaimsNotMet) => self.note_unmet(demand, token),
             Err(rejection @ Rejection::StepUp(_)) => {
                 let provider = self.provider(demand.provider);
                 let asked = Asked::of(
@@ -485,25 +489,36 @@ impl Evaluation<'_, '_> {
         verified
     }
 
-    /// The scopes the unmet `scope` requirement of `demand` names for `token`,
-    /// which its provider verified (its payload, or its introspection answer).
-    fn unmet_scope(&self, demand: &Demand, token: &str) -> Option<String> {
-        let provider = self.provider(demand.provider)?;
+    /// Notes, for a `token` of `demand` refused for unmet claims, the first
+    /// requirement it did not meet and (with `resource_metadata`) the scopes an
+    /// unmet `scope` requirement names. Its claims are read again: its payload,
+    /// verified, or its provider's introspection answer.
+    fn note_unmet(&self, demand: &Demand, token: &str) {
+        let Some(provider) = self.provider(demand.provider) else {
+            return;
+        };
         let claims = if provider.introspection().is_some() {
-            match self
-                .verifier
-                .introspections
-                .vouched(demand.provider, token)?
-                .vouched
-            {
-                Vouched::Active(claims) => (*claims).clone(),
-                Vouched::Inactive(_) | Vouched::Failed => return None,
+            let known = self.verifier.introspections.vouched(demand.provider, token);
+            match known.map(|known| known.vouched) {
+                Some(Vouched::Active(claims)) => (*claims).clone(),
+                _ => return,
             }
         } else {
-            crate::token::parse(token).ok()?.claims
+            match crate::token::parse(token) {
+                Ok(parsed) => parsed.claims,
+                Err(_) => return,
+            }
         };
         let requirements: [&[ClaimRequirement]; 2] = [&provider.required_claims, &demand.claims];
-        unmet_scope(&claims, &requirements, Some(self.bindings))
+        let bindings = Some(self.bindings);
+        if let Some(unmet) = first_unmet(&claims, &requirements, bindings) {
+            self.unmet.replace(Some(unmet.describe()));
+        }
+        if self.config.resource_metadata.is_some() {
+            if let Some(scope) = unmet_scope(&claims, &requirements, bindings) {
+                self.scope_hint.replace(Some(scope));
+            }
+        }
     }
 
     /// Verifies `token` for `demand`: from the cache when its provider verified

@@ -203,6 +203,7 @@ fn without_exchange_the_plan_is_the_inbound_one() {
         proof: None,
         dpop: None,
         hints: Default::default(),
+        unmet: None,
     };
     let onward = onward(
         &config,

@@ -244,6 +244,7 @@ mod tests {
             proof: None,
             dpop: None,
             hints: Default::default(),
+            unmet: None,
         }
     }
 

@@ -54,8 +54,12 @@ pub fn carry_out(
                 let caller = Caller::of(request, peer);
                 let facts = decision.facts.clone().unwrap_or_default();
                 let more = suppressed_note(suppressed);
+                let unmet = decision
+                    .unmet
+                    .as_ref()
+                    .map_or(String::new(), |unmet| format!(" ({unmet})"));
                 log::warn!(
-                    "audgate: {verb} ({provider}) {} [{}]: {rejection}; {caller} {facts}{more}",
+                    "audgate: {verb} ({provider}) {} [{}]: {rejection}{unmet}; {caller} {facts}{more}",
                     rejection.status(),
                     rejection.code(),
                 );

@@ -122,6 +122,33 @@ impl ClaimRequirement {
     }
 }
 
+impl ClaimRequirement {
+    /// What it asks, as configured (never a token's value), for the log and
+    /// the CLI: `scope must hold orders:write`, `tenant must hold one of acme,
+    /// globex`, `tenant must hold ${path.tenant}`.
+    pub fn describe(&self) -> String {
+        let (values, how) = match &self.want {
+            Want::AllOf(values) if values.len() == 1 => (values, "must hold"),
+            Want::AllOf(values) => (values, "must hold all of"),
+            Want::OneOf(values) => (values, "must hold one of"),
+        };
+        let values: Vec<String> = values.iter().map(Pattern::as_configured).collect();
+        format!("{} {how} {}", self.claim, values.join(", "))
+    }
+}
+
+/// The first requirement of `requirements` (in order) the claims do not meet.
+pub fn first_unmet<'r>(
+    claims: &Map<String, Value>,
+    requirements: &[&'r [ClaimRequirement]],
+    bindings: Option<&Bindings<'_>>,
+) -> Option<&'r ClaimRequirement> {
+    requirements
+        .iter()
+        .flat_map(|list| list.iter())
+        .find(|requirement| !requirement.is_met(claims, bindings))
+}
+
 /// The scopes an unmet requirement on `scope` (or `scp`) names, space-separated
 /// (RFC 6750 §3's `scope` attribute): its literal values
 /// ([`ClaimRequirement::literal_wanted`]); `None` when every such requirement
@@ -292,5 +319,21 @@ mod tests {
         }
         let scope = claims(json!({"tenant": "acme globex"}));
         assert!(check_claims(&scope, &[all("tenant", &["globex"])], Some(&bindings)).is_ok());
+    }
+
+    #[test]
+    fn a_requirement_is_described_as_configured() {
+        assert_eq!(
+            all("scope", &["orders:write"]).describe(),
+            "scope must hold orders:write"
+        );
+        assert_eq!(
+            all("roles", &["a", "b"]).describe(),
+            "roles must hold all of a, b"
+        );
+        assert_eq!(
+            one_of("tenant", &["acme", "globex"]).describe(),
+            "tenant must hold one of acme, globex"
+        );
     }
 }

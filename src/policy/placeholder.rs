@@ -157,6 +157,19 @@ impl Pattern {
             .any(|part| matches!(part, Part::Header(_)))
     }
 
+    /// The pattern as configured: its text, and each placeholder as written
+    /// (`${path.NAME}`, `${header.NAME}`), for the log.
+    pub fn as_configured(&self) -> String {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Text(text) => text.clone(),
+                Part::Path(name) => format!("${{path.{name}}}"),
+                Part::Header(name) => format!("${{header.{name}}}"),
+            })
+            .collect()
+    }
+
     /// Whether the pattern is fixed text (needs nothing from the request).
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|part| matches!(part, Part::Text(_)))

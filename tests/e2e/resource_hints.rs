@@ -121,3 +121,32 @@ fn step_up_is_a_401_that_says_what_to_ask_for() {
         envoy.log()
     );
 }
+
+#[test]
+fn the_refusal_log_names_the_claim_not_met_never_its_value() {
+    let mut config = config();
+    config["rules"] = json!([
+        {"match": {"prefix": "/"}, "requires": {"provider": "idp", "claims": {"scope": "orders:write"}}},
+    ]);
+    let upstream = Upstream::start();
+    let envoy = Envoy::builder(&config, upstream.port()).start();
+    let reader = keys::sign_default(
+        TestKey::Rsa1,
+        claims(json!({"scope": "orders:read-only-x"})),
+    );
+    let bearer = format!("Bearer {reader}");
+    assert_eq!(
+        get(&envoy, "/orders", &[("authorization", &bearer)]).status,
+        403
+    );
+    let said = "required claims not met (scope must hold orders:write)";
+    assert!(
+        envoy.wait_for_log(said, std::time::Duration::from_secs(5)),
+        "{}",
+        envoy.log()
+    );
+    assert!(
+        !envoy.log().contains("orders:read-only-x"),
+        "the token's value is never logged"
+    );
+}

@@ -1276,3 +1276,39 @@ fn check_config_accepts_the_shipped_outbound_plugin_without_the_secret_at_hand()
         );
     }
 }
+
+#[test]
+fn verify_names_the_claim_a_token_did_not_meet_never_its_value() {
+    let config = policy(
+        json!({"required_claims": {"tenant": {"one_of": ["acme", "globex"]}}}),
+        json!({"rules": [
+            {"match": {"template": "/t/{tenant}/**"}, "requires":
+                {"provider": "orders-idp", "claims": {"scope": "orders:write", "team": "${path.tenant}"}}},
+        ]}),
+    );
+    let at = |token: &str, path: &str| verify(&config, "unmet.json", &["--path", path, token]);
+    let initech = token_with(json!({"tenant": "initech", "scope": "orders:write"}));
+    let (code, text) = at(&initech, "/t/acme/x");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("claim not met: tenant must hold one of acme, globex"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("initech"),
+        "the token's value is never shown: {text}"
+    );
+    let reader = token_with(json!({"tenant": "acme", "scope": "orders:read"}));
+    let (_, text) = at(&reader, "/t/acme/x");
+    assert!(
+        text.contains("claim not met: scope must hold orders:write"),
+        "{text}"
+    );
+    let other_team =
+        token_with(json!({"tenant": "acme", "scope": "orders:write", "team": "globex"}));
+    let (_, text) = at(&other_team, "/t/acme/x");
+    assert!(
+        text.contains("claim not met: team must hold ${path.tenant}"),
+        "{text}"
+    );
+}

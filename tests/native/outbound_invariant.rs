@@ -151,6 +151,7 @@ fn no_credential_leaves_unless_forward_says_so_and_only_the_exchanged_token_goes
             dpop: None,
             facts: None,
             hints: Default::default(),
+            unmet: None,
         };
         let dealt_as = u8::try_from(dice.below(4)).unwrap();
         let planned = onward(

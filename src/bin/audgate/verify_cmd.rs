@@ -444,6 +444,7 @@ fn report(config: &Config, authority: &str, decision: &Decision) -> String {
                     "  in enforce mode: www-authenticate: {challenge}\n"
                 ));
             }
+            unmet(&mut out, decision);
             facts(&mut out, decision);
             print_changes(&mut out, &changes, &removed);
         }
@@ -457,6 +458,7 @@ fn report(config: &Config, authority: &str, decision: &Decision) -> String {
             for challenge in &reply.challenges {
                 out.push_str(&format!("  www-authenticate: {challenge}\n"));
             }
+            unmet(&mut out, decision);
             facts(&mut out, decision);
         }
         // A decision is never held (its keys are fetched first) nor answered
@@ -467,6 +469,14 @@ fn report(config: &Config, authority: &str, decision: &Decision) -> String {
         out.push_str(&format!("  response header {name}: {value}\n"));
     }
     out
+}
+
+/// The requirement a token refused for unmet claims did not meet, as
+/// configured (never the token's value).
+fn unmet(out: &mut String, decision: &Decision) {
+    if let Some(unmet) = &decision.unmet {
+        out.push_str(&format!("  claim not met: {unmet}\n"));
+    }
 }
 
 /// `scheme://authority/path?query` of an absolute http(s) URL (the path `/`
