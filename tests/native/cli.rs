@@ -1312,3 +1312,45 @@ fn verify_names_the_claim_a_token_did_not_meet_never_its_value() {
         "{text}"
     );
 }
+
+#[test]
+fn verify_presents_a_peer_certificate_for_cnf_and_caller() {
+    let web = "spiffe://cluster.local/ns/shop/sa/web";
+    let pki = Pki::new(&[web, "spiffe://cluster.local/ns/shop/sa/other"]);
+    let client = &pki.clients[0];
+    let config = policy(json!({"caller": {"claim": "azp"}}), json!({}));
+    let bound = token_with(json!({"azp": web, "cnf": {"x5t#S256": client.x5t_s256()}}));
+    let cert = client.cert.to_str().unwrap();
+    let (code, text) = verify(&config, "peer.json", &[&bound]);
+    assert_eq!(code, Some(1), "no peer: {text}");
+    assert!(text.contains("[caller]"), "{text}");
+    let (code, text) = verify(&config, "peer.json", &["--peer-cert", cert, &bound]);
+    assert_eq!(code, Some(0), "its own certificate: {text}");
+    let other = pki.clients[1].cert.to_str().unwrap();
+    let (code, text) = verify(&config, "peer.json", &["--peer-cert", other, &bound]);
+    assert_eq!(code, Some(1), "another workload's certificate: {text}");
+    // The two facts one by one, in place of the certificate's.
+    let hex: String = client.sha256.iter().map(|b| format!("{b:02x}")).collect();
+    let args = ["--peer-uri-san", web, "--peer-cert-sha256", &hex, &bound];
+    let (code, text) = verify(&config, "peer.json", &args);
+    assert_eq!(code, Some(0), "{text}");
+    let args = [
+        "--peer-cert",
+        cert,
+        "--peer-uri-san",
+        "spiffe://x/y",
+        &bound,
+    ];
+    let (code, text) = verify(&config, "peer.json", &args);
+    assert_eq!(code, Some(1), "another SPIFFE ID: {text}");
+    let (code, text) = verify(&config, "peer.json", &["--peer-cert-sha256", "abc", &bound]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("64 hex digits"), "{text}");
+    let (code, text) = verify(
+        &config,
+        "peer.json",
+        &["--peer-cert", "/nonexistent.pem", &bound],
+    );
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--peer-cert /nonexistent.pem"), "{text}");
+}

@@ -48,6 +48,7 @@ mod flags;
 mod inspect;
 mod introspect;
 mod mint;
+mod peer_cert;
 mod plugin_file;
 mod signing_key;
 mod time_text;

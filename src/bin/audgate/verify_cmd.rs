@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use audgate::config::{Config, KeySource, Lookups, Mode};
 use audgate::decision::plan::{Action, Change, Plan, Reply};
-use audgate::decision::{decide, Decision, KeyStore, Verifier};
+use audgate::decision::{decide, decide_with_peer, Decision, KeyStore, Verifier};
 use audgate::keys::jwks::{parse_jwks_bytes, KeySet, Origin, ParsedJwks};
 use audgate::keys::verify::RustCrypto;
 use audgate::request::Request;
@@ -17,13 +17,15 @@ use audgate::token::extract::token_places;
 use crate::fetch::Fetcher;
 use crate::flags::Flags;
 use crate::introspect::CliIntrospections;
+use crate::peer_cert::PeerOptions;
 use crate::{plugin_file, token_argument};
 
 /// `audgate verify --help`.
 pub const USAGE: &str = "\
 usage: audgate verify --config FILE [--jwks FILE|URL] [--cacert FILE] [--method M] [--path P]
                       [--authority A] [--url URL] [--header 'NAME: VALUE']...
-                      [--dpop PROOF] [TOKEN | --no-token]
+                      [--dpop PROOF] [--peer-cert FILE] [--peer-uri-san URI]
+                      [--peer-cert-sha256 HEX] [TOKEN | --no-token]
 
 Builds one request, runs the filter's own decision code on it and prints what the
 filter would do with it.
@@ -47,6 +49,15 @@ filter would do with it.
                       then sent as 'authorization: DPoP TOKEN'. Make one with
                       'audgate dpop-proof'. A nonce secret (dpop.nonce_secret_env)
                       is read from this command's environment
+  --peer-cert FILE    the downstream TLS peer's certificate (PEM): its first URI SAN
+                      is what 'caller' compares, the SHA-256 of its DER what a
+                      token's cnf.x5t#S256 must name. Without it (and the two below)
+                      the request has no TLS peer
+  --peer-uri-san URI  the peer's URI SAN (e.g. spiffe://cluster.local/ns/shop/sa/web),
+                      in place of the certificate's
+  --peer-cert-sha256 HEX
+                      the SHA-256 of the peer certificate's DER, 64 hex digits, in
+                      place of the certificate's
   --header 'NAME: VALUE'
                       a request header; repeat the option for more headers, or with
                       the same NAME to send that header twice. NAME is lowercased, the
@@ -91,6 +102,7 @@ struct Options {
     scheme: Option<String>,
     /// `--dpop`: the proof, and the token sent as `DPoP`.
     dpop: Option<String>,
+    peer: PeerOptions,
 }
 
 /// The command line: options, or a request for the usage text.
@@ -114,6 +126,7 @@ fn options(args: &[String]) -> Result<Command, String> {
         no_token: false,
         scheme: None,
         dpop: None,
+        peer: PeerOptions::default(),
     };
     // A following option is not a value: `--path --no-token` lacks one.
     let mut flags = Flags::new(args);
@@ -130,6 +143,9 @@ fn options(args: &[String]) -> Result<Command, String> {
             "--authority" => options.authority = value("HOST")?,
             "--header" => options.headers.push(header(&value("'NAME: VALUE'")?)?),
             "--dpop" => options.dpop = Some(value("PROOF")?),
+            "--peer-cert" => options.peer.cert = Some(value("FILE")?),
+            "--peer-uri-san" => options.peer.uri_san = Some(value("URI")?),
+            "--peer-cert-sha256" => options.peer.cert_sha256 = Some(value("HEX")?),
             "--url" => {
                 let url = value("URL")?;
                 let (scheme, authority, path) = split_url(&url)?;
@@ -383,17 +399,19 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         fetched: config.providers.iter().map(|_| OnceCell::new()).collect(),
         failures: RefCell::new(Vec::new()),
     };
-    let decision = decide(
-        &config,
-        &request,
-        &Verifier {
-            keys: &keys,
-            signatures: &RustCrypto,
-            cache: None,
-            introspections: &CliIntrospections::new(&config, options.cacert.as_deref()),
-            now,
-        },
-    );
+    let peer = options.peer.peer()?;
+    let verifier = Verifier {
+        keys: &keys,
+        signatures: &RustCrypto,
+        cache: None,
+        introspections: &CliIntrospections::new(&config, options.cacert.as_deref()),
+        now,
+    };
+    let decision = if options.peer.any() {
+        decide_with_peer(&config, &request, &verifier, &peer)
+    } else {
+        decide(&config, &request, &verifier)
+    };
     let failures = keys.failures.into_inner();
     if !failures.is_empty() {
         return Err(format!(
