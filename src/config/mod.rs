@@ -81,6 +81,16 @@ pub enum Mode {
     Audit,
 }
 
+impl Mode {
+    /// Its name in the configuration: `enforce` or `audit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
 /// One token issuer, validated.
 #[derive(Debug, Clone)]
 pub struct Provider {

@@ -229,10 +229,10 @@ impl AudgateRoot {
             }
         }
         log::info!(
-            "audgate: configured {} provider(s), {} rule(s), mode {:?}",
+            "audgate: configured {} provider(s), {} rule(s), mode {}",
             config.providers.len(),
             config.rules.len(),
-            config.mode
+            config.mode.name()
         );
         let plugin = format!(
             "{}/{}",

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::token::strict_json::parse_object;
+use crate::token::strict_json::{parse_object, StrictJsonError};
 
 /// Longest token read; a longer one is refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -60,6 +60,12 @@ pub enum TokenError {
     NoSignature,
     /// Not 1..4096 `token68` characters: never sent for introspection.
     NotSendable,
+    /// Five parts: an encrypted token (JWE), not a signed one.
+    Encrypted,
+    /// The header or the payload repeats a key.
+    RepeatedKey,
+    /// A number too large for a double (`1e400`).
+    NumberOutOfRange,
 }
 
 impl fmt::Display for TokenError {
@@ -75,6 +81,13 @@ impl fmt::Display for TokenError {
             TokenError::Critical => "crit extensions are not supported",
             TokenError::NoSignature => "no signature",
             TokenError::NotSendable => "not 1 to 4096 token68 characters",
+            TokenError::Encrypted => {
+                "an encrypted token (JWE, five parts): audgate verifies signed ones (JWS, three parts)"
+            }
+            TokenError::RepeatedKey => {
+                "the header or payload repeats a key (a second aud or exp is refused, never chosen)"
+            }
+            TokenError::NumberOutOfRange => "a number in the token is out of range",
         })
     }
 }
@@ -105,7 +118,11 @@ pub fn parse_compact(raw: &str, max_bytes: usize) -> Result<Compact<'_>, TokenEr
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(TokenError::NotThreeParts);
+        return Err(if raw.split('.').count() == 5 {
+            TokenError::Encrypted
+        } else {
+            TokenError::NotThreeParts
+        });
     };
     let signing_len = header_b64
         .len()
@@ -120,8 +137,8 @@ pub fn parse_compact(raw: &str, max_bytes: usize) -> Result<Compact<'_>, TokenEr
     }
     let signature = decode(signature_b64)?;
 
-    let header = parse_object(&header_json).map_err(|_| TokenError::HeaderJson)?;
-    let claims = parse_object(&payload_json).map_err(|_| TokenError::PayloadJson)?;
+    let header = parse_object(&header_json).map_err(|e| json_fault(e, TokenError::HeaderJson))?;
+    let claims = parse_object(&payload_json).map_err(|e| json_fault(e, TokenError::PayloadJson))?;
     Ok(Compact {
         header,
         claims,
@@ -141,6 +158,16 @@ pub fn parse(raw: &str) -> Result<Token<'_>, TokenError> {
         payload_b64: compact.payload_b64,
         signature: compact.signature,
     })
+}
+
+/// A strict JSON refusal in the token's words: a repeated key and a number out
+/// of range said as such, anything else as `otherwise`.
+fn json_fault(error: StrictJsonError, otherwise: TokenError) -> TokenError {
+    match error {
+        StrictJsonError::RepeatedKey => TokenError::RepeatedKey,
+        StrictJsonError::NumberOutOfRange => TokenError::NumberOutOfRange,
+        StrictJsonError::Invalid | StrictJsonError::NotAnObject => otherwise,
+    }
 }
 
 fn decode(part: &str) -> Result<Vec<u8>, TokenError> {
@@ -203,6 +230,7 @@ mod tests {
     fn refuses_wrong_part_counts() {
         assert_eq!(parse("a.b").unwrap_err(), TokenError::NotThreeParts);
         assert_eq!(parse("a.b.c.d").unwrap_err(), TokenError::NotThreeParts);
+        assert_eq!(parse("a.b.c.d.e").unwrap_err(), TokenError::Encrypted);
         assert_eq!(parse("").unwrap_err(), TokenError::NotThreeParts);
     }
 
@@ -227,9 +255,13 @@ mod tests {
     #[test]
     fn refuses_repeated_claims_and_headers() {
         let raw = token(r#"{"alg":"RS256"}"#, r#"{"aud":"a","aud":"b"}"#);
-        assert_eq!(parse(&raw).unwrap_err(), TokenError::PayloadJson);
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::RepeatedKey);
         let raw = token(r#"{"alg":"RS256","alg":"none"}"#, "{}");
-        assert_eq!(parse(&raw).unwrap_err(), TokenError::HeaderJson);
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::RepeatedKey);
+        let raw = token(r#"{"alg":"RS256"}"#, r#"{"exp":1e400}"#);
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::NumberOutOfRange);
+        let raw = token(r#"{"alg":"RS256"}"#, r#"[1]"#);
+        assert_eq!(parse(&raw).unwrap_err(), TokenError::PayloadJson);
     }
 
     #[test]

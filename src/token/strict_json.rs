@@ -9,15 +9,31 @@ use serde_json::{Map, Value};
 /// Why a JSON text was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrictJsonError {
-    /// Not valid JSON, a repeated key, or nesting deeper than serde_json allows.
+    /// Not valid JSON, or nesting deeper than serde_json allows.
     Invalid,
+    /// An object repeats a key.
+    RepeatedKey,
+    /// A number too large for a double (`1e400`).
+    NumberOutOfRange,
     /// Valid JSON, but not an object.
     NotAnObject,
 }
 
+/// The message the visitor refuses a repeated key with.
+const REPEATED_KEY: &str = "repeated key";
+
 /// Parses `bytes` as one JSON object whose objects repeat no key.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, StrictJsonError> {
-    let strict: Strict = serde_json::from_slice(bytes).map_err(|_| StrictJsonError::Invalid)?;
+    let strict: Strict = serde_json::from_slice(bytes).map_err(|error| {
+        let said = error.to_string();
+        if said.starts_with(REPEATED_KEY) {
+            StrictJsonError::RepeatedKey
+        } else if said.starts_with("number out of range") {
+            StrictJsonError::NumberOutOfRange
+        } else {
+            StrictJsonError::Invalid
+        }
+    })?;
     match strict.0 {
         Value::Object(map) => Ok(map),
         _ => Err(StrictJsonError::NotAnObject),
@@ -82,7 +98,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             if map.contains_key(&key) {
-                return Err(de::Error::custom("repeated key"));
+                return Err(de::Error::custom(REPEATED_KEY));
             }
             let Strict(value) = access.next_value()?;
             map.insert(key, value);
@@ -105,7 +121,7 @@ mod tests {
     fn refuses_a_repeated_top_level_key() {
         assert_eq!(
             parse_object(br#"{"aud":"a","aud":"b"}"#),
-            Err(StrictJsonError::Invalid)
+            Err(StrictJsonError::RepeatedKey)
         );
     }
 
@@ -113,7 +129,7 @@ mod tests {
     fn refuses_a_repeated_nested_key() {
         assert_eq!(
             parse_object(br#"{"x":[{"k":1,"k":2}]}"#),
-            Err(StrictJsonError::Invalid)
+            Err(StrictJsonError::RepeatedKey)
         );
     }
 
@@ -122,5 +138,9 @@ mod tests {
         assert_eq!(parse_object(b"[1]"), Err(StrictJsonError::NotAnObject));
         assert_eq!(parse_object(b"{"), Err(StrictJsonError::Invalid));
         assert_eq!(parse_object(b"{} x"), Err(StrictJsonError::Invalid));
+        assert_eq!(
+            parse_object(br#"{"exp":1e400}"#),
+            Err(StrictJsonError::NumberOutOfRange)
+        );
     }
 }

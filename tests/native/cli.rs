@@ -1354,3 +1354,80 @@ fn verify_presents_a_peer_certificate_for_cnf_and_caller() {
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("--peer-cert /nonexistent.pem"), "{text}");
 }
+
+#[test]
+fn check_config_checks_every_file_and_names_each() {
+    let dir = temp::dir("cli-many");
+    std::fs::create_dir_all(dir.join("a-directory")).unwrap();
+    std::fs::write(dir.join("empty.json"), "").unwrap();
+    let good = temp_file("good.json", &cases::config().to_string());
+    let output = audgate(&[
+        "check-config",
+        dir.join("a-directory").to_str().unwrap(),
+        dir.join("missing.json").to_str().unwrap(),
+        dir.join("empty.json").to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("a-directory: error: is a directory"),
+        "{text}"
+    );
+    assert!(text.contains("missing.json: error: no such file"), "{text}");
+    assert!(text.contains("empty.json: error: is empty"), "{text}");
+    assert!(
+        text.contains("good.json: valid"),
+        "the files after the errors are checked: {text}"
+    );
+    for line in text.lines() {
+        assert!(
+            line.contains(".json") || line.contains("a-directory"),
+            "a line names its file: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_pasted_token_is_read_as_people_paste_it_and_errors_name_the_real_problem() {
+    let token = keys::sign_default(TestKey::Rsa1, claims(json!({})));
+    let (head, tail) = token.split_at(40);
+    for pasted in [
+        format!("authorization: Bearer {token}"),
+        format!("\"{token}\""),
+        format!("{head}\n{tail}"),
+    ] {
+        let output = audgate(&["inspect", &pasted]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{pasted:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("audgate: read the token without"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let b64 = |text: &str| keys::b64(text.as_bytes());
+    let header = b64(r#"{"alg":"RS256"}"#);
+    for (token, said) in [
+        (
+            "a.b.c.d.e".to_owned(),
+            "an encrypted token (JWE, five parts)",
+        ),
+        (
+            format!("{header}.{}.c2ln", b64(r#"{"aud":"a","aud":"b"}"#)),
+            "repeats a key",
+        ),
+        (
+            format!("{header}.{}.c2ln", b64(r#"{"exp":1e400}"#)),
+            "a number in the token is out of range",
+        ),
+    ] {
+        let output = audgate(&["inspect", &token]);
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(text.contains(said), "{token}: {text}");
+    }
+}

@@ -52,10 +52,23 @@ pub fn run(args: &[String]) -> Result<bool, String> {
             "check-config needs a FILE (plugin config JSON, WasmPlugin YAML or envoy.yaml)".into(),
         );
     }
+    // Every file checked and reported, each line naming its file; a file that
+    // cannot be read is an error of its own, and the others are still checked.
     let mut all_valid = true;
     for path in files {
-        for found in plugin_file::read(path)? {
-            all_valid &= check_found(&found, &node);
+        match plugin_file::read(path) {
+            Ok(found) => {
+                for found in found {
+                    all_valid &= check_found(&found, &node);
+                }
+            }
+            Err(problem) => {
+                let problem = problem
+                    .strip_prefix(&format!("{path}: "))
+                    .unwrap_or(&problem);
+                outln!("{path}: error: {problem}");
+                all_valid = false;
+            }
         }
     }
     Ok(all_valid)

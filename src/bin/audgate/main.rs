@@ -142,10 +142,44 @@ fn token_argument(arg: &str) -> Result<String, String> {
     } else {
         arg.to_owned()
     };
-    let text = text.trim();
-    let text = match text.get(..7) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => text.get(7..).unwrap_or_default(),
-        _ => text,
-    };
-    Ok(text.trim().to_owned())
+    Ok(bare_token(&text))
+}
+
+/// The token in `text` as people paste it: one `authorization: Bearer …` (or
+/// `DPoP …`) line, quoted, or split by the line breaks of a terminal. Each of
+/// these is read as the token it holds, and standard error says so.
+fn bare_token(text: &str) -> String {
+    let mut text = text.trim();
+    let mut said = Vec::new();
+    for quote in ['"', '\''] {
+        if let Some(inner) = text.strip_prefix(quote).and_then(|t| t.strip_suffix(quote)) {
+            text = inner.trim();
+            said.push("its quotes");
+        }
+    }
+    if let Some(rest) = strip_prefix_ignoring_case(text, "authorization:") {
+        text = rest.trim_start();
+        said.push("the 'authorization:' header name");
+    }
+    for scheme in ["bearer ", "dpop "] {
+        if let Some(rest) = strip_prefix_ignoring_case(text, scheme) {
+            text = rest.trim_start();
+        }
+    }
+    let joined: String = text.split_whitespace().collect();
+    if joined.len() != text.len() {
+        said.push("the line breaks or spaces inside it");
+    }
+    if !said.is_empty() {
+        errln!("audgate: read the token without {}", said.join(" and "));
+    }
+    joined
+}
+
+/// `text` without `prefix`, compared ignoring ASCII case.
+fn strip_prefix_ignoring_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| text.get(prefix.len()..))
+        .flatten()
 }

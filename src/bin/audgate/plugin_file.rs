@@ -39,7 +39,23 @@ impl Found {
 /// read. A file that is neither JSON nor YAML, or holds none, is one `Found`
 /// whose `json` says why.
 pub fn read(path: &str) -> Result<Vec<Found>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    if std::fs::metadata(path).is_ok_and(|meta| meta.is_dir()) {
+        return Err(format!(
+            "{path}: is a directory: give the configuration file in it (JSON, a WasmPlugin or an Envoy YAML)"
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        let why = match error.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "not readable (permission denied)".to_owned(),
+            std::io::ErrorKind::InvalidData => "not UTF-8 text".to_owned(),
+            _ => error.to_string(),
+        };
+        format!("{path}: {why}")
+    })?;
+    if text.trim().is_empty() {
+        return Err(format!("{path}: is empty: it holds no configuration"));
+    }
     Ok(parse(path, &text))
 }
 
