@@ -1431,3 +1431,24 @@ fn a_pasted_token_is_read_as_people_paste_it_and_errors_name_the_real_problem() 
         assert!(text.contains(said), "{token}: {text}");
     }
 }
+
+#[test]
+fn check_config_reads_a_plugin_configuration_in_plain_yaml() {
+    let yaml = "providers:\n- name: corp\n  issuer: https://idp.example.com\n  audiences: [orders.svc]\n  remote_jwks: {uri: \"https://idp.example.com/jwks\", cluster: idp}\nrules:\n- match: {prefix: /}\n  requires: corp\n";
+    let path = temp_file("plain.yaml", yaml);
+    let output = audgate(&["check-config", path.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("(plugin configuration in YAML): valid (1 provider(s), 1 rule(s))"),
+        "{text}"
+    );
+    let broken = temp_file(
+        "broken.yaml",
+        &yaml.replace("audiences: [orders.svc]", "audiences: []"),
+    );
+    let output = audgate(&["check-config", broken.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("providers[0].audiences"), "{text}");
+}

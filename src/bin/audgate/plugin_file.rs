@@ -85,6 +85,13 @@ fn parse(path: &str, text: &str) -> Vec<Found> {
         };
         if value.get("kind").and_then(Value::as_str) == Some("WasmPlugin") {
             found.push(wasm_plugin(&value));
+        } else if is_plugin_config(&value) {
+            // A plugin configuration in YAML on its own (a WasmPlugin's
+            // `pluginConfig` body, say): read as the JSON it stands for.
+            found.push(Found::config(
+                format!("{path} (plugin configuration in YAML)"),
+                Ok(value.to_string()),
+            ));
         } else {
             wasm_filters(&value, &mut found);
         }
@@ -94,6 +101,19 @@ fn parse(path: &str, text: &str) -> Vec<Found> {
         found.push(Found::config(path.to_owned(), Err(problem.into())));
     }
     found
+}
+
+/// Whether `value` is a plugin configuration itself: a mapping with
+/// `providers` or `exchange` at its top, and no `kind` or Envoy bootstrap keys.
+fn is_plugin_config(value: &Value) -> bool {
+    let Some(object) = value.as_object() else {
+        return false;
+    };
+    let own = object.contains_key("providers") || object.contains_key("exchange");
+    let other = ["kind", "static_resources", "apiVersion"]
+        .iter()
+        .any(|key| object.contains_key(*key));
+    own && !other
 }
 
 /// A YAML error in the user's words, its line that of the file: for a key given
