@@ -532,3 +532,58 @@ fn mcp_istio_example() {
         Some("WWW-Authenticate, DPoP-Nonce")
     );
 }
+
+#[test]
+fn the_first_example_can_be_tried_as_the_docs_say() {
+    // The `first-try` commands, run as written against the `first` example.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let block = text
+        .split("<!-- command: first-try -->\n```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the first-try commands");
+    let mint_line = block.lines().next().unwrap();
+    let mint = mint_line
+        .strip_prefix("TOKEN=$(audgate ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .expect("TOKEN=$(audgate mint …)");
+    let audgate = env!("CARGO_BIN_EXE_audgate");
+    let run = |args: &[&str]| Command::new(audgate).args(args).output().unwrap();
+    let config = support::temp::dir("first-try").join("config.json");
+    std::fs::write(&config, &examples()["first"].1).unwrap();
+    for (scope, status, said) in [
+        ("orders:read", Some(0), "200 allowed (provider corp-idp)"),
+        ("orders:write", Some(1), "403 refused"),
+    ] {
+        let args: Vec<String> = mint
+            .split(' ')
+            .map(|arg| {
+                if arg == "orders:read" {
+                    scope.to_owned()
+                } else {
+                    arg.to_owned()
+                }
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let minted = run(&args);
+        assert!(
+            minted.status.success(),
+            "{}",
+            String::from_utf8_lossy(&minted.stderr)
+        );
+        let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+        let verified = run(&[
+            "verify",
+            "--config",
+            config.to_str().unwrap(),
+            "--path",
+            "/orders",
+            &token,
+        ]);
+        let text = String::from_utf8_lossy(&verified.stdout);
+        assert_eq!(verified.status.code(), status, "{text}");
+        assert!(text.starts_with(said), "{text}");
+    }
+}

@@ -27,6 +27,7 @@ mod introspection_fast_path;
 mod key_lifecycle;
 mod layout;
 mod module_exports;
+mod module_size;
 mod outbound_invariant;
 mod resource_hints;
 mod signature_backends;

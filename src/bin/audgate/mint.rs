@@ -3,6 +3,7 @@
 //! local testing only: the key is a file the user gives, or the public demo key
 //! of `make run` (`tests/fixtures/keys/demo-1.der`, which anyone can read).
 
+use base64::Engine;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -123,7 +124,8 @@ pub fn run(args: &[String]) -> Result<bool, String> {
                 })?;
             if !kind.signs(alg) {
                 return Err(format!(
-                    "--alg {name}: this {kind:?} key signs with {}",
+                    "--alg {name}: this {} key signs with {}",
+                    kind.name(),
                     kind.algs()
                 ));
             }
@@ -165,10 +167,24 @@ pub fn run(args: &[String]) -> Result<bool, String> {
     }
     let token = jsonwebtoken::encode(&header, &Value::Object(claims), &key)
         .map_err(|e| format!("{from}: cannot sign with it as {alg:?}: {e}"))?;
+    // What the token says of its expiry (a --claim exp= in place of --ttl).
+    let expiry = match claims_exp(&token) {
+        Some(exp) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let when = crate::time_text::relative(exp, now);
+            if exp > now {
+                format!("expires {when}")
+            } else {
+                format!("expired {when}")
+            }
+        }
+        None => "no exp: never expires".to_owned(),
+    };
     errln!(
-        "audgate mint: for local testing only: signed with {from} ({alg:?}{}), expires in {}",
+        "audgate mint: for local testing only: signed with {from} ({alg:?}{}), {expiry}",
         kid.map(|kid| format!(", kid {kid}")).unwrap_or_default(),
-        crate::time_text::relative(options.ttl_s as i64, 0).trim_start_matches("in ")
     );
     outln!("{token}");
     Ok(true)
@@ -308,4 +324,14 @@ pub fn public_thumbprint(path: &str) -> Result<String, String> {
     jwk.as_object()
         .and_then(thumbprint)
         .ok_or_else(|| format!("{path}: no JWK thumbprint for this key"))
+}
+
+/// The `exp` of the token just signed, read back from its payload.
+fn claims_exp(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("exp")?.as_i64()
 }

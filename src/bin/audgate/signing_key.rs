@@ -20,6 +20,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The key type in words, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Rsa => "RSA",
+            Kind::P256 => "EC P-256",
+            Kind::P384 => "EC P-384",
+            Kind::Ed25519 => "Ed25519",
+        }
+    }
+
     /// The algorithm it signs with unless told otherwise.
     pub fn default_alg(self) -> Algorithm {
         match self {
