@@ -9,6 +9,7 @@
 
 use crate::support::{envoy, envoy_yaml, http, keys, temp, Envoy, TestKey, Upstream};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -174,21 +175,27 @@ fn sh_block(needle: &str) -> String {
 }
 
 #[test]
-fn the_documented_sed_points_every_sidecar_plugin_at_the_image() {
-    // Step 2's sed, run by the shell on a copy of deploy/istio/ with a digest
-    // in target/oci-layout.sha256, as after `make image`: every WasmPlugin in
-    // deploy/istio/*.yaml (orders' inbound and outbound, payments') gets the
-    // image and its digest, and nothing else changes.
+fn the_documented_sed_points_every_plugin_at_the_image() {
+    // Step 2's sed, run by the shell on a copy of deploy/istio/ (its folders
+    // too) with a digest in target/oci-layout.sha256, as after `make image`:
+    // every WasmPlugin of every file (orders' inbound and outbound, payments',
+    // the mesh-wide one, the ambient waypoint's) gets the image and its digest,
+    // no placeholder is left, and nothing else changes.
     let script = sh_block("sed -i.orig");
     let root = temp::dir("deploy-sed");
     let (istio, target) = (root.join("deploy/istio"), root.join("target"));
-    std::fs::create_dir_all(&istio).unwrap();
     std::fs::create_dir_all(&target).unwrap();
     let digest = "0123456789abcdef".repeat(4);
     std::fs::write(target.join("oci-layout.sha256"), format!("{digest}\n")).unwrap();
-    let shipped = crate::support::manifests::files();
+    let shipped = yaml_files(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/istio"
+    )));
+    let source_root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/istio"));
     for file in &shipped {
-        std::fs::copy(file, istio.join(file.file_name().unwrap())).unwrap();
+        let copy = istio.join(file.strip_prefix(source_root).unwrap());
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::copy(file, &copy).unwrap();
     }
     let image = "registry.test/team/audgate:9.9.9";
     let output = Command::new("sh")
@@ -201,9 +208,18 @@ fn the_documented_sed_points_every_sidecar_plugin_at_the_image() {
     assert!(output.status.success(), "{script}\n{said}");
     let mut plugins = 0;
     for file in &shipped {
-        let name = file.file_name().unwrap();
-        let edited = std::fs::read_to_string(istio.join(name)).unwrap();
-        let documents = crate::support::manifests::parse_yaml(&name.to_string_lossy(), &edited);
+        let relative = file.strip_prefix(source_root).unwrap();
+        let copy = istio.join(relative);
+        let edited = std::fs::read_to_string(&copy).unwrap();
+        assert!(
+            !edited.contains("registry.example.com"),
+            "{relative:?} keeps the placeholder url"
+        );
+        assert!(
+            !edited.contains(&"0".repeat(64)),
+            "{relative:?} keeps the placeholder digest"
+        );
+        let documents = crate::support::manifests::parse_yaml(&relative.to_string_lossy(), &edited);
         for document in documents.iter().filter(|d| d.kind() == "WasmPlugin") {
             let spec = &document.value["spec"];
             assert_eq!(spec["url"], format!("oci://{image}"), "{}", document.source);
@@ -212,14 +228,31 @@ fn the_documented_sed_points_every_sidecar_plugin_at_the_image() {
         }
         if documents.iter().all(|d| d.kind() != "WasmPlugin") {
             let original = std::fs::read_to_string(file).unwrap();
-            assert_eq!(edited, original, "{name:?} is no WasmPlugin file");
+            assert_eq!(edited, original, "{relative:?} is no WasmPlugin file");
         }
-        assert!(!istio
-            .join(format!("{}.orig", name.to_string_lossy()))
-            .exists());
+        let orig = copy.with_file_name(format!(
+            "{}.orig",
+            copy.file_name().unwrap().to_string_lossy()
+        ));
+        assert!(!orig.exists(), "{orig:?} left behind");
     }
     let _ = std::fs::remove_dir_all(&root);
-    assert!(plugins >= 3, "{plugins} WasmPlugins edited");
+    assert!(plugins >= 6, "{plugins} WasmPlugins edited");
+}
+
+/// Every YAML file under `dir`, its folders included, sorted.
+fn yaml_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(yaml_files(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
 }
 
 /// The demo provider of envoy/envoy.yaml (local keys), in Envoy.

@@ -1452,3 +1452,18 @@ fn check_config_reads_a_plugin_configuration_in_plain_yaml() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("providers[0].audiences"), "{text}");
 }
+
+#[test]
+fn check_config_names_what_a_file_without_a_plugin_holds() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/istio/idp-serviceentry.yaml"
+    );
+    let output = audgate(&["check-config", path]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("error: no WasmPlugin here, only ServiceEntry"),
+        "{text}"
+    );
+}

@@ -66,6 +66,7 @@ fn parse(path: &str, text: &str) -> Vec<Found> {
         return vec![Found::config(path.to_owned(), Ok(text.to_owned()))];
     }
     let mut found = Vec::new();
+    let mut kinds: Vec<String> = Vec::new();
     for document in serde_yaml_ng::Deserializer::from_str(text) {
         let yaml: serde_yaml_ng::Value = match serde::Deserialize::deserialize(document) {
             Ok(yaml) => yaml,
@@ -83,6 +84,11 @@ fn parse(path: &str, text: &str) -> Vec<Found> {
                 return found;
             }
         };
+        if let Some(kind) = value.get("kind").and_then(Value::as_str) {
+            if kind != "WasmPlugin" && !kinds.iter().any(|known| known == kind) {
+                kinds.push(kind.to_owned());
+            }
+        }
         if value.get("kind").and_then(Value::as_str) == Some("WasmPlugin") {
             found.push(wasm_plugin(&value));
         } else if is_plugin_config(&value) {
@@ -97,8 +103,15 @@ fn parse(path: &str, text: &str) -> Vec<Found> {
         }
     }
     if found.is_empty() {
-        let problem = "no JSON configuration, WasmPlugin resource or Envoy wasm filter in the file";
-        found.push(Found::config(path.to_owned(), Err(problem.into())));
+        let problem = if kinds.is_empty() {
+            "no JSON configuration, WasmPlugin resource or Envoy wasm filter in the file".to_owned()
+        } else {
+            format!(
+                "no WasmPlugin here, only {}: give check-config the WasmPlugin files",
+                kinds.join(", ")
+            )
+        };
+        found.push(Found::config(path.to_owned(), Err(problem)));
     }
     found
 }
