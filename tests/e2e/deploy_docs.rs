@@ -111,6 +111,12 @@ fn the_documented_check_config_passes_the_shipped_plugins_and_fails_a_broken_cop
     let said = String::from_utf8_lossy(&output.stdout);
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{said}{errors}");
+    // The shipped digest is the placeholder, and said to be (deploy.md's sed
+    // replaces it).
+    for line in said.lines().filter(|line| line.contains("warning")) {
+        assert!(line.contains("spec.sha256: the all-zero placeholder"), "{line}");
+    }
+    assert_eq!(said.matches("the all-zero placeholder").count(), 3, "{said}");
     for name in [
         "shop/audgate-orders",
         "shop/audgate-orders-outbound",
@@ -236,8 +242,16 @@ fn the_documented_sed_points_every_plugin_at_the_image() {
         ));
         assert!(!orig.exists(), "{orig:?} left behind");
     }
+    // Then the documented check has nothing left to warn of (before, each plugin
+    // is warned of its placeholder digest).
+    let glob = format!("{0}/*-wasmplugin.yaml {0}/ambient/*.yaml", istio.display());
+    let output = documented_check(&glob);
+    let checked = String::from_utf8_lossy(&output.stdout).to_string();
     let _ = std::fs::remove_dir_all(&root);
     assert!(plugins >= 6, "{plugins} WasmPlugins edited");
+    assert!(output.status.success(), "{checked}");
+    assert_eq!(checked.matches(": valid (").count(), 5, "{checked}");
+    assert!(!checked.contains("warning"), "{checked}");
 }
 
 /// Every YAML file under `dir`, its folders included, sorted.

@@ -23,7 +23,7 @@ pub(crate) fn audgate(args: &[&str]) -> Output {
         .expect("run audgate")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -34,7 +34,7 @@ fn stderr(output: &Output) -> String {
 /// `text` in the file `name` of this module's scratch directory. Written
 /// aside and renamed into place: tests run in parallel, and several write the
 /// same key file, which another test's command may be reading.
-fn temp_file(name: &str, text: &str) -> PathBuf {
+pub(crate) fn temp_file(name: &str, text: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     static SERIAL: AtomicUsize = AtomicUsize::new(0);
     let dir = DIR.get_or_init(|| temp::dir("cli"));
@@ -60,6 +60,8 @@ apiVersion: extensions.istio.io/v1alpha1
 kind: WasmPlugin
 metadata: {name: audgate-orders, namespace: orders}
 spec:
+  url: oci://registry.example.com/audgate:0.1.0
+  sha256: "5f1d6c3e9a7b2c4d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
   pluginConfig:
     providers:
     - name: idp
@@ -75,6 +77,7 @@ apiVersion: extensions.istio.io/v1alpha1
 kind: WasmPlugin
 metadata: {name: audgate-payments, namespace: payments}
 spec:
+  url: oci://registry.example.com/audgate:0.1.0
   pluginConfig:
     providers:
     - name: idp
@@ -554,7 +557,7 @@ fn check_config_warns_of_a_discovery_document_given_as_the_key_set() {
 }
 
 /// `check-config` on `text` written to `name`: exit code and stdout.
-fn check(name: &str, text: &str) -> (Option<i32>, String) {
+pub(crate) fn check(name: &str, text: &str) -> (Option<i32>, String) {
     let path = temp_file(name, text);
     let output = audgate(&["check-config", path.to_str().unwrap()]);
     (
@@ -564,16 +567,28 @@ fn check(name: &str, text: &str) -> (Option<i32>, String) {
 }
 
 /// A WasmPlugin named `name` with `spec` lines (indented by two) before its
-/// pluginConfig, and `config` lines (indented by four) as the pluginConfig.
-fn wasm_plugin(name: &str, spec: &str, config: &str) -> String {
+/// pluginConfig, and `config` lines (indented by four) as the pluginConfig; the
+/// module is [`MODULE`] unless `spec` gives a `url` or `sha256`.
+pub(crate) fn wasm_plugin(name: &str, spec: &str, config: &str) -> String {
+    let module = if spec.contains("  url:") || spec.contains("  sha256:") {
+        ""
+    } else {
+        MODULE
+    };
     format!(
-        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n{spec}{config}"
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n{module}{spec}{config}"
     )
 }
 
-const GOOD_SPEC: &str = "  phase: AUTHN\n  failStrategy: FAIL_CLOSE\n  match:\n  - mode: SERVER\n";
+/// A module pinned to a digest (not the placeholder), as `spec` lines.
+pub(crate) const MODULE: &str = "  url: oci://registry.example.com/audgate:0.1.0
+  sha256: \"5f1d6c3e9a7b2c4d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d\"
+";
 
-const PLUGIN_CONFIG: &str = "  pluginConfig:
+pub(crate) const GOOD_SPEC: &str =
+    "  phase: AUTHN\n  failStrategy: FAIL_CLOSE\n  match:\n  - mode: SERVER\n";
+
+pub(crate) const PLUGIN_CONFIG: &str = "  pluginConfig:
     providers:
     - name: idp
       issuer: https://idp.example.com
@@ -734,19 +749,47 @@ fn check_config_checks_the_wasmplugin_fields_against_istios_values() {
         !said.contains("warning") && !said.contains("error"),
         "{said}"
     );
-    // The shipped manifests meet every expectation.
-    for file in [
-        "orders-wasmplugin.yaml",
-        "payments-wasmplugin.yaml",
-        "mesh-wide/audgate-wasmplugin.yaml",
-    ] {
+    // The shipped manifests meet every expectation but one: their digest is the
+    // placeholder until deploy.md's sed puts the image's in, and then nothing
+    // is left to warn of.
+    for file in SHIPPED_PLUGINS {
         let path = format!("{}/deploy/istio/{file}", env!("CARGO_MANIFEST_DIR"));
         let said = stdout(&audgate(&["check-config", &path]));
+        assert!(!said.contains("error"), "{file}: {said}");
+        for line in said.lines().filter(|line| line.contains("warning")) {
+            assert!(
+                line.contains("warning: spec.sha256: the all-zero placeholder"),
+                "{file}: {line}"
+            );
+        }
+        assert!(said.contains("the all-zero placeholder"), "{file}: {said}");
+        let pinned = pinned_manifest(file);
+        let said = stdout(&audgate(&["check-config", pinned.to_str().unwrap()]));
         assert!(
             !said.contains("warning") && !said.contains("error"),
             "{file}: {said}"
         );
     }
+}
+
+/// Every shipped file of WasmPlugins, under deploy/istio.
+pub(crate) const SHIPPED_PLUGINS: &[&str] = &[
+    "orders-wasmplugin.yaml",
+    "orders-outbound-wasmplugin.yaml",
+    "payments-wasmplugin.yaml",
+    "mesh-wide/audgate-wasmplugin.yaml",
+    "ambient/waypoint-wasmplugins.yaml",
+];
+
+/// A shipped manifest with its placeholder digest replaced, as deploy.md's
+/// `sed` replaces it with the image's: its path.
+pub(crate) fn pinned_manifest(file: &str) -> PathBuf {
+    let path = format!("{}/deploy/istio/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let digest = "5f1d6c3e9a7b2c4d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
+    let pinned = text.replace(&"0".repeat(64), digest);
+    assert_ne!(pinned, text, "{file} holds the placeholder");
+    temp_file(&format!("pinned-{}", file.replace('/', "-")), &pinned)
 }
 
 #[test]
@@ -896,7 +939,7 @@ fn minted_tokens_verify_against_the_matching_public_key() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("--alg ES256: this Rsa key signs with RS256"),
+        stderr(&output).contains("--alg ES256: this RSA key signs with RS256"),
         "{}",
         stderr(&output)
     );
@@ -1239,11 +1282,8 @@ fn check_config_accepts_the_shipped_outbound_plugin_without_the_secret_at_hand()
     // CLIENT}]` as an exchange needs, and a client secret that only the proxy's
     // environment holds (vmConfig.env, valueFrom: HOST): check-config reads it
     // offline, without the secret, and finds nothing wrong.
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/istio/orders-outbound-wasmplugin.yaml"
-    );
-    let output = audgate(&["check-config", path]);
+    let path = pinned_manifest("orders-outbound-wasmplugin.yaml");
+    let output = audgate(&["check-config", path.to_str().unwrap()]);
     let said = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{said}");
     assert!(
@@ -1254,17 +1294,18 @@ fn check_config_accepts_the_shipped_outbound_plugin_without_the_secret_at_hand()
         !said.contains("warning") && !said.contains("error"),
         "{said}"
     );
-    // With the rest of orders' and payments' plugins, as the docs run it.
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/istio");
-    let files: Vec<String> = ["orders", "orders-outbound", "payments"]
+    // With the rest of orders' and payments' plugins, as the docs run it: one
+    // module, the same vmConfig for orders' two plugins, nothing to warn of.
+    let files: Vec<PathBuf> = ["orders", "orders-outbound", "payments"]
         .iter()
-        .map(|name| format!("{dir}/{name}-wasmplugin.yaml"))
+        .map(|name| pinned_manifest(&format!("{name}-wasmplugin.yaml")))
         .collect();
     let mut args = vec!["check-config"];
-    args.extend(files.iter().map(String::as_str));
+    args.extend(files.iter().map(|path| path.to_str().unwrap()));
     let output = audgate(&args);
     let said = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(!said.contains("warning"), "{said}");
     for name in [
         "audgate-orders",
         "audgate-orders-outbound",
@@ -1463,7 +1504,7 @@ fn check_config_names_what_a_file_without_a_plugin_holds() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("error: no WasmPlugin here, only ServiceEntry"),
+        text.contains("error: no WasmPlugin or TrafficExtension here, only ServiceEntry"),
         "{text}"
     );
 }

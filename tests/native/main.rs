@@ -12,6 +12,7 @@ mod cli;
 mod cli_dpop;
 mod cli_exchange;
 mod cli_introspection;
+mod cli_istio;
 mod decision_review;
 mod decision_table;
 mod deploy_manifests;

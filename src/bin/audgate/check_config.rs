@@ -14,6 +14,7 @@ use audgate::token::dpop::settings::Dpop;
 
 use crate::destination_table;
 use crate::plugin_file::{self, Found};
+use crate::workload_vm::{self, Placement};
 
 /// What a `*_env` secret variable stands for offline: never a real secret, and
 /// long enough for any length rule (a DPoP nonce secret needs 32 bytes).
@@ -52,20 +53,40 @@ pub fn run(args: &[String]) -> Result<bool, String> {
             "check-config needs a FILE (plugin config JSON, WasmPlugin YAML or envoy.yaml)".into(),
         );
     }
-    // Every file checked and reported, each line naming its file; a file that
-    // cannot be read is an error of its own, and the others are still checked.
+    // Every file read first, so that plugins can be compared across files; then
+    // each reported, a file that cannot be read as an error of its own.
+    let mut read: Vec<(&str, Result<Vec<Found>, String>)> = files
+        .into_iter()
+        .map(|path| (path, plugin_file::read(path)))
+        .collect();
+    let mut plugins: Vec<&mut Found> = read
+        .iter_mut()
+        .filter_map(|(_, found)| found.as_mut().ok())
+        .flatten()
+        .collect();
+    let placements: Vec<Option<&Placement>> = plugins
+        .iter()
+        .map(|found| found.placement.as_ref())
+        .collect();
+    let labels: Vec<&str> = plugins.iter().map(|found| found.label.as_str()).collect();
+    let shared = workload_vm::differing_environments(&placements, &labels);
+    for (index, warning) in shared {
+        if let Some(found) = plugins.get_mut(index) {
+            found.warnings.push(warning);
+        }
+    }
     let mut all_valid = true;
-    for path in files {
-        match plugin_file::read(path) {
+    for (path, found) in &read {
+        match found {
             Ok(found) => {
                 for found in found {
-                    all_valid &= check_found(&found, &node);
+                    all_valid &= check_found(found, &node);
                 }
             }
             Err(problem) => {
                 let problem = problem
                     .strip_prefix(&format!("{path}: "))
-                    .unwrap_or(&problem);
+                    .unwrap_or(problem);
                 outln!("{path}: error: {problem}");
                 all_valid = false;
             }
@@ -74,28 +95,75 @@ pub fn run(args: &[String]) -> Result<bool, String> {
     Ok(all_valid)
 }
 
-/// Checks one configuration and what surrounds it (a WasmPlugin's `spec`),
-/// printing errors, then warnings; whether it is valid.
+/// Checks one configuration and what surrounds it (a WasmPlugin's `spec`, the
+/// VM's environment), printing the errors, warnings and notes, then the verdict
+/// ("valid" only when there is no error); whether it is valid.
 fn check_found(found: &Found, node: &BTreeMap<String, String>) -> bool {
     let label = &found.label;
-    for error in &found.errors {
+    let parsed = found.json.as_ref().map(|json| parse(json, node));
+    let mut errors = found.errors.clone();
+    let mut warnings = found.warnings.clone();
+    if let (Ok(Ok(checked)), Some(env)) = (&parsed, &found.vm_env) {
+        let (missing, inline) = workload_vm::environment_problems(env, &checked.secret_envs);
+        errors.extend(missing);
+        warnings.extend(inline);
+    }
+    for error in &errors {
         outln!("{label}: error: {error}");
     }
-    for warning in &found.warnings {
+    for warning in &warnings {
         outln!("{label}: warning: {warning}");
     }
-    let valid = match &found.json {
-        Ok(json) => check(label, json, found.lines_of, node),
+    for note in &found.notes {
+        outln!("{label}: {note}");
+    }
+    match parsed {
+        Ok(Ok(checked)) if errors.is_empty() => {
+            report(label, &checked);
+            true
+        }
+        Ok(Ok(checked)) => {
+            outln!(
+                "{label}: refused: its plugin configuration is valid ({}), the rest is not \
+                 (the error(s) above)",
+                summary(&checked.config)
+            );
+            false
+        }
+        Ok(Err(error)) => {
+            match (found.lines_of, &error.problem) {
+                (Some(place), Problem::NotJson(_)) => {
+                    outln!("{label}: error: {error} (of {place})")
+                }
+                _ => outln!("{label}: error: {error}"),
+            }
+            false
+        }
         Err(problem) => {
             outln!("{label}: error: {problem}");
             false
         }
-    };
-    valid && found.errors.is_empty()
+    }
 }
 
-/// Checks one configuration and prints the verdict; whether it is valid.
-fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String, String>) -> bool {
+/// A configuration read as the filter reads it, with what it asked of the
+/// node metadata and the VM's environment.
+struct Checked {
+    config: Config,
+    /// `${node.KEY}` keys not given with `--node`, sorted.
+    unfilled: Vec<String>,
+    /// The `*_env` variables it reads, sorted.
+    secret_envs: Vec<String>,
+    /// `exchange.client_secret_env`, if any.
+    exchange_secret_env: Option<String>,
+}
+
+/// Reads one configuration as `on_configure` would, `--node` values filling
+/// node metadata and placeholders the VM's secrets.
+fn parse(
+    json: &str,
+    node: &BTreeMap<String, String>,
+) -> Result<Checked, audgate::config::ConfigError> {
     let unfilled = RefCell::new(Vec::<String>::new());
     let metadata = |key: &str| {
         node.get(key).cloned().or_else(|| {
@@ -112,75 +180,90 @@ fn check(label: &str, json: &str, lines_of: Option<&str>, node: &BTreeMap<String
         node: &metadata,
         env: &env,
     };
-    match Config::from_json_in(json.as_bytes(), &lookups) {
-        Ok(config) => {
-            let exchange = config.exchange.as_ref().map_or(String::new(), |exchange| {
-                format!(
-                    ", exchange to {} destination(s)",
-                    exchange.destinations.len()
-                )
-            });
-            outln!(
-                "{label}: valid ({} provider(s), {} rule(s){exchange})",
-                config.providers.len(),
-                config.rules.len()
-            );
-            let mut keys = unfilled.into_inner();
-            keys.sort();
-            keys.dedup();
-            if !keys.is_empty() {
-                outln!(
-                    "{label}: audiences use node metadata {}: each proxy fills them from its own \
-                     (a proxy without one refuses the configuration); --node KEY=VALUE shows one workload's",
-                    keys.join(", ")
-                );
-            }
-            for provider in &config.providers {
-                outln!(
-                    "{label}: provider {} accepts audiences {:?}",
-                    provider.name,
-                    provider.audiences
-                );
-                if let Some(warning) = discovery_warning(provider) {
-                    outln!("{label}: warning: provider {}: {warning}", provider.name);
-                }
-                if let Some(introspection) = provider.introspection() {
-                    let line = introspection_line(introspection);
-                    outln!("{label}: provider {}: {line}", provider.name);
-                }
-                if let Some(dpop) = &provider.dpop {
-                    outln!("{label}: provider {}: {}", provider.name, dpop_line(dpop));
-                }
-            }
-            if let Some(published) = &config.resource_metadata {
-                outln!(
-                    "{label}: resource_metadata: published at {} (every challenge names it): {}",
-                    published.url,
-                    published.document
-                );
-            }
-            if let Some(exchange) = &config.exchange {
-                let secret_env = secret_envs.borrow().first().cloned();
-                for line in destination_table::settings(exchange, secret_env.as_deref()) {
-                    outln!("{label}: exchange: {line}");
-                }
-                for (index, destination) in exchange.destinations.iter().enumerate() {
-                    outln!(
-                        "{label}: exchange {}",
-                        destination_table::row(index, destination)
-                    );
-                }
-            }
-            true
+    let config = Config::from_json_in(json.as_bytes(), &lookups)?;
+    let mut unfilled = unfilled.into_inner();
+    unfilled.sort();
+    unfilled.dedup();
+    let mut secret_envs = secret_envs.into_inner();
+    secret_envs.sort();
+    secret_envs.dedup();
+    let exchange_secret_env = serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|raw| {
+            raw.pointer("/exchange/client_secret_env")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        });
+    Ok(Checked {
+        config,
+        unfilled,
+        secret_envs,
+        exchange_secret_env,
+    })
+}
+
+/// "1 provider(s), 2 rule(s), exchange to 3 destination(s)".
+fn summary(config: &Config) -> String {
+    let exchange = config.exchange.as_ref().map_or(String::new(), |exchange| {
+        format!(
+            ", exchange to {} destination(s)",
+            exchange.destinations.len()
+        )
+    });
+    format!(
+        "{} provider(s), {} rule(s){exchange}",
+        config.providers.len(),
+        config.rules.len()
+    )
+}
+
+/// Prints what a valid configuration does: its summary, the node metadata it
+/// asks for, each provider's audiences and key source, what it publishes, its
+/// exchange.
+fn report(label: &str, checked: &Checked) {
+    let config = &checked.config;
+    outln!("{label}: valid ({})", summary(config));
+    if !checked.unfilled.is_empty() {
+        outln!(
+            "{label}: audiences use node metadata {}: each proxy fills them from its own \
+             (a proxy without one refuses the configuration); --node KEY=VALUE shows one workload's",
+            checked.unfilled.join(", ")
+        );
+    }
+    for provider in &config.providers {
+        outln!(
+            "{label}: provider {} accepts audiences {:?}",
+            provider.name,
+            provider.audiences
+        );
+        if let Some(warning) = discovery_warning(provider) {
+            outln!("{label}: warning: provider {}: {warning}", provider.name);
         }
-        Err(error) => {
-            match (lines_of, &error.problem) {
-                (Some(place), Problem::NotJson(_)) => {
-                    outln!("{label}: error: {error} (of {place})")
-                }
-                _ => outln!("{label}: error: {error}"),
-            }
-            false
+        if let Some(introspection) = provider.introspection() {
+            let line = introspection_line(introspection);
+            outln!("{label}: provider {}: {line}", provider.name);
+        }
+        if let Some(dpop) = &provider.dpop {
+            outln!("{label}: provider {}: {}", provider.name, dpop_line(dpop));
+        }
+    }
+    if let Some(published) = &config.resource_metadata {
+        outln!(
+            "{label}: resource_metadata: published at {} (every challenge names it): {}",
+            published.url,
+            published.document
+        );
+    }
+    if let Some(exchange) = &config.exchange {
+        let secret_env = checked.exchange_secret_env.as_deref();
+        for line in destination_table::settings(exchange, secret_env) {
+            outln!("{label}: exchange: {line}");
+        }
+        for (index, destination) in exchange.destinations.iter().enumerate() {
+            outln!(
+                "{label}: exchange {}",
+                destination_table::row(index, destination)
+            );
         }
     }
 }

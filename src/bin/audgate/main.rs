@@ -47,12 +47,15 @@ mod fetch;
 mod flags;
 mod inspect;
 mod introspect;
+mod istio_enum;
+mod istio_spec;
 mod mint;
 mod peer_cert;
 mod plugin_file;
 mod signing_key;
 mod time_text;
 mod verify_cmd;
+mod workload_vm;
 
 use std::process::ExitCode;
 

@@ -6,6 +6,9 @@
 
 use serde_json::Value;
 
+use crate::istio_spec::{self, Kind};
+use crate::workload_vm::{EnvSource, EnvVar, Placement, VmEnv};
+
 /// One configuration found in a file, with where it came from.
 pub struct Found {
     /// e.g. `config.json` or `WasmPlugin orders/audgate-orders`.
@@ -18,6 +21,12 @@ pub struct Found {
     pub errors: Vec<String>,
     /// What works but is probably not meant ("spec.phase: ...").
     pub warnings: Vec<String>,
+    /// What the user should know ("applies to every workload in namespace …").
+    pub notes: Vec<String>,
+    /// Where an extension resource applies, with which module and environment.
+    pub placement: Option<Placement>,
+    /// The environment the plugin's VM is given, when the file says.
+    pub vm_env: Option<VmEnv>,
     /// Where the line and column of a JSON syntax error are counted, when not
     /// in the file itself.
     pub lines_of: Option<&'static str>,
@@ -30,6 +39,9 @@ impl Found {
             json,
             errors: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
+            placement: None,
+            vm_env: None,
             lines_of: None,
         }
     }
@@ -84,13 +96,27 @@ fn parse(path: &str, text: &str) -> Vec<Found> {
                 return found;
             }
         };
-        if let Some(kind) = value.get("kind").and_then(Value::as_str) {
-            if kind != "WasmPlugin" && !kinds.iter().any(|known| known == kind) {
-                kinds.push(kind.to_owned());
+        let kind = match value.get("kind").and_then(Value::as_str) {
+            Some("WasmPlugin") => Some(Kind::WasmPlugin),
+            Some("TrafficExtension")
+                if value.pointer("/spec/lua").is_some()
+                    && value.pointer("/spec/wasm").is_none() =>
+            {
+                // A Lua extension: nothing of audgate's in it.
+                kinds.push("TrafficExtension (Lua)".to_owned());
+                continue;
             }
-        }
-        if value.get("kind").and_then(Value::as_str) == Some("WasmPlugin") {
-            found.push(wasm_plugin(&value));
+            Some("TrafficExtension") => Some(Kind::TrafficExtension),
+            Some(other) => {
+                if !kinds.iter().any(|known| known == other) {
+                    kinds.push(other.to_owned());
+                }
+                None
+            }
+            None => None,
+        };
+        if let Some(kind) = kind {
+            found.push(extension(&value, kind));
         } else if is_plugin_config(&value) {
             // A plugin configuration in YAML on its own (a WasmPlugin's
             // `pluginConfig` body, say): read as the JSON it stands for.
@@ -107,7 +133,8 @@ fn parse(path: &str, text: &str) -> Vec<Found> {
             "no JSON configuration, WasmPlugin resource or Envoy wasm filter in the file".to_owned()
         } else {
             format!(
-                "no WasmPlugin here, only {}: give check-config the WasmPlugin files",
+                "no WasmPlugin or TrafficExtension here, only {}: give check-config the \
+                 files of audgate's plugins",
                 kinds.join(", ")
             )
         };
@@ -192,8 +219,9 @@ fn key_lines(text: &str, line: usize, column: usize, key: &str) -> Vec<usize> {
     found
 }
 
-/// A WasmPlugin's plugin configuration, with what is wrong in its `spec`.
-fn wasm_plugin(value: &Value) -> Found {
+/// An extension resource's plugin configuration, with what is wrong in the
+/// rest of it.
+fn extension(value: &Value, kind: Kind) -> Found {
     let name = value
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -202,202 +230,39 @@ fn wasm_plugin(value: &Value) -> Found {
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("default");
-    let config = match value.pointer("/spec/pluginConfig") {
-        Some(config) => Ok(config.to_string()),
-        None => Err("spec.pluginConfig: missing (is it spelt pluginConfig?)".to_owned()),
+    let at = kind.module_at();
+    let pointer = format!("/{}/pluginConfig", at.replace('.', "/"));
+    let plugin = value.pointer(&pointer);
+    let config = match plugin {
+        Some(config) if config.is_object() => Ok(config.to_string()),
+        Some(config) => Err(format!(
+            "{at}.pluginConfig: must be a mapping (the configuration written as YAML), not {}",
+            json_kind(config)
+        )),
+        None => Err(format!(
+            "{at}.pluginConfig: missing (is it spelt pluginConfig?)"
+        )),
     };
-    let mut found = Found::config(format!("WasmPlugin {namespace}/{name}"), config);
-    if let Some(spec) = value.get("spec") {
-        check_spec(spec, &mut found);
-    }
+    let mut found = Found::config(format!("{} {namespace}/{name}", kind.name()), config);
+    let report = istio_spec::check(value, kind, plugin);
+    found.errors = report.errors;
+    found.warnings = report.warnings;
+    found.notes = report.notes;
+    found.placement = report.placement;
+    found.vm_env = report.vm_env;
     found
 }
 
-/// An Istio enum field: its name in `spec`, the values Istio takes, and common
-/// mistakes with what was meant.
-struct IstioEnum {
-    field: &'static str,
-    values: &'static [&'static str],
-    meant: &'static [(&'static str, &'static str)],
-}
-
-const PHASE: IstioEnum = IstioEnum {
-    field: "phase",
-    values: &["UNSPECIFIED_PHASE", "AUTHN", "AUTHZ", "STATS"],
-    meant: &[("AUTHENTICATION", "AUTHN"), ("AUTHORIZATION", "AUTHZ")],
-};
-const FAIL_STRATEGY: IstioEnum = IstioEnum {
-    field: "failStrategy",
-    values: &["FAIL_CLOSE", "FAIL_OPEN", "FAIL_RELOAD"],
-    meant: &[("FAIL_CLOSED", "FAIL_CLOSE"), ("FAIL_OPENED", "FAIL_OPEN")],
-};
-const IMAGE_PULL_POLICY: IstioEnum = IstioEnum {
-    field: "imagePullPolicy",
-    values: &["UNSPECIFIED_POLICY", "IfNotPresent", "Always"],
-    meant: &[("Never", "IfNotPresent")],
-};
-const PLUGIN_TYPE: IstioEnum = IstioEnum {
-    field: "type",
-    values: &["UNSPECIFIED_PLUGIN_TYPE", "HTTP", "NETWORK"],
-    meant: &[],
-};
-const MODE: IstioEnum = IstioEnum {
-    field: "mode",
-    values: &["UNDEFINED", "CLIENT", "SERVER", "CLIENT_AND_SERVER"],
-    meant: &[("INBOUND", "SERVER"), ("OUTBOUND", "CLIENT")],
-};
-
-/// The WasmPlugin `spec` fields Istio validates against its enums (so that a
-/// typo is caught here, not by the API server or, worse, silently), and audgate's
-/// own expectations of them.
-fn check_spec(spec: &Value, found: &mut Found) {
-    let phase = enum_value(spec, "spec", &PHASE, &mut found.errors);
-    match phase.as_deref() {
-        Some("AUTHN") => {}
-        // Refused above.
-        None if spec.get("phase").is_some() => {}
-        None | Some("UNSPECIFIED_PHASE") => found.warnings.push(format!(
-            "spec.phase: {}: Istio then puts audgate near the end of the filter chain, \
-             after its own authentication and authorization; set phase: AUTHN",
-            phase.as_deref().unwrap_or("not set")
-        )),
-        Some(phase) => found.warnings.push(format!(
-            "spec.phase: {phase} runs audgate after Istio's authentication filters{}; \
-             set phase: AUTHN so that it runs before them",
-            if phase == "STATS" {
-                " and authorization"
-            } else {
-                ""
-            }
-        )),
+/// What a JSON value is, in words.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "empty",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text (a JSON string? write the configuration as YAML instead)",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
-    if enum_value(spec, "spec", &FAIL_STRATEGY, &mut found.errors).as_deref() == Some("FAIL_OPEN") {
-        found.warnings.push(
-            "spec.failStrategy: FAIL_OPEN: WHEN THE MODULE CANNOT BE FETCHED OR LOADED, OR ITS VM \
-             FAILS, EVERY REQUEST GOES THROUGH UNCHECKED; use FAIL_CLOSE (the default) or FAIL_RELOAD"
-                .into(),
-        );
-    }
-    enum_value(spec, "spec", &IMAGE_PULL_POLICY, &mut found.errors);
-    if enum_value(spec, "spec", &PLUGIN_TYPE, &mut found.errors).as_deref() == Some("NETWORK") {
-        found.errors.push(
-            "spec.type: NETWORK runs the module as a network (TCP) filter, and audgate is an \
-             HTTP filter: write type: HTTP or leave type out"
-                .into(),
-        );
-    }
-    let plugin = spec.get("pluginConfig");
-    let exchanges = plugin.is_some_and(|config| config.get("exchange").is_some());
-    let verifies = plugin
-        .and_then(|config| config.get("providers"))
-        .and_then(Value::as_array)
-        .is_some_and(|providers| !providers.is_empty());
-    match spec.get("match") {
-        None if exchanges => found.warnings.push(
-            "spec.match: not set: the plugin runs on the requests this workload receives too, \
-             and exchange then swaps their tokens; an exchange plugin wants \
-             match: [{mode: CLIENT}]"
-                .into(),
-        ),
-        None => {}
-        Some(Value::Array(selectors)) => {
-            for (index, selector) in selectors.iter().enumerate() {
-                let at = format!("spec.match[{index}]");
-                if !selector.is_object() {
-                    found
-                        .errors
-                        .push(format!("{at}: must be an object, e.g. {{mode: SERVER}}"));
-                    continue;
-                }
-                let mode = enum_value(selector, &at, &MODE, &mut found.errors);
-                if let Some(warning) = mode_warning(&at, mode.as_deref(), exchanges, verifies) {
-                    found.warnings.push(warning);
-                }
-            }
-        }
-        Some(_) => found
-            .errors
-            .push("spec.match: must be a list, e.g. [{mode: SERVER}]".into()),
-    }
-}
-
-/// What is odd about `mode` for a plugin that exchanges outbound tokens
-/// (`exchanges`) and/or verifies inbound ones (`verifies`).
-fn mode_warning(at: &str, mode: Option<&str>, exchanges: bool, verifies: bool) -> Option<String> {
-    let client = mode == Some("CLIENT");
-    match (exchanges, verifies) {
-        (false, _) if client => Some(format!(
-            "{at}.mode: CLIENT: audgate then checks the calls this workload makes, \
-             not the requests it receives; use SERVER"
-        )),
-        (true, false) if !client => Some(format!(
-            "{at}.mode: {}: exchange swaps the tokens of calls this workload makes; \
-             on requests it receives it would swap theirs: use mode: CLIENT (and a \
-             SERVER plugin of its own for the inbound check)",
-            mode.unwrap_or("not set")
-        )),
-        (true, true) if client => Some(format!(
-            "{at}.mode: CLIENT: providers then check the calls this workload makes, \
-             not the requests it receives: give the inbound check a SERVER plugin of its \
-             own (providers and exchange together are a gateway's form)"
-        )),
-        _ => None,
-    }
-}
-
-/// The value of an enum field of `object` if it is one Istio takes; an error
-/// (saying what was probably meant) if it is not; `None` if absent or invalid.
-fn enum_value(
-    object: &Value,
-    at: &str,
-    spec: &IstioEnum,
-    errors: &mut Vec<String>,
-) -> Option<String> {
-    let value = object.get(spec.field)?;
-    let field = format!("{at}.{}", spec.field);
-    let one_of = spec.values.join(", ");
-    let Some(text) = value.as_str() else {
-        errors.push(format!("{field}: must be one of {one_of}, not {value}"));
-        return None;
-    };
-    if spec.values.contains(&text) {
-        return Some(text.to_owned());
-    }
-    let meant = spec
-        .meant
-        .iter()
-        .find(|(wrong, _)| wrong.eq_ignore_ascii_case(text))
-        .map(|(_, right)| *right)
-        .or_else(|| closest(text, spec.values));
-    let hint = meant.map_or(String::new(), |right| format!("; did you mean {right}?"));
-    errors.push(format!(
-        "{field}: {text} is not one of {one_of} (Istio refuses the resource){hint}"
-    ));
-    None
-}
-
-/// The entry of `known` within two edits of `text`, ignoring case.
-fn closest<'k>(text: &str, known: &[&'k str]) -> Option<&'k str> {
-    let distance = |a: &str, b: &str| -> usize {
-        let a: Vec<char> = a.to_ascii_lowercase().chars().collect();
-        let b: Vec<char> = b.to_ascii_lowercase().chars().collect();
-        let mut previous: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.iter().enumerate() {
-            let mut current = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let cost = previous[j] + usize::from(ca != cb);
-                current.push(cost.min(current[j] + 1).min(previous[j + 1] + 1));
-            }
-            previous = current;
-        }
-        previous[b.len()]
-    };
-    known
-        .iter()
-        .map(|candidate| (distance(text, candidate), *candidate))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, candidate)| candidate)
 }
 
 /// The plugin configurations of Envoy wasm filters anywhere in `value`: objects
@@ -414,11 +279,42 @@ fn wasm_filters(value: &Value, found: &mut Vec<Found>) {
                 let mut filter =
                     Found::config(format!("Envoy wasm filter {name}"), Ok(text.to_owned()));
                 filter.lines_of = Some("its configuration.value");
+                filter.vm_env = map.get("vm_config").map(envoy_vm_env);
                 found.push(filter);
             }
             map.values().for_each(|child| wasm_filters(child, found));
         }
         Value::Array(items) => items.iter().for_each(|child| wasm_filters(child, found)),
         _ => {}
+    }
+}
+
+/// The environment an Envoy wasm filter's `vm_config.environment_variables`
+/// gives its VM: `host_env_keys` from Envoy's own, `key_values` inline.
+fn envoy_vm_env(vm_config: &Value) -> VmEnv {
+    let variables = vm_config.get("environment_variables");
+    let host = variables
+        .and_then(|v| v.get("host_env_keys"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|name| EnvVar {
+            name: name.to_owned(),
+            source: EnvSource::Host,
+        });
+    let inline = variables
+        .and_then(|v| v.get("key_values"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| EnvVar {
+            name: name.clone(),
+            source: EnvSource::Inline(value.as_str().unwrap_or_default().to_owned()),
+        });
+    VmEnv {
+        vars: host.chain(inline).collect(),
+        field: "vm_config.environment_variables",
+        how_to_add: "add {var} to its host_env_keys (Envoy's own environment) or key_values",
     }
 }
