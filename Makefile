@@ -125,16 +125,20 @@ endif
 # checks it) and to both Envoys (outbound.yaml's VM reads it from its Envoy's
 # environment, host_env_keys): a demo secret, public in this file, for `make run` only.
 DEMO_STS_SECRET := demo-only-secret-not-for-production
+# The Envoys' log: their own at warning, audgate's (the wasm component) at info, so
+# that the commands the demo prints stay in view above audgate's lines (its
+# configuration, each refusal and why); `make run DEMO_LOG=` for Envoy's whole log.
+DEMO_LOG ?= --log-level warning --component-log-level wasm:info
 
 run: build envoy
-	cargo build --release --example demo --bin audgate
+	cargo build --quiet --release --example demo --bin audgate
 	@$(DEMO) --check-ports
 	@export AUDGATE_STS_SECRET='$(DEMO_STS_SECRET)'; \
 	$(DEMO) & demo=$$!; \
-	$(ENVOY) -c envoy/outbound.yaml --concurrency 1 --disable-hot-restart \
+	$(ENVOY) -c envoy/outbound.yaml --concurrency 1 --disable-hot-restart $(DEMO_LOG) \
 	  --log-format '[outbound] [%Y-%m-%d %T.%e][%t][%l][%n] [%g:%#] %v' & outbound=$$!; \
 	trap 'kill $$demo $$outbound 2>/dev/null; wait $$demo $$outbound 2>/dev/null' EXIT INT TERM; \
-	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart
+	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart $(DEMO_LOG)
 
 lint:
 	cargo fmt --check

@@ -214,7 +214,8 @@ pub fn commands() -> String {
     let other = mint(OTHER_AUDIENCE);
     let minutes = TOKEN_LIFETIME_S / 60;
     format!(
-        "\n# 200: a token for {AUDIENCE} (sub demo-user). The upstream's reply lists what reached it:\n\
+        "\n# ==== audgate demo: both Envoys are ready. Try these (Ctrl-C stops the demo) ====\n\
+         \n# 200: a token for {AUDIENCE} (sub demo-user). The upstream's reply lists what reached it:\n\
          # {IDENTITY_HEADER}: demo-user and {AUDIENCE_HEADER}: {AUDIENCE}, set by audgate from the token,\n\
          # and no authorization header.\n\
          curl -i -H 'authorization: Bearer {good}' {ENVOY}/orders\n\

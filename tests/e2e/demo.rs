@@ -306,6 +306,46 @@ fn make_run_starts_the_demo_and_both_envoys_with_the_secret() {
     assert!(position("trap ") < inbound);
 }
 
+#[test]
+fn make_run_keeps_envoys_log_short_and_audgates_lines_in_view() {
+    // Both Envoys take $(DEMO_LOG): Envoy's own log at warning, audgate's (the
+    // wasm component) at info, so that the demo's commands are not pushed out of
+    // view by Envoy's start-up log, and audgate's refusals still show.
+    let recipe = run_recipe();
+    for config in ["envoy/outbound.yaml", "envoy/envoy.yaml"] {
+        let line = recipe
+            .iter()
+            .find(|l| l.contains(&format!("$(ENVOY) -c {config}")))
+            .unwrap_or_else(|| panic!("{config} in `make run`: {recipe:#?}"));
+        assert!(line.contains("$(DEMO_LOG)"), "{line}");
+    }
+    let makefile = std::fs::read_to_string(format!("{ROOT}/Makefile")).unwrap();
+    let flags = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("DEMO_LOG ?= "))
+        .expect("Makefile: DEMO_LOG ?= …");
+    assert!(flags.contains("--log-level warning"), "{flags}");
+    assert!(flags.contains("--component-log-level wasm:info"), "{flags}");
+    // The real Envoy takes the flags with the demo's own configuration (it
+    // refuses a component it does not have).
+    let output = Command::new(crate::support::envoy::envoy_bin())
+        .args(["--mode", "validate", "-c", "envoy/envoy.yaml"])
+        .args(flags.split_whitespace())
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&[output.stdout, output.stderr].concat()).to_string();
+    assert!(output.status.success(), "{flags}: {said}");
+    // What the demo prints first says the Envoys are ready.
+    let commands = program::commands();
+    assert!(
+        commands
+            .trim_start()
+            .starts_with("# ==== audgate demo: both Envoys are ready."),
+        "{commands}"
+    );
+}
+
 /// The `port_value`s of an Envoy file.
 fn ports_in(yaml: &str) -> Vec<u16> {
     yaml.lines()

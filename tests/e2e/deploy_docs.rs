@@ -114,9 +114,16 @@ fn the_documented_check_config_passes_the_shipped_plugins_and_fails_a_broken_cop
     // The shipped digest is the placeholder, and said to be (deploy.md's sed
     // replaces it).
     for line in said.lines().filter(|line| line.contains("warning")) {
-        assert!(line.contains("spec.sha256: the all-zero placeholder"), "{line}");
+        assert!(
+            line.contains("spec.sha256: the all-zero placeholder"),
+            "{line}"
+        );
     }
-    assert_eq!(said.matches("the all-zero placeholder").count(), 3, "{said}");
+    assert_eq!(
+        said.matches("the all-zero placeholder").count(),
+        3,
+        "{said}"
+    );
     for name in [
         "shop/audgate-orders",
         "shop/audgate-orders-outbound",
