@@ -61,9 +61,13 @@ build: target
 # tests/e2e (the module in Envoy: ENVOY_VERSION, .venv). Then the e2e binary again,
 # as built, in the oldest pip Envoy (COMPAT_ENVOY_VERSION, .venv-compat), as
 # `make test-compat` does: about a minute more, and nothing is compiled again.
+# Every test, then the README's "Tested with" table written from what ran
+# (tests/tested_versions.py; under CI=true a table that differs fails instead).
 test: build envoy envoy-compat clients
+	@rm -rf target/tested
 	cargo test
 	$(COMPAT_TEST)
+	python3 tests/tested_versions.py target/tested $(WASM) README.md
 
 # The client libraries tests/e2e/clients.rs runs (the MCP TypeScript SDK,
 # oauth4webapi), from tests/clients/package-lock.json with npm ci (Node 18 or newer).

@@ -34,3 +34,4 @@ mod resource_hints;
 mod signature_backends;
 mod sts;
 mod support_selftest;
+mod tested_versions;

@@ -36,7 +36,7 @@ fn leb128(bytes: &[u8], mut at: usize) -> (u64, usize) {
 }
 
 /// The names in the module's export section.
-fn exports(module: &[u8]) -> Vec<String> {
+pub(crate) fn exports(module: &[u8]) -> Vec<String> {
     assert_eq!(&module[..4], b"\0asm", "not a wasm module");
     let mut at = 8;
     while at < module.len() {

@@ -314,23 +314,51 @@ pub fn wasm_path() -> PathBuf {
 
 /// `.venv/bin/envoy` of this crate (`make envoy`); `AUDGATE_ENVOY` names another
 /// Envoy binary (`make test-compat` runs the suite against the oldest pip Envoy).
+/// Each binary used is noted in `target/tested/envoys/`, from which `make test`
+/// writes the README's table of what it ran (tests/tested_versions.py).
 pub fn envoy_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("AUDGATE_ENVOY") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.exists(),
-            "AUDGATE_ENVOY={} does not exist",
-            path.display()
-        );
-        return path;
-    }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/envoy");
-    assert!(
-        path.exists(),
-        "{} missing: run `make envoy` first",
-        path.display()
-    );
+    let path = match std::env::var_os("AUDGATE_ENVOY") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.exists(),
+                "AUDGATE_ENVOY={} does not exist",
+                path.display()
+            );
+            path
+        }
+        None => {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/envoy");
+            assert!(
+                path.exists(),
+                "{} missing: run `make envoy` first",
+                path.display()
+            );
+            path
+        }
+    };
+    note_tested(&path);
     path
+}
+
+/// Notes `envoy` as used by this run in `target/tested/envoys/`, one file per
+/// binary holding its path (best effort: the table is written from these).
+fn note_tested(envoy: &Path) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(manifest.join("target"), PathBuf::from);
+    let dir = manifest.join(target).join("tested/envoys");
+    let absolute = envoy.canonicalize().unwrap_or_else(|_| envoy.to_path_buf());
+    let text = absolute.display().to_string();
+    let name: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let file = dir.join(name);
+    if !file.exists() {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(&file, &text);
+    }
 }
 
 fn spawn(dir: &Path, concurrency: u32, env: &[(String, String)]) -> Child {
