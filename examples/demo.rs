@@ -19,7 +19,8 @@
 //!                      (the Envoys' 10000, 9901, 10010 and 9902, the demo's 10001,
 //!                      10002 and 10003) is taken
 //! demo --tokens        print the commands with fresh tokens (they last an hour)
-//! demo --print-jwks    print the demo JWKS (the `local_jwks` of envoy/envoy.yaml)
+//! demo --print-jwks    print the demo JWKS (what :10002 serves and
+//!                      envoy/envoy.yaml's remote_jwks fetches)
 //! ```
 
 #[allow(dead_code)]
@@ -223,7 +224,11 @@ pub fn commands() -> String {
          curl -i -H 'authorization: Bearer {other}' {ENVOY}/orders\n\
          \n# 401: no token\n\
          curl -i {ENVOY}/orders\n\
-         \n# The same decisions offline, with the filter's own code (the audgate CLI):\n\
+         \n# audgate fetched the demo issuer's keys (:{JWKS_PORT}/.well-known/jwks.json) through Envoy's\n\
+         # jwks cluster, as it would from your IdP; Envoy's admin counts the fetches and their age:\n\
+         curl -s http://127.0.0.1:{ADMIN_PORT}/stats | grep audgate_jwks\n\
+         \n# The same decisions without Envoy, with the filter's own code (the audgate CLI; verify\n\
+         # fetches the key set as audgate does):\n\
          target/release/audgate check-config envoy/envoy.yaml\n\
          target/release/audgate inspect {other}\n\
          target/release/audgate verify --config envoy/envoy.yaml {other}\n\

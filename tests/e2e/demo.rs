@@ -32,11 +32,22 @@ fn shipped_config() -> Value {
     serde_json::from_str(&envoy_yaml::plugin_config(&envoy_yaml::template())).unwrap()
 }
 
-/// Envoy with envoy/envoy.yaml's plugin configuration before the demo's echo.
-fn envoy_before_demo_upstream() -> (Envoy, program::upstream::Upstream) {
+/// Envoy with envoy/envoy.yaml's plugin configuration before the demo's echo,
+/// its `jwks` cluster at the demo issuer (which serves the key set audgate
+/// fetches): the Envoy, the echo, the issuer.
+fn envoy_before_demo_upstream() -> (
+    Envoy,
+    program::upstream::Upstream,
+    program::upstream::Upstream,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let upstream = program::upstream::Upstream::serve_on(listener, program::echo);
-    (Envoy::start(&shipped_config(), upstream.port()), upstream)
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = program::upstream::Upstream::serve_on(listener, program::issuer);
+    let envoy = Envoy::builder(&shipped_config(), upstream.port())
+        .jwks_port(issuer.port())
+        .start();
+    (envoy, upstream, issuer)
 }
 
 fn bearer(token: &str) -> String {
@@ -50,7 +61,7 @@ fn the_shipped_plugin_configuration_validates() {
 
 #[test]
 fn the_demo_tokens_get_200_with_the_identity_shown_403_and_401() {
-    let (envoy, upstream) = envoy_before_demo_upstream();
+    let (envoy, upstream, issuer) = envoy_before_demo_upstream();
     let good = bearer(&program::mint(program::AUDIENCE));
     let other = bearer(&program::mint(program::OTHER_AUDIENCE));
 
@@ -90,6 +101,20 @@ fn the_demo_tokens_get_200_with_the_identity_shown_403_and_401() {
 
     assert_eq!(http::get(envoy.port(), "/orders", &[]).status, 401);
     assert_eq!(upstream.count(), 0);
+
+    // The keys came from the demo issuer, fetched once through the jwks
+    // cluster (at the path of remote_jwks.uri), as from an IdP; the admin's
+    // stats show the fetch, as `make run`'s commands say.
+    let fetched: Vec<String> = issuer.take().into_iter().map(|r| r.path).collect();
+    assert_eq!(fetched, ["/.well-known/jwks.json"], "{fetched:?}");
+    let stats = envoy.admin("/stats").body;
+    assert!(
+        stats.contains("audgate_jwks_fetches_total")
+            && stats.lines().any(|l| l.contains("jwks_fetches_total")
+                && l.contains("success")
+                && l.ends_with(": 1")),
+        "{stats}"
+    );
 }
 
 #[test]
@@ -159,7 +184,7 @@ fn demo_tokens_prints_fresh_tokens_that_envoy_takes() {
     let output = run_demo(&["--tokens"]);
     let minted = (asked, keys::now());
     assert!(output.status.success(), "{output:?}");
-    let (envoy, _upstream) = envoy_before_demo_upstream();
+    let (envoy, _upstream, _issuer) = envoy_before_demo_upstream();
     assert_fresh_and_working(&String::from_utf8(output.stdout).unwrap(), minted, &envoy);
 }
 
@@ -175,12 +200,18 @@ fn the_demo_issuer_serves_fresh_tokens_and_its_jwks() {
     let tokens = program::issuer(&request("/tokens"));
     let minted = (asked, keys::now());
     assert_eq!(tokens.status, 200);
-    let (envoy, _upstream) = envoy_before_demo_upstream();
+    let (envoy, _upstream, _issuer) = envoy_before_demo_upstream();
     assert_fresh_and_working(&String::from_utf8(tokens.body).unwrap(), minted, &envoy);
 
-    let jwks = program::issuer(&request("/.well-known/jwks.json"));
+    // The key set, where envoy.yaml's remote_jwks.uri says it is.
+    let uri = shipped_config()["providers"][0]["remote_jwks"]["uri"].clone();
+    let path = uri
+        .as_str()
+        .and_then(|uri| uri.strip_prefix("http://127.0.0.1:10002"))
+        .expect("remote_jwks.uri on the demo's key server");
+    let jwks = program::issuer(&request(path));
     let jwks: Value = serde_json::from_slice(&jwks.body).unwrap();
-    assert_eq!(jwks, shipped_config()["providers"][0]["local_jwks"]);
+    assert_eq!(jwks, keys::jwks(&[keys::TestKey::Demo]));
     assert_eq!(program::issuer(&request("/other")).status, 404);
 }
 
@@ -400,8 +431,8 @@ fn the_readme_shows_what_make_run_prints() {
     let printed = command_lines(&program::commands());
     assert_eq!(
         printed.len(),
-        8,
-        "three curls, three CLI commands, two curls for payments: {printed:#?}"
+        9,
+        "three curls, the key fetch's stats, three CLI commands, two curls for payments: {printed:#?}"
     );
     assert_eq!(command_lines(sample), printed);
     assert!(

@@ -7,7 +7,7 @@
 //! logged at `info` by Envoy's `wasm` logger, the level it tells Istio users to
 //! turn on. `make test` runs this with the pip Envoy 1.40 and again with 1.36.
 
-use crate::support::{envoy, envoy_yaml, http, keys, temp, Envoy, TestKey, Upstream};
+use crate::support::{envoy, envoy_yaml, http, keys, temp, Envoy, Reply, TestKey, Upstream};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -276,12 +276,18 @@ fn yaml_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The demo provider of envoy/envoy.yaml (local keys), in Envoy.
-fn demo_envoy() -> (Envoy, Upstream) {
+/// The demo provider of envoy/envoy.yaml (keys fetched through its jwks cluster), in Envoy.
+/// The demo's Envoy, its `jwks` cluster at a key server holding the demo key
+/// set: the Envoy, its upstream, the key server.
+fn demo_envoy() -> (Envoy, Upstream, Upstream) {
     let config: Value =
         serde_json::from_str(&envoy_yaml::plugin_config(&envoy_yaml::template())).unwrap();
     let upstream = Upstream::start();
-    (Envoy::start(&config, upstream.port()), upstream)
+    let key_server = Upstream::serve(0, |_| Reply::json(&keys::jwks(&[TestKey::Demo])));
+    let envoy = Envoy::builder(&config, upstream.port())
+        .jwks_port(key_server.port())
+        .start();
+    (envoy, upstream, key_server)
 }
 
 fn get(envoy: &Envoy, token: &str) -> http::Response {
@@ -307,7 +313,7 @@ fn what_the_idp_must_issue_is_what_the_filter_checks() {
     ] {
         assert!(said.contains(claim), "the section says {claim:?}:\n{said}");
     }
-    let (envoy, _upstream) = demo_envoy();
+    let (envoy, _upstream, _keys) = demo_envoy();
     // An opaque access token: 401 invalid_token, counted and logged as malformed.
     let opaque = get(&envoy, "2YotnFZFEjr1zCsicMWpAA");
     assert_eq!(opaque.status, 401);
@@ -358,7 +364,7 @@ fn the_log_levels_are_the_ones_the_docs_give() {
     ] {
         assert!(said.contains(needle), "{needle}:\n{said}");
     }
-    let (envoy, _upstream) = demo_envoy();
+    let (envoy, _upstream, _keys) = demo_envoy();
     assert_eq!(get(&envoy, "not-a-jwt").status, 401);
     assert!(envoy.wait_for_log("[malformed]", Duration::from_secs(5)));
     let log = envoy.log();

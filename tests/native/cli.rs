@@ -1074,14 +1074,18 @@ fn demo_tokens_verify_against_envoy_yaml() {
         said.contains("for local testing only: signed with the public demo key"),
         "{said}"
     );
+    // envoy.yaml's keys are the demo issuer's key set, which `make run` serves
+    // and the filter fetches; here it is given as a file.
     let envoy = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml");
-    let output = audgate(&["verify", "--config", envoy, &token]);
+    let jwks = temp_file("demo-jwks.json", &keys::jwks(&[TestKey::Demo]).to_string());
+    let jwks = jwks.to_str().unwrap();
+    let output = audgate(&["verify", "--config", envoy, "--jwks", jwks, &token]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.starts_with("200 allowed (provider demo)"), "{text}");
     assert!(text.contains("sets x-user: demo-user"), "{text}");
     let (other, _) = mint(&["--demo", "--aud", "payments.demo.svc"]);
-    let output = audgate(&["verify", "--config", envoy, &other]);
+    let output = audgate(&["verify", "--config", envoy, "--jwks", jwks, &other]);
     assert!(stdout(&output).starts_with("403"), "{}", stdout(&output));
     let help = stdout(&audgate(&["mint", "--help"]));
     assert!(help.contains("FOR LOCAL TESTING ONLY"), "{help}");

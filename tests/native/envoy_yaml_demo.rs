@@ -1,7 +1,9 @@
-//! envoy/envoy.yaml's plugin configuration matches the demo: the embedded JWKS is
-//! the demo key's, so the tokens `make run` prints verify.
+//! envoy/envoy.yaml's plugin configuration matches the demo: its keys are fetched
+//! (remote_jwks) through the file's `jwks` cluster, which points at the demo's
+//! key server, from the path where the demo issuer serves its key set; the e2e
+//! demo tests show the tokens `make run` prints verify with what it serves.
 
-use crate::support::{envoy_yaml, keys, TestKey};
+use crate::support::envoy_yaml;
 use serde_json::{json, Value};
 
 fn embedded() -> Value {
@@ -10,9 +12,26 @@ fn embedded() -> Value {
 }
 
 #[test]
-fn embedded_jwks_is_the_demo_key_set() {
+fn keys_are_fetched_from_the_demo_issuer_through_the_jwks_cluster() {
     let provider = &embedded()["providers"][0];
-    assert_eq!(provider["local_jwks"], keys::jwks(&[TestKey::Demo]));
+    assert!(provider.get("local_jwks").is_none(), "{provider}");
+    let remote = &provider["remote_jwks"];
+    assert_eq!(remote["cluster"], "jwks");
+    assert_eq!(
+        remote["uri"],
+        "http://127.0.0.1:10002/.well-known/jwks.json"
+    );
+    // The jwks cluster is the demo's key server, on the port the uri names.
+    let template = envoy_yaml::template();
+    let cluster = template
+        .split("- name: jwks\n")
+        .nth(1)
+        .expect("envoy.yaml: a jwks cluster");
+    let port_line = cluster
+        .lines()
+        .find(|line| line.contains("port_value:"))
+        .expect("the jwks cluster's port");
+    assert!(port_line.contains("port_value: 10002"), "{port_line}");
 }
 
 #[test]

@@ -40,6 +40,8 @@ fn free_listener() -> TcpListener {
 struct TwoHops {
     echo: DemoServer,
     _sts: DemoServer,
+    /// The demo issuer: the key set the callee's audgate fetches.
+    _issuer: DemoServer,
     /// envoy/envoy.yaml: orders and, under /payments/, payments.
     callee: Envoy,
     /// envoy/outbound.yaml: orders' outbound calls.
@@ -53,13 +55,17 @@ impl TwoHops {
         let sts = program::serve_sts(free_listener(), Some(secret.clone()));
         let callee_config = envoy_yaml::plugin_config(&envoy_yaml::template());
         let callee_config: Value = serde_json::from_str(&callee_config).unwrap();
-        let callee = Envoy::start(&callee_config, echo.port());
+        let issuer = DemoServer::serve_on(free_listener(), program::issuer);
+        let callee = Envoy::builder(&callee_config, echo.port())
+            .jwks_port(issuer.port())
+            .start();
         let caller = Envoy::outbound(&shipped_outbound_config(), callee.port(), sts.port())
             .env(program::SECRET_ENV, &secret)
             .start();
         TwoHops {
             echo,
             _sts: sts,
+            _issuer: issuer,
             callee,
             caller,
         }
