@@ -78,7 +78,7 @@ fn what_istio_would_refuse_is_an_error_never_followed_by_valid() {
         ),
         (
             "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: other}]\n".to_owned(),
-            "spec.targetRefs[0].namespace: a target in another namespace is not supported".to_owned(),
+            "spec.targetRefs[0].namespace: Istio refuses any namespace here".to_owned(),
         ),
         (
             format!("  targetRefs:\n{}", "  - {kind: Gateway, group: gateway.networking.k8s.io, name: gw}\n".repeat(17)),
@@ -357,6 +357,14 @@ fn istios_newer_traffic_extension_is_read_too() {
             good.replace("    sha256: \"", "    sha256: \"sha256:"),
             "spec.wasm.sha256: write the 64 hex digits without the sha256: prefix",
         ),
+        (
+            good.replace("    sha256:", "    sha265:"),
+            "spec.wasm.sha265: TrafficExtension has no such field (kubectl refuses it, and a tool that drops unknown fields applies the rest without it); did you mean sha256?",
+        ),
+        (
+            format!("  url: oci://r.example.com/audgate:1\n{good}"),
+            "spec.url: TrafficExtension has no such field (kubectl refuses it, and a tool that drops unknown fields applies the rest without it); it belongs in spec.wasm: spec.wasm.url",
+        ),
     ] {
         let (code, said) = check("refused-extension.yaml", &traffic_extension("t", &spec));
         assert_eq!(code, Some(1), "{spec}: {said}");
@@ -371,4 +379,188 @@ fn istios_newer_traffic_extension_is_read_too() {
     let (code, said) = check("lua.yaml", &lua);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("only TrafficExtension (Lua)"), "{said}");
+}
+
+#[test]
+fn what_istio_accepts_is_not_refused_and_its_own_quirks_are_named() {
+    // A registry with a port: Istio's rule reads its host as the URL's scheme.
+    let spec = "  url: registry.example.com:5000/audgate:1\n";
+    let (code, said) = check("port.yaml", &wasm_plugin("p", spec, PLUGIN_CONFIG));
+    assert_eq!(code, Some(1), "{said}");
+    assert_refused(
+        &said,
+        "spec.url: registry.example.com:5000/audgate:1: url must have schema one of [http, https, file, oci] (Istio refuses the resource); Istio reads registry.example.com as the URL's scheme (a registry with a port needs one): write url: oci://registry.example.com:5000/audgate:1",
+    );
+    // Accepted by Istio, so not refused here: a "://" after the first '/', an
+    // OCI reference without a scheme, a field left empty (the API server drops
+    // it), label values counted in characters.
+    for spec in [
+        "  url: r.example.com/audgate?from=https://x\n".to_owned(),
+        "  url: r.example.com/audgate:1\n".to_owned(),
+        format!("{MODULE}  failStrategy:\n  imagePullPolicy:\n  match:\n"),
+        format!(
+            "{MODULE}  selector: {{matchLabels: {{app: \"{}\"}}}}\n",
+            "é".repeat(40)
+        ),
+    ] {
+        let (code, said) = check("accepted.yaml", &wasm_plugin("p", &spec, PLUGIN_CONFIG));
+        assert_eq!(code, Some(0), "{spec}: {said}");
+        assert!(!said.contains("error"), "{spec}: {said}");
+    }
+    // An empty selector is dropped: the plugin applies to the whole namespace.
+    let spec = format!("{MODULE}{GOOD_SPEC}  selector:\n");
+    let (_, said) = check("empty.yaml", &wasm_plugin("p", &spec, PLUGIN_CONFIG));
+    assert!(
+        said.contains("WasmPlugin shop/p: warning: spec.selector: empty: Kubernetes drops an empty field, and the plugin then applies to every workload in namespace shop"),
+        "{said}"
+    );
+    let spec = format!("{MODULE}{GOOD_SPEC}  selector: {{}}\n");
+    let (_, said) = check("braces.yaml", &wasm_plugin("p", &spec, PLUGIN_CONFIG));
+    assert!(
+        said.contains(
+            "WasmPlugin shop/p: applies to every workload in namespace shop (an empty selector)"
+        ),
+        "{said}"
+    );
+}
+
+#[test]
+fn messages_say_what_to_write_and_never_a_secret() {
+    for (spec, error) in [
+        (
+            "  targetRefs: [{kind: Gateway, group: 5, name: gw}]\n",
+            "spec.targetRefs[0].group: must be text, in quotes if need be",
+        ),
+        (
+            "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: shop}]\n",
+            "spec.targetRefs[0].namespace: Istio refuses any namespace here (the target must be in the resource's own namespace): remove namespace",
+        ),
+        (
+            "  vmConfig:\n    env: [{name: SECRET_ENV, value: 98765432}]\n",
+            "spec.vmConfig.env[0].value: must be text: write the value in quotes",
+        ),
+    ] {
+        let (code, said) = check("said.yaml", &wasm_plugin("p", spec, PLUGIN_CONFIG));
+        assert_eq!(code, Some(1), "{spec}: {said}");
+        assert_refused(&said, error);
+        assert!(!said.contains("98765432"), "a value is never shown: {said}");
+    }
+    // A selector typo beside targetRefs does not make the plugin apply
+    // everywhere; in istio-system it would apply to the mesh.
+    let spec = "  selectr: {matchLabels: {app: a}}\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]\n";
+    let (_, said) = check("beside.yaml", &wasm_plugin("p", spec, PLUGIN_CONFIG));
+    assert!(said.contains("did you mean selector?"), "{said}");
+    assert!(!said.contains("without it the plugin applies"), "{said}");
+    let root = wasm_plugin("p", "  selectr: {matchLabels: {app: a}}\n", PLUGIN_CONFIG)
+        .replace("namespace: shop", "namespace: istio-system");
+    let (_, said) = check("root.yaml", &root);
+    assert!(
+        said.contains("without it the plugin applies to every workload of the mesh"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_cross_plugin_warning_compares_modules_by_digest_and_targets_within_a_namespace() {
+    let digest = "5f1d6c3e9a7b2c4d8e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
+    let secret = "  vmConfig:\n    env: [{name: AUDGATE_STS_SECRET, valueFrom: HOST}]\n";
+    let file = |name: &str, namespace: &str, spec: &str| {
+        let text = wasm_plugin(name, spec, PLUGIN_CONFIG)
+            .replace("namespace: shop", &format!("namespace: {namespace}"));
+        temp_file(&format!("{name}.yaml"), &text)
+    };
+    let run = |files: &[&std::path::PathBuf]| {
+        let mut args = vec!["check-config"];
+        args.extend(files.iter().map(|path| path.to_str().unwrap()));
+        stdout(&audgate(&args))
+    };
+    // One digest, written as a tag and as a pinned reference: one module.
+    let tagged = file(
+        "tagged",
+        "shop",
+        &format!("  url: oci://r.example.com/audgate:1\n  sha256: \"{digest}\"\n{GOOD_SPEC}"),
+    );
+    let pinned = file(
+        "pinned",
+        "shop",
+        &format!("  url: r.example.com/audgate@sha256:{digest}\n{GOOD_SPEC}{secret}"),
+    );
+    let said = run(&[&tagged, &pinned]);
+    assert!(
+        said.contains(
+            "WasmPlugin shop/pinned: warning: vmConfig.env: differs from WasmPlugin shop/tagged's"
+        ),
+        "{said}"
+    );
+    // A refused vmConfig is not compared.
+    let refused = file(
+        "refused",
+        "shop",
+        &format!("{MODULE}{GOOD_SPEC}  vmConfig:\n    env: [{{name: X}}, {{name: X}}]\n"),
+    );
+    let plain = file("plain", "shop", &format!("{MODULE}{GOOD_SPEC}"));
+    let said = run(&[&refused, &plain]);
+    assert!(!said.contains("differs from"), "{said}");
+    // targetRefs name targets of their own namespace: one in istio-system does
+    // not meet shop's; "core" and "" are one group.
+    let gateway = "  targetRefs: [{kind: Service, group: \"\", name: orders}]\n";
+    let root = file(
+        "root",
+        "istio-system",
+        &format!("{MODULE}{GOOD_SPEC}{gateway}"),
+    );
+    let shop = file(
+        "shop",
+        "shop",
+        &format!("{MODULE}{GOOD_SPEC}{gateway}{secret}"),
+    );
+    assert!(!run(&[&root, &shop]).contains("differs from"));
+    let core = file(
+        "core",
+        "shop",
+        &format!(
+            "{MODULE}{GOOD_SPEC}{}",
+            gateway.replace("group: \"\"", "group: core")
+        ),
+    );
+    let said = run(&[&core, &shop]);
+    assert!(
+        said.contains(
+            "WasmPlugin shop/shop: warning: vmConfig.env: differs from WasmPlugin shop/core's"
+        ),
+        "{said}"
+    );
+}
+
+#[test]
+fn two_resources_of_one_name_in_two_files_are_told_apart() {
+    let dir = crate::support::temp::dir("cli-istio-dup");
+    let (good, bad) = (dir.join("one.yaml"), dir.join("two.yaml"));
+    std::fs::write(&good, wasm_plugin("dup", GOOD_SPEC, PLUGIN_CONFIG)).unwrap();
+    std::fs::write(
+        &bad,
+        wasm_plugin("dup", "  url: ftp://x/y\n", PLUGIN_CONFIG),
+    )
+    .unwrap();
+    let output = audgate(&[
+        "check-config",
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let good = good.to_str().unwrap();
+    let bad = bad.to_str().unwrap();
+    assert!(
+        said.contains(&format!("WasmPlugin shop/dup (in {good}): valid")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("WasmPlugin shop/dup (in {bad}): error: spec.url")),
+        "{said}"
+    );
+    assert!(
+        !said.contains(&format!("WasmPlugin shop/dup (in {bad}): valid")),
+        "{said}"
+    );
 }

@@ -59,6 +59,23 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         .into_iter()
         .map(|path| (path, plugin_file::read(path)))
         .collect();
+    // Two resources of one name in different files: each named with its file,
+    // so that one's error is never read as the other's.
+    let mut labels = BTreeMap::<String, usize>::new();
+    for found in read
+        .iter()
+        .filter_map(|(_, found)| found.as_ref().ok())
+        .flatten()
+    {
+        *labels.entry(found.label.clone()).or_default() += 1;
+    }
+    for (path, found) in &mut read {
+        for found in found.iter_mut().flatten() {
+            if labels.get(&found.label).is_some_and(|count| *count > 1) {
+                found.label = format!("{} (in {path})", found.label);
+            }
+        }
+    }
     let mut plugins: Vec<&mut Found> = read
         .iter_mut()
         .filter_map(|(_, found)| found.as_mut().ok())

@@ -13,7 +13,7 @@ use crate::istio_enum::{
     closest, enum_value, IstioEnum, EXTENSION_PHASE, FAIL_STRATEGY, IMAGE_PULL_POLICY, MODE, PHASE,
     PLUGIN_TYPE, VALUE_FROM,
 };
-use crate::workload_vm::{EnvSource, EnvVar, Placement, Selects, VmEnv};
+use crate::workload_vm::{EnvSource, EnvVar, Placement, Selects, VmEnv, ROOT_NAMESPACE};
 
 /// The only `apiVersion` Istio serves its extension resources as.
 pub const API_VERSION: &str = "extensions.istio.io/v1alpha1";
@@ -93,21 +93,23 @@ pub struct Report {
 
 /// Checks `resource`, whose module section (`spec`, or `spec.wasm`) is `module`
 /// and plugin configuration `plugin`.
-pub fn check(resource: &Value, kind: Kind, plugin: Option<&Value>) -> Report {
+pub fn check(written: &Value, kind: Kind, plugin: Option<&Value>) -> Report {
     let mut report = Report::default();
+    let resource = &without_nulls(written);
     let namespace = resource
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("default")
         .to_owned();
-    unknown_fields(
-        resource,
-        "",
-        RESOURCE_FIELDS,
+    let spec_value = resource.get("spec").unwrap_or(&Value::Null);
+    let context = Context {
         kind,
-        &namespace,
-        &mut report.errors,
-    );
+        namespace: &namespace,
+        selects: ["selector", "targetRef", "targetRefs"]
+            .iter()
+            .any(|field| spec_value.get(field).is_some()),
+    };
+    unknown_fields(resource, "", RESOURCE_FIELDS, &context, &mut report.errors);
     match resource.get("apiVersion").and_then(Value::as_str) {
         Some(API_VERSION) => {}
         written => report.errors.push(format!(
@@ -126,7 +128,17 @@ pub fn check(resource: &Value, kind: Kind, plugin: Option<&Value>) -> Report {
             .errors
             .push("metadata.name: missing: Kubernetes needs a name for the resource".into());
     }
-    let Some(spec) = resource.get("spec").and_then(Value::as_object) else {
+    if written
+        .pointer("/spec/selector")
+        .is_some_and(Value::is_null)
+    {
+        report.warnings.push(format!(
+            "spec.selector: empty: Kubernetes drops an empty field, and the plugin then applies \
+             to {}; give matchLabels, or leave selector out",
+            context.everywhere()
+        ));
+    }
+    let Some(spec) = spec_value.as_object() else {
         report.errors.push(format!(
             "spec: missing or not a mapping: a {} needs one",
             kind.name()
@@ -136,27 +148,23 @@ pub fn check(resource: &Value, kind: Kind, plugin: Option<&Value>) -> Report {
     let module = match kind {
         Kind::WasmPlugin => {
             let known = [PLACEMENT_FIELDS, MODULE_FIELDS, WASM_PLUGIN_EXTRA].concat();
-            unknown_fields(
-                resource.get("spec").unwrap_or(&Value::Null),
-                "spec",
-                &known,
-                kind,
-                &namespace,
-                &mut report.errors,
-            );
+            unknown_fields(spec_value, "spec", &known, &context, &mut report.errors);
             Some(spec)
         }
         Kind::TrafficExtension => {
             let known = [PLACEMENT_FIELDS, EXTENSION_FIELDS].concat();
-            unknown_fields(
-                resource.get("spec").unwrap_or(&Value::Null),
-                "spec",
-                &known,
-                kind,
-                &namespace,
-                &mut report.errors,
-            );
-            extension_module(spec, &mut report)
+            unknown_fields(spec_value, "spec", &known, &context, &mut report.errors);
+            let module = extension_module(spec, &mut report);
+            if let Some(wasm) = spec.get("wasm") {
+                unknown_fields(
+                    wasm,
+                    "spec.wasm",
+                    MODULE_FIELDS,
+                    &context,
+                    &mut report.errors,
+                );
+            }
+            module
         }
     };
     let selects = placement_fields(spec, kind, plugin, &namespace, &mut report);
@@ -164,14 +172,13 @@ pub fn check(resource: &Value, kind: Kind, plugin: Option<&Value>) -> Report {
         return report;
     };
     let (module_id, vm_env) = module_fields(module, kind, &mut report);
-    if let (Some(selects), Some(module)) = (selects, module_id) {
+    // A refused vmConfig gives no environment to compare with others.
+    if let (Some(selects), Some(module), Some(env)) = (selects, module_id, &vm_env) {
         report.placement = Some(Placement {
             namespace,
             selects,
             module,
-            env: vm_env
-                .as_ref()
-                .map_or_else(Vec::new, |env| env.vars.clone()),
+            env: env.vars.clone(),
         });
     }
     report.vm_env = vm_env;
@@ -217,14 +224,32 @@ fn extension_module<'s>(
     }
 }
 
+/// What an unknown field's message needs to know of the resource.
+struct Context<'r> {
+    kind: Kind,
+    namespace: &'r str,
+    /// Whether `selector` or `targetRefs` is given.
+    selects: bool,
+}
+
+impl Context<'_> {
+    /// Where a plugin without a selector applies.
+    fn everywhere(&self) -> String {
+        if self.namespace == ROOT_NAMESPACE {
+            "every workload of the mesh (istio-system is Istio's root namespace)".to_owned()
+        } else {
+            format!("every workload in namespace {}", self.namespace)
+        }
+    }
+}
+
 /// Field names at `at` that the schema does not know: an error each, with the
 /// field probably meant.
 fn unknown_fields(
     object: &Value,
     at: &str,
     known: &[&str],
-    kind: Kind,
-    namespace: &str,
+    context: &Context,
     errors: &mut Vec<String>,
 ) {
     let Some(object) = object.as_object() else {
@@ -237,18 +262,51 @@ fn unknown_fields(
             format!("{at}.{key}")
         };
         let meant = closest(key, known);
+        let misplaced = context.kind == Kind::TrafficExtension
+            && at == "spec"
+            && MODULE_FIELDS.contains(&key.as_str());
+        let hint = if misplaced {
+            format!("; it belongs in spec.wasm: spec.wasm.{key}")
+        } else {
+            meant.map_or(String::new(), |field| format!("; did you mean {field}?"))
+        };
         let consequence = match meant {
-            Some("selector" | "targetRefs" | "targetRef") => format!(
-                "; without it the plugin applies to every workload in namespace {namespace}"
-            ),
+            Some("selector" | "targetRefs" | "targetRef") if !context.selects => {
+                format!(
+                    "; without it the plugin applies to {}",
+                    context.everywhere()
+                )
+            }
             _ => String::new(),
         };
-        let hint = meant.map_or(String::new(), |field| format!("; did you mean {field}?"));
         errors.push(format!(
             "{field}: {} has no such field (kubectl refuses it, and a tool that drops unknown \
              fields applies the rest without it){hint}{consequence}",
-            kind.name()
+            context.kind.name()
         ));
+    }
+}
+
+/// `value` without the fields whose value is null, as the API server stores a
+/// resource (a field left empty, `sha256:`, is as if absent); the plugin
+/// configuration is kept as written.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, child)| !child.is_null())
+                .map(|(key, child)| {
+                    let child = if key == "pluginConfig" {
+                        child.clone()
+                    } else {
+                        without_nulls(child)
+                    };
+                    (key.clone(), child)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
     }
 }
 
@@ -434,7 +492,15 @@ fn selection(
         return None;
     }
     match given.first().copied() {
-        Some("selector") => labels(spec.get("selector"), &mut report.errors).map(Selects::Labels),
+        Some("selector") => match labels(spec.get("selector"), &mut report.errors)? {
+            labels if labels.is_empty() => {
+                report
+                    .notes
+                    .push(everywhere_note(namespace, "an empty selector"));
+                Some(Selects::Everything)
+            }
+            labels => Some(Selects::Labels(labels)),
+        },
         Some(field) => {
             let refs = match spec.get(field) {
                 Some(Value::Array(refs)) if field == "targetRefs" => refs.clone(),
@@ -449,15 +515,20 @@ fn selection(
             targets(&refs, field, report).map(Selects::Targets)
         }
         None => {
-            report.notes.push(if namespace == "istio-system" {
-                "applies to every workload of the mesh (no selector or targetRefs, in \
-                 istio-system, Istio's root namespace)"
-                    .to_owned()
-            } else {
-                format!("applies to every workload in namespace {namespace} (no selector or targetRefs)")
-            });
+            report
+                .notes
+                .push(everywhere_note(namespace, "no selector or targetRefs"));
             Some(Selects::Everything)
         }
+    }
+}
+
+/// The note for a plugin that selects no workload in particular (`why`).
+fn everywhere_note(namespace: &str, why: &str) -> String {
+    if namespace == ROOT_NAMESPACE {
+        format!("applies to every workload of the mesh ({why}, in istio-system, Istio's root namespace)")
+    } else {
+        format!("applies to every workload in namespace {namespace} ({why})")
     }
 }
 
@@ -495,7 +566,7 @@ fn labels(selector: Option<&Value>, errors: &mut Vec<String>) -> Option<BTreeMap
                     Some(text) if text.contains('*') => errors.push(format!(
                         "{at}: {text}: no wildcards in a label value (Istio refuses the resource)"
                     )),
-                    Some(text) if text.len() > 63 => errors.push(format!(
+                    Some(text) if text.chars().count() > 63 => errors.push(format!(
                         "{at}: longer than a label value can be (63 characters)"
                     )),
                     Some(text) => {
@@ -546,6 +617,13 @@ fn targets(refs: &[Value], field: &str, report: &mut Report) -> Option<Vec<Strin
                 ));
             }
         }
+        for key in ["group", "kind", "name"] {
+            if fields.get(key).is_some_and(|value| !value.is_string()) {
+                report
+                    .errors
+                    .push(format!("{at}.{key}: must be text, in quotes if need be"));
+            }
+        }
         let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default();
         let (kind, name, group) = (text("kind"), text("name"), text("group"));
         if !is_kind(kind) {
@@ -554,7 +632,7 @@ fn targets(refs: &[Value], field: &str, report: &mut Report) -> Option<Vec<Strin
                 if kind.is_empty() { "missing" } else { kind }
             ));
         }
-        if name.is_empty() || name.len() > 253 {
+        if name.is_empty() || name.chars().count() > 253 {
             report.errors.push(format!(
                 "{at}.name: needs the target's name (1 to 253 characters)"
             ));
@@ -569,8 +647,9 @@ fn targets(refs: &[Value], field: &str, report: &mut Report) -> Option<Vec<Strin
             .is_some_and(|ns| ns.as_str() != Some(""))
         {
             report.errors.push(format!(
-                "{at}.namespace: a target in another namespace is not supported: put the \
-                 resource in the target's namespace"
+                "{at}.namespace: Istio refuses any namespace here (the target must be in the \
+                 resource's own namespace): remove namespace, and put the resource in the \
+                 target's namespace if it is elsewhere"
             ));
         }
         if is_kind(kind) && !TARGET_KINDS.contains(&(group, kind)) {
@@ -587,6 +666,8 @@ fn targets(refs: &[Value], field: &str, report: &mut Report) -> Option<Vec<Strin
                  applies the plugin nowhere{meant}"
             ));
         }
+        // "core" and "" are both the core group (a Service).
+        let group = if group == "core" { "" } else { group };
         named.push(format!("{group}/{kind}/{name}"));
     }
     (report.errors.len() == before).then_some(named)
@@ -644,7 +725,7 @@ fn module_fields(
         if let Some(value) = module.get(field) {
             if value
                 .as_str()
-                .is_none_or(|text| text.is_empty() || text.len() > most)
+                .is_none_or(|text| text.is_empty() || text.chars().count() > most)
             {
                 report.errors.push(format!(
                     "{at}.{field}: must be a name of 1 to {most} characters"
@@ -653,7 +734,7 @@ fn module_fields(
         }
     }
     let env = vm_config(module.get("vmConfig"), kind, &mut report.errors);
-    let module_id = url.map(|url| format!("{url} {}", digest.unwrap_or_default()));
+    let module_id = url.map(|url| module_identity(&url, digest.as_deref()));
     (module_id, env)
 }
 
@@ -678,16 +759,48 @@ fn url(field: Option<&Value>, at: &str, report: &mut Report) -> Option<String> {
             .push(format!("{at}.url: {url}: a URL holds no spaces"));
         return None;
     }
-    if let Some((scheme, _)) = url.split_once("://") {
-        if !["http", "https", "file", "oci"].contains(&scheme.to_ascii_lowercase().as_str()) {
+    if let Some(scheme) = url_scheme(url) {
+        if !["http", "https", "file", "oci"].contains(&scheme.as_str()) {
+            // Istio's rule reads what comes before the first ':' as the scheme,
+            // as Go's URL parser does: a registry with a port is read so too.
+            let with_port = !url.contains("://");
+            let fix = if with_port {
+                format!(
+                    "; Istio reads {scheme} as the URL's scheme (a registry with a port needs \
+                     one): write url: oci://{url}"
+                )
+            } else {
+                String::new()
+            };
             report.errors.push(format!(
                 "{at}.url: {url}: url must have schema one of [http, https, file, oci] \
-                 (Istio refuses the resource)"
+                 (Istio refuses the resource){fix}"
             ));
             return None;
         }
     }
     Some(url.to_owned())
+}
+
+/// The scheme of `url` as Go's URL parser (and so Istio's CEL rule) reads it,
+/// lowercased: a letter, then letters, digits, `+`, `-` or `.`, up to the first
+/// `:`; `None` when there is none (Istio then takes an OCI reference).
+fn url_scheme(url: &str) -> Option<String> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (starts && rest).then(|| scheme.to_ascii_lowercase())
+}
+
+/// The module's identity, as Envoy keys a VM by its bytes: its digest when
+/// pinned, else its `url` (no scheme meaning `oci://`).
+fn module_identity(url: &str, digest: Option<&str>) -> String {
+    match digest {
+        Some(digest) => format!("sha256:{digest}"),
+        None if url_scheme(url).is_some() => url.to_owned(),
+        None => format!("oci://{url}"),
+    }
 }
 
 /// `sha256`: 64 lowercase hex digits or empty, the same as a digest in `url`;
@@ -831,7 +944,7 @@ fn vm_config(field: Option<&Value>, kind: Kind, errors: &mut Vec<String>) -> Opt
             .get("name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if name.is_empty() || name.len() > 256 {
+        if name.is_empty() || name.chars().count() > 256 {
             errors.push(format!(
                 "{here}.name: needs the variable's name (1 to 256 characters)"
             ));
@@ -855,16 +968,18 @@ fn vm_config(field: Option<&Value>, kind: Kind, errors: &mut Vec<String>) -> Opt
         } else {
             match value {
                 None => EnvSource::Inline(String::new()),
-                Some(Value::String(text)) if text.len() <= 2048 => EnvSource::Inline(text.clone()),
+                Some(Value::String(text)) if text.chars().count() <= 2048 => {
+                    EnvSource::Inline(text.clone())
+                }
                 Some(Value::String(_)) => {
                     errors.push(format!(
                         "{here}.value: longer than Istio takes (2048 characters)"
                     ));
                     EnvSource::Inline(String::new())
                 }
-                Some(other) => {
+                Some(_) => {
                     errors.push(format!(
-                        "{here}.value: must be text: write it in quotes, e.g. \"{other}\""
+                        "{here}.value: must be text: write the value in quotes"
                     ));
                     EnvSource::Inline(String::new())
                 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 /// The namespace whose extension resources apply to every namespace (Istio's
 /// root namespace, unless the mesh configures another).
-const ROOT_NAMESPACE: &str = "istio-system";
+pub const ROOT_NAMESPACE: &str = "istio-system";
 
 /// Where an extension resource applies and what it runs there.
 pub struct Placement {
@@ -15,7 +15,7 @@ pub struct Placement {
     pub namespace: String,
     /// The workloads it selects.
     pub selects: Selects,
-    /// The module: its `url` and `sha256`, as written.
+    /// The module: its digest when pinned, else its `url`.
     pub module: String,
     /// `vmConfig.env`, sorted by name.
     pub env: Vec<EnvVar>,
@@ -61,21 +61,26 @@ pub struct VmEnv {
 
 impl Placement {
     /// Whether `self` and `other` may apply to one workload.
+    /// Plugins that select workloads (namespace-wide or by labels) meet in a
+    /// namespace or from the root namespace; `targetRefs` name targets in their
+    /// own namespace only (a gateway's or waypoint's, never taken to meet a
+    /// selector's).
     fn overlaps(&self, other: &Placement) -> bool {
-        let namespaces = self.namespace == other.namespace
-            || self.namespace == ROOT_NAMESPACE
-            || other.namespace == ROOT_NAMESPACE;
-        namespaces
-            && match (&self.selects, &other.selects) {
-                (Selects::Everything, _) | (_, Selects::Everything) => true,
-                (Selects::Labels(mine), Selects::Labels(theirs)) => mine
-                    .iter()
-                    .all(|(key, value)| theirs.get(key).is_none_or(|their| their == value)),
-                (Selects::Targets(mine), Selects::Targets(theirs)) => {
-                    mine.iter().any(|target| theirs.contains(target))
-                }
-                _ => false,
+        let same = self.namespace == other.namespace;
+        let from_root = self.namespace == ROOT_NAMESPACE || other.namespace == ROOT_NAMESPACE;
+        match (&self.selects, &other.selects) {
+            (Selects::Targets(mine), Selects::Targets(theirs)) => {
+                same && mine.iter().any(|target| theirs.contains(target))
             }
+            (Selects::Targets(_), _) | (_, Selects::Targets(_)) => false,
+            (Selects::Everything, _) | (_, Selects::Everything) => same || from_root,
+            (Selects::Labels(mine), Selects::Labels(theirs)) => {
+                (same || from_root)
+                    && mine
+                        .iter()
+                        .all(|(key, value)| theirs.get(key).is_none_or(|their| their == value))
+            }
+        }
     }
 }
 
