@@ -107,14 +107,17 @@ fn the_demo_tokens_get_200_with_the_identity_shown_403_and_401() {
     // stats show the fetch, as `make run`'s commands say.
     let fetched: Vec<String> = issuer.take().into_iter().map(|r| r.path).collect();
     assert_eq!(fetched, ["/.well-known/jwks.json"], "{fetched:?}");
-    let stats = envoy.admin("/stats").body;
-    assert!(
-        stats.contains("audgate_jwks_fetches_total")
-            && stats.lines().any(|l| l.contains("jwks_fetches_total")
-                && l.contains("success")
-                && l.ends_with(": 1")),
-        "{stats}"
-    );
+    // audgate adds its counts to Envoy's stats on its next tick (100 ms): wait
+    // for them, as `make run`'s reader does by the time they look.
+    let fetched_once = |stats: &str| {
+        stats.lines().any(|l| {
+            l.contains("audgate_jwks_fetches_total")
+                && l.contains("result=.=success")
+                && l.ends_with(": 1")
+        })
+    };
+    let stats = envoy.admin_until("/stats", fetched_once);
+    assert!(fetched_once(&stats), "{stats}");
 }
 
 #[test]
