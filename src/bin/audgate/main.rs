@@ -20,7 +20,8 @@
 //! Exit status: 0 on success (valid config, token decoded, request goes upstream,
 //! audit mode's would-reject included, token exchanged), 1 when the config is
 //! refused, the filter would refuse the request or the exchange gives no token, 2
-//! on usage errors. `audgate verify --help`, `audgate exchange --help` and
+//! on usage errors and when verify or exchange cannot run (a refused
+//! configuration, keys not fetched, a missing secret). `audgate verify --help`, `audgate exchange --help` and
 //! `audgate mint --help` explain those commands' options and output. A closed
 //! standard output (`audgate ... | head`) ends the printing, not the command.
 
@@ -98,7 +99,9 @@ service, as the filter makes it); 'audgate mint --help' the options of mint
 dpop-proof (a DPoP proof for one request, for local testing only).
 Exit status: 0 on success (config valid, token decoded, request goes upstream,
 token exchanged), 1 when check-config finds a refused config, the filter would
-refuse verify's request or exchange gets no token, 2 on usage errors.";
+refuse verify's request or exchange gets no token, 2 on usage errors and when
+verify or exchange cannot run (a configuration the filter would refuse, keys that
+could not be fetched, a client secret missing from the environment).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
