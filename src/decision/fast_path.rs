@@ -269,10 +269,6 @@ impl<'a> Pseudo<'a> {
     }
 }
 
-/// Whether `path` (no query) is one every server reads alike: it starts with
-/// `/` and holds only unreserved characters, `/` and the sub-delimiters other
-/// than `;` (so no escape, no segment parameter, no backslash), no `//` and no
-/// segment starting with a dot (so no dot segment).
 /// The first value of header `name` (`Some(None)` when absent), read only for
 /// a DPoP proof checked against the request's own origin; `None` when it is not
 /// UTF-8 (the fast path declines).
@@ -283,6 +279,10 @@ fn first_value<'a>(headers: &HeaderMap<'a>, name: &str) -> Option<Option<&'a str
     }
 }
 
+/// Whether `path` (no query) is one every server reads alike: it starts with
+/// `/` and holds only unreserved characters, `/` and the sub-delimiters other
+/// than `;` (so no escape, no segment parameter, no backslash), no `//` and no
+/// segment starting with a dot (so no dot segment).
 fn is_plain(path: &str) -> bool {
     let safe = |byte: &u8| byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,=:@".contains(byte);
     path.starts_with('/')

@@ -292,18 +292,22 @@ impl Drop for Envoy {
     }
 }
 
+/// Cargo's target folder: `CARGO_TARGET_DIR` if that is set (relative to the
+/// crate), else the crate's `target`.
+fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(manifest.join("target"), PathBuf::from);
+    manifest.join(target)
+}
+
 /// The built module (`make build`), under `CARGO_TARGET_DIR` if that is set;
 /// `AUDGATE_WASM` names another module (e.g. one after `wasm-opt`).
 pub fn wasm_path() -> PathBuf {
     if let Some(path) = std::env::var_os("AUDGATE_WASM") {
         return PathBuf::from(path);
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or(manifest.join("target"), PathBuf::from);
-    let path = manifest
-        .join(target)
-        .join("wasm32-wasip1/release/audgate.wasm");
+    let path = target_dir().join("wasm32-wasip1/release/audgate.wasm");
     assert!(
         path.exists(),
         "{} missing: run `make build` first",
@@ -344,10 +348,7 @@ pub fn envoy_bin() -> PathBuf {
 /// Notes `envoy` as used by this run in `target/tested/envoys/`, one file per
 /// binary holding its path (best effort: the table is written from these).
 fn note_tested(envoy: &Path) {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or(manifest.join("target"), PathBuf::from);
-    let dir = manifest.join(target).join("tested/envoys");
+    let dir = target_dir().join("tested/envoys");
     let absolute = envoy.canonicalize().unwrap_or_else(|_| envoy.to_path_buf());
     let text = absolute.display().to_string();
     let name: String = text

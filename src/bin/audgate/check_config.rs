@@ -83,13 +83,13 @@ pub fn run(args: &[String]) -> Result<bool, String> {
         .collect();
     let placements: Vec<Option<&Placement>> = plugins
         .iter()
-        .map(|found| found.placement.as_ref())
+        .map(|found| found.around.placement.as_ref())
         .collect();
     let labels: Vec<&str> = plugins.iter().map(|found| found.label.as_str()).collect();
     let shared = workload_vm::differing_environments(&placements, &labels);
     for (index, warning) in shared {
         if let Some(found) = plugins.get_mut(index) {
-            found.warnings.push(warning);
+            found.around.warnings.push(warning);
         }
     }
     let mut all_valid = true;
@@ -118,9 +118,9 @@ pub fn run(args: &[String]) -> Result<bool, String> {
 fn check_found(found: &Found, node: &BTreeMap<String, String>) -> bool {
     let label = &found.label;
     let parsed = found.json.as_ref().map(|json| parse(json, node));
-    let mut errors = found.errors.clone();
-    let mut warnings = found.warnings.clone();
-    if let (Ok(Ok(checked)), Some(env)) = (&parsed, &found.vm_env) {
+    let mut errors = found.around.errors.clone();
+    let mut warnings = found.around.warnings.clone();
+    if let (Ok(Ok(checked)), Some(env)) = (&parsed, &found.around.vm_env) {
         let (missing, inline) = workload_vm::environment_problems(env, &checked.secret_envs);
         errors.extend(missing);
         warnings.extend(inline);
@@ -131,7 +131,7 @@ fn check_found(found: &Found, node: &BTreeMap<String, String>) -> bool {
     for warning in &warnings {
         outln!("{label}: warning: {warning}");
     }
-    for note in &found.notes {
+    for note in &found.around.notes {
         outln!("{label}: {note}");
     }
     match parsed {

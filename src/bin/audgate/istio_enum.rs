@@ -2,7 +2,7 @@
 //! `TrafficExtension`), the values their CRD schema takes, and the common
 //! mistakes with what was meant: a typo is caught here, not by the API server.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// An Istio enum field: its name, the values Istio takes, and common mistakes
 /// with what was meant.
@@ -67,7 +67,7 @@ pub const VALUE_FROM: IstioEnum = IstioEnum {
 /// an error (saying what was probably meant) if it is not; `None` if absent or
 /// invalid.
 pub fn enum_value(
-    object: &Value,
+    object: &Map<String, Value>,
     at: &str,
     spec: &IstioEnum,
     errors: &mut Vec<String>,

@@ -91,8 +91,8 @@ pub struct Report {
     pub vm_env: Option<VmEnv>,
 }
 
-/// Checks `resource`, whose module section (`spec`, or `spec.wasm`) is `module`
-/// and plugin configuration `plugin`.
+/// Checks the resource as `written` (a `kind` resource), whose plugin
+/// configuration is `plugin`.
 pub fn check(written: &Value, kind: Kind, plugin: Option<&Value>) -> Report {
     let mut report = Report::default();
     let resource = &without_nulls(written);
@@ -320,12 +320,11 @@ fn placement_fields(
     report: &mut Report,
 ) -> Option<Selects> {
     let errors = &mut report.errors;
-    let spec_value = Value::Object(spec.clone());
     let phase_enum: &IstioEnum = match kind {
         Kind::WasmPlugin => &PHASE,
         Kind::TrafficExtension => &EXTENSION_PHASE,
     };
-    let phase = enum_value(&spec_value, "spec", phase_enum, errors);
+    let phase = enum_value(spec, "spec", phase_enum, errors);
     if let Some(warning) = phase_warning(phase.as_deref(), spec.contains_key("phase")) {
         report.warnings.push(warning);
     }
@@ -413,7 +412,7 @@ fn match_field(field: Option<&Value>, exchanges: bool, verifies: bool, report: &
                 "{at}.{key}: not a field of a traffic selector (mode, ports){hint}"
             ));
         }
-        let mode = enum_value(selector, &at, &MODE, &mut report.errors);
+        let mode = enum_value(fields, &at, &MODE, &mut report.errors);
         if let Some(warning) = mode_warning(&at, mode.as_deref(), exchanges, verifies) {
             report.warnings.push(warning);
         }
@@ -704,18 +703,17 @@ fn module_fields(
     report: &mut Report,
 ) -> (Option<String>, Option<VmEnv>) {
     let at = kind.module_at();
-    let object = Value::Object(module.clone());
     let url = url(module.get("url"), at, report);
     let digest = sha256(module.get("sha256"), url.as_deref(), at, report);
-    let strategy = enum_value(&object, at, &FAIL_STRATEGY, &mut report.errors);
+    let strategy = enum_value(module, at, &FAIL_STRATEGY, &mut report.errors);
     if strategy.as_deref() == Some("FAIL_OPEN") {
         report.warnings.push(format!(
             "{at}.failStrategy: FAIL_OPEN: WHEN THE MODULE CANNOT BE FETCHED OR LOADED, OR ITS VM \
              FAILS, EVERY REQUEST GOES THROUGH UNCHECKED; use FAIL_CLOSE (the default) or FAIL_RELOAD"
         ));
     }
-    enum_value(&object, at, &IMAGE_PULL_POLICY, &mut report.errors);
-    if enum_value(&object, at, &PLUGIN_TYPE, &mut report.errors).as_deref() == Some("NETWORK") {
+    enum_value(module, at, &IMAGE_PULL_POLICY, &mut report.errors);
+    if enum_value(module, at, &PLUGIN_TYPE, &mut report.errors).as_deref() == Some("NETWORK") {
         report.errors.push(format!(
             "{at}.type: NETWORK runs the module as a network (TCP) filter, and audgate is an \
              HTTP filter: write type: HTTP or leave type out"
@@ -939,7 +937,7 @@ fn vm_config(field: Option<&Value>, kind: Kind, errors: &mut Vec<String>) -> Opt
                 errors.push(format!("{here}.{key}: not a field of a VM variable{hint}"));
             }
         }
-        let from = enum_value(var, &here, &VALUE_FROM, errors);
+        let from = enum_value(fields, &here, &VALUE_FROM, errors);
         let name = fields
             .get("name")
             .and_then(Value::as_str)

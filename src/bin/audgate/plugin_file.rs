@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use crate::istio_spec::{self, Kind};
-use crate::workload_vm::{EnvSource, EnvVar, Placement, VmEnv};
+use crate::istio_spec::{self, Kind, Report};
+use crate::workload_vm::{EnvSource, EnvVar, VmEnv};
 
 /// One configuration found in a file, with where it came from.
 pub struct Found {
@@ -16,17 +16,9 @@ pub struct Found {
     /// The configuration as JSON text, or why there is none to check (e.g.
     /// `spec.pluginConfig: missing ...`, a YAML error with its line).
     pub json: Result<String, String>,
-    /// What is wrong around the configuration: `spec` fields of a WasmPlugin
-    /// that Istio refuses or that break audgate ("spec.type: ...").
-    pub errors: Vec<String>,
-    /// What works but is probably not meant ("spec.phase: ...").
-    pub warnings: Vec<String>,
-    /// What the user should know ("applies to every workload in namespace …").
-    pub notes: Vec<String>,
-    /// Where an extension resource applies, with which module and environment.
-    pub placement: Option<Placement>,
-    /// The environment the plugin's VM is given, when the file says.
-    pub vm_env: Option<VmEnv>,
+    /// What the rest of the file says around the configuration: a resource's
+    /// errors, warnings and notes, where it applies, its VM's environment.
+    pub around: Report,
     /// Where the line and column of a JSON syntax error are counted, when not
     /// in the file itself.
     pub lines_of: Option<&'static str>,
@@ -37,11 +29,7 @@ impl Found {
         Found {
             label,
             json,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            notes: Vec::new(),
-            placement: None,
-            vm_env: None,
+            around: Report::default(),
             lines_of: None,
         }
     }
@@ -244,12 +232,7 @@ fn extension(value: &Value, kind: Kind) -> Found {
         )),
     };
     let mut found = Found::config(format!("{} {namespace}/{name}", kind.name()), config);
-    let report = istio_spec::check(value, kind, plugin);
-    found.errors = report.errors;
-    found.warnings = report.warnings;
-    found.notes = report.notes;
-    found.placement = report.placement;
-    found.vm_env = report.vm_env;
+    found.around = istio_spec::check(value, kind, plugin);
     found
 }
 
@@ -279,7 +262,7 @@ fn wasm_filters(value: &Value, found: &mut Vec<Found>) {
                 let mut filter =
                     Found::config(format!("Envoy wasm filter {name}"), Ok(text.to_owned()));
                 filter.lines_of = Some("its configuration.value");
-                filter.vm_env = map.get("vm_config").map(envoy_vm_env);
+                filter.around.vm_env = map.get("vm_config").map(envoy_vm_env);
                 found.push(filter);
             }
             map.values().for_each(|child| wasm_filters(child, found));
